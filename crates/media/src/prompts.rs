@@ -1,0 +1,428 @@
+//! Voice prompts: loaded once at start-up from `voice-prompts/`, converted to 8 kHz,
+//! encoded once in both G.711 codecs as 20 ms frames, and shared by all calls.
+
+use crate::g711::{Codec, SAMPLES_PER_FRAME};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Output sample rate of every prompt.
+pub const SAMPLE_RATE: u32 = 8000;
+/// Longest accepted prompt file, in seconds (a guard against corrupt headers).
+pub const MAX_SECONDS: u32 = 600;
+
+/// A caller's language.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Kazakh.
+    Kk,
+    /// Russian.
+    Ru,
+}
+
+impl Language {
+    /// Every language Senim speaks.
+    pub const ALL: [Language; 2] = [Language::Kk, Language::Ru];
+
+    /// `"kk"` or `"ru"` (also the prompt sub-directory).
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Kk => "kk",
+            Language::Ru => "ru",
+        }
+    }
+
+    /// The language for a code, case-insensitive.
+    pub fn from_code(s: &str) -> Option<Language> {
+        Language::ALL
+            .into_iter()
+            .find(|l| l.code().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// Errors while loading prompts. Every variant names the file.
+#[derive(Debug, Error)]
+pub enum PromptError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The manifest is not valid TOML or does not match the expected shape.
+    #[error("{path}:{line}:{column}: {message}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// 1-based line of the error (0 when unknown).
+        line: usize,
+        /// 1-based column of the error (0 when unknown).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The same prompt id appears twice in the manifest.
+    #[error("{path}: prompt id {id:?} appears more than once")]
+    DuplicateId {
+        /// The manifest file.
+        path: PathBuf,
+        /// The repeated id.
+        id: String,
+    },
+    /// A prompt id that cannot be a file name.
+    #[error("{path}: invalid prompt id {id:?} (use letters, digits, '-' and '_')")]
+    InvalidId {
+        /// The manifest file.
+        path: PathBuf,
+        /// The bad id.
+        id: String,
+    },
+    /// The WAV file is missing, unreadable or malformed.
+    #[error("{path}: {source}")]
+    Wav {
+        /// The WAV file.
+        path: PathBuf,
+        /// The decoder's error.
+        source: hound::Error,
+    },
+    /// The WAV file is readable but not usable (rate, length, channels).
+    #[error("{path}: {message}")]
+    Format {
+        /// The WAV file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Resampling to 8 kHz failed.
+    #[error("{path}: resampling to 8 kHz failed: {message}")]
+    Resample {
+        /// The WAV file.
+        path: PathBuf,
+        /// The resampler's message.
+        message: String,
+    },
+}
+
+/// `voice-prompts/prompts.toml`. Unknown keys (e.g. `[[prompt.part]]`, used only by
+/// `scripts/make-prompts`) are ignored; a manifest without any `[[prompt]]` is an error.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PromptManifest {
+    /// One entry per prompt id.
+    pub prompt: Vec<PromptText>,
+}
+
+/// The texts of one prompt, for the announcer (and the placeholder generator).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PromptText {
+    /// Prompt id, also the WAV file name without `.wav`.
+    pub id: String,
+    /// Kazakh text.
+    pub kk: String,
+    /// Russian text.
+    pub ru: String,
+    /// Notes for the announcer.
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl PromptText {
+    /// The text in a language.
+    pub fn text(&self, language: Language) -> &str {
+        match language {
+            Language::Kk => &self.kk,
+            Language::Ru => &self.ru,
+        }
+    }
+}
+
+/// One prompt in one language: 8 kHz PCM and 20 ms frames (160 bytes) pre-encoded in
+/// both codecs; the last frame is padded with silence.
+#[derive(Debug)]
+pub struct Prompt {
+    id: String,
+    language: Language,
+    samples: Vec<i16>,
+    pcmu: Bytes,
+    pcma: Bytes,
+}
+
+impl Prompt {
+    /// Build a prompt from 8 kHz mono PCM.
+    pub fn from_samples(id: impl Into<String>, language: Language, samples: Vec<i16>) -> Prompt {
+        let frames = samples.len().div_ceil(SAMPLES_PER_FRAME);
+        let encode = |codec: Codec| {
+            let mut out = vec![codec.silence_byte(); frames * SAMPLES_PER_FRAME];
+            codec.encode(&samples, &mut out);
+            Bytes::from(out)
+        };
+        Prompt {
+            id: id.into(),
+            language,
+            pcmu: encode(Codec::Pcmu),
+            pcma: encode(Codec::Pcma),
+            samples,
+        }
+    }
+
+    /// The prompt id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The prompt's language.
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// Number of 20 ms frames (the audio length rounded up).
+    pub fn frame_count(&self) -> usize {
+        self.pcmu.len() / SAMPLES_PER_FRAME
+    }
+
+    /// Frame `index` (160 bytes) in `codec`, or `None` past the end.
+    pub fn frame(&self, codec: Codec, index: usize) -> Option<&[u8]> {
+        let start = index.checked_mul(SAMPLES_PER_FRAME)?;
+        self.encoded(codec).get(start..start + SAMPLES_PER_FRAME)
+    }
+
+    /// Frame `index` as a shared `Bytes` handle (no copy, no allocation).
+    pub fn frame_bytes(&self, codec: Codec, index: usize) -> Option<Bytes> {
+        let start = index.checked_mul(SAMPLES_PER_FRAME)?;
+        let all = self.encoded(codec);
+        (start + SAMPLES_PER_FRAME <= all.len())
+            .then(|| all.slice(start..start + SAMPLES_PER_FRAME))
+    }
+
+    fn encoded(&self, codec: Codec) -> &Bytes {
+        match codec {
+            Codec::Pcmu => &self.pcmu,
+            Codec::Pcma => &self.pcma,
+        }
+    }
+
+    /// Length of the audio (not rounded up to whole frames).
+    pub fn duration(&self) -> Duration {
+        Duration::from_micros(self.samples.len() as u64 * 1_000_000 / u64::from(SAMPLE_RATE))
+    }
+
+    /// The 8 kHz PCM samples.
+    pub fn samples(&self) -> &[i16] {
+        &self.samples
+    }
+}
+
+/// A tone generated in code (e.g. the voicemail beep): `freq_hz` for `millis` ms at
+/// -10 dBm0, with 5 ms fades. Its language is nominal ([`Language::Kk`]); it is the
+/// same in every language.
+pub fn beep(id: &str, freq_hz: f32, millis: u32) -> Prompt {
+    let n = (millis as usize) * (SAMPLE_RATE as usize) / 1000;
+    let amplitude = crate::dtmf::dbm0_to_amplitude(-10.0);
+    let fade = 40usize;
+    let samples = (0..n)
+        .map(|i| {
+            let ramp = (i.min(n - 1 - i).min(fade) as f32) / fade as f32;
+            let phase = 2.0 * std::f32::consts::PI * freq_hz * i as f32 / SAMPLE_RATE as f32;
+            (amplitude * ramp * phase.sin()) as i16
+        })
+        .collect();
+    Prompt::from_samples(id, Language::Kk, samples)
+}
+
+/// All prompts, loaded once; cheap to share (`Arc<Prompt>`).
+#[derive(Debug)]
+pub struct PromptLibrary {
+    manifest: PromptManifest,
+    prompts: BTreeMap<(String, Language), Arc<Prompt>>,
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl PromptLibrary {
+    /// Read `dir/prompts.toml` and, for every id and every language,
+    /// `dir/<lang>/<id>.wav`. Any missing or unreadable file or a bad manifest is an
+    /// error naming the path (and, for the manifest, the line and column).
+    pub fn load(dir: &Path) -> Result<PromptLibrary, PromptError> {
+        let path = dir.join("prompts.toml");
+        let text = std::fs::read_to_string(&path).map_err(|source| PromptError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest = Self::parse_manifest(&path, &text)?;
+        let mut prompts = BTreeMap::new();
+        for p in &manifest.prompt {
+            if !valid_id(&p.id) {
+                return Err(PromptError::InvalidId {
+                    path,
+                    id: p.id.clone(),
+                });
+            }
+            for language in Language::ALL {
+                let key = (p.id.clone(), language);
+                if prompts.contains_key(&key) {
+                    return Err(PromptError::DuplicateId {
+                        path,
+                        id: p.id.clone(),
+                    });
+                }
+                let wav = dir.join(language.code()).join(format!("{}.wav", p.id));
+                let samples = load_wav_8k(&wav)?;
+                prompts.insert(
+                    key,
+                    Arc::new(Prompt::from_samples(p.id.clone(), language, samples)),
+                );
+            }
+        }
+        tracing::info!(dir = %dir.display(), prompts = manifest.prompt.len(), "prompts loaded");
+        Ok(PromptLibrary { manifest, prompts })
+    }
+
+    /// Parse a manifest's text; errors carry `path:line:column`.
+    pub fn parse_manifest(path: &Path, text: &str) -> Result<PromptManifest, PromptError> {
+        toml::from_str::<PromptManifest>(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((0, 0), |span| line_column(text, span.start));
+            PromptError::Manifest {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })
+    }
+
+    /// The prompt `id` in `language`.
+    pub fn get(&self, id: &str, language: Language) -> Option<Arc<Prompt>> {
+        self.prompts.get(&(id.to_string(), language)).cloned()
+    }
+
+    /// Every prompt id, in manifest order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.manifest.prompt.iter().map(|p| p.id.as_str())
+    }
+
+    /// The manifest (texts and notes).
+    pub fn manifest(&self) -> &PromptManifest {
+        &self.manifest
+    }
+}
+
+/// Read any WAV that hound reads (any rate; 8/16/24/32-bit integer or 32-bit float;
+/// mono, stereo or more channels, averaged) and return 8 kHz mono 16-bit PCM.
+/// Resampling uses rubato's sinc resampler and is skipped at 8 kHz.
+pub fn load_wav_8k(path: &Path) -> Result<Vec<i16>, PromptError> {
+    let wav_err = |source| PromptError::Wav {
+        path: path.to_path_buf(),
+        source,
+    };
+    let format_err = |message: String| PromptError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    let reader = hound::WavReader::open(path).map_err(wav_err)?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels);
+    if channels == 0 {
+        return Err(format_err("WAV file has zero channels".into()));
+    }
+    if !(1000..=768_000).contains(&spec.sample_rate) {
+        return Err(format_err(format!(
+            "unsupported sample rate {} Hz",
+            spec.sample_rate
+        )));
+    }
+    let frames = reader.duration();
+    if frames / spec.sample_rate > MAX_SECONDS {
+        return Err(format_err(format!(
+            "longer than {MAX_SECONDS} s ({frames} frames at {} Hz)",
+            spec.sample_rate
+        )));
+    }
+    // Interleaved samples scaled to [-1, 1].
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => {
+            if spec.bits_per_sample != 32 {
+                return Err(format_err(format!(
+                    "unsupported float width {} bits",
+                    spec.bits_per_sample
+                )));
+            }
+            reader
+                .into_samples::<f32>()
+                .map(|s| {
+                    s.map(|v| {
+                        if v.is_finite() {
+                            v.clamp(-1.0, 1.0)
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(wav_err)?
+        }
+        hound::SampleFormat::Int => {
+            let bits = spec.bits_per_sample;
+            if !(1..=32).contains(&bits) {
+                return Err(format_err(format!("unsupported integer width {bits} bits")));
+            }
+            let scale = 1.0 / (2f64.powi(i32::from(bits) - 1)) as f32;
+            reader
+                .into_samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
+                .map_err(wav_err)?
+        }
+    };
+    let mono: Vec<f32> = interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
+        .collect();
+    let resampled = if spec.sample_rate == SAMPLE_RATE || mono.is_empty() {
+        mono
+    } else {
+        resample(&mono, spec.sample_rate).map_err(|message| PromptError::Resample {
+            path: path.to_path_buf(),
+            message,
+        })?
+    };
+    Ok(resampled
+        .into_iter()
+        .map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect())
+}
+
+fn resample(mono: &[f32], rate_in: u32) -> Result<Vec<f32>, String> {
+    use rubato::audioadapter_buffers::direct::InterleavedSlice;
+    use rubato::{Async, FixedAsync, Resampler, SincInterpolationParameters, WindowFunction};
+    let ratio = f64::from(SAMPLE_RATE) / f64::from(rate_in);
+    let params = SincInterpolationParameters::new(128, WindowFunction::BlackmanHarris2);
+    let mut resampler = Async::<f32>::new_sinc(ratio, 1.0, &params, 1024, 1, FixedAsync::Input)
+        .map_err(|e| e.to_string())?;
+    let input = InterleavedSlice::new(mono, 1, mono.len()).map_err(|e| e.to_string())?;
+    let out = resampler
+        .process_all(&input, mono.len(), None)
+        .map_err(|e| e.to_string())?;
+    Ok(out.take_data())
+}

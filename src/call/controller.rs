@@ -1,0 +1,747 @@
+//! One call's controller task. It answers the INVITE (offer/answer, RTP port),
+//! keeps the dialog, receives the caller's RTP (symmetric RTP latching, DTMF by
+//! RFC 4733 or in-band tones), takes DTMF by SIP INFO, drives the menu flow and
+//! writes the call record at every step.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rsip::prelude::*;
+use rsip::Method;
+use senim_media::dtmf::{self, DigitDeduplicator, DtmfSource, InbandDetector, Rfc4733Receiver};
+use senim_media::g711::Codec;
+use senim_media::prompts::Language;
+use senim_media::{rtp, sdp};
+use senim_sip::dialog::Dialog;
+use senim_sip::message::{self, Peer, Transport};
+use senim_sip::transaction::TxKey;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::flow::{Flow, FlowAction, FlowEvent};
+use super::{CallContext, ToCall};
+use crate::driver::media::{MediaEvent, StreamHandle};
+use crate::driver::sip::{ToEndpoint, ALLOW};
+use crate::store::RecordOp;
+
+/// Codecs Senim offers and accepts, in order of preference when Senim offers.
+const CODECS: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
+/// Two reports of one key press by two sources closer than this are one digit.
+const DTMF_DEDUP_WINDOW: Duration = Duration::from_millis(250);
+
+/// Start a call's task for a new INVITE; returns where to send its later events.
+pub fn spawn(
+    ctx: Arc<CallContext>,
+    endpoint: mpsc::UnboundedSender<ToEndpoint>,
+    key: TxKey,
+    invite: rsip::Request,
+    peer: Peer,
+) -> mpsc::UnboundedSender<ToCall> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sip_call_id = call_id_of(&invite);
+    let span = tracing::info_span!("call", call_id = %sip_call_id);
+    tokio::spawn(
+        async move {
+            let mut call = Call::new(ctx, endpoint.clone(), key, invite, peer, sip_call_id.clone());
+            call.run(rx).await;
+            let _ = endpoint.send(ToEndpoint::CallEnded {
+                call_id: sip_call_id,
+            });
+        }
+        .instrument(span),
+    );
+    tx
+}
+
+fn call_id_of(request: &rsip::Request) -> String {
+    request
+        .call_id_header()
+        .map(|h| h.value().to_string())
+        .unwrap_or_default()
+}
+
+fn epoch_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The caller's number as the trunk presents it (From user part).
+fn caller_number(request: &rsip::Request) -> Option<String> {
+    let from = request.from_header().ok()?.typed().ok()?;
+    from.uri.user().map(str::to_string)
+}
+
+fn uri_socket_addr(uri: &rsip::Uri) -> Option<SocketAddr> {
+    let ip: IpAddr = match &uri.host_with_port.host {
+        rsip::Host::IpAddr(ip) => *ip,
+        rsip::Host::Domain(d) => d.to_string().trim_matches(['[', ']']).parse().ok()?,
+    };
+    let port = uri.host_with_port.port.map_or(5060, |p| *p.value());
+    Some(SocketAddr::new(ip, port))
+}
+
+struct Media {
+    socket: tokio::net::UdpSocket,
+    /// None until the remote address is known (late offer: from the ACK).
+    stream: Option<StreamHandle>,
+    events_tx: mpsc::UnboundedSender<MediaEvent>,
+    events: mpsc::UnboundedReceiver<MediaEvent>,
+    local_port: u16,
+    codec: Codec,
+    telephone_event: Option<u8>,
+    remote: Option<SocketAddr>,
+    /// The remote address was learned from the caller's own RTP (symmetric RTP).
+    latched: bool,
+    rfc4733: Rfc4733Receiver,
+    inband: Option<InbandDetector>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// 200 sent, waiting for the ACK.
+    Answered,
+    /// ACK received, menus running.
+    Active,
+    Ended,
+}
+
+struct Call {
+    ctx: Arc<CallContext>,
+    endpoint: mpsc::UnboundedSender<ToEndpoint>,
+    id: String,
+    sip_call_id: String,
+    invite_key: TxKey,
+    invite: rsip::Request,
+    peer: Peer,
+    phase: Phase,
+    dialog: Option<Dialog>,
+    media: Option<Media>,
+    late_offer: bool,
+    sdp_version: u64,
+    session_id: u64,
+    flow: Flow,
+    timer: Option<tokio::time::Instant>,
+    prompt_token: u64,
+    dedup: DigitDeduplicator,
+    digit_seq: i64,
+    step_seq: i64,
+}
+
+impl Call {
+    fn new(
+        ctx: Arc<CallContext>,
+        endpoint: mpsc::UnboundedSender<ToEndpoint>,
+        invite_key: TxKey,
+        invite: rsip::Request,
+        peer: Peer,
+        sip_call_id: String,
+    ) -> Call {
+        let flow = Flow::new(ctx.menu_timeout, ctx.max_tries);
+        Call {
+            ctx,
+            endpoint,
+            id: uuid::Uuid::new_v4().to_string(),
+            sip_call_id,
+            invite_key,
+            invite,
+            peer,
+            phase: Phase::Answered,
+            dialog: None,
+            media: None,
+            late_offer: false,
+            sdp_version: 1,
+            session_id: rand::random::<u32>().into(),
+            flow,
+            timer: None,
+            prompt_token: 0,
+            dedup: DigitDeduplicator::new(DTMF_DEDUP_WINDOW),
+            digit_seq: 0,
+            step_seq: 0,
+        }
+    }
+
+    fn record(&self, op: RecordOp) {
+        self.ctx.recorder.record(op);
+    }
+
+    fn respond(&self, key: TxKey, response: rsip::Response) {
+        let _ = self.endpoint.send(ToEndpoint::Respond { key, response });
+    }
+
+    fn respond_code(&self, key: TxKey, request: &rsip::Request, code: u16, reason: &str) {
+        let tag = self.dialog.as_ref().map(|d| d.id.local_tag.clone());
+        let response = message::response(request, code, reason, tag.as_deref());
+        self.respond(key, response);
+    }
+
+    fn end(&mut self, outcome: &str, hangup_by: Option<&'static str>) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.phase = Phase::Ended;
+        tracing::info!(outcome, hangup_by, "call ended");
+        self.record(RecordOp::Ended {
+            call: self.id.clone(),
+            at: epoch_ms(),
+            outcome: outcome.to_string(),
+            hangup_by,
+        });
+    }
+
+    /// Answer the INVITE; false if the call was refused.
+    fn answer(&mut self) -> bool {
+        let transport = match self.peer.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        let caller_hash = caller_number(&self.invite).map(|n| self.ctx.hasher.hash(&n));
+        self.record(RecordOp::Arrived {
+            call: self.id.clone(),
+            sip_call_id: self.sip_call_id.clone(),
+            at: epoch_ms(),
+            caller_hash,
+            transport,
+        });
+        let invite = self.invite.clone();
+        // Offer/answer: an offer in the INVITE, or a late offer.
+        let negotiated = if invite.body.is_empty() {
+            self.late_offer = true;
+            None
+        } else {
+            let parsed = std::str::from_utf8(&invite.body)
+                .map_err(|_| "body is not UTF-8".to_string())
+                .and_then(|t| sdp::parse(t).map_err(|e| e.to_string()))
+                .and_then(|offer| sdp::negotiate_offer(&offer, &CODECS).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(n) => Some(n),
+                Err(why) => {
+                    tracing::info!(%why, "no acceptable media in the offer");
+                    let mut r = message::response(
+                        &invite,
+                        488,
+                        "Not Acceptable Here",
+                        Some(&message::new_tag()),
+                    );
+                    r.headers.push(rsip::Header::Warning(
+                        format!("305 senim \"{}\"", why.replace('"', "'")).into(),
+                    ));
+                    self.respond(self.invite_key, r);
+                    self.end("rejected-media", None);
+                    return false;
+                }
+            }
+        };
+        let socket = match self.ctx.rtp_ports.bind(self.ctx.media_ip) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port free");
+                self.respond_code(self.invite_key, &invite, 503, "Service Unavailable");
+                self.end("failed", None);
+                return false;
+            }
+        };
+        let Some(media) = self.make_media(socket, negotiated.as_ref()) else {
+            self.respond_code(self.invite_key, &invite, 500, "Server Internal Error");
+            self.end("failed", None);
+            return false;
+        };
+        let local_tag = message::new_tag();
+        let contact = self.contact_uri();
+        let dialog = match Dialog::new_uas(&invite, &local_tag, contact.clone()) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::info!(error = %e, "INVITE cannot make a dialog");
+                let r = message::response(&invite, 400, "Bad Request", Some(&local_tag));
+                self.respond(self.invite_key, r);
+                self.end("rejected", None);
+                return false;
+            }
+        };
+        let body = match &negotiated {
+            Some(n) => sdp::build_answer(self.ctx.media_ip, media.local_port, self.session_id, n),
+            None => sdp::build_offer(
+                self.ctx.media_ip,
+                media.local_port,
+                self.session_id,
+                &CODECS,
+            ),
+        };
+        let mut ok = message::response(&invite, 200, "OK", Some(&local_tag));
+        ok.headers
+            .push(rsip::Header::Contact(format!("<{contact}>").into()));
+        ok.headers.push(rsip::Header::Allow(ALLOW.into()));
+        message::set_body(&mut ok, Some("application/sdp"), body.into_bytes());
+        self.respond(self.invite_key, ok);
+        self.dialog = Some(dialog);
+        self.media = Some(media);
+        if let Some(n) = &negotiated {
+            self.start_stream(n.remote_rtp);
+            self.record_answered();
+        }
+        true
+    }
+
+    fn record_answered(&self) {
+        if let Some(m) = &self.media {
+            self.record(RecordOp::Answered {
+                call: self.id.clone(),
+                at: epoch_ms(),
+                codec: m.codec.name(),
+                dtmf_mode: if m.telephone_event.is_some() {
+                    "rfc4733"
+                } else {
+                    "inband"
+                },
+            });
+        }
+    }
+
+    fn contact_uri(&self) -> rsip::Uri {
+        let a = self.ctx.sip_address;
+        let host = match a.ip() {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        let transport = match self.peer.transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+        };
+        let text = format!("sip:senim@{host}:{}{transport}", a.port());
+        rsip::Uri::try_from(text.as_str()).unwrap_or_default()
+    }
+
+    fn make_media(&self, socket: std::net::UdpSocket, n: Option<&sdp::Negotiated>) -> Option<Media> {
+        let local_port = socket.local_addr().ok()?.port();
+        socket.set_nonblocking(true).ok()?;
+        let socket = tokio::net::UdpSocket::from_std(socket).ok()?;
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let media = Media {
+            socket,
+            stream: None,
+            events_tx,
+            events,
+            local_port,
+            codec: n.map_or(Codec::Pcmu, |n| n.codec),
+            telephone_event: n.and_then(|n| n.telephone_event),
+            remote: n.map(|n| n.remote_rtp),
+            latched: false,
+            rfc4733: Rfc4733Receiver::new(),
+            inband: None,
+        };
+        Some(media)
+    }
+
+    fn start_stream(&mut self, remote: SocketAddr) {
+        let Some(m) = self.media.as_mut() else {
+            return;
+        };
+        m.remote = Some(remote);
+        m.inband = m.telephone_event.is_none().then(InbandDetector::new);
+        let send = match m.socket_std_clone() {
+            Some(s) => s,
+            None => {
+                tracing::error!("cannot clone the RTP socket");
+                return;
+            }
+        };
+        m.stream = Some(
+            self.ctx
+                .media
+                .add_stream(send, remote, m.codec, m.events_tx.clone()),
+        );
+    }
+
+    fn request_peer(&self) -> Peer {
+        // Over TCP: the connection the call came in on. Over UDP: the first
+        // route if the dialog has one, else where the INVITE came from (the
+        // trunk or its SBC), which also works for callers behind NAT.
+        if self.peer.transport == Transport::Udp {
+            if let Some(addr) = self
+                .dialog
+                .as_ref()
+                .and_then(|d| d.route_set.first())
+                .and_then(uri_socket_addr)
+            {
+                return Peer {
+                    transport: Transport::Udp,
+                    addr,
+                };
+            }
+        }
+        self.peer
+    }
+
+    fn send_bye(&mut self) {
+        let via = self.ctx.sip_address;
+        let transport = self.peer.transport;
+        let peer = self.request_peer();
+        if let Some(d) = self.dialog.as_mut() {
+            let bye = d.make_request(Method::Bye, via, transport);
+            let _ = self.endpoint.send(ToEndpoint::Request {
+                call_id: self.sip_call_id.clone(),
+                request: bye,
+                peer,
+            });
+        }
+    }
+
+    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<ToCall>) {
+        if !self.answer() {
+            return;
+        }
+        let mut buf = [0u8; 2048];
+        // Bounded: a call never lasts more than a day.
+        let hard_limit = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
+        while self.phase != Phase::Ended {
+            let timer = self.timer;
+            let Some(media) = self.media.as_mut() else {
+                break;
+            };
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.sip(m),
+                    None => { self.end("failed", None); }
+                },
+                ev = media.events.recv() => {
+                    if let Some(MediaEvent::PromptFinished { token }) = ev {
+                        if token == self.prompt_token && token != 0 {
+                            self.prompt_token = 0;
+                            self.flow_event(FlowEvent::PromptFinished);
+                        }
+                    }
+                }
+                r = media.socket.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = r {
+                        if let Some(data) = buf.get(..n) {
+                            let data = data.to_vec();
+                            self.rtp(&data, from);
+                        }
+                    }
+                }
+                _ = sleep_opt(timer) => {
+                    self.timer = None;
+                    self.flow_event(FlowEvent::Timeout);
+                }
+                _ = tokio::time::sleep_until(hard_limit) => {
+                    self.send_bye();
+                    self.end("time-limit", Some("senim"));
+                }
+            }
+        }
+        // Dropping the media stops the stream.
+        self.media = None;
+    }
+
+    fn sip(&mut self, msg: ToCall) {
+        match msg {
+            ToCall::Request { key, request, peer } => self.in_dialog_request(key, request, peer),
+            ToCall::Ack { request, .. } => self.ack(request),
+            ToCall::Cancel { .. } => {
+                // The 200 went out before the CANCEL arrived: the CANCEL has no
+                // effect on an answered call (RFC 3261 §9.2); the caller sends BYE.
+            }
+            ToCall::Response { .. } => {}
+            ToCall::Timeout { key } => {
+                if key == self.invite_key && self.phase == Phase::Answered {
+                    tracing::info!("no ACK for the 200; ending the call");
+                    self.send_bye();
+                    self.end("no-ack", Some("senim"));
+                }
+            }
+            ToCall::Shutdown => {
+                self.send_bye();
+                self.end("shutdown", Some("senim"));
+            }
+        }
+    }
+
+    fn ack(&mut self, request: rsip::Request) {
+        if self.phase != Phase::Answered {
+            return;
+        }
+        if self.late_offer {
+            let negotiated = std::str::from_utf8(&request.body)
+                .map_err(|_| "body is not UTF-8".to_string())
+                .and_then(|t| sdp::parse(t).map_err(|e| e.to_string()))
+                .and_then(|a| sdp::negotiate_answer(&a, &CODECS).map_err(|e| e.to_string()));
+            match negotiated {
+                Ok(n) => {
+                    if let Some(m) = self.media.as_mut() {
+                        m.codec = n.codec;
+                        m.telephone_event = n.telephone_event;
+                    }
+                    self.start_stream(n.remote_rtp);
+                    self.record_answered();
+                }
+                Err(why) => {
+                    tracing::info!(%why, "ACK has no usable answer to Senim's offer");
+                    self.send_bye();
+                    self.end("failed-media", Some("senim"));
+                    return;
+                }
+            }
+        }
+        self.phase = Phase::Active;
+        self.flow_event(FlowEvent::Started);
+    }
+
+    fn in_dialog_request(&mut self, key: TxKey, request: rsip::Request, _peer: Peer) {
+        let check = self.dialog.as_mut().map(|d| d.on_request(&request));
+        match check {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "in-dialog request refused");
+                self.respond_code(key, &request, 500, "Server Internal Error");
+                return;
+            }
+            None => {
+                self.respond_code(key, &request, 481, "Call/Transaction Does Not Exist");
+                return;
+            }
+        }
+        match request.method {
+            Method::Bye => {
+                self.respond_code(key, &request, 200, "OK");
+                self.end("caller-hangup", Some("caller"));
+            }
+            Method::Info => self.info(key, &request),
+            Method::Invite => self.reinvite(key, &request),
+            _ => self.respond_code(key, &request, 501, "Not Implemented"),
+        }
+    }
+
+    fn info(&mut self, key: TxKey, request: &rsip::Request) {
+        let sip = rsip::SipMessage::Request(request.clone());
+        let content_type = message::header_value(&sip, "Content-Type").unwrap_or("").to_string();
+        let base = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if base != "application/dtmf-relay" && base != "application/dtmf" {
+            let mut r = message::response(request, 415, "Unsupported Media Type", None);
+            r.headers.push(rsip::Header::Accept(
+                "application/dtmf-relay, application/dtmf".into(),
+            ));
+            self.respond(key, r);
+            return;
+        }
+        match dtmf::parse_info_body(&content_type, &request.body) {
+            Ok(digit) => {
+                self.respond_code(key, request, 200, "OK");
+                self.digit(digit, DtmfSource::SipInfo);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "bad DTMF INFO body");
+                self.respond_code(key, request, 400, "Bad Request");
+            }
+        }
+    }
+
+    fn reinvite(&mut self, key: TxKey, request: &rsip::Request) {
+        let Some(local_port) = self.media.as_ref().map(|m| m.local_port) else {
+            self.respond_code(key, request, 500, "Server Internal Error");
+            return;
+        };
+        let negotiated = if request.body.is_empty() {
+            None
+        } else {
+            let r = std::str::from_utf8(&request.body)
+                .map_err(|_| "body is not UTF-8".to_string())
+                .and_then(|t| sdp::parse(t).map_err(|e| e.to_string()))
+                .and_then(|o| sdp::negotiate_offer(&o, &CODECS).map_err(|e| e.to_string()));
+            match r {
+                Ok(n) => Some(n),
+                Err(why) => {
+                    tracing::info!(%why, "re-INVITE offer refused");
+                    self.respond_code(key, request, 488, "Not Acceptable Here");
+                    return;
+                }
+            }
+        };
+        self.sdp_version += 1;
+        let body = match &negotiated {
+            Some(n) => {
+                if let Some(m) = self.media.as_mut() {
+                    m.codec = n.codec;
+                    m.telephone_event = n.telephone_event;
+                    m.remote = Some(n.remote_rtp);
+                    m.latched = false;
+                    if let Some(s) = &m.stream {
+                        s.set_remote(n.remote_rtp);
+                    }
+                }
+                sdp::build_answer(self.ctx.media_ip, local_port, self.session_id, n)
+            }
+            None => sdp::build_offer(self.ctx.media_ip, local_port, self.session_id, &CODECS),
+        };
+        let tag = self.dialog.as_ref().map(|d| d.id.local_tag.clone());
+        let mut ok = message::response(request, 200, "OK", tag.as_deref());
+        ok.headers
+            .push(rsip::Header::Contact(format!("<{}>", self.contact_uri()).into()));
+        ok.headers.push(rsip::Header::Allow(ALLOW.into()));
+        message::set_body(&mut ok, Some("application/sdp"), body.into_bytes());
+        self.respond(key, ok);
+    }
+
+    fn rtp(&mut self, data: &[u8], from: SocketAddr) {
+        let Ok((header, payload)) = rtp::parse(data) else {
+            return;
+        };
+        let mut found = None;
+        if let Some(m) = self.media.as_mut() {
+            // Symmetric RTP: send to where the caller's RTP comes from. Latch
+            // once; a re-INVITE allows one new latch.
+            if !m.latched {
+                m.latched = true;
+                if m.remote != Some(from) {
+                    tracing::debug!(%from, "RTP latched to the caller's source address");
+                    m.remote = Some(from);
+                    if let Some(s) = &m.stream {
+                        s.set_remote(from);
+                    }
+                }
+            }
+            if Some(header.payload_type) == m.telephone_event {
+                found = m
+                    .rfc4733
+                    .handle(header.timestamp, payload)
+                    .map(|d| (d, DtmfSource::Rfc4733));
+            } else if let (Some(det), Some(codec)) =
+                (m.inband.as_mut(), Codec::from_payload_type(header.payload_type))
+            {
+                let mut pcm = [0i16; 160];
+                for chunk in payload.chunks(160) {
+                    let out = &mut pcm[..chunk.len()];
+                    codec.decode(chunk, out);
+                    if let Some(d) = det.push(out) {
+                        found = Some((d, DtmfSource::Inband));
+                    }
+                }
+            }
+        }
+        if let Some((digit, source)) = found {
+            self.digit(digit, source);
+        }
+    }
+
+    fn digit(&mut self, digit: dtmf::Digit, source: DtmfSource) {
+        if !self.dedup.accept(Instant::now(), digit, source) {
+            return;
+        }
+        tracing::info!(digit = %digit.as_char(), source = source.as_str(), "digit");
+        self.digit_seq += 1;
+        self.record(RecordOp::Digit {
+            call: self.id.clone(),
+            seq: self.digit_seq,
+            at: epoch_ms(),
+            digit: digit.as_char().to_string(),
+            source: source.as_str(),
+            menu: Some(self.flow.menu().to_string()),
+        });
+        if self.phase == Phase::Active {
+            self.flow_event(FlowEvent::Digit(digit));
+        }
+    }
+
+    fn flow_event(&mut self, event: FlowEvent) {
+        let mut queue = vec![event];
+        // Bounded: a flow step yields a handful of actions.
+        let mut budget = 64;
+        while let Some(ev) = queue.pop() {
+            budget -= 1;
+            if budget == 0 {
+                tracing::error!("menu flow did not settle; ending the call");
+                self.send_bye();
+                self.end("failed", Some("senim"));
+                return;
+            }
+            for action in self.flow.handle(ev) {
+                if let Some(next) = self.action(action) {
+                    queue.push(next);
+                }
+            }
+        }
+    }
+
+    fn action(&mut self, action: FlowAction) -> Option<FlowEvent> {
+        match action {
+            FlowAction::Play { prompt, language } => {
+                let found = self.ctx.prompts.get(prompt, language).or_else(|| {
+                    let other = match language {
+                        Language::Kk => Language::Ru,
+                        Language::Ru => Language::Kk,
+                    };
+                    self.ctx.prompts.get(prompt, other)
+                });
+                let stream = self.media.as_mut().and_then(|m| m.stream.as_mut());
+                match (found, stream) {
+                    (Some(p), Some(s)) => {
+                        self.prompt_token = s.play(p);
+                        None
+                    }
+                    _ => {
+                        tracing::error!(prompt, "prompt or stream missing; skipping it");
+                        Some(FlowEvent::PromptFinished)
+                    }
+                }
+            }
+            FlowAction::StopPrompt => {
+                self.prompt_token = 0;
+                if let Some(s) = self.media.as_ref().and_then(|m| m.stream.as_ref()) {
+                    s.stop();
+                }
+                None
+            }
+            FlowAction::StartTimer(d) => {
+                self.timer = Some(tokio::time::Instant::now() + d);
+                None
+            }
+            FlowAction::CancelTimer => {
+                self.timer = None;
+                None
+            }
+            FlowAction::SetLanguage(language) => {
+                self.record(RecordOp::Language {
+                    call: self.id.clone(),
+                    language: language.code(),
+                });
+                None
+            }
+            FlowAction::Record { menu, what } => {
+                self.step_seq += 1;
+                self.record(RecordOp::Step {
+                    call: self.id.clone(),
+                    seq: self.step_seq,
+                    at: epoch_ms(),
+                    menu: menu.to_string(),
+                    what,
+                });
+                None
+            }
+            FlowAction::Hangup { outcome } => {
+                self.send_bye();
+                self.end(outcome, Some("senim"));
+                None
+            }
+        }
+    }
+}
+
+impl Media {
+    fn socket_std_clone(&self) -> Option<std::net::UdpSocket> {
+        use std::os::fd::{AsFd, OwnedFd};
+        let fd: OwnedFd = self.socket.as_fd().try_clone_to_owned().ok()?;
+        Some(std::net::UdpSocket::from(fd))
+    }
+}
+
+async fn sleep_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

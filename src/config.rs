@@ -1,0 +1,444 @@
+//! Senim's configuration: one TOML file, every key optional, environment
+//! variables on top. Errors name the file (or variable), the key and the fault.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a key of the wrong type or name.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A value parsed but makes no sense (for example an empty port range).
+    #[error("{origin}: key `{key}`: {message}")]
+    Invalid {
+        origin: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+/// The whole configuration, with defaults that serve on loopback.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub prompts: PromptsConfig,
+    pub privacy: PrivacyConfig,
+    pub menu: MenuConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Address for SIP over UDP and TCP.
+    pub listen: SocketAddr,
+    /// Address put in Contact and Via when it differs from `listen` (behind NAT).
+    pub public_address: Option<SocketAddr>,
+    /// Display name and user of the centre, used in outbound requests.
+    pub user: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to and SDP advertises; defaults to the SIP address's IP.
+    pub ip: Option<IpAddr>,
+    /// RTP port range, inclusive, for example "10000-20000". Even ports are used.
+    pub rtp_ports: String,
+    /// Pacing threads; 0 means one per core.
+    pub pacing_threads: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (created when missing).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptsConfig {
+    /// Folder with prompts.toml, kk/ and ru/. Empty: the bundled prompts.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Key for the keyed hash of caller numbers, as hex. When empty, a key is
+    /// generated on first start and kept in `caller_hash_key_file` (mode 0600).
+    pub caller_hash_key: Option<String>,
+    pub caller_hash_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MenuConfig {
+    /// How long to wait for a key after a menu prompt ends, e.g. "6s".
+    pub timeout: String,
+    /// How many times a menu is played to a silent caller before the flow moves on.
+    pub max_tries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sip: SipConfig::default(),
+            media: MediaConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            prompts: PromptsConfig::default(),
+            privacy: PrivacyConfig::default(),
+            menu: MenuConfig::default(),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            public_address: None,
+            user: "senim".into(),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            ip: None,
+            rtp_ports: "10000-20000".into(),
+            pacing_threads: 0,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://senim.db".into(),
+        }
+    }
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        PromptsConfig { dir: None }
+    }
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            caller_hash_key: None,
+            caller_hash_key_file: PathBuf::from("senim.secret"),
+        }
+    }
+}
+
+impl Default for MenuConfig {
+    fn default() -> Self {
+        MenuConfig {
+            timeout: "6s".into(),
+            max_tries: 3,
+        }
+    }
+}
+
+/// Values derived from the configuration after validation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    /// Where the configuration came from, for messages.
+    pub origin: String,
+    pub rtp_ports: (u16, u16),
+    pub media_ip: IpAddr,
+    pub menu_timeout: Duration,
+    pub prompts_dir: PathBuf,
+}
+
+impl Config {
+    /// Read a TOML file; unknown keys and wrong types are errors with line and column.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parse TOML text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })
+    }
+
+    /// Apply `SENIM_*` environment variables from `vars` (normally `std::env::vars()`).
+    pub fn apply_env<I: IntoIterator<Item = (String, String)>>(
+        &mut self,
+        vars: I,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in vars {
+            let bad = |key: &'static str, message: String| ConfigError::Invalid {
+                origin: format!("environment variable {name}"),
+                key,
+                message,
+            };
+            match name.as_str() {
+                "SENIM_SIP_LISTEN" => {
+                    self.sip.listen = value
+                        .parse()
+                        .map_err(|e| bad("sip.listen", format!("{value:?}: {e}")))?
+                }
+                "SENIM_SIP_PUBLIC_ADDRESS" => {
+                    self.sip.public_address = Some(
+                        value
+                            .parse()
+                            .map_err(|e| bad("sip.public_address", format!("{value:?}: {e}")))?,
+                    )
+                }
+                "SENIM_HTTP_LISTEN" => {
+                    self.http.listen = value
+                        .parse()
+                        .map_err(|e| bad("http.listen", format!("{value:?}: {e}")))?
+                }
+                "SENIM_DATABASE_URL" => self.database.url = value,
+                "SENIM_RTP_PORTS" => self.media.rtp_ports = value,
+                "SENIM_MEDIA_IP" => {
+                    self.media.ip = Some(
+                        value
+                            .parse()
+                            .map_err(|e| bad("media.ip", format!("{value:?}: {e}")))?,
+                    )
+                }
+                "SENIM_PROMPTS_DIR" => self.prompts.dir = Some(PathBuf::from(value)),
+                "SENIM_CALLER_HASH_KEY_FILE" => {
+                    self.privacy.caller_hash_key_file = PathBuf::from(value)
+                }
+                "SENIM_MENU_TIMEOUT" => self.menu.timeout = value,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Check values that TOML types cannot express and derive the settings.
+    pub fn validate(self, origin: &str) -> Result<Settings, ConfigError> {
+        let bad = |key: &'static str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key,
+            message,
+        };
+        let rtp_ports = parse_port_range(&self.media.rtp_ports)
+            .ok_or_else(|| {
+                bad(
+                    "media.rtp_ports",
+                    format!(
+                        "{:?} is not a range like \"10000-20000\" with room for at least one even port pair",
+                        self.media.rtp_ports
+                    ),
+                )
+            })?;
+        let menu_timeout = parse_duration(&self.menu.timeout).ok_or_else(|| {
+            bad(
+                "menu.timeout",
+                format!("{:?} is not a duration like \"6s\" or \"1500ms\"", self.menu.timeout),
+            )
+        })?;
+        if menu_timeout.is_zero() || menu_timeout > Duration::from_secs(120) {
+            return Err(bad(
+                "menu.timeout",
+                "must be between 1ms and 120s".to_string(),
+            ));
+        }
+        if self.menu.max_tries == 0 || self.menu.max_tries > 10 {
+            return Err(bad("menu.max_tries", "must be between 1 and 10".into()));
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            return Err(bad(
+                "database.url",
+                format!(
+                    "{:?}: only sqlite: URLs are supported in this version",
+                    self.database.url
+                ),
+            ));
+        }
+        if let Some(key) = &self.privacy.caller_hash_key {
+            match hex::decode(key) {
+                Ok(k) if k.len() >= 16 => {}
+                _ => {
+                    return Err(bad(
+                        "privacy.caller_hash_key",
+                        "must be at least 32 hex digits (16 bytes)".into(),
+                    ))
+                }
+            }
+        }
+        let media_ip = self.media.ip.unwrap_or_else(|| self.sip.listen.ip());
+        if media_ip.is_unspecified() {
+            return Err(bad(
+                "media.ip",
+                "an address callers can send RTP to is needed when sip.listen is a wildcard"
+                    .into(),
+            ));
+        }
+        let prompts_dir = self.prompts.dir.clone().unwrap_or_else(bundled_prompts_dir);
+        Ok(Settings {
+            config: self,
+            origin: origin.to_string(),
+            rtp_ports,
+            media_ip,
+            menu_timeout,
+            prompts_dir,
+        })
+    }
+}
+
+/// The prompts shipped with Senim: `voice-prompts/` in the working directory,
+/// else next to the binary's source tree.
+pub fn bundled_prompts_dir() -> PathBuf {
+    let local = PathBuf::from("voice-prompts");
+    if local.join("prompts.toml").is_file() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("voice-prompts")
+}
+
+/// "10000-20000" to an inclusive range that holds at least one even/odd pair.
+pub fn parse_port_range(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = s.split_once('-')?;
+    let lo: u16 = a.trim().parse().ok()?;
+    let hi: u16 = b.trim().parse().ok()?;
+    let first_even = lo.checked_add(lo % 2)?;
+    (lo > 0 && hi > first_even).then_some((lo, hi))
+}
+
+/// "6s", "1500ms", "2m" to a duration.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" | "min" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_on_loopback() {
+        let s = Config::default().validate("defaults").unwrap();
+        assert_eq!(s.config.sip.listen.to_string(), "127.0.0.1:5060");
+        assert_eq!(s.config.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.rtp_ports, (10000, 20000));
+        assert_eq!(s.menu_timeout, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[sip]\nlisten = \"127.0.0.1:5070\"\nlisen = 1\n";
+        let err = Config::from_toml(text, Path::new("senim.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("senim.toml:3:1:"), "{msg}");
+        assert!(msg.contains("lisen"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_is_refused() {
+        let text = "[http]\nlisten = 8080\n";
+        let err = Config::from_toml(text, Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn bad_range_names_the_key() {
+        let mut c = Config::default();
+        c.media.rtp_ports = "20000-10000".into();
+        let err = c.validate("senim.toml").unwrap_err().to_string();
+        assert!(err.contains("media.rtp_ports"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_and_names_the_variable() {
+        let mut c = Config::default();
+        c.apply_env([
+            ("SENIM_SIP_LISTEN".to_string(), "127.0.0.1:5999".to_string()),
+            ("SENIM_DATABASE_URL".to_string(), "sqlite://x.db".to_string()),
+        ])
+        .unwrap();
+        assert_eq!(c.sip.listen.port(), 5999);
+        assert_eq!(c.database.url, "sqlite://x.db");
+        let err = c
+            .apply_env([("SENIM_HTTP_LISTEN".to_string(), "nope".to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SENIM_HTTP_LISTEN") && err.contains("http.listen"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1500ms"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("5"), None);
+    }
+}

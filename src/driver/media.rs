@@ -1,0 +1,295 @@
+//! The media engine: a few pacing threads (one per core by default) that send
+//! every call's RTP from one fixed 20 ms schedule.
+//!
+//! A thread owns a shard of the streams. Each tick it applies queued commands
+//! and sends exactly one G.711 frame per stream: the next frame of the prompt
+//! that plays (frames are encoded once at start-up and shared by all calls) or
+//! silence. Deadlines advance by 20 ms from the thread's start, never from the
+//! time a tick happened to run, so drift does not accumulate; a late tick is
+//! caught up, not skipped, unless it is more than 100 ms late. Nothing is
+//! allocated per packet.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use senim_media::g711::Codec;
+use senim_media::prompts::Prompt;
+use senim_media::rtp::RtpSender;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// One RTP packet time.
+pub const PTIME: Duration = Duration::from_millis(20);
+const SAMPLES_PER_FRAME: u32 = 160;
+const FRAME_BYTES: usize = 160;
+
+/// Something a stream tells its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The prompt started with this token has been sent to its last frame.
+    PromptFinished { token: u64 },
+}
+
+/// Counters shared by all pacing threads.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    pub packets_sent: AtomicU64,
+    pub send_errors: AtomicU64,
+    /// Ticks that ran more than 2 ms after their deadline.
+    pub late_ticks: AtomicU64,
+    pub streams: AtomicU64,
+}
+
+enum Command {
+    Add(Box<Stream>),
+    Play {
+        id: u64,
+        prompt: Arc<Prompt>,
+        token: u64,
+    },
+    Stop {
+        id: u64,
+    },
+    SetRemote {
+        id: u64,
+        remote: SocketAddr,
+    },
+    Remove {
+        id: u64,
+    },
+}
+
+struct Stream {
+    id: u64,
+    socket: UdpSocket,
+    remote: SocketAddr,
+    codec: Codec,
+    rtp: RtpSender,
+    playing: Option<(Arc<Prompt>, usize, u64)>,
+    events: UnboundedSender<MediaEvent>,
+}
+
+/// Handle on the pacing threads.
+pub struct MediaEngine {
+    shards: Vec<mpsc::Sender<Command>>,
+    threads: Vec<JoinHandle<()>>,
+    next_id: AtomicU64,
+    stats: Arc<MediaStats>,
+}
+
+impl MediaEngine {
+    /// Start `threads` pacing threads (0: one per available core).
+    pub fn start(threads: usize) -> std::io::Result<MediaEngine> {
+        let n = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        let stats = Arc::new(MediaStats::default());
+        let mut shards = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = mpsc::channel();
+            let stats = stats.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("senim-media-{i}"))
+                .spawn(move || pace(rx, stats))?;
+            shards.push(tx);
+            handles.push(handle);
+        }
+        Ok(MediaEngine {
+            shards,
+            threads: handles,
+            next_id: AtomicU64::new(1),
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<MediaStats> {
+        &self.stats
+    }
+
+    /// Start sending RTP on `socket` to `remote`: silence until a prompt is played.
+    pub fn add_stream(
+        &self,
+        socket: UdpSocket,
+        remote: SocketAddr,
+        codec: Codec,
+        events: UnboundedSender<MediaEvent>,
+    ) -> StreamHandle {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let shard = self.shards[(id as usize) % self.shards.len()].clone();
+        let rtp = RtpSender::new(rand::random(), rand::random(), rand::random());
+        let stream = Stream {
+            id,
+            socket,
+            remote,
+            codec,
+            rtp,
+            playing: None,
+            events,
+        };
+        let _ = shard.send(Command::Add(Box::new(stream)));
+        StreamHandle {
+            id,
+            shard,
+            next_token: 0,
+        }
+    }
+
+    /// Stop the pacing threads (streams are dropped).
+    pub fn shutdown(self) {
+        drop(self.shards);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A call's handle on its stream; dropping it removes the stream.
+pub struct StreamHandle {
+    id: u64,
+    shard: mpsc::Sender<Command>,
+    next_token: u64,
+}
+
+impl StreamHandle {
+    /// Play `prompt` from its first frame on the next tick; returns the token its
+    /// `PromptFinished` will carry.
+    pub fn play(&mut self, prompt: Arc<Prompt>) -> u64 {
+        self.next_token += 1;
+        let token = self.next_token;
+        let _ = self.shard.send(Command::Play {
+            id: self.id,
+            prompt,
+            token,
+        });
+        token
+    }
+
+    /// Stop the prompt: the next tick sends silence.
+    pub fn stop(&self) {
+        let _ = self.shard.send(Command::Stop { id: self.id });
+    }
+
+    /// Send to this address from now on (symmetric RTP, re-INVITE).
+    pub fn set_remote(&self, remote: SocketAddr) {
+        let _ = self.shard.send(Command::SetRemote {
+            id: self.id,
+            remote,
+        });
+    }
+}
+
+impl Drop for StreamHandle {
+    fn drop(&mut self) {
+        let _ = self.shard.send(Command::Remove { id: self.id });
+    }
+}
+
+fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>) {
+    let mut streams: HashMap<u64, Stream> = HashMap::new();
+    let silence_pcmu = [Codec::Pcmu.silence_byte(); FRAME_BYTES];
+    let silence_pcma = [Codec::Pcma.silence_byte(); FRAME_BYTES];
+    let mut packet = [0u8; 12 + FRAME_BYTES];
+    let mut deadline = Instant::now() + PTIME;
+    loop {
+        // Wait for the deadline, applying commands as they come.
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match rx.recv_timeout(deadline - now) {
+                Ok(cmd) => apply(&mut streams, cmd, &stats),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        while let Ok(cmd) = rx.try_recv() {
+            apply(&mut streams, cmd, &stats);
+        }
+        let now = Instant::now();
+        if now > deadline + Duration::from_millis(2) {
+            stats.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut sent = 0u64;
+        for s in streams.values_mut() {
+            let silence: &[u8] = match s.codec {
+                Codec::Pcmu => &silence_pcmu,
+                Codec::Pcma => &silence_pcma,
+            };
+            let mut finished = None;
+            let frame: &[u8] = match &mut s.playing {
+                Some((prompt, index, token)) => match prompt.frame(s.codec, *index) {
+                    Some(f) => {
+                        *index += 1;
+                        if *index >= prompt.frame_count() {
+                            finished = Some(*token);
+                        }
+                        f
+                    }
+                    None => {
+                        finished = Some(*token);
+                        silence
+                    }
+                },
+                None => silence,
+            };
+            let n = s
+                .rtp
+                .write_packet(s.codec.payload_type(), frame, SAMPLES_PER_FRAME, &mut packet);
+            match s.socket.send_to(&packet[..n], s.remote) {
+                Ok(_) => sent += 1,
+                Err(_) => {
+                    stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let Some(token) = finished {
+                s.playing = None;
+                let _ = s.events.send(MediaEvent::PromptFinished { token });
+            }
+        }
+        stats.packets_sent.fetch_add(sent, Ordering::Relaxed);
+        deadline += PTIME;
+        let now = Instant::now();
+        if now > deadline + Duration::from_millis(100) {
+            // Far behind (machine suspended, overload): restart the schedule.
+            deadline = now + PTIME;
+        }
+    }
+}
+
+fn apply(streams: &mut HashMap<u64, Stream>, cmd: Command, stats: &MediaStats) {
+    match cmd {
+        Command::Add(s) => {
+            streams.insert(s.id, *s);
+            stats.streams.fetch_add(1, Ordering::Relaxed);
+        }
+        Command::Play { id, prompt, token } => {
+            if let Some(s) = streams.get_mut(&id) {
+                s.rtp.mark_talkspurt();
+                s.playing = Some((prompt, 0, token));
+            }
+        }
+        Command::Stop { id } => {
+            if let Some(s) = streams.get_mut(&id) {
+                s.playing = None;
+            }
+        }
+        Command::SetRemote { id, remote } => {
+            if let Some(s) = streams.get_mut(&id) {
+                s.remote = remote;
+            }
+        }
+        Command::Remove { id } => {
+            if streams.remove(&id).is_some() {
+                stats.streams.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The thin I/O layer: sockets, threads and timers around the sans-IO cores.
+
+pub mod media;
+pub mod sip;

@@ -1,0 +1,426 @@
+//! The SIP endpoint task: owns the sans-IO transaction layer, the UDP socket
+//! and the TCP connections, feeds it bytes and the time, carries out what it
+//! asks (transmit, wake me at) and hands its events to calls.
+//!
+//! Requests outside any call are answered here: OPTIONS (200 with Allow,
+//! Accept, Supported), unknown dialogs (481), methods Senim does not take
+//! (405 or 501), merged INVITEs (482), new calls while stopping (503).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use rsip::Method;
+use senim_sip::message::{self, Peer, Transport};
+use senim_sip::transaction::{Event, TimerConfig, Transmit, TransactionLayer, TxKey};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::call::{self, CallContext, ToCall};
+
+/// Methods Senim answers.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+/// Methods Senim knows but does not take (405 rather than 501).
+const KNOWN_NOT_ALLOWED: [&str; 8] = [
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "MESSAGE",
+    "REFER",
+    "PRACK",
+    "UPDATE",
+    "PUBLISH",
+];
+const MAX_TCP_CONNECTIONS: usize = 1024;
+const MAX_DATAGRAM: usize = 65_535;
+
+/// What calls and the server ask of the endpoint.
+#[derive(Debug)]
+pub enum ToEndpoint {
+    /// Answer on a server transaction.
+    Respond {
+        key: TxKey,
+        response: rsip::Response,
+    },
+    /// Start a client transaction for this call; its responses go back to the call.
+    Request {
+        call_id: String,
+        request: rsip::Request,
+        peer: Peer,
+    },
+    /// Send without a transaction (ACK to a 2xx).
+    Stateless {
+        message: rsip::SipMessage,
+        peer: Peer,
+    },
+    /// The call is over; forget it.
+    CallEnded { call_id: String },
+    /// Bytes read from a TCP connection.
+    TcpFrame { data: Bytes, peer: Peer },
+    /// A TCP connection was opened (with its writer) or closed.
+    TcpOpened {
+        addr: SocketAddr,
+        writer: mpsc::UnboundedSender<Bytes>,
+    },
+    TcpClosed { addr: SocketAddr },
+    /// Stop taking calls, end the ones in progress, then stop.
+    Shutdown,
+}
+
+/// Counters for health and metrics.
+#[derive(Debug, Default)]
+pub struct SipStats {
+    pub calls_active: std::sync::atomic::AtomicU64,
+    pub calls_total: std::sync::atomic::AtomicU64,
+    pub messages_in: std::sync::atomic::AtomicU64,
+}
+
+/// Bind the SIP sockets (UDP and TCP on the same address).
+pub async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let udp = UdpSocket::bind(listen).await?;
+    let tcp = TcpListener::bind(udp.local_addr()?).await?;
+    Ok((udp, tcp))
+}
+
+/// Run the endpoint until shut down and every call has ended.
+pub async fn run(
+    udp: UdpSocket,
+    tcp: TcpListener,
+    ctx: Arc<CallContext>,
+    tx: mpsc::UnboundedSender<ToEndpoint>,
+    mut rx: mpsc::UnboundedReceiver<ToEndpoint>,
+) {
+    let mut ep = Endpoint {
+        layer: TransactionLayer::new(TimerConfig::default()),
+        udp,
+        tcp_writers: HashMap::new(),
+        calls: HashMap::new(),
+        client_tx: HashMap::new(),
+        ctx,
+        tx: tx.clone(),
+        stopping: None,
+    };
+    let accept_tx = tx.clone();
+    let acceptor = tokio::spawn(accept_tcp(tcp, accept_tx));
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let wake = ep.layer.poll_timeout();
+        tokio::select! {
+            r = ep.udp.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    ep.ctx.sip_stats.messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let peer = Peer { transport: Transport::Udp, addr: from };
+                    if let Some(data) = buf.get(..n) {
+                        ep.layer.handle_bytes(Instant::now(), data, peer);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "udp receive error"),
+            },
+            msg = rx.recv() => match msg {
+                Some(m) => ep.command(m),
+                None => break,
+            },
+            _ = sleep_until(wake) => ep.layer.handle_timeout(Instant::now()),
+        }
+        ep.flush().await;
+        if let Some(deadline) = ep.stopping {
+            if ep.calls.is_empty() && ep.layer.is_empty() || Instant::now() > deadline {
+                break;
+            }
+        }
+    }
+    acceptor.abort();
+    ep.flush().await;
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Endpoint {
+    layer: TransactionLayer,
+    udp: UdpSocket,
+    tcp_writers: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+    /// Call-ID to the call's task.
+    calls: HashMap<String, mpsc::UnboundedSender<ToCall>>,
+    /// Client transactions to the Call-ID of the call that started them.
+    client_tx: HashMap<TxKey, String>,
+    ctx: Arc<CallContext>,
+    tx: mpsc::UnboundedSender<ToEndpoint>,
+    /// Set when shutting down: the time by which to stop regardless.
+    stopping: Option<Instant>,
+}
+
+impl Endpoint {
+    fn command(&mut self, cmd: ToEndpoint) {
+        let now = Instant::now();
+        match cmd {
+            ToEndpoint::Respond { key, response } => {
+                if let Err(e) = self.layer.send_response(now, key, response) {
+                    tracing::debug!(error = %e, "response on a finished transaction");
+                }
+            }
+            ToEndpoint::Request {
+                call_id,
+                request,
+                peer,
+            } => {
+                let key = self.layer.send_request(now, request, peer);
+                self.client_tx.insert(key, call_id);
+            }
+            ToEndpoint::Stateless { message, peer } => self.layer.send_stateless(message, peer),
+            ToEndpoint::CallEnded { call_id } => {
+                if self.calls.remove(&call_id).is_some() {
+                    self.ctx
+                        .sip_stats
+                        .calls_active
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            ToEndpoint::TcpFrame { data, peer } => self.layer.handle_bytes(now, &data, peer),
+            ToEndpoint::TcpOpened { addr, writer } => {
+                if self.tcp_writers.len() < MAX_TCP_CONNECTIONS {
+                    self.tcp_writers.insert(addr, writer);
+                }
+            }
+            ToEndpoint::TcpClosed { addr } => {
+                self.tcp_writers.remove(&addr);
+            }
+            ToEndpoint::Shutdown => {
+                self.stopping = Some(now + std::time::Duration::from_secs(5));
+                for call in self.calls.values() {
+                    let _ = call.send(ToCall::Shutdown);
+                }
+            }
+        }
+    }
+
+    /// Send what the layer wants sent and hand its events on.
+    async fn flush(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.layer.poll_transmit() {
+                progressed = true;
+                self.transmit(t).await;
+            }
+            while let Some(ev) = self.layer.poll_event() {
+                progressed = true;
+                self.event(ev);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    async fn transmit(&mut self, t: Transmit) {
+        match t.peer.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.send_to(&t.data, t.peer.addr).await {
+                    tracing::debug!(error = %e, to = %t.peer.addr, "udp send failed");
+                }
+            }
+            Transport::Tcp => match self.tcp_writers.get(&t.peer.addr) {
+                Some(w) => {
+                    let _ = w.send(t.data);
+                }
+                None => {
+                    tracing::debug!(to = %t.peer.addr, "no TCP connection for this peer; message dropped")
+                }
+            },
+        }
+    }
+
+    fn event(&mut self, ev: Event) {
+        match ev {
+            Event::Request { key, request, peer } => self.request(key, request, peer),
+            Event::Ack { request, peer } => {
+                if let Some(call) = self.call_for(&request) {
+                    let _ = call.send(ToCall::Ack { request, peer });
+                }
+            }
+            Event::Response { key, response } => {
+                if let Some(call_id) = self.client_tx.get(&key) {
+                    if let Some(call) = self.calls.get(call_id) {
+                        let _ = call.send(ToCall::Response { key, response });
+                    }
+                }
+            }
+            Event::Timeout { key } => {
+                if let Some(call_id) = self.client_tx.remove(&key) {
+                    if let Some(call) = self.calls.get(&call_id) {
+                        let _ = call.send(ToCall::Timeout { key });
+                    }
+                } else if let Some(call_id) = self
+                    .layer
+                    .request_of(key)
+                    .and_then(|r| message::call_id(&rsip::SipMessage::Request(r.clone())))
+                {
+                    if let Some(call) = self.calls.get(&call_id) {
+                        let _ = call.send(ToCall::Timeout { key });
+                    }
+                }
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+
+    fn call_for(&self, request: &rsip::Request) -> Option<&mpsc::UnboundedSender<ToCall>> {
+        let call_id = message::call_id(&rsip::SipMessage::Request(request.clone()))?;
+        self.calls.get(&call_id)
+    }
+
+    fn respond(&mut self, key: TxKey, request: &rsip::Request, code: u16, reason: &str) {
+        let mut response = message::response(request, code, reason, Some(&message::new_tag()));
+        if code == 405 || code == 200 {
+            response
+                .headers
+                .push(rsip::Header::Allow(ALLOW.into()));
+        }
+        if let Err(e) = self.layer.send_response(Instant::now(), key, response) {
+            tracing::debug!(error = %e, "could not respond");
+        }
+    }
+
+    fn request(&mut self, key: TxKey, request: rsip::Request, peer: Peer) {
+        let call_id = message::call_id(&rsip::SipMessage::Request(request.clone()));
+        let has_to_tag = message::to_tag(&rsip::SipMessage::Request(request.clone())).is_some();
+        let method = request.method;
+        match method {
+            Method::Options => {
+                let mut response = message::response(&request, 200, "OK", Some(&message::new_tag()));
+                response.headers.push(rsip::Header::Allow(ALLOW.into()));
+                response
+                    .headers
+                    .push(rsip::Header::Accept("application/sdp, application/dtmf-relay, application/dtmf".into()));
+                response
+                    .headers
+                    .push(rsip::Header::Supported("".into()));
+                let _ = self.layer.send_response(Instant::now(), key, response);
+            }
+            Method::Cancel => match self.layer.find_invite_for_cancel(&request) {
+                Some(invite_key) => {
+                    self.respond(key, &request, 200, "OK");
+                    if let Some(call) = call_id.as_ref().and_then(|c| self.calls.get(c)) {
+                        let _ = call.send(ToCall::Cancel { invite_key });
+                    }
+                }
+                None => self.respond(key, &request, 481, "Call/Transaction Does Not Exist"),
+            },
+            Method::Invite if !has_to_tag => {
+                let Some(call_id) = call_id else {
+                    self.respond(key, &request, 400, "Bad Request");
+                    return;
+                };
+                if self.stopping.is_some() {
+                    self.respond(key, &request, 503, "Service Unavailable");
+                    return;
+                }
+                if self.calls.contains_key(&call_id) {
+                    self.respond(key, &request, 482, "Loop Detected");
+                    return;
+                }
+                let handle = call::spawn(self.ctx.clone(), self.tx.clone(), key, request, peer);
+                self.calls.insert(call_id, handle);
+                self.ctx
+                    .sip_stats
+                    .calls_active
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.ctx
+                    .sip_stats
+                    .calls_total
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Method::Invite | Method::Bye | Method::Info => {
+                match call_id.as_ref().and_then(|c| self.calls.get(c)) {
+                    Some(call) if has_to_tag => {
+                        let _ = call.send(ToCall::Request { key, request, peer });
+                    }
+                    _ => self.respond(key, &request, 481, "Call/Transaction Does Not Exist"),
+                }
+            }
+            other => {
+                let name = other.to_string();
+                if KNOWN_NOT_ALLOWED.contains(&name.as_str()) {
+                    self.respond(key, &request, 405, "Method Not Allowed");
+                } else {
+                    self.respond(key, &request, 501, "Not Implemented");
+                }
+            }
+        }
+    }
+}
+
+async fn accept_tcp(listener: TcpListener, tx: mpsc::UnboundedSender<ToEndpoint>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                tokio::spawn(tcp_connection(stream, addr, tx.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One TCP connection: frames by Content-Length on the way in, writes what the
+/// endpoint sends on the way out. A hopeless frame closes the connection.
+async fn tcp_connection(stream: TcpStream, addr: SocketAddr, tx: mpsc::UnboundedSender<ToEndpoint>) {
+    let (mut read, mut write) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    if tx.send(ToEndpoint::TcpOpened { addr, writer: wtx }).is_err() {
+        return;
+    }
+    let peer = Peer {
+        transport: Transport::Tcp,
+        addr,
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(data) = wrx.recv().await {
+            if write.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = BytesMut::with_capacity(8192);
+    'conn: loop {
+        match read.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        loop {
+            match message::frame_len(&buf) {
+                Ok(Some(n)) => {
+                    let frame = buf.split_to(n).freeze();
+                    let trimmed = frame.iter().all(|b| *b == b'\r' || *b == b'\n');
+                    if !trimmed
+                        && tx
+                            .send(ToEndpoint::TcpFrame {
+                                data: frame,
+                                peer,
+                            })
+                            .is_err()
+                    {
+                        break 'conn;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, %addr, "closing TCP connection on a bad frame");
+                    break 'conn;
+                }
+            }
+        }
+    }
+    writer.abort();
+    let _ = tx.send(ToEndpoint::TcpClosed { addr });
+}

@@ -1,0 +1,14 @@
+//! Senim: an IVR and telephony service for a helpline.
+//!
+//! The protocol cores live in their own crates (`senim-sip`, `senim-media`)
+//! and never touch a socket or the clock; this crate is the service around
+//! them: configuration, the call controller, the I/O drivers, the store and
+//! the HTTP side.
+
+pub mod call;
+pub mod config;
+pub mod driver;
+pub mod http;
+pub mod privacy;
+pub mod server;
+pub mod store;

@@ -1,0 +1,171 @@
+//! The call record store: SQLite through sqlx, written by one task that
+//! keeps every change in order and retries through database hiccups, so a
+//! call never waits on the disk and a record is never dropped.
+
+mod writer;
+
+pub use writer::{spawn_writer, Recorder, RecordOp};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// Why the store could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one Senim understands.
+    #[error("database url {url:?}: {source}")]
+    Url { url: String, source: sqlx::Error },
+    /// The database could not be opened or created.
+    #[error("cannot open database {url:?}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    /// A schema migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A handle on the database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Open (creating when missing) and migrate the database.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Url {
+                url: url.to_string(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Apply one change to the call record.
+    pub async fn apply(&self, op: &RecordOp) -> Result<(), StoreError> {
+        match op {
+            RecordOp::Arrived {
+                call,
+                sip_call_id,
+                at,
+                caller_hash,
+                transport,
+            } => {
+                sqlx::query(
+                    "INSERT INTO calls (id, sip_call_id, arrived_at, caller_hash, transport)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(call)
+                .bind(sip_call_id)
+                .bind(at)
+                .bind(caller_hash)
+                .bind(transport)
+                .execute(&self.pool)
+                .await?;
+            }
+            RecordOp::Answered {
+                call,
+                at,
+                codec,
+                dtmf_mode,
+            } => {
+                sqlx::query(
+                    "UPDATE calls SET answered_at = $2, codec = $3, dtmf_mode = $4 WHERE id = $1",
+                )
+                .bind(call)
+                .bind(at)
+                .bind(codec)
+                .bind(dtmf_mode)
+                .execute(&self.pool)
+                .await?;
+            }
+            RecordOp::Language { call, language } => {
+                sqlx::query("UPDATE calls SET language = $2 WHERE id = $1")
+                    .bind(call)
+                    .bind(language)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            RecordOp::Digit {
+                call,
+                seq,
+                at,
+                digit,
+                source,
+                menu,
+            } => {
+                sqlx::query(
+                    "INSERT INTO call_digits (call_id, seq, at, digit, source, menu)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(call)
+                .bind(seq)
+                .bind(at)
+                .bind(digit)
+                .bind(source)
+                .bind(menu)
+                .execute(&self.pool)
+                .await?;
+            }
+            RecordOp::Step {
+                call,
+                seq,
+                at,
+                menu,
+                what,
+            } => {
+                sqlx::query(
+                    "INSERT INTO call_steps (call_id, seq, at, menu, what)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(call)
+                .bind(seq)
+                .bind(at)
+                .bind(menu)
+                .bind(what)
+                .execute(&self.pool)
+                .await?;
+            }
+            RecordOp::Ended {
+                call,
+                at,
+                outcome,
+                hangup_by,
+            } => {
+                sqlx::query(
+                    "UPDATE calls SET ended_at = $2, outcome = $3, hangup_by = $4 WHERE id = $1",
+                )
+                .bind(call)
+                .bind(at)
+                .bind(outcome)
+                .bind(hangup_by)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! Shared helpers for the end-to-end tests: start the real `senim` binary on
+//! free loopback ports in its own directory, run SIPp against it, read the
+//! call records. Everything started is killed when its guard is dropped.
+#![allow(dead_code)]
+
+pub mod caller;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{Row, SqlitePool};
+
+/// Blocks of ports handed to each test so parallel tests never collide.
+static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
+
+/// A block of 100 ports: [base, base+100).
+pub fn port_block() -> u16 {
+    let n = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);
+    // Distinct test binaries run one after another; within one binary, blocks differ.
+    21000 + (n % 300) * 100
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running Senim; killed on drop.
+pub struct Senim {
+    child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub db_path: PathBuf,
+    pub rtp_base: u16,
+    log: PathBuf,
+}
+
+impl Senim {
+    /// Start Senim with its defaults except ports and files; `extra_env` on top.
+    pub fn start(extra_env: &[(&str, &str)]) -> Senim {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = port_block();
+        let db_path = dir.path().join("senim.db");
+        let log = dir.path().join("senim.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env("SENIM_SIP_LISTEN", format!("127.0.0.1:{}", base))
+            .env("SENIM_HTTP_LISTEN", "127.0.0.1:0")
+            .env("SENIM_DATABASE_URL", format!("sqlite://{}", db_path.display()))
+            .env("SENIM_RTP_PORTS", format!("{}-{}", base + 50, base + 99))
+            .env("SENIM_PROMPTS_DIR", repo_root().join("voice-prompts"))
+            .env("RUST_LOG", "senim=debug,info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start senim");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("senim ready ") {
+                    let _ = tx.send(rest.to_string());
+                }
+            }
+        });
+        let ready = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(r) => r,
+            Err(_) => {
+                let _ = child.kill();
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("senim did not become ready; its log:\n{text}");
+            }
+        };
+        let mut sip = None;
+        let mut http = None;
+        for part in ready.split_whitespace() {
+            if let Some(v) = part.strip_prefix("sip=") {
+                sip = v.parse().ok();
+            }
+            if let Some(v) = part.strip_prefix("http=") {
+                http = v.parse().ok();
+            }
+        }
+        Senim {
+            child,
+            sip: sip.expect("sip address"),
+            http: http.expect("http address"),
+            dir,
+            db_path,
+            rtp_base: base,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Send SIGTERM and wait for the process to end.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("senim did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub async fn db(&self) -> SqlitePool {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("sqlite://{}?mode=ro", self.db_path.display()))
+            .await
+            .expect("open db")
+    }
+
+    /// Wait until `n` calls have ended and return their records, oldest first.
+    pub async fn ended_calls(&self, n: usize) -> Vec<CallRecord> {
+        let pool = self.db().await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, language, outcome, hangup_by, codec, dtmf_mode, transport, caller_hash, answered_at
+                 FROM calls WHERE ended_at IS NOT NULL ORDER BY arrived_at",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("query calls");
+            if rows.len() >= n {
+                let mut out = Vec::new();
+                for r in rows {
+                    let id: String = r.get("id");
+                    let digits = sqlx::query(
+                        "SELECT digit, source, menu FROM call_digits WHERE call_id = $1 ORDER BY seq",
+                    )
+                    .bind(&id)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("query digits")
+                    .into_iter()
+                    .map(|d| (d.get::<String, _>("digit"), d.get::<String, _>("source")))
+                    .collect();
+                    let steps = sqlx::query(
+                        "SELECT menu, what FROM call_steps WHERE call_id = $1 ORDER BY seq",
+                    )
+                    .bind(&id)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("query steps")
+                    .into_iter()
+                    .map(|d| format!("{}: {}", d.get::<String, _>("menu"), d.get::<String, _>("what")))
+                    .collect();
+                    out.push(CallRecord {
+                        id,
+                        language: r.get("language"),
+                        outcome: r.get("outcome"),
+                        hangup_by: r.get("hangup_by"),
+                        codec: r.get("codec"),
+                        dtmf_mode: r.get("dtmf_mode"),
+                        transport: r.get("transport"),
+                        caller_hash: r.get("caller_hash"),
+                        answered: r.get::<Option<i64>, _>("answered_at").is_some(),
+                        digits,
+                        steps,
+                    });
+                }
+                return out;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "only {} of {n} calls ended in time; senim log:\n{}",
+                    rows.len(),
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Senim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub id: String,
+    pub language: Option<String>,
+    pub outcome: Option<String>,
+    pub hangup_by: Option<String>,
+    pub codec: Option<String>,
+    pub dtmf_mode: Option<String>,
+    pub transport: String,
+    pub caller_hash: Option<String>,
+    pub answered: bool,
+    /// (digit, source)
+    pub digits: Vec<(String, String)>,
+    pub steps: Vec<String>,
+}
+
+/// Is a program on PATH?
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Result of one SIPp run.
+pub struct SippRun {
+    pub success: bool,
+    pub output: String,
+    pub dir: PathBuf,
+}
+
+/// Run a SIPp scenario from tests/scenarios against Senim, one call, and wait
+/// for it (at most `limit`). `local` is a port block for SIPp's own ports.
+pub fn sipp(senim: &Senim, scenario: &str, extra: &[&str], limit: Duration) -> SippRun {
+    assert!(have("sipp"), "sipp is not installed: run scripts/test, which installs it");
+    let local = port_block();
+    let dir = senim.dir.path().join(format!("sipp-{scenario}-{local}"));
+    std::fs::create_dir_all(&dir).expect("sipp dir");
+    let scenario_path = repo_root().join("tests/scenarios").join(scenario);
+    let mut cmd = Command::new("sipp");
+    cmd.arg(senim.sip.to_string())
+        .arg("-sf")
+        .arg(&scenario_path)
+        .args(["-m", "1", "-l", "1", "-i", "127.0.0.1"])
+        .args(["-p", &local.to_string()])
+        .args(["-mp", &(local + 10).to_string()])
+        .args(["-timeout", &format!("{}s", limit.as_secs())])
+        .arg("-timeout_error")
+        .arg("-trace_err")
+        .arg("-trace_msg")
+        .arg("-nostdin")
+        .args(extra)
+        .current_dir(repo_root())
+        .stdin(Stdio::null());
+    // SIPp writes its traces next to the scenario unless told otherwise.
+    cmd.arg("-error_file").arg(dir.join("errors.log"));
+    cmd.arg("-message_file").arg(dir.join("messages.log"));
+    let out = cmd.output().expect("run sipp");
+    let mut output = String::from_utf8_lossy(&out.stdout).to_string();
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
+    for f in ["errors.log", "messages.log"] {
+        if let Ok(t) = std::fs::read_to_string(dir.join(f)) {
+            output.push_str(&format!("\n--- {f} ---\n{t}"));
+        }
+    }
+    SippRun {
+        success: out.status.success(),
+        output,
+        dir,
+    }
+}
+
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
