@@ -34,7 +34,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration, with defaults that serve on loopback.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
@@ -81,7 +81,7 @@ pub struct DatabaseConfig {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptsConfig {
     /// Folder with prompts.toml, kk/ and ru/. Empty: the bundled prompts.
@@ -104,20 +104,6 @@ pub struct MenuConfig {
     pub timeout: String,
     /// How many times a menu is played to a silent caller before the flow moves on.
     pub max_tries: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            sip: SipConfig::default(),
-            media: MediaConfig::default(),
-            http: HttpConfig::default(),
-            database: DatabaseConfig::default(),
-            prompts: PromptsConfig::default(),
-            privacy: PrivacyConfig::default(),
-            menu: MenuConfig::default(),
-        }
-    }
 }
 
 impl Default for SipConfig {
@@ -153,12 +139,6 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: "sqlite://senim.db".into(),
         }
-    }
-}
-
-impl Default for PromptsConfig {
-    fn default() -> Self {
-        PromptsConfig { dir: None }
     }
 }
 
@@ -287,7 +267,10 @@ impl Config {
         let menu_timeout = parse_duration(&self.menu.timeout).ok_or_else(|| {
             bad(
                 "menu.timeout",
-                format!("{:?} is not a duration like \"6s\" or \"1500ms\"", self.menu.timeout),
+                format!(
+                    "{:?} is not a duration like \"6s\" or \"1500ms\"",
+                    self.menu.timeout
+                ),
             )
         })?;
         if menu_timeout.is_zero() || menu_timeout > Duration::from_secs(120) {
@@ -323,8 +306,7 @@ impl Config {
         if media_ip.is_unspecified() {
             return Err(bad(
                 "media.ip",
-                "an address callers can send RTP to is needed when sip.listen is a wildcard"
-                    .into(),
+                "an address callers can send RTP to is needed when sip.listen is a wildcard".into(),
             ));
         }
         let prompts_dir = self.prompts.dir.clone().unwrap_or_else(bundled_prompts_dir);
@@ -422,7 +404,10 @@ mod tests {
         let mut c = Config::default();
         c.apply_env([
             ("SENIM_SIP_LISTEN".to_string(), "127.0.0.1:5999".to_string()),
-            ("SENIM_DATABASE_URL".to_string(), "sqlite://x.db".to_string()),
+            (
+                "SENIM_DATABASE_URL".to_string(),
+                "sqlite://x.db".to_string(),
+            ),
         ])
         .unwrap();
         assert_eq!(c.sip.listen.port(), 5999);
@@ -431,7 +416,10 @@ mod tests {
             .apply_env([("SENIM_HTTP_LISTEN".to_string(), "nope".to_string())])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("SENIM_HTTP_LISTEN") && err.contains("http.listen"), "{err}");
+        assert!(
+            err.contains("SENIM_HTTP_LISTEN") && err.contains("http.listen"),
+            "{err}"
+        );
     }
 
     #[test]

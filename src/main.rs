@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use senim::config::{Config, Settings};
 
 #[derive(Parser)]
-#[command(name = "senim", version, about = "IVR and telephony service for a helpline")]
+#[command(
+    name = "senim",
+    version,
+    about = "IVR and telephony service for a helpline"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -107,9 +107,9 @@ pub fn normalise_number(number: &str) -> String {
     let digits: String = number.chars().filter(|c| c.is_ascii_digit()).collect();
     if digits.len() == 11 && digits.starts_with('8') {
         format!("+7{}", &digits[1..])
-    } else if digits.len() == 11 && digits.starts_with('7') {
-        format!("+{digits}")
-    } else if number.trim_start().starts_with('+') {
+    } else if (digits.len() == 11 && digits.starts_with('7'))
+        || number.trim_start().starts_with('+')
+    {
         format!("+{digits}")
     } else {
         digits

@@ -17,15 +17,34 @@ async fn rtp_every_20ms_then_rfc4733_digits_choose_kazakh() {
     let offer = c.offer("0 8 101", OFFER_MAPS);
     let ok = c.call(Some(&offer), None);
     assert!(ok.contains("m=audio "), "200 carries an answer:\n{ok}");
-    assert!(c.answer.contains("RTP/AVP 0 101"), "PCMU + telephone-event:\n{}", c.answer);
+    assert!(
+        c.answer.contains("RTP/AVP 0 101"),
+        "PCMU + telephone-event:\n{}",
+        c.answer
+    );
 
     let pkts = c.rtp_for(Duration::from_secs(2));
-    assert!((85..=110).contains(&pkts.len()), "about 100 packets in 2 s, got {}", pkts.len());
-    assert!(pkts.iter().all(|p| p.pt == 0 && p.len == 12 + 160), "PCMU, 20 ms payloads");
+    assert!(
+        (85..=110).contains(&pkts.len()),
+        "about 100 packets in 2 s, got {}",
+        pkts.len()
+    );
+    assert!(
+        pkts.iter().all(|p| p.pt == 0 && p.len == 12 + 160),
+        "PCMU, 20 ms payloads"
+    );
     assert!(pkts.iter().all(|p| p.ssrc == pkts[0].ssrc), "one SSRC");
     for w in pkts.windows(2) {
-        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "sequence numbers continuous");
-        assert_eq!(w[1].ts, w[0].ts.wrapping_add(160), "timestamps +160 a packet");
+        assert_eq!(
+            w[1].seq,
+            w[0].seq.wrapping_add(1),
+            "sequence numbers continuous"
+        );
+        assert_eq!(
+            w[1].ts,
+            w[0].ts.wrapping_add(160),
+            "timestamps +160 a packet"
+        );
     }
     let span = pkts.last().unwrap().at - pkts[0].at;
     let mean = span / (pkts.len() as u32 - 1);
@@ -37,14 +56,20 @@ async fn rtp_every_20ms_then_rfc4733_digits_choose_kazakh() {
     c.press_rfc4733('1', 101);
     std::thread::sleep(Duration::from_millis(500));
     c.press_rfc4733('2', 101);
-    assert!(c.wait_bye(Duration::from_secs(30)), "Senim says goodbye and hangs up");
+    assert!(
+        c.wait_bye(Duration::from_secs(30)),
+        "Senim says goodbye and hangs up"
+    );
 
     let calls = senim.ended_calls(1).await;
     let call = &calls[0];
     assert_eq!(call.language.as_deref(), Some("kk"));
     assert_eq!(
         call.digits,
-        vec![("1".into(), "rfc4733".into()), ("2".into(), "rfc4733".into())]
+        vec![
+            ("1".into(), "rfc4733".into()),
+            ("2".into(), "rfc4733".into())
+        ]
     );
     assert_eq!(call.outcome.as_deref(), Some("completed"));
     assert_eq!(call.hangup_by.as_deref(), Some("senim"));
@@ -52,7 +77,11 @@ async fn rtp_every_20ms_then_rfc4733_digits_choose_kazakh() {
     let hash = call.caller_hash.as_deref().unwrap_or("");
     assert_eq!(hash.len(), 32, "keyed hash stored");
     assert!(!hash.contains("7011234567"), "never the number itself");
-    assert!(call.steps.iter().any(|s| s == "main: choice 2 psychology"), "{:?}", call.steps);
+    assert!(
+        call.steps.iter().any(|s| s == "main: choice 2 psychology"),
+        "{:?}",
+        call.steps
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -61,7 +90,11 @@ async fn sip_info_digits_choose_russian() {
     let mut c = Caller::new(senim.sip);
     let offer = c.offer("8 101", OFFER_MAPS);
     c.call(Some(&offer), None);
-    assert!(c.answer.contains("RTP/AVP 8"), "PCMA chosen as offered:\n{}", c.answer);
+    assert!(
+        c.answer.contains("RTP/AVP 8"),
+        "PCMA chosen as offered:\n{}",
+        c.answer
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(c.press_info('2'), Some(200));
     std::thread::sleep(Duration::from_millis(300));
@@ -71,7 +104,10 @@ async fn sip_info_digits_choose_russian() {
     assert_eq!(calls[0].language.as_deref(), Some("ru"));
     assert_eq!(
         calls[0].digits,
-        vec![("2".into(), "sip-info".into()), ("3".into(), "sip-info".into())]
+        vec![
+            ("2".into(), "sip-info".into()),
+            ("3".into(), "sip-info".into())
+        ]
     );
     assert_eq!(calls[0].codec.as_deref(), Some("PCMA"));
 }
@@ -80,11 +116,21 @@ async fn sip_info_digits_choose_russian() {
 async fn late_offer_answer_in_ack() {
     let senim = Senim::start(&[]);
     let mut c = Caller::new(senim.sip);
-    let answer = c.offer("0 101", "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
+    let answer = c.offer(
+        "0 101",
+        "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+    );
     c.call(None, Some(&answer));
-    assert!(c.answer.contains("RTP/AVP 0 8 101"), "Senim offers in the 200:\n{}", c.answer);
+    assert!(
+        c.answer.contains("RTP/AVP 0 8 101"),
+        "Senim offers in the 200:\n{}",
+        c.answer
+    );
     let pkts = c.rtp_for(Duration::from_millis(600));
-    assert!(pkts.len() > 20 && pkts.iter().all(|p| p.pt == 0), "RTP after the ACK's answer");
+    assert!(
+        pkts.len() > 20 && pkts.iter().all(|p| p.pt == 0),
+        "RTP after the ACK's answer"
+    );
     c.press_rfc4733('1', 101);
     std::thread::sleep(Duration::from_millis(300));
     c.press_rfc4733('1', 101);
@@ -146,7 +192,9 @@ async fn malformed_request_then_options_still_answered() {
     let mut statuses = Vec::new();
     let mut options_ok = None;
     for _ in 0..6 {
-        let Some(m) = c.recv(Duration::from_secs(2)) else { break };
+        let Some(m) = c.recv(Duration::from_secs(2)) else {
+            break;
+        };
         let s = caller::status(&m);
         if caller::header(&m, "CSeq").is_some_and(|h| h.contains("OPTIONS")) {
             options_ok = Some(m);
@@ -154,7 +202,10 @@ async fn malformed_request_then_options_still_answered() {
         }
         statuses.push(s);
     }
-    assert!(statuses.iter().all(|s| *s == Some(400)), "only 400s before: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == Some(400)),
+        "only 400s before: {statuses:?}"
+    );
     let ok = options_ok.expect("OPTIONS answered after malformed input");
     assert_eq!(caller::status(&ok), Some(200));
     let allow = caller::header(&ok, "Allow").unwrap_or("");
@@ -193,7 +244,10 @@ async fn sigterm_ends_calls_and_keeps_their_records() {
     std::thread::sleep(Duration::from_millis(300));
     let status = senim.stop();
     assert!(status.success(), "clean exit: {status:?}\n{}", senim.log());
-    assert!(c.wait_bye(Duration::from_secs(2)), "calls in progress get a BYE");
+    assert!(
+        c.wait_bye(Duration::from_secs(2)),
+        "calls in progress get a BYE"
+    );
     let calls = senim.ended_calls(1).await;
     assert_eq!(calls[0].outcome.as_deref(), Some("shutdown"));
 }

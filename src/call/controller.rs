@@ -43,7 +43,14 @@ pub fn spawn(
     let span = tracing::info_span!("call", call_id = %sip_call_id);
     tokio::spawn(
         async move {
-            let mut call = Call::new(ctx, endpoint.clone(), key, invite, peer, sip_call_id.clone());
+            let mut call = Call::new(
+                ctx,
+                endpoint.clone(),
+                key,
+                invite,
+                peer,
+                sip_call_id.clone(),
+            );
             call.run(rx).await;
             let _ = endpoint.send(ToEndpoint::CallEnded {
                 call_id: sip_call_id,
@@ -71,6 +78,17 @@ fn epoch_ms() -> i64 {
 fn caller_number(request: &rsip::Request) -> Option<String> {
     let from = request.from_header().ok()?.typed().ok()?;
     from.uri.user().map(str::to_string)
+}
+
+/// Parse an SDP offer and choose the media; on failure the status to answer
+/// (400 for a malformed body, 488 for nothing acceptable) and why.
+fn negotiate_offer(
+    body: &[u8],
+) -> Result<(sdp::SessionDescription, sdp::Negotiated), (u16, String)> {
+    let text = std::str::from_utf8(body).map_err(|_| (400, "SDP is not UTF-8".to_string()))?;
+    let offer = sdp::parse(text).map_err(|e| (e.status_code(), e.to_string()))?;
+    let n = sdp::negotiate_offer(&offer, &CODECS).map_err(|e| (e.status_code(), e.to_string()))?;
+    Ok((offer, n))
 }
 
 fn uri_socket_addr(uri: &rsip::Uri) -> Option<SocketAddr> {
@@ -210,20 +228,16 @@ impl Call {
             self.late_offer = true;
             None
         } else {
-            let parsed = std::str::from_utf8(&invite.body)
-                .map_err(|_| "body is not UTF-8".to_string())
-                .and_then(|t| sdp::parse(t).map_err(|e| e.to_string()))
-                .and_then(|offer| sdp::negotiate_offer(&offer, &CODECS).map_err(|e| e.to_string()));
-            match parsed {
+            match negotiate_offer(&invite.body) {
                 Ok(n) => Some(n),
-                Err(why) => {
+                Err((code, why)) => {
                     tracing::info!(%why, "no acceptable media in the offer");
-                    let mut r = message::response(
-                        &invite,
-                        488,
-                        "Not Acceptable Here",
-                        Some(&message::new_tag()),
-                    );
+                    let reason = if code == 400 {
+                        "Bad Request"
+                    } else {
+                        "Not Acceptable Here"
+                    };
+                    let mut r = message::response(&invite, code, reason, Some(&message::new_tag()));
                     r.headers.push(rsip::Header::Warning(
                         format!("305 senim \"{}\"", why.replace('"', "'")).into(),
                     ));
@@ -242,7 +256,7 @@ impl Call {
                 return false;
             }
         };
-        let Some(media) = self.make_media(socket, negotiated.as_ref()) else {
+        let Some(media) = self.make_media(socket, negotiated.as_ref().map(|(_, n)| n)) else {
             self.respond_code(self.invite_key, &invite, 500, "Server Internal Error");
             self.end("failed", None);
             return false;
@@ -260,7 +274,14 @@ impl Call {
             }
         };
         let body = match &negotiated {
-            Some(n) => sdp::build_answer(self.ctx.media_ip, media.local_port, self.session_id, n),
+            Some((offer, n)) => sdp::build_answer_to_offer(
+                offer,
+                self.ctx.media_ip,
+                media.local_port,
+                self.session_id,
+                self.sdp_version,
+                n,
+            ),
             None => sdp::build_offer(
                 self.ctx.media_ip,
                 media.local_port,
@@ -276,7 +297,7 @@ impl Call {
         self.respond(self.invite_key, ok);
         self.dialog = Some(dialog);
         self.media = Some(media);
-        if let Some(n) = &negotiated {
+        if let Some((_, n)) = &negotiated {
             self.start_stream(n.remote_rtp);
             self.record_answered();
         }
@@ -312,7 +333,11 @@ impl Call {
         rsip::Uri::try_from(text.as_str()).unwrap_or_default()
     }
 
-    fn make_media(&self, socket: std::net::UdpSocket, n: Option<&sdp::Negotiated>) -> Option<Media> {
+    fn make_media(
+        &self,
+        socket: std::net::UdpSocket,
+        n: Option<&sdp::Negotiated>,
+    ) -> Option<Media> {
         let local_port = socket.local_addr().ok()?.port();
         socket.set_nonblocking(true).ok()?;
         let socket = tokio::net::UdpSocket::from_std(socket).ok()?;
@@ -514,7 +539,9 @@ impl Call {
 
     fn info(&mut self, key: TxKey, request: &rsip::Request) {
         let sip = rsip::SipMessage::Request(request.clone());
-        let content_type = message::header_value(&sip, "Content-Type").unwrap_or("").to_string();
+        let content_type = message::header_value(&sip, "Content-Type")
+            .unwrap_or("")
+            .to_string();
         let base = content_type
             .split(';')
             .next()
@@ -549,22 +576,23 @@ impl Call {
         let negotiated = if request.body.is_empty() {
             None
         } else {
-            let r = std::str::from_utf8(&request.body)
-                .map_err(|_| "body is not UTF-8".to_string())
-                .and_then(|t| sdp::parse(t).map_err(|e| e.to_string()))
-                .and_then(|o| sdp::negotiate_offer(&o, &CODECS).map_err(|e| e.to_string()));
-            match r {
+            match negotiate_offer(&request.body) {
                 Ok(n) => Some(n),
-                Err(why) => {
+                Err((code, why)) => {
                     tracing::info!(%why, "re-INVITE offer refused");
-                    self.respond_code(key, request, 488, "Not Acceptable Here");
+                    let reason = if code == 400 {
+                        "Bad Request"
+                    } else {
+                        "Not Acceptable Here"
+                    };
+                    self.respond_code(key, request, code, reason);
                     return;
                 }
             }
         };
         self.sdp_version += 1;
         let body = match &negotiated {
-            Some(n) => {
+            Some((offer, n)) => {
                 if let Some(m) = self.media.as_mut() {
                     m.codec = n.codec;
                     m.telephone_event = n.telephone_event;
@@ -574,14 +602,22 @@ impl Call {
                         s.set_remote(n.remote_rtp);
                     }
                 }
-                sdp::build_answer(self.ctx.media_ip, local_port, self.session_id, n)
+                sdp::build_answer_to_offer(
+                    offer,
+                    self.ctx.media_ip,
+                    local_port,
+                    self.session_id,
+                    self.sdp_version,
+                    n,
+                )
             }
             None => sdp::build_offer(self.ctx.media_ip, local_port, self.session_id, &CODECS),
         };
         let tag = self.dialog.as_ref().map(|d| d.id.local_tag.clone());
         let mut ok = message::response(request, 200, "OK", tag.as_deref());
-        ok.headers
-            .push(rsip::Header::Contact(format!("<{}>", self.contact_uri()).into()));
+        ok.headers.push(rsip::Header::Contact(
+            format!("<{}>", self.contact_uri()).into(),
+        ));
         ok.headers.push(rsip::Header::Allow(ALLOW.into()));
         message::set_body(&mut ok, Some("application/sdp"), body.into_bytes());
         self.respond(key, ok);
@@ -610,9 +646,10 @@ impl Call {
                     .rfc4733
                     .handle(header.timestamp, payload)
                     .map(|d| (d, DtmfSource::Rfc4733));
-            } else if let (Some(det), Some(codec)) =
-                (m.inband.as_mut(), Codec::from_payload_type(header.payload_type))
-            {
+            } else if let (Some(det), Some(codec)) = (
+                m.inband.as_mut(),
+                Codec::from_payload_type(header.payload_type),
+            ) {
                 let mut pcm = [0i16; 160];
                 for chunk in payload.chunks(160) {
                     let out = &mut pcm[..chunk.len()];

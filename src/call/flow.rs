@@ -171,8 +171,12 @@ impl Flow {
                 self.playing = false;
                 match self.state {
                     // After "invalid choice" the caller hears the menu again.
-                    State::Greeting { .. } if self.current == INVALID => self.play(GREETING, &mut out),
-                    State::MainMenu { .. } if self.current == INVALID => self.play(MAIN_MENU, &mut out),
+                    State::Greeting { .. } if self.current == INVALID => {
+                        self.play(GREETING, &mut out)
+                    }
+                    State::MainMenu { .. } if self.current == INVALID => {
+                        self.play(MAIN_MENU, &mut out)
+                    }
                     State::Greeting { .. } | State::MainMenu { .. } => {
                         out.push(FlowAction::StartTimer(self.timeout))
                     }

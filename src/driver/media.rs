@@ -240,9 +240,12 @@ fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>) {
                 },
                 None => silence,
             };
-            let n = s
-                .rtp
-                .write_packet(s.codec.payload_type(), frame, SAMPLES_PER_FRAME, &mut packet);
+            let n = s.rtp.write_packet(
+                s.codec.payload_type(),
+                frame,
+                SAMPLES_PER_FRAME,
+                &mut packet,
+            );
             match s.socket.send_to(&packet[..n], s.remote) {
                 Ok(_) => sent += 1,
                 Err(_) => {

@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use rsip::Method;
 use senim_sip::message::{self, Peer, Transport};
-use senim_sip::transaction::{Event, TimerConfig, Transmit, TransactionLayer, TxKey};
+use senim_sip::transaction::{Event, TimerConfig, TransactionLayer, Transmit, TxKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
@@ -57,15 +57,22 @@ pub enum ToEndpoint {
         peer: Peer,
     },
     /// The call is over; forget it.
-    CallEnded { call_id: String },
+    CallEnded {
+        call_id: String,
+    },
     /// Bytes read from a TCP connection.
-    TcpFrame { data: Bytes, peer: Peer },
+    TcpFrame {
+        data: Bytes,
+        peer: Peer,
+    },
     /// A TCP connection was opened (with its writer) or closed.
     TcpOpened {
         addr: SocketAddr,
         writer: mpsc::UnboundedSender<Bytes>,
     },
-    TcpClosed { addr: SocketAddr },
+    TcpClosed {
+        addr: SocketAddr,
+    },
     /// Stop taking calls, end the ones in progress, then stop.
     Shutdown,
 }
@@ -257,10 +264,8 @@ impl Endpoint {
                     if let Some(call) = self.calls.get(&call_id) {
                         let _ = call.send(ToCall::Timeout { key });
                     }
-                } else if let Some(call_id) = self
-                    .layer
-                    .request_of(key)
-                    .and_then(|r| message::call_id(&rsip::SipMessage::Request(r.clone())))
+                } else if let Some(call_id) =
+                    self.layer.request_of(key).and_then(|r| message::call_id(r))
                 {
                     if let Some(call) = self.calls.get(&call_id) {
                         let _ = call.send(ToCall::Timeout { key });
@@ -273,16 +278,14 @@ impl Endpoint {
     }
 
     fn call_for(&self, request: &rsip::Request) -> Option<&mpsc::UnboundedSender<ToCall>> {
-        let call_id = message::call_id(&rsip::SipMessage::Request(request.clone()))?;
+        let call_id = message::call_id(request)?;
         self.calls.get(&call_id)
     }
 
     fn respond(&mut self, key: TxKey, request: &rsip::Request, code: u16, reason: &str) {
         let mut response = message::response(request, code, reason, Some(&message::new_tag()));
         if code == 405 || code == 200 {
-            response
-                .headers
-                .push(rsip::Header::Allow(ALLOW.into()));
+            response.headers.push(rsip::Header::Allow(ALLOW.into()));
         }
         if let Err(e) = self.layer.send_response(Instant::now(), key, response) {
             tracing::debug!(error = %e, "could not respond");
@@ -290,19 +293,18 @@ impl Endpoint {
     }
 
     fn request(&mut self, key: TxKey, request: rsip::Request, peer: Peer) {
-        let call_id = message::call_id(&rsip::SipMessage::Request(request.clone()));
-        let has_to_tag = message::to_tag(&rsip::SipMessage::Request(request.clone())).is_some();
+        let call_id = message::call_id(&request);
+        let has_to_tag = message::to_tag(&request).is_some();
         let method = request.method;
         match method {
             Method::Options => {
-                let mut response = message::response(&request, 200, "OK", Some(&message::new_tag()));
+                let mut response =
+                    message::response(&request, 200, "OK", Some(&message::new_tag()));
                 response.headers.push(rsip::Header::Allow(ALLOW.into()));
-                response
-                    .headers
-                    .push(rsip::Header::Accept("application/sdp, application/dtmf-relay, application/dtmf".into()));
-                response
-                    .headers
-                    .push(rsip::Header::Supported("".into()));
+                response.headers.push(rsip::Header::Accept(
+                    "application/sdp, application/dtmf-relay, application/dtmf".into(),
+                ));
+                response.headers.push(rsip::Header::Supported("".into()));
                 let _ = self.layer.send_response(Instant::now(), key, response);
             }
             Method::Cancel => match self.layer.find_invite_for_cancel(&request) {
@@ -374,10 +376,17 @@ async fn accept_tcp(listener: TcpListener, tx: mpsc::UnboundedSender<ToEndpoint>
 
 /// One TCP connection: frames by Content-Length on the way in, writes what the
 /// endpoint sends on the way out. A hopeless frame closes the connection.
-async fn tcp_connection(stream: TcpStream, addr: SocketAddr, tx: mpsc::UnboundedSender<ToEndpoint>) {
+async fn tcp_connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    tx: mpsc::UnboundedSender<ToEndpoint>,
+) {
     let (mut read, mut write) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
-    if tx.send(ToEndpoint::TcpOpened { addr, writer: wtx }).is_err() {
+    if tx
+        .send(ToEndpoint::TcpOpened { addr, writer: wtx })
+        .is_err()
+    {
         return;
     }
     let peer = Peer {
@@ -401,15 +410,8 @@ async fn tcp_connection(stream: TcpStream, addr: SocketAddr, tx: mpsc::Unbounded
             match message::frame_len(&buf) {
                 Ok(Some(n)) => {
                     let frame = buf.split_to(n).freeze();
-                    let trimmed = frame.iter().all(|b| *b == b'\r' || *b == b'\n');
-                    if !trimmed
-                        && tx
-                            .send(ToEndpoint::TcpFrame {
-                                data: frame,
-                                peer,
-                            })
-                            .is_err()
-                    {
+                    let trimmed = message::is_keepalive(&frame);
+                    if !trimmed && tx.send(ToEndpoint::TcpFrame { data: frame, peer }).is_err() {
                         break 'conn;
                     }
                 }

@@ -4,7 +4,7 @@
 
 mod writer;
 
-pub use writer::{spawn_writer, Recorder, RecordOp};
+pub use writer::{spawn_writer, RecordOp, Recorder};
 
 use std::str::FromStr;
 use std::time::Duration;

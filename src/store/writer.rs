@@ -126,7 +126,10 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<RecordOp>) {
         if !open {
             closing_budget = closing_budget.saturating_sub(1);
             if closing_budget == 0 {
-                tracing::error!(lost = pending.len(), "database still failing at shutdown; unwritten call record changes");
+                tracing::error!(
+                    lost = pending.len(),
+                    "database still failing at shutdown; unwritten call record changes"
+                );
                 return;
             }
         }

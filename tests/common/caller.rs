@@ -81,7 +81,9 @@ impl Caller {
     }
 
     pub fn send_raw(&self, text: &str) {
-        self.sip.send_to(text.as_bytes(), self.server).expect("send");
+        self.sip
+            .send_to(text.as_bytes(), self.server)
+            .expect("send");
     }
 
     /// Next SIP message, or None after `limit`.
@@ -93,12 +95,29 @@ impl Caller {
     }
 
     fn via(&self, branch: &str) -> String {
-        format!("Via: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK{branch};rport", self.sip_port())
+        format!(
+            "Via: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK{branch};rport",
+            self.sip_port()
+        )
     }
 
-    pub fn request(&self, method: &str, cseq: u32, branch: &str, extra: &str, content_type: Option<&str>, body: &str) -> String {
-        let to_tag = if self.to_tag.is_empty() { String::new() } else { format!(";tag={}", self.to_tag) };
-        let ct = content_type.map(|c| format!("Content-Type: {c}\r\n")).unwrap_or_default();
+    pub fn request(
+        &self,
+        method: &str,
+        cseq: u32,
+        branch: &str,
+        extra: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> String {
+        let to_tag = if self.to_tag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={}", self.to_tag)
+        };
+        let ct = content_type
+            .map(|c| format!("Content-Type: {c}\r\n"))
+            .unwrap_or_default();
         format!(
             "{method} sip:100@{server} SIP/2.0\r\n{via}\r\nMax-Forwards: 70\r\nFrom: <sip:+77011234567@127.0.0.1>;tag={from}\r\nTo: <sip:100@{server}>{to_tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:caller@127.0.0.1:{port}>\r\n{extra}{ct}Content-Length: {len}\r\n\r\n{body}",
             server = self.server,
@@ -114,12 +133,21 @@ impl Caller {
     /// with `ack_sdp`. Returns the 200.
     pub fn call(&mut self, sdp: Option<&str>, ack_sdp: Option<&str>) -> String {
         let branch = rand_hex();
-        let invite = self.request("INVITE", self.cseq, &branch, "", sdp.map(|_| "application/sdp"), sdp.unwrap_or(""));
+        let invite = self.request(
+            "INVITE",
+            self.cseq,
+            &branch,
+            "",
+            sdp.map(|_| "application/sdp"),
+            sdp.unwrap_or(""),
+        );
         self.send_raw(&invite);
         let deadline = Instant::now() + Duration::from_secs(10);
         let ok = loop {
             assert!(Instant::now() < deadline, "no final response to INVITE");
-            let Some(msg) = self.recv(Duration::from_secs(5)) else { continue };
+            let Some(msg) = self.recv(Duration::from_secs(5)) else {
+                continue;
+            };
             match status(&msg) {
                 Some(c) if c < 200 => continue,
                 Some(200) => break msg,
@@ -127,10 +155,21 @@ impl Caller {
             }
         };
         let to = header(&ok, "To").expect("To");
-        self.to_tag = to.split(";tag=").nth(1).map(|t| t.split(';').next().unwrap_or(t).to_string()).expect("to tag");
+        self.to_tag = to
+            .split(";tag=")
+            .nth(1)
+            .map(|t| t.split(';').next().unwrap_or(t).to_string())
+            .expect("to tag");
         self.answer = body(&ok).to_string();
         self.remote_rtp = sdp_addr(&self.answer);
-        let ack = self.request("ACK", self.cseq, &rand_hex(), "", ack_sdp.map(|_| "application/sdp"), ack_sdp.unwrap_or(""));
+        let ack = self.request(
+            "ACK",
+            self.cseq,
+            &rand_hex(),
+            "",
+            ack_sdp.map(|_| "application/sdp"),
+            ack_sdp.unwrap_or(""),
+        );
         self.send_raw(&ack);
         ok
     }
@@ -141,7 +180,9 @@ impl Caller {
         let end = Instant::now() + span;
         let mut buf = [0u8; 2048];
         while Instant::now() < end {
-            let left = end.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let left = end
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
             self.rtp.set_read_timeout(Some(left)).ok();
             if let Ok((n, _)) = self.rtp.recv_from(&mut buf) {
                 if n >= 12 {
@@ -190,7 +231,14 @@ impl Caller {
     pub fn press_info(&mut self, digit: char) -> Option<u16> {
         self.cseq += 1;
         let body = format!("Signal={digit}\r\nDuration=160\r\n");
-        let info = self.request("INFO", self.cseq, &rand_hex(), "", Some("application/dtmf-relay"), &body);
+        let info = self.request(
+            "INFO",
+            self.cseq,
+            &rand_hex(),
+            "",
+            Some("application/dtmf-relay"),
+            &body,
+        );
         self.send_raw(&info);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -212,7 +260,10 @@ impl Caller {
                     let mut resp = String::from("SIP/2.0 200 OK\r\n");
                     for l in m.lines() {
                         let lower = l.to_ascii_lowercase();
-                        if ["via:", "from:", "to:", "call-id:", "cseq:"].iter().any(|h| lower.starts_with(h)) {
+                        if ["via:", "from:", "to:", "call-id:", "cseq:"]
+                            .iter()
+                            .any(|h| lower.starts_with(h))
+                        {
                             resp.push_str(l);
                             resp.push_str("\r\n");
                         }
@@ -243,8 +294,15 @@ impl Caller {
 }
 
 pub fn sdp_addr(sdp: &str) -> Option<SocketAddr> {
-    let ip = sdp.lines().find_map(|l| l.strip_prefix("c=IN IP4 "))?.trim();
-    let port = sdp.lines().find_map(|l| l.strip_prefix("m=audio "))?.split_whitespace().next()?;
+    let ip = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))?
+        .trim();
+    let port = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))?
+        .split_whitespace()
+        .next()?;
     format!("{ip}:{port}").parse().ok()
 }
 

@@ -54,7 +54,10 @@ impl Senim {
             .current_dir(dir.path())
             .env("SENIM_SIP_LISTEN", format!("127.0.0.1:{}", base))
             .env("SENIM_HTTP_LISTEN", "127.0.0.1:0")
-            .env("SENIM_DATABASE_URL", format!("sqlite://{}", db_path.display()))
+            .env(
+                "SENIM_DATABASE_URL",
+                format!("sqlite://{}", db_path.display()),
+            )
             .env("SENIM_RTP_PORTS", format!("{}-{}", base + 50, base + 99))
             .env("SENIM_PROMPTS_DIR", repo_root().join("voice-prompts"))
             .env("RUST_LOG", "senim=debug,info")
@@ -167,7 +170,13 @@ impl Senim {
                     .await
                     .expect("query steps")
                     .into_iter()
-                    .map(|d| format!("{}: {}", d.get::<String, _>("menu"), d.get::<String, _>("what")))
+                    .map(|d| {
+                        format!(
+                            "{}: {}",
+                            d.get::<String, _>("menu"),
+                            d.get::<String, _>("what")
+                        )
+                    })
                     .collect();
                     out.push(CallRecord {
                         id,
@@ -241,7 +250,10 @@ pub struct SippRun {
 /// Run a SIPp scenario from tests/scenarios against Senim, one call, and wait
 /// for it (at most `limit`). `local` is a port block for SIPp's own ports.
 pub fn sipp(senim: &Senim, scenario: &str, extra: &[&str], limit: Duration) -> SippRun {
-    assert!(have("sipp"), "sipp is not installed: run scripts/test, which installs it");
+    assert!(
+        have("sipp"),
+        "sipp is not installed: run scripts/test, which installs it"
+    );
     let local = port_block();
     let dir = senim.dir.path().join(format!("sipp-{scenario}-{local}"));
     std::fs::create_dir_all(&dir).expect("sipp dir");

@@ -348,3 +348,29 @@ fn config_is_adjustable() {
     let sig = one_tone(&mut rng, '8', 100, -15.0, -15.0, 0, -60.0);
     assert_eq!(detect_with(&mut det, &through_g711(&sig, Codec::Pcmu)), "8");
 }
+
+/// Rough cost of the detector: `cargo test --release --test inband -- --ignored --nocapture`.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)] // measuring wall time is the point here
+fn cost_per_second_of_audio() {
+    let pcm = senim_media::prompts::load_wav_8k(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ru1.wav"),
+    )
+    .unwrap();
+    let mut det = InbandDetector::new();
+    let start = std::time::Instant::now();
+    let mut seconds = 0.0;
+    for _ in 0..200 {
+        for frame in pcm.chunks(160) {
+            let _ = det.push(frame);
+        }
+        seconds += pcm.len() as f64 / 8000.0;
+    }
+    let per_second = start.elapsed().as_secs_f64() / seconds;
+    eprintln!(
+        "in-band detector: {:.1} us per second of audio ({:.0} real-time calls per core)",
+        per_second * 1e6,
+        1.0 / per_second
+    );
+}

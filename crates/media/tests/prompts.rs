@@ -212,8 +212,8 @@ fn bad_manifest_has_line_and_column() {
     assert!(e.to_string().contains("prompt"), "{e}");
     eprintln!("{e}");
     // Wrong type, with its position.
-    let e = PromptLibrary::parse_manifest(Path::new("p.toml"), "\n\n[[prompt]]\nid = 5\n")
-        .unwrap_err();
+    let e =
+        PromptLibrary::parse_manifest(Path::new("p.toml"), "\n\n[[prompt]]\nid = 5\n").unwrap_err();
     assert!(e.to_string().starts_with("p.toml:4:"), "{e}");
     // Bad ids and duplicates.
     let dup = "[[prompt]]\nid=\"a\"\nkk=\"\"\nru=\"\"\n[[prompt]]\nid=\"a\"\nkk=\"\"\nru=\"\"\n";

@@ -930,7 +930,7 @@ enum StartLine {
 
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let bad = || ParseError::StartLine(truncate(line, 120));
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    if starts_with_ci(line, "SIP/") {
         let (version, rest) = line.split_once(' ').ok_or_else(bad)?;
         if !version.eq_ignore_ascii_case("SIP/2.0") {
             return Err(ParseError::Version(truncate(version, 40)));
@@ -952,15 +952,18 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         });
     }
     let parts: Vec<&str> = line.split(' ').collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+    let [method, uri, version] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (method, uri, version) = (*method, *uri, *version);
+    if uri.is_empty() {
         return Err(bad());
     }
-    let (method, uri, version) = (parts[0], parts[1], parts[2]);
     if !is_token(method) {
         return Err(bad());
     }
     if !version.eq_ignore_ascii_case("SIP/2.0") {
-        if version.len() >= 4 && version[..4].eq_ignore_ascii_case("SIP/") {
+        if starts_with_ci(version, "SIP/") {
             return Err(ParseError::Version(truncate(version, 40)));
         }
         return Err(bad());
@@ -969,6 +972,13 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         method: method.to_string(),
         uri: uri.to_string(),
     })
+}
+
+/// ASCII case-insensitive prefix test that never slices inside a UTF-8 character.
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|b| b.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -1288,7 +1298,7 @@ pub fn error_response_for_raw(bytes: &[u8], code: u16, why: &str) -> Option<Byte
     let head = String::from_utf8_lossy(&data[..head_end.min(MAX_HEAD)]);
     let (start_line, lines) = logical_lines(&head).ok()?;
     let method = start_line.split(' ').next()?;
-    if method.len() >= 4 && method[..4].eq_ignore_ascii_case("SIP/") {
+    if starts_with_ci(method, "SIP/") {
         return None;
     }
     if !is_token(method) || method == "ACK" || start_line.split(' ').count() < 2 {
@@ -1617,5 +1627,82 @@ pub fn to_bytes(msg: &SipMessage) -> Bytes {
     match msg {
         SipMessage::Request(r) => request_to_bytes(r),
         SipMessage::Response(r) => response_to_bytes(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_and_commas() {
+        assert_eq!(closing_quote(r#""a\"b" x"#), Some(5));
+        assert_eq!(closing_quote(r#""unterminated"#), None);
+        assert_eq!(
+            split_commas(r#""a, b" <sip:x@y;p=1,2>, <sip:z@w>"#),
+            vec![r#""a, b" <sip:x@y;p=1,2>"#, "<sip:z@w>"]
+        );
+        assert_eq!(split_commas(""), vec![""]);
+    }
+
+    #[test]
+    fn params_with_lws() {
+        let p = parse_params(" ; tag = x ;lr; q=\"a b\"").unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ("tag".to_string(), Some("x".to_string())),
+                ("lr".to_string(), None),
+                ("q".to_string(), Some("\"a b\"".to_string())),
+            ]
+        );
+        assert!(parse_params(";;").is_err());
+        assert!(parse_params(";a=").is_err());
+        assert!(parse_params("junk").is_err());
+    }
+
+    #[test]
+    fn via_grammar() {
+        let v =
+            ViaInfo::parse("SIP / 2.0 / udp [2001:db8::1]:5070 ; branch=z9hG4bK1;rport").unwrap();
+        assert_eq!(v.transport, "UDP");
+        assert_eq!(v.host, "[2001:db8::1]");
+        assert_eq!(v.port, Some(5070));
+        assert_eq!(v.host_ip(), "2001:db8::1".parse().ok());
+        assert_eq!(v.param("rport"), Some(None));
+        assert_eq!(
+            v.to_string(),
+            "SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bK1;rport"
+        );
+        assert!(ViaInfo::parse("SIP/2.0/UDP").is_err());
+        assert!(ViaInfo::parse("SIP/2.0/UDP host:99999").is_err());
+        assert!(ViaInfo::parse("SIP/2.0/UDP ho st").is_err());
+    }
+
+    #[test]
+    fn start_lines() {
+        assert!(parse_start_line("SIP/2.0 200").is_ok());
+        assert!(parse_start_line("SIP/2.0 20").is_err());
+        assert!(parse_start_line("SIP/2.0 099 x").is_err());
+        assert!(matches!(
+            parse_start_line("SIP/3.0 200 OK"),
+            Err(ParseError::Version(_))
+        ));
+        assert!(parse_start_line("INVITE  sip:a@b SIP/2.0").is_err());
+        assert!(parse_start_line("INVITE sip:a@b SIP/2.0 ").is_err());
+        assert!(parse_start_line("\u{e9}\u{e9} sip:a@b SIP/2.0").is_err());
+        assert!(!starts_with_ci("\u{e9}\u{e9}\u{e9}", "SIP/"));
+    }
+
+    #[test]
+    fn status_codes_keep_custom_phrases() {
+        assert_eq!(status_code(200, "OK"), StatusCode::OK);
+        assert_eq!(status_code(200, ""), StatusCode::OK);
+        assert_eq!(
+            status_code(200, "Fine"),
+            StatusCode::Other(200, "Fine".into())
+        );
+        assert_eq!(status_code(299, "x"), StatusCode::Other(299, "x".into()));
+        assert_eq!(status_reason(&StatusCode::BadRequest), "Bad Request");
     }
 }

@@ -624,7 +624,7 @@ impl TransactionLayer {
         match (tx.kind, tx.state, kind) {
             // Timer A: INVITE retransmission, doubling without cap.
             (Kind::ClientInvite, State::Calling, TimerKind::Retransmit) => {
-                tx.interval *= 2;
+                tx.interval = tx.interval.saturating_mul(2);
                 let next = now + tx.interval;
                 self.transmit_request(key);
                 self.set_timer(key, TimerKind::Retransmit, Some(next));
@@ -632,7 +632,7 @@ impl TransactionLayer {
             // Timer E: non-INVITE retransmission, doubling capped at T2 (T2 in Proceeding).
             (Kind::ClientNonInvite, State::Trying | State::Proceeding, TimerKind::Retransmit) => {
                 tx.interval = if tx.state == State::Trying {
-                    (tx.interval * 2).min(config.t2)
+                    tx.interval.saturating_mul(2).min(config.t2)
                 } else {
                     config.t2
                 };
@@ -648,14 +648,14 @@ impl TransactionLayer {
             }
             // Timer G: non-2xx final retransmission, doubling capped at T2.
             (Kind::ServerInvite, State::Completed, TimerKind::Retransmit) => {
-                tx.interval = (tx.interval * 2).min(config.t2);
+                tx.interval = tx.interval.saturating_mul(2).min(config.t2);
                 let next = now + tx.interval;
                 self.transmit_last_response(key);
                 self.set_timer(key, TimerKind::Retransmit, Some(next));
             }
             // RFC 6026: 2xx retransmission until the ACK arrives.
             (Kind::ServerInvite, State::Accepted, TimerKind::Retransmit) if !tx.got_ack => {
-                tx.interval = (tx.interval * 2).min(config.t2);
+                tx.interval = tx.interval.saturating_mul(2).min(config.t2);
                 let next = now + tx.interval;
                 self.transmit_last_response(key);
                 self.set_timer(key, TimerKind::Retransmit, Some(next));

@@ -152,16 +152,46 @@ fn expected_errors() {
         get("invalid", "clerr"),
         Err(ParseError::BodyTooShort { declared: 9999, .. })
     ));
-    assert!(matches!(get("invalid", "ncl"), Err(ParseError::ContentLength(_))));
-    assert!(matches!(get("invalid", "mcl01"), Err(ParseError::ContentLength(_))));
-    assert!(matches!(get("invalid", "badvers"), Err(ParseError::Version(_))));
-    assert!(matches!(get("invalid", "mismatch01"), Err(ParseError::CSeqMismatch { .. })));
-    assert!(matches!(get("invalid", "mismatch02"), Err(ParseError::CSeqMismatch { .. })));
-    assert!(matches!(get("invalid", "multi01"), Err(ParseError::Duplicate(_))));
-    assert!(matches!(get("invalid", "insuf"), Err(ParseError::Missing(_))));
-    assert!(matches!(get("invalid", "escruri"), Err(ParseError::RequestUri(_))));
-    assert!(matches!(get("invalid", "quotbal"), Err(ParseError::BadHeader { name: "To", .. })));
-    assert!(matches!(get("valid", "intmeth"), Err(ParseError::UnknownMethod(_))));
+    assert!(matches!(
+        get("invalid", "ncl"),
+        Err(ParseError::ContentLength(_))
+    ));
+    assert!(matches!(
+        get("invalid", "mcl01"),
+        Err(ParseError::ContentLength(_))
+    ));
+    assert!(matches!(
+        get("invalid", "badvers"),
+        Err(ParseError::Version(_))
+    ));
+    assert!(matches!(
+        get("invalid", "mismatch01"),
+        Err(ParseError::CSeqMismatch { .. })
+    ));
+    assert!(matches!(
+        get("invalid", "mismatch02"),
+        Err(ParseError::CSeqMismatch { .. })
+    ));
+    assert!(matches!(
+        get("invalid", "multi01"),
+        Err(ParseError::Duplicate(_))
+    ));
+    assert!(matches!(
+        get("invalid", "insuf"),
+        Err(ParseError::Missing(_))
+    ));
+    assert!(matches!(
+        get("invalid", "escruri"),
+        Err(ParseError::RequestUri(_))
+    ));
+    assert!(matches!(
+        get("invalid", "quotbal"),
+        Err(ParseError::BadHeader { name: "To", .. })
+    ));
+    assert!(matches!(
+        get("valid", "intmeth"),
+        Err(ParseError::UnknownMethod(_))
+    ));
 }
 
 #[test]
@@ -175,11 +205,17 @@ fn wsinv_details() {
     assert_eq!(message::cseq(req), Some((9, rsip::Method::Invite)));
     assert_eq!(message::to_tag(req).as_deref(), Some("1918181833n"));
     assert_eq!(message::from_tag(req).as_deref(), Some("98asjd8"));
-    assert_eq!(message::call_id(req).as_deref(), Some("wsinv.ndaksdj@192.0.2.1"));
+    assert_eq!(
+        message::call_id(req).as_deref(),
+        Some("wsinv.ndaksdj@192.0.2.1")
+    );
     let vias = message::header_values(req, "Via");
     assert_eq!(vias.len(), 3);
     assert_eq!(vias[0], "SIP/2.0/UDP 192.0.2.2;branch=390skdjuw");
-    assert_eq!(vias[1], "SIP/2.0/TCP spindle.example.com;branch=z9hG4bK9ikj8");
+    assert_eq!(
+        vias[1],
+        "SIP/2.0/TCP spindle.example.com;branch=z9hG4bK9ikj8"
+    );
     assert_eq!(vias[2], "SIP/2.0/UDP 192.168.255.111;branch=z9hG4bK30239");
     assert_eq!(message::header_value(req, "Max-Forwards"), Some("68"));
     assert_eq!(message::header_value(req, "Subject"), Some(""));
@@ -192,5 +228,8 @@ fn wsinv_details() {
     assert_eq!(contact.param("newparam"), Some("newvalue"));
     assert_eq!(contact.param("q"), Some("0.33"));
     assert_eq!(req.body.len(), 150);
-    assert_eq!(req.uri.host_with_port.host.to_string(), "chair-dnrc.example.com");
+    assert_eq!(
+        req.uri.host_with_port.host.to_string(),
+        "chair-dnrc.example.com"
+    );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use senim_sip::message::{self, Peer};
 use senim_sip::rsip::{self, SipMessage};
 use senim_sip::transaction::{
-    Event, TimerConfig, Transmit, TransactionError, TransactionLayer, TxKey,
+    Event, TimerConfig, TransactionError, TransactionLayer, Transmit, TxKey,
 };
 
 const UAC_ADDR: &str = "192.0.2.10:5062";
@@ -66,7 +66,13 @@ fn tcp(addr: &str) -> Peer {
     Peer::tcp(addr.parse::<SocketAddr>().unwrap())
 }
 
-fn request_text(method: &str, branch: &str, cseq_method: &str, via_host: &str, extra: &str) -> String {
+fn request_text(
+    method: &str,
+    branch: &str,
+    cseq_method: &str,
+    via_host: &str,
+    extra: &str,
+) -> String {
     format!(
         "{method} sip:ivr@192.0.2.1 SIP/2.0\r\n\
          Via: SIP/2.0/UDP {via_host};branch={branch}\r\n\
@@ -163,8 +169,11 @@ fn timer_a_and_b_over_udp() {
 #[test]
 fn timer_b_over_tcp_without_retransmissions() {
     let mut h = Harness::new();
-    h.layer
-        .send_request(h.t0, client_request(rsip::Method::Invite), tcp("192.0.2.20:5060"));
+    h.layer.send_request(
+        h.t0,
+        client_request(rsip::Method::Invite),
+        tcp("192.0.2.20:5060"),
+    );
     assert_eq!(h.transmits().len(), 1);
     let fired = h.run_until(Duration::from_secs(100));
     assert_eq!(offsets(&fired), Vec::<u64>::new());
@@ -180,8 +189,14 @@ fn provisional_stops_timer_a() {
         .layer
         .send_request(h.t0, req.clone(), udp("192.0.2.20:5060"));
     h.transmits();
-    h.receive(ms(700), &response_for(&req, 180, Some("bob1")), udp("192.0.2.20:5060"));
-    assert!(matches!(h.events().as_slice(), [Event::Response { key: k, response }] if *k == key && response.status_code.code() == 180));
+    h.receive(
+        ms(700),
+        &response_for(&req, 180, Some("bob1")),
+        udp("192.0.2.20:5060"),
+    );
+    assert!(
+        matches!(h.events().as_slice(), [Event::Response { key: k, response }] if *k == key && response.status_code.code() == 180)
+    );
     // Timer A was scheduled for 1.5 s: gone. Only the Proceeding guard (180 s after the 180) is left.
     assert_eq!(
         h.layer.poll_timeout(),
@@ -202,7 +217,9 @@ fn non_2xx_is_acked_by_the_transaction_and_timer_d() {
     h.transmits();
     let busy = response_for(&req, 486, Some("bob1"));
     h.receive(ms(100), &busy, udp("192.0.2.20:5060"));
-    assert!(matches!(h.events().as_slice(), [Event::Response { key: k, response }] if *k == key && response.status_code.code() == 486));
+    assert!(
+        matches!(h.events().as_slice(), [Event::Response { key: k, response }] if *k == key && response.status_code.code() == 486)
+    );
     let sent = h.transmits();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].peer, udp("192.0.2.20:5060"));
@@ -216,7 +233,10 @@ fn non_2xx_is_acked_by_the_transaction_and_timer_d() {
     assert_eq!(message::to_tag(&ack).as_deref(), Some("bob1"));
     assert_eq!(message::from_tag(&ack).as_deref(), Some("senim1"));
     assert_eq!(message::header_values(&ack, "Via").len(), 1);
-    assert_eq!(message::header_value(&ack, "Route"), Some("<sip:proxy.example.com;lr>"));
+    assert_eq!(
+        message::header_value(&ack, "Route"),
+        Some("<sip:proxy.example.com;lr>")
+    );
     // A retransmitted 486 is absorbed and re-ACKed.
     h.receive(ms(2000), &busy, udp("192.0.2.20:5060"));
     assert!(h.events().is_empty());
@@ -234,7 +254,11 @@ fn non_2xx_over_tcp_terminates_at_once() {
     h.layer
         .send_request(h.t0, req.clone(), tcp("192.0.2.20:5060"));
     h.transmits();
-    h.receive(ms(100), &response_for(&req, 603, Some("x")), tcp("192.0.2.20:5060"));
+    h.receive(
+        ms(100),
+        &response_for(&req, 603, Some("x")),
+        tcp("192.0.2.20:5060"),
+    );
     assert_eq!(h.events().len(), 1);
     assert_eq!(h.transmits().len(), 1, "the ACK");
     assert!(h.layer.is_empty(), "Timer D is zero over TCP");
@@ -253,13 +277,21 @@ fn every_2xx_is_passed_up_until_timer_m() {
     h.receive(ms(800), &ok, udp("192.0.2.20:5060"));
     let evs = h.events();
     assert_eq!(evs.len(), 2);
-    assert!(evs.iter().all(|e| matches!(e, Event::Response { key: k, .. } if *k == key)));
-    assert!(h.transmits().is_empty(), "the TU ACKs a 2xx, not the transaction");
+    assert!(evs
+        .iter()
+        .all(|e| matches!(e, Event::Response { key: k, .. } if *k == key)));
+    assert!(
+        h.transmits().is_empty(),
+        "the TU ACKs a 2xx, not the transaction"
+    );
     assert_eq!(h.layer.poll_timeout(), Some(h.at(ms(32_300))));
     h.run_until(Duration::from_secs(40));
     assert!(h.layer.is_empty());
     h.receive(Duration::from_secs(41), &ok, udp("192.0.2.20:5060"));
-    assert!(matches!(h.events().as_slice(), [Event::StrayResponse { .. }]));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::StrayResponse { .. }]
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,8 +301,11 @@ fn every_2xx_is_passed_up_until_timer_m() {
 #[test]
 fn timer_e_capped_at_t2_and_timer_f() {
     let mut h = Harness::new();
-    h.layer
-        .send_request(h.t0, client_request(rsip::Method::Options), udp("192.0.2.20:5060"));
+    h.layer.send_request(
+        h.t0,
+        client_request(rsip::Method::Options),
+        udp("192.0.2.20:5060"),
+    );
     h.transmits();
     let fired = h.run_until(Duration::from_secs(100));
     assert_eq!(
@@ -290,7 +325,11 @@ fn timer_e_uses_t2_in_proceeding() {
     h.transmits();
     let fired = h.run_until(ms(600));
     assert_eq!(offsets(&fired), vec![500]);
-    h.receive(ms(700), &response_for(&req, 100, None), udp("192.0.2.20:5060"));
+    h.receive(
+        ms(700),
+        &response_for(&req, 100, None),
+        udp("192.0.2.20:5060"),
+    );
     assert_eq!(h.events().len(), 1);
     let fired = h.run_until(ms(14_000));
     assert_eq!(offsets(&fired), vec![1500, 5500, 9500, 13500]);
@@ -308,9 +347,16 @@ fn timer_k_absorbs_retransmitted_finals() {
     assert_eq!(h.events().len(), 1);
     h.receive(ms(900), &ok, udp("192.0.2.20:5060"));
     assert!(h.events().is_empty(), "retransmitted final absorbed");
-    assert_eq!(h.layer.poll_timeout(), Some(h.at(ms(5_200))), "Timer K = T4");
+    assert_eq!(
+        h.layer.poll_timeout(),
+        Some(h.at(ms(5_200))),
+        "Timer K = T4"
+    );
     let fired = h.run_until(ms(10_000));
-    assert!(offsets(&fired).is_empty(), "no retransmission after the final");
+    assert!(
+        offsets(&fired).is_empty(),
+        "no retransmission after the final"
+    );
     assert!(h.layer.is_empty());
 }
 
@@ -321,8 +367,16 @@ fn timer_k_is_zero_over_tcp() {
     h.layer
         .send_request(h.t0, req.clone(), tcp("192.0.2.20:5060"));
     h.transmits();
-    assert_eq!(h.layer.poll_timeout(), Some(h.at(ms(32_000))), "only Timer F");
-    h.receive(ms(200), &response_for(&req, 200, None), tcp("192.0.2.20:5060"));
+    assert_eq!(
+        h.layer.poll_timeout(),
+        Some(h.at(ms(32_000))),
+        "only Timer F"
+    );
+    h.receive(
+        ms(200),
+        &response_for(&req, 200, None),
+        tcp("192.0.2.20:5060"),
+    );
     assert_eq!(h.events().len(), 1);
     assert!(h.layer.is_empty());
 }
@@ -371,7 +425,11 @@ fn timer_g_capped_at_t2_and_timer_h() {
     h.transmits();
     let req = h.layer.request_of(key).unwrap().clone();
     h.layer
-        .send_response(h.t0, key, message::response(&req, 486, "Busy Here", Some("t")))
+        .send_response(
+            h.t0,
+            key,
+            message::response(&req, 486, "Busy Here", Some("t")),
+        )
         .unwrap();
     assert_eq!(status_of(&h.transmits()[0]), 486);
     let fired = h.run_until(Duration::from_secs(100));
@@ -402,7 +460,11 @@ fn ack_for_non_2xx_is_absorbed_and_timer_i() {
     assert!(h.events().is_empty(), "ACK for a non-2xx is absorbed");
     h.receive(ms(800), &ack, uac);
     assert!(h.events().is_empty());
-    assert_eq!(h.layer.poll_timeout(), Some(h.at(ms(5_700))), "Timer I = T4");
+    assert_eq!(
+        h.layer.poll_timeout(),
+        Some(h.at(ms(5_700))),
+        "Timer I = T4"
+    );
     let fired = h.run_until(ms(10_000));
     assert!(offsets(&fired).is_empty(), "Timer G stopped");
     assert!(h.layer.is_empty());
@@ -414,14 +476,26 @@ fn server_invite_over_tcp_no_timer_g_and_zero_timer_i() {
     let uac = tcp("192.0.2.10:40001");
     h.receive(ms(0), &invite("z9hG4bKinv4"), uac);
     let key = server_key(&h.events());
-    assert_eq!(h.transmits()[0].peer, uac, "TCP responses go back on the connection");
+    assert_eq!(
+        h.transmits()[0].peer,
+        uac,
+        "TCP responses go back on the connection"
+    );
     let req = h.layer.request_of(key).unwrap().clone();
     h.layer
         .send_response(h.t0, key, message::response(&req, 404, "", Some("t")))
         .unwrap();
     h.transmits();
-    assert_eq!(h.layer.poll_timeout(), Some(h.at(ms(32_000))), "only Timer H");
-    h.receive(ms(100), &request_text("ACK", "z9hG4bKinv4", "ACK", UAC_ADDR, ""), uac);
+    assert_eq!(
+        h.layer.poll_timeout(),
+        Some(h.at(ms(32_000))),
+        "only Timer H"
+    );
+    h.receive(
+        ms(100),
+        &request_text("ACK", "z9hG4bKinv4", "ACK", UAC_ADDR, ""),
+        uac,
+    );
     assert!(h.events().is_empty());
     assert!(h.layer.is_empty(), "Timer I is zero over TCP");
 }
@@ -445,12 +519,19 @@ fn accepted_retransmits_2xx_until_ack() {
     assert!(h.events().is_empty());
     assert_eq!(status_of(&h.transmits()[0]), 200);
     // The ACK for the 2xx has its own branch and the To tag.
-    let ack = request_text("ACK", "z9hG4bKack5", "ACK", UAC_ADDR, "")
-        .replace("To: <sip:ivr@example.com>", "To: <sip:ivr@example.com>;tag=ivr5");
+    let ack = request_text("ACK", "z9hG4bKack5", "ACK", UAC_ADDR, "").replace(
+        "To: <sip:ivr@example.com>",
+        "To: <sip:ivr@example.com>;tag=ivr5",
+    );
     h.receive(ms(9_000), &ack, uac);
-    assert!(matches!(h.events().as_slice(), [Event::Ack { request, .. }] if request.method == rsip::Method::Ack));
+    assert!(
+        matches!(h.events().as_slice(), [Event::Ack { request, .. }] if request.method == rsip::Method::Ack)
+    );
     let fired = h.run_until(Duration::from_secs(60));
-    assert!(offsets(&fired).is_empty(), "2xx retransmission stopped by the ACK");
+    assert!(
+        offsets(&fired).is_empty(),
+        "2xx retransmission stopped by the ACK"
+    );
     assert!(timeouts(&fired).is_empty(), "ACKed: no Timer L timeout");
     assert!(h.layer.is_empty(), "Timer L ended the Accepted state");
 }
@@ -490,7 +571,11 @@ fn accepted_over_tcp_does_not_retransmit() {
     h.transmits();
     let fired = h.run_until(Duration::from_secs(100));
     assert!(offsets(&fired).is_empty());
-    assert_eq!(timeouts(&fired), vec![32000], "Timer L still detects a missing ACK");
+    assert_eq!(
+        timeouts(&fired),
+        vec![32000],
+        "Timer L still detects a missing ACK"
+    );
 }
 
 #[test]
@@ -517,24 +602,36 @@ fn server_non_invite_and_timer_j() {
     assert!(h.transmits().is_empty(), "no 100 for non-INVITE");
     h.receive(ms(500), &opts, uac);
     assert!(h.events().is_empty());
-    assert!(h.transmits().is_empty(), "retransmission in Trying: nothing to send");
+    assert!(
+        h.transmits().is_empty(),
+        "retransmission in Trying: nothing to send"
+    );
     let req = h.layer.request_of(key).unwrap().clone();
     h.layer
-        .send_response(h.at(ms(600)), key, message::response(&req, 200, "OK", Some("o")))
+        .send_response(
+            h.at(ms(600)),
+            key,
+            message::response(&req, 200, "OK", Some("o")),
+        )
         .unwrap();
     assert_eq!(status_of(&h.transmits()[0]), 200);
     h.receive(ms(1500), &opts, uac);
     assert!(h.events().is_empty());
     assert_eq!(status_of(&h.transmits()[0]), 200, "final re-sent");
     assert_eq!(
-        h.layer.send_response(h.at(ms(1600)), key, message::response(&req, 500, "", None)),
+        h.layer
+            .send_response(h.at(ms(1600)), key, message::response(&req, 500, "", None)),
         Err(TransactionError::InvalidState {
             key,
             state: "Completed",
             code: 500
         })
     );
-    assert_eq!(h.layer.poll_timeout(), Some(h.at(ms(32_600))), "Timer J = 64*T1");
+    assert_eq!(
+        h.layer.poll_timeout(),
+        Some(h.at(ms(32_600))),
+        "Timer J = 64*T1"
+    );
     h.run_until(Duration::from_secs(40));
     assert!(h.layer.is_empty());
 }
@@ -553,7 +650,11 @@ fn server_non_invite_provisional_then_final_over_tcp() {
     h.receive(ms(10), &info, uac);
     let sent = h.transmits();
     assert_eq!(sent.len(), 2);
-    assert_eq!(status_of(&sent[1]), 100, "retransmission in Proceeding re-sends the 1xx");
+    assert_eq!(
+        status_of(&sent[1]),
+        100,
+        "retransmission in Proceeding re-sends the 1xx"
+    );
     h.layer
         .send_response(h.at(ms(20)), key, message::response(&req, 200, "", None))
         .unwrap();
@@ -590,7 +691,11 @@ fn cancel_is_its_own_transaction_and_finds_the_invite() {
     h.receive(ms(0), &invite("z9hG4bKcan1"), uac);
     let invite_key = server_key(&h.events());
     h.transmits();
-    h.receive(ms(100), &request_text("CANCEL", "z9hG4bKcan1", "CANCEL", UAC_ADDR, ""), uac);
+    h.receive(
+        ms(100),
+        &request_text("CANCEL", "z9hG4bKcan1", "CANCEL", UAC_ADDR, ""),
+        uac,
+    );
     let evs = h.events();
     let (cancel_key, cancel) = match evs.as_slice() {
         [Event::Request { key, request, .. }] => (*key, request.clone()),
@@ -600,11 +705,19 @@ fn cancel_is_its_own_transaction_and_finds_the_invite() {
     assert_eq!(h.layer.find_invite_for_cancel(&cancel), Some(invite_key));
     // The usual TU reaction: 200 to the CANCEL, 487 to the INVITE.
     h.layer
-        .send_response(h.at(ms(110)), cancel_key, message::response(&cancel, 200, "", None))
+        .send_response(
+            h.at(ms(110)),
+            cancel_key,
+            message::response(&cancel, 200, "", None),
+        )
         .unwrap();
     let inv = h.layer.request_of(invite_key).unwrap().clone();
     h.layer
-        .send_response(h.at(ms(110)), invite_key, message::response(&inv, 487, "", Some("t")))
+        .send_response(
+            h.at(ms(110)),
+            invite_key,
+            message::response(&inv, 487, "", Some("t")),
+        )
         .unwrap();
     let codes: Vec<u16> = h.transmits().iter().map(status_of).collect();
     assert_eq!(codes, vec![200, 487]);
@@ -636,7 +749,10 @@ fn rfc2543_requests_without_magic_cookie_still_match() {
     h.receive(ms(0), &text, udp(UAC_ADDR));
     assert_eq!(h.events().len(), 1);
     h.receive(ms(500), &text, udp(UAC_ADDR));
-    assert!(h.events().is_empty(), "retransmission matched by the RFC 2543 fallback");
+    assert!(
+        h.events().is_empty(),
+        "retransmission matched by the RFC 2543 fallback"
+    );
     let no_branch = text.replace(";branch=oldstyle1", "");
     h.receive(ms(600), &no_branch, udp(UAC_ADDR));
     h.receive(ms(700), &no_branch, udp(UAC_ADDR));
@@ -705,7 +821,10 @@ fn rport_and_received_stamping_and_response_destination() {
     let [Event::Request { request, .. }] = evs.as_slice() else {
         panic!()
     };
-    assert!(message::top_via(request).unwrap().param("received").is_none());
+    assert!(message::top_via(request)
+        .unwrap()
+        .param("received")
+        .is_none());
 }
 
 #[test]
@@ -731,8 +850,15 @@ fn malformed_request_gets_400_and_garbage_is_dropped() {
 fn stray_response_is_reported() {
     let mut h = Harness::new();
     let req = client_request(rsip::Method::Options);
-    h.receive(ms(0), &response_for(&req, 200, None), udp("192.0.2.20:5060"));
-    assert!(matches!(h.events().as_slice(), [Event::StrayResponse { .. }]));
+    h.receive(
+        ms(0),
+        &response_for(&req, 200, None),
+        udp("192.0.2.20:5060"),
+    );
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::StrayResponse { .. }]
+    ));
 }
 
 #[test]

@@ -1,0 +1,251 @@
+//! End-to-end calls from SIPp, an independent SIP implementation, to the real
+//! binary: each DTMF source, late offer, hang-up in the menu, CANCEL,
+//! malformed input. What the caller received is checked from a packet capture
+//! (tcpdump on loopback); what was stored is read from the database.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{have, sipp, Senim};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn run_ok(senim: &Senim, scenario: &str) {
+    let run = sipp(senim, scenario, &[], LIMIT);
+    assert!(
+        run.success,
+        "{scenario} failed:\n{}\n--- senim ---\n{}",
+        run.output,
+        senim.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_rfc4733_kazakh_and_rtp_every_20ms() {
+    let senim = Senim::start(&[]);
+    // SIPp's media port for this run is its port block + 10; capture what arrives there.
+    let capture = Capture::start(senim.dir.path());
+    let run = sipp(&senim, "caller_rfc4733.xml", &[], LIMIT);
+    let packets = capture.stop();
+    assert!(
+        run.success,
+        "sipp failed:\n{}\n--- senim ---\n{}",
+        run.output,
+        senim.log()
+    );
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].language.as_deref(), Some("kk"));
+    assert_eq!(
+        calls[0].digits,
+        vec![
+            ("1".into(), "rfc4733".into()),
+            ("2".into(), "rfc4733".into())
+        ]
+    );
+    assert_eq!(calls[0].dtmf_mode.as_deref(), Some("rfc4733"));
+    assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
+
+    // RTP from Senim's media port to SIPp's.
+    let sport_lo = senim.rtp_base + 50;
+    let rtp: Vec<&Packet> = packets
+        .iter()
+        .filter(|p| p.src_port >= sport_lo && p.src_port < sport_lo + 50 && p.payload.len() >= 12)
+        .collect();
+    assert!(
+        rtp.len() > 100,
+        "RTP reached the SIPp caller: {} packets",
+        rtp.len()
+    );
+    let pt = rtp[0].payload[1] & 0x7f;
+    assert!(pt == 0 || pt == 8, "PCMU or PCMA, got PT {pt}");
+    let mut intervals = Vec::new();
+    for w in rtp.windows(2) {
+        let seq0 = u16::from_be_bytes([w[0].payload[2], w[0].payload[3]]);
+        let seq1 = u16::from_be_bytes([w[1].payload[2], w[1].payload[3]]);
+        assert_eq!(seq1, seq0.wrapping_add(1), "no gap in the sequence");
+        intervals.push(w[1].at_us - w[0].at_us);
+    }
+    let mean = intervals.iter().sum::<i64>() / intervals.len() as i64;
+    assert!(
+        (18_000..=22_000).contains(&mean),
+        "a packet every 20 ms on average: {mean} µs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_info_digits() {
+    let senim = Senim::start(&[]);
+    run_ok(&senim, "caller_info.xml");
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].language.as_deref(), Some("kk"));
+    assert!(
+        calls[0].digits.iter().all(|(_, s)| s == "sip-info") && calls[0].digits.len() == 2,
+        "{:?}",
+        calls[0].digits
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_inband_tones() {
+    let senim = Senim::start(&[]);
+    run_ok(&senim, "caller_inband.xml");
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].language.as_deref(), Some("kk"));
+    assert_eq!(calls[0].dtmf_mode.as_deref(), Some("inband"));
+    assert_eq!(
+        calls[0].digits,
+        vec![("1".into(), "inband".into()), ("2".into(), "inband".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_late_offer() {
+    let senim = Senim::start(&[]);
+    run_ok(&senim, "caller_late_offer.xml");
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].language.as_deref(), Some("kk"));
+    assert_eq!(calls[0].digits.len(), 2, "{:?}", calls[0].digits);
+    assert_eq!(calls[0].digits[0].1, "rfc4733");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_hangup_in_menu() {
+    let senim = Senim::start(&[]);
+    run_ok(&senim, "caller_hangup_in_menu.xml");
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].outcome.as_deref(), Some("caller-hangup"));
+    assert_eq!(calls[0].hangup_by.as_deref(), Some("caller"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_cancel() {
+    let senim = Senim::start(&[]);
+    run_ok(&senim, "caller_cancel.xml");
+    let calls = senim.ended_calls(1).await;
+    assert!(calls[0].outcome.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_malformed_then_options() {
+    let senim = Senim::start(&[]);
+    run_ok(&senim, "malformed_then_options.xml");
+}
+
+/// A tcpdump capture of UDP on loopback.
+struct Capture {
+    child: Child,
+    file: std::path::PathBuf,
+}
+
+struct Packet {
+    at_us: i64,
+    src_port: u16,
+    payload: Vec<u8>,
+}
+
+impl Capture {
+    fn start(dir: &Path) -> Capture {
+        assert!(
+            have("tcpdump"),
+            "tcpdump is not installed: run scripts/test, which installs it"
+        );
+        let file = dir.join("caller.pcap");
+        let mut child = Command::new("tcpdump")
+            .args(["-i", "lo", "-n", "-U", "-s", "256", "-w"])
+            .arg(&file)
+            .arg("udp")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump");
+        // Wait for "listening on lo".
+        let mut err = child.stderr.take().expect("stderr");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("listening on") {
+            match err.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    panic!("tcpdump did not start: {}", String::from_utf8_lossy(&seen))
+                }
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = err.read_to_end(&mut sink);
+        });
+        Capture { child, file }
+    }
+
+    fn stop(mut self) -> Vec<Packet> {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let data = std::fs::read(&self.file).expect("read capture");
+        parse_pcap(&data)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal pcap reader: Ethernet (loopback) / IPv4 / UDP.
+fn parse_pcap(data: &[u8]) -> Vec<Packet> {
+    let mut out = Vec::new();
+    if data.len() < 24 {
+        return out;
+    }
+    let le = data[0] == 0xd4;
+    let rd32 = |b: &[u8]| -> u32 {
+        let a = [b[0], b[1], b[2], b[3]];
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let linktype = rd32(&data[20..24]);
+    let mut off = 24;
+    while off + 16 <= data.len() {
+        let sec = rd32(&data[off..]) as i64;
+        let usec = rd32(&data[off + 4..]) as i64;
+        let incl = rd32(&data[off + 8..]) as usize;
+        off += 16;
+        if off + incl > data.len() {
+            break;
+        }
+        let frame = &data[off..off + incl];
+        off += incl;
+        let ip = match linktype {
+            1 => frame.get(14..),
+            113 => frame.get(16..),
+            _ => Some(frame),
+        };
+        let Some(ip) = ip else { continue };
+        if ip.len() < 28 || ip[0] >> 4 != 4 || ip[9] != 17 {
+            continue;
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let Some(udp) = ip.get(ihl..) else { continue };
+        if udp.len() < 8 {
+            continue;
+        }
+        out.push(Packet {
+            at_us: sec * 1_000_000 + usec,
+            src_port: u16::from_be_bytes([udp[0], udp[1]]),
+            payload: udp[8..].to_vec(),
+        });
+    }
+    out
+}
