@@ -264,8 +264,7 @@ impl Endpoint {
                     if let Some(call) = self.calls.get(&call_id) {
                         let _ = call.send(ToCall::Timeout { key });
                     }
-                } else if let Some(call_id) =
-                    self.layer.request_of(key).and_then(|r| message::call_id(r))
+                } else if let Some(call_id) = self.layer.request_of(key).and_then(message::call_id)
                 {
                     if let Some(call) = self.calls.get(&call_id) {
                         let _ = call.send(ToCall::Timeout { key });
