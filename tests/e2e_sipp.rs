@@ -249,3 +249,19 @@ fn parse_pcap(data: &[u8]) -> Vec<Packet> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sipp_over_tcp() {
+    let senim = Senim::start(&[]);
+    let run = sipp(&senim, "caller_info.xml", &["-t", "t1"], LIMIT);
+    assert!(
+        run.success,
+        "sipp over TCP failed:\n{}\n--- senim ---\n{}",
+        run.output,
+        senim.log()
+    );
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].transport, "tcp");
+    assert_eq!(calls[0].language.as_deref(), Some("kk"));
+    assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
+}
