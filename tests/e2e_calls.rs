@@ -251,3 +251,30 @@ async fn sigterm_ends_calls_and_keeps_their_records() {
     let calls = senim.ended_calls(1).await;
     assert_eq!(calls[0].outcome.as_deref(), Some("shutdown"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_locked_mid_call_loses_nothing() {
+    use sqlx::Connection;
+    let senim = Senim::start(&[]);
+    let mut lock = sqlx::SqliteConnection::connect(&format!("sqlite://{}", senim.db_path.display()))
+        .await
+        .expect("open db");
+    // Hold the write lock longer than Senim's busy timeout (5 s).
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut lock).await.expect("lock");
+    let mut c = Caller::new(senim.sip);
+    let offer = c.offer("0 101", OFFER_MAPS);
+    c.call(Some(&offer), None);
+    std::thread::sleep(Duration::from_millis(300));
+    c.press_rfc4733('2', 101);
+    std::thread::sleep(Duration::from_millis(300));
+    c.press_rfc4733('1', 101);
+    assert!(c.wait_bye(Duration::from_secs(30)), "the call goes on while the database is locked");
+    std::thread::sleep(Duration::from_secs(6));
+    sqlx::query("COMMIT").execute(&mut lock).await.expect("unlock");
+    drop(lock);
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].language.as_deref(), Some("ru"));
+    assert_eq!(calls[0].digits.len(), 2);
+    assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
+    assert!(senim.log().contains("will retry"), "the failure was seen and retried");
+}
