@@ -55,6 +55,9 @@ pub struct SipConfig {
     pub public_address: Option<SocketAddr>,
     /// Display name and user of the centre, used in outbound requests.
     pub user: String,
+    /// RFC 3261 T1 (round-trip estimate) from which the transaction timers
+    /// derive, e.g. "500ms". Change only for links with a known longer RTT.
+    pub t1: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +115,7 @@ impl Default for SipConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             public_address: None,
             user: "senim".into(),
+            t1: "500ms".into(),
         }
     }
 }
@@ -170,6 +174,7 @@ pub struct Settings {
     pub media_ip: IpAddr,
     pub menu_timeout: Duration,
     pub prompts_dir: PathBuf,
+    pub sip_t1: Duration,
 }
 
 impl Config {
@@ -241,6 +246,7 @@ impl Config {
                     self.privacy.caller_hash_key_file = PathBuf::from(value)
                 }
                 "SENIM_MENU_TIMEOUT" => self.menu.timeout = value,
+                "SENIM_SIP_T1" => self.sip.t1 = value,
                 _ => {}
             }
         }
@@ -279,6 +285,14 @@ impl Config {
                 "must be between 1ms and 120s".to_string(),
             ));
         }
+        let sip_t1 = parse_duration(&self.sip.t1)
+            .filter(|d| *d >= Duration::from_millis(50) && *d <= Duration::from_secs(5))
+            .ok_or_else(|| {
+                bad(
+                    "sip.t1",
+                    format!("{:?} is not a duration between 50ms and 5s", self.sip.t1),
+                )
+            })?;
         if self.menu.max_tries == 0 || self.menu.max_tries > 10 {
             return Err(bad("menu.max_tries", "must be between 1 and 10".into()));
         }
@@ -317,6 +331,7 @@ impl Config {
             media_ip,
             menu_timeout,
             prompts_dir,
+            sip_t1,
         })
     }
 }

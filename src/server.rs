@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use senim_media::prompts::{Language, PromptLibrary};
+use senim_sip::transaction::TimerConfig;
 use tokio::sync::mpsc;
 
 use crate::call::flow::Flow;
@@ -125,6 +126,10 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         menu_timeout: settings.menu_timeout,
         max_tries: cfg.menu.max_tries,
         sip_stats: SipStats::default(),
+        sip_timers: TimerConfig {
+            t1: settings.sip_t1,
+            ..TimerConfig::default()
+        },
     });
 
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();

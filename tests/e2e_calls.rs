@@ -256,11 +256,15 @@ async fn sigterm_ends_calls_and_keeps_their_records() {
 async fn database_locked_mid_call_loses_nothing() {
     use sqlx::Connection;
     let senim = Senim::start(&[]);
-    let mut lock = sqlx::SqliteConnection::connect(&format!("sqlite://{}", senim.db_path.display()))
-        .await
-        .expect("open db");
+    let mut lock =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", senim.db_path.display()))
+            .await
+            .expect("open db");
     // Hold the write lock longer than Senim's busy timeout (5 s).
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut lock).await.expect("lock");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .expect("lock");
     let mut c = Caller::new(senim.sip);
     let offer = c.offer("0 101", OFFER_MAPS);
     c.call(Some(&offer), None);
@@ -268,13 +272,100 @@ async fn database_locked_mid_call_loses_nothing() {
     c.press_rfc4733('2', 101);
     std::thread::sleep(Duration::from_millis(300));
     c.press_rfc4733('1', 101);
-    assert!(c.wait_bye(Duration::from_secs(30)), "the call goes on while the database is locked");
+    assert!(
+        c.wait_bye(Duration::from_secs(30)),
+        "the call goes on while the database is locked"
+    );
     std::thread::sleep(Duration::from_secs(6));
-    sqlx::query("COMMIT").execute(&mut lock).await.expect("unlock");
+    sqlx::query("COMMIT")
+        .execute(&mut lock)
+        .await
+        .expect("unlock");
     drop(lock);
     let calls = senim.ended_calls(1).await;
     assert_eq!(calls[0].language.as_deref(), Some("ru"));
     assert_eq!(calls[0].digits.len(), 2);
     assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
-    assert!(senim.log().contains("will retry"), "the failure was seen and retried");
+    assert!(
+        senim.log().contains("will retry"),
+        "the failure was seen and retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_ack_for_the_200_ends_the_call_with_bye() {
+    // T1 = 100 ms: the 200 is retransmitted, and after 64*T1 without an ACK
+    // the call is ended with a BYE.
+    let senim = Senim::start(&[("SENIM_SIP_T1", "100ms")]);
+    let c = Caller::new(senim.sip);
+    let offer = c.offer("0 101", OFFER_MAPS);
+    let invite = c.request("INVITE", 1, "bnoack", "", Some("application/sdp"), &offer);
+    c.send_raw(&invite);
+    let mut oks = 0;
+    let mut bye = false;
+    for _ in 0..40 {
+        let Some(m) = c.recv(Duration::from_secs(5)) else {
+            break;
+        };
+        if caller::status(&m) == Some(200) {
+            oks += 1;
+        }
+        if m.starts_with("BYE ") {
+            bye = true;
+            break;
+        }
+    }
+    assert!(oks >= 3, "the 200 is retransmitted until ACKed, got {oks}");
+    assert!(bye, "no ACK: Senim ends the call with BYE");
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].outcome.as_deref(), Some("no-ack"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reinvite_moves_media_and_hold_is_answered() {
+    let senim = Senim::start(&[]);
+    let mut c = Caller::new(senim.sip);
+    let offer = c.offer("0 101", OFFER_MAPS);
+    c.call(Some(&offer), None);
+    assert!(!c.rtp_for(Duration::from_millis(300)).is_empty());
+    // Move the media to a new port with a re-INVITE.
+    let moved = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = moved.local_addr().unwrap().port();
+    let new_offer = format!(
+        "v=0\r\no=test 1 2 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\n{OFFER_MAPS}a=sendrecv\r\n"
+    );
+    c.cseq += 1;
+    let reinvite = c.request(
+        "INVITE",
+        c.cseq,
+        "breinv",
+        "",
+        Some("application/sdp"),
+        &new_offer,
+    );
+    c.send_raw(&reinvite);
+    let mut ok = None;
+    for _ in 0..6 {
+        if let Some(m) = c.recv(Duration::from_secs(2)) {
+            if caller::status(&m) == Some(200)
+                && caller::header(&m, "CSeq").is_some_and(|h| h.contains("INVITE"))
+            {
+                ok = Some(m);
+                break;
+            }
+        }
+    }
+    let ok = ok.expect("200 to the re-INVITE");
+    assert!(caller::body(&ok).contains("m=audio"), "{ok}");
+    let ack = c.request("ACK", c.cseq, "breinvack", "", None, "");
+    c.send_raw(&ack);
+    moved
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = moved
+        .recv_from(&mut buf)
+        .expect("RTP arrives at the new address");
+    assert!(n >= 12);
+    assert_eq!(c.bye(), Some(200));
 }

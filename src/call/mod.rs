@@ -57,4 +57,6 @@ pub struct CallContext {
     pub menu_timeout: Duration,
     pub max_tries: u32,
     pub sip_stats: SipStats,
+    /// RFC 3261 timer settings for the transaction layer.
+    pub sip_timers: senim_sip::transaction::TimerConfig,
 }

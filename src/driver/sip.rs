@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use rsip::Method;
 use senim_sip::message::{self, Peer, Transport};
-use senim_sip::transaction::{Event, TimerConfig, TransactionLayer, Transmit, TxKey};
+use senim_sip::transaction::{Event, TransactionLayer, Transmit, TxKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
@@ -101,11 +101,12 @@ pub async fn run(
     mut rx: mpsc::UnboundedReceiver<ToEndpoint>,
 ) {
     let mut ep = Endpoint {
-        layer: TransactionLayer::new(TimerConfig::default()),
+        layer: TransactionLayer::new(ctx.sip_timers.clone()),
         udp,
         tcp_writers: HashMap::new(),
         calls: HashMap::new(),
-        client_tx: HashMap::new(),
+        call_keys: HashMap::new(),
+        tx_calls: HashMap::new(),
         ctx,
         tx: tx.clone(),
         stopping: None,
@@ -156,8 +157,11 @@ struct Endpoint {
     tcp_writers: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
     /// Call-ID to the call's task.
     calls: HashMap<String, mpsc::UnboundedSender<ToCall>>,
-    /// Client transactions to the Call-ID of the call that started them.
-    client_tx: HashMap<TxKey, String>,
+    /// Transactions that belong to a call (its INVITE, the requests it sent)
+    /// to the call's Call-ID, so their responses and timeouts reach it.
+    tx_calls: HashMap<TxKey, String>,
+    /// The reverse, to forget them when the call ends.
+    call_keys: HashMap<String, Vec<TxKey>>,
     ctx: Arc<CallContext>,
     tx: mpsc::UnboundedSender<ToEndpoint>,
     /// Set when shutting down: the time by which to stop regardless.
@@ -179,10 +183,13 @@ impl Endpoint {
                 peer,
             } => {
                 let key = self.layer.send_request(now, request, peer);
-                self.client_tx.insert(key, call_id);
+                self.bind_tx(key, call_id);
             }
             ToEndpoint::Stateless { message, peer } => self.layer.send_stateless(message, peer),
             ToEndpoint::CallEnded { call_id } => {
+                for key in self.call_keys.remove(&call_id).unwrap_or_default() {
+                    self.tx_calls.remove(&key);
+                }
                 if self.calls.remove(&call_id).is_some() {
                     self.ctx
                         .sip_stats
@@ -253,27 +260,27 @@ impl Endpoint {
                 }
             }
             Event::Response { key, response } => {
-                if let Some(call_id) = self.client_tx.get(&key) {
-                    if let Some(call) = self.calls.get(call_id) {
-                        let _ = call.send(ToCall::Response { key, response });
-                    }
+                if let Some(call) = self.call_of_tx(key) {
+                    let _ = call.send(ToCall::Response { key, response });
                 }
             }
             Event::Timeout { key } => {
-                if let Some(call_id) = self.client_tx.remove(&key) {
-                    if let Some(call) = self.calls.get(&call_id) {
-                        let _ = call.send(ToCall::Timeout { key });
-                    }
-                } else if let Some(call_id) = self.layer.request_of(key).and_then(message::call_id)
-                {
-                    if let Some(call) = self.calls.get(&call_id) {
-                        let _ = call.send(ToCall::Timeout { key });
-                    }
+                if let Some(call) = self.call_of_tx(key) {
+                    let _ = call.send(ToCall::Timeout { key });
                 }
             }
             #[allow(unreachable_patterns)]
             _ => {}
         }
+    }
+
+    fn bind_tx(&mut self, key: TxKey, call_id: String) {
+        self.call_keys.entry(call_id.clone()).or_default().push(key);
+        self.tx_calls.insert(key, call_id);
+    }
+
+    fn call_of_tx(&self, key: TxKey) -> Option<&mpsc::UnboundedSender<ToCall>> {
+        self.tx_calls.get(&key).and_then(|c| self.calls.get(c))
     }
 
     fn call_for(&self, request: &rsip::Request) -> Option<&mpsc::UnboundedSender<ToCall>> {
@@ -329,6 +336,7 @@ impl Endpoint {
                     return;
                 }
                 let handle = call::spawn(self.ctx.clone(), self.tx.clone(), key, request, peer);
+                self.bind_tx(key, call_id.clone());
                 self.calls.insert(call_id, handle);
                 self.ctx
                     .sip_stats
