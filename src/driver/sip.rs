@@ -101,7 +101,7 @@ pub async fn run(
     mut rx: mpsc::UnboundedReceiver<ToEndpoint>,
 ) {
     let mut ep = Endpoint {
-        layer: TransactionLayer::new(ctx.sip_timers.clone()),
+        layer: TransactionLayer::new(ctx.sip_timers),
         udp,
         tcp_writers: HashMap::new(),
         calls: HashMap::new(),
