@@ -369,3 +369,31 @@ async fn reinvite_moves_media_and_hold_is_answered() {
     assert!(n >= 12);
     assert_eq!(c.bye(), Some(200));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digit_cuts_the_greeting() {
+    let senim = Senim::start(&[]);
+    let mut c = Caller::new(senim.sip);
+    let offer = c.offer("0 101", OFFER_MAPS);
+    c.call(Some(&offer), None);
+    let before = c.rtp_for(Duration::from_millis(1000));
+    assert!(
+        before.first().is_some_and(|p| p.marker),
+        "the greeting starts a talkspurt"
+    );
+    c.press_rfc4733('2', 101);
+    // The greeting lasts over 10 s; the main menu must start (a new talkspurt,
+    // marker bit) long before that.
+    let after = c.rtp_for(Duration::from_millis(1000));
+    let marker = after.iter().position(|p| p.marker);
+    assert!(
+        marker.is_some(),
+        "the main menu started at once after the digit"
+    );
+    // Timestamps stay continuous across the cut (one stream, +160 a packet).
+    let all: Vec<_> = before.iter().chain(after.iter()).collect();
+    for w in all.windows(2) {
+        assert_eq!(w[1].ts, w[0].ts.wrapping_add(160));
+    }
+    assert_eq!(c.bye(), Some(200));
+}
