@@ -1,0 +1,24 @@
+//! Routing facts for Senim, kept as data and checked at load time.
+//!
+//! * [`hours`]: weekly schedules (`mon = "09:00-18:00"`), the Kazakhstan
+//!   holiday table (`data/holidays-kz.toml`) and a [`hours::Calendar`] that
+//!   answers "is this schedule open at this instant?" in Asia/Almaty time.
+//! * [`partners`]: the partner directory (`data/partners.toml`): the only
+//!   places a call may ever be transferred to.
+//!
+//! The crate is sans-IO: it never reads the clock and never touches a socket.
+//! The instant of a call enters as an argument (`DateTime<Utc>`); files are
+//! read only by the explicit `load` functions. Nothing here panics on input:
+//! every problem in a file comes back as an error that names the file, the
+//! entry and the key.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod hours;
+pub mod partners;
+mod util;
+
+pub use util::Verified;
