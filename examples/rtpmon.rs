@@ -3,11 +3,13 @@
 //! deviation of each packet's arrival interval from 20 ms. Used by
 //! `scripts/bench`.
 //!
-//! rtpmon ADDR SECONDS [SKIP_SECONDS] [--echo]
+//! rtpmon ADDR SECONDS [SKIP_SECONDS] [--echo] [--outliers]
 //!
 //! Prints one JSON object when done. Packets are counted from SKIP_SECONDS
 //! (after call set-up) until SECONDS. With `--echo`, every packet is sent back
 //! to where it came from, so the sender also receives a caller's stream.
+//! With `--outliers`, every interval more than 2 ms off is written to stderr
+//! as `ms_since_start stream_port ssrc seq deviation_us` (for finding patterns).
 //!
 //! Arrival times are the kernel's receive timestamps (SO_TIMESTAMPNS), not the
 //! time this program got round to reading the packet: on loopback the kernel
@@ -130,6 +132,7 @@ struct Stream {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let echo = args.iter().any(|a| a == "--echo");
+    let outliers = args.iter().any(|a| a == "--outliers");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let addr = pos.first().map_or("127.0.0.1:39000", |s| s.as_str());
     let seconds: u64 = pos.get(1).and_then(|s| s.parse().ok()).unwrap_or(30);
@@ -184,6 +187,7 @@ fn main() -> std::io::Result<()> {
     let mut total = 0u64;
     let mut no_timestamp = 0u64;
     let mut echo_errors = 0u64;
+    let mut cpu_from: Option<u64> = None;
     while Instant::now() < end {
         for (i, m) in msgs.iter_mut().enumerate() {
             m.msg_hdr.msg_namelen = std::mem::size_of::<sys::sockaddr_in>() as u32;
@@ -206,6 +210,9 @@ fn main() -> std::io::Result<()> {
         }
         let got = got as usize;
         let measuring = Instant::now() >= measure_from;
+        if measuring && cpu_from.is_none() {
+            cpu_from = Some(cpu_ticks());
+        }
         for i in 0..got {
             let n = msgs[i].msg_len as usize;
             let buf = &bufs[i];
@@ -218,7 +225,7 @@ fn main() -> std::io::Result<()> {
             };
             let seq = u16::from_be_bytes([buf[2], buf[3]]);
             let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-            let key = (u64::from(names[i].sin_port) << 32) | u64::from(ssrc);
+            let key = (u64::from(u16::from_be(names[i].sin_port)) << 32) | u64::from(ssrc);
             match streams.get_mut(&key) {
                 None => {
                     streams.insert(
@@ -248,6 +255,16 @@ fn main() -> std::io::Result<()> {
                             max_dev_us = max_dev_us.max(dev);
                             if dev > 2000 {
                                 over_2ms += 1;
+                                if outliers {
+                                    eprintln!(
+                                        "{} {} {} {} {}",
+                                        start.elapsed().as_millis(),
+                                        key >> 32,
+                                        key & 0xffff_ffff,
+                                        seq,
+                                        dt_us - 20_000
+                                    );
+                                }
                             }
                             hist[((dev / 10) as usize).min(BUCKETS - 1)] += 1;
                         }
@@ -283,6 +300,12 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    let window = end.saturating_duration_since(measure_from).as_secs_f64();
+    let cpu_pct = match cpu_from {
+        // Clock ticks are 10 ms on Linux (USER_HZ = 100).
+        Some(t0) if window > 0.0 => (cpu_ticks() - t0) as f64 / window,
+        _ => 0.0,
+    };
     let samples: u64 = hist.iter().sum();
     let pct = |p: f64| -> f64 {
         if samples == 0 {
@@ -302,7 +325,7 @@ fn main() -> std::io::Result<()> {
     let lossy = streams.values().filter(|s| s.lost > 0).count();
     let measured = streams.values().filter(|s| s.received > 0).count();
     println!(
-        "{{\"streams\":{},\"packets\":{},\"lost\":{},\"lossy_streams\":{},\"intervals\":{},\"over_2ms\":{},\"dev_ms_p50\":{:.2},\"dev_ms_p99\":{:.2},\"dev_ms_p999\":{:.2},\"dev_ms_max\":{:.3},\"no_timestamp\":{},\"echo\":{},\"echo_errors\":{}}}",
+        "{{\"streams\":{},\"packets\":{},\"lost\":{},\"lossy_streams\":{},\"intervals\":{},\"over_2ms\":{},\"dev_ms_p50\":{:.2},\"dev_ms_p99\":{:.2},\"dev_ms_p999\":{:.2},\"dev_ms_max\":{:.3},\"no_timestamp\":{},\"echo\":{},\"echo_errors\":{},\"cpu_pct\":{:.0}}}",
         measured,
         total,
         lost,
@@ -315,9 +338,21 @@ fn main() -> std::io::Result<()> {
         max_dev_us as f64 / 1000.0,
         no_timestamp,
         echo,
-        echo_errors
+        echo_errors,
+        cpu_pct
     );
     Ok(())
+}
+
+/// This process's user and system time, in clock ticks.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
 }
 
 /// The SCM_TIMESTAMPNS receive time of a message, in nanoseconds.

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use senim_routing::hours::Schedules;
 use serde::Deserialize;
 
 /// Why a configuration was refused.
@@ -43,7 +44,38 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub prompts: PromptsConfig,
     pub privacy: PrivacyConfig,
-    pub menu: MenuConfig,
+    pub dialplan: DialplanConfig,
+    pub data: DataConfig,
+    /// Named weekly schedules in Asia/Almaty time, e.g. `[hours.centre]`
+    /// `mon = "09:00-18:00"`. Without a `centre` entry, Mon-Fri 09:00-18:00.
+    pub hours: senim_routing::hours::Schedules,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialplanConfig {
+    /// The plan file. Empty: the bundled `dialplans/centre.xml`.
+    pub file: Option<PathBuf>,
+    /// Reload when the file changes (checked every two seconds).
+    pub watch: bool,
+}
+
+impl Default for DialplanConfig {
+    fn default() -> Self {
+        DialplanConfig {
+            file: None,
+            watch: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Public holiday table. Empty: the bundled `data/holidays-kz.toml`.
+    pub holidays: Option<PathBuf>,
+    /// Partner directory (transfer destinations). Empty: the bundled `data/partners.toml`.
+    pub partners: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,15 +132,6 @@ pub struct PrivacyConfig {
     pub caller_hash_key_file: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MenuConfig {
-    /// How long to wait for a key after a menu prompt ends, e.g. "6s".
-    pub timeout: String,
-    /// How many times a menu is played to a silent caller before the flow moves on.
-    pub max_tries: u32,
-}
-
 impl Default for SipConfig {
     fn default() -> Self {
         SipConfig {
@@ -155,15 +178,6 @@ impl Default for PrivacyConfig {
     }
 }
 
-impl Default for MenuConfig {
-    fn default() -> Self {
-        MenuConfig {
-            timeout: "6s".into(),
-            max_tries: 3,
-        }
-    }
-}
-
 /// Values derived from the configuration after validation.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -172,9 +186,9 @@ pub struct Settings {
     pub origin: String,
     pub rtp_ports: (u16, u16),
     pub media_ip: IpAddr,
-    pub menu_timeout: Duration,
     pub prompts_dir: PathBuf,
     pub sip_t1: Duration,
+    pub dialplan_file: PathBuf,
 }
 
 impl Config {
@@ -245,8 +259,8 @@ impl Config {
                 "SENIM_CALLER_HASH_KEY_FILE" => {
                     self.privacy.caller_hash_key_file = PathBuf::from(value)
                 }
-                "SENIM_MENU_TIMEOUT" => self.menu.timeout = value,
                 "SENIM_SIP_T1" => self.sip.t1 = value,
+                "SENIM_DIALPLAN" => self.dialplan.file = Some(PathBuf::from(value)),
                 _ => {}
             }
         }
@@ -270,21 +284,6 @@ impl Config {
                     ),
                 )
             })?;
-        let menu_timeout = parse_duration(&self.menu.timeout).ok_or_else(|| {
-            bad(
-                "menu.timeout",
-                format!(
-                    "{:?} is not a duration like \"6s\" or \"1500ms\"",
-                    self.menu.timeout
-                ),
-            )
-        })?;
-        if menu_timeout.is_zero() || menu_timeout > Duration::from_secs(120) {
-            return Err(bad(
-                "menu.timeout",
-                "must be between 1ms and 120s".to_string(),
-            ));
-        }
         let sip_t1 = parse_duration(&self.sip.t1)
             .filter(|d| *d >= Duration::from_millis(50) && *d <= Duration::from_secs(5))
             .ok_or_else(|| {
@@ -293,9 +292,6 @@ impl Config {
                     format!("{:?} is not a duration between 50ms and 5s", self.sip.t1),
                 )
             })?;
-        if self.menu.max_tries == 0 || self.menu.max_tries > 10 {
-            return Err(bad("menu.max_tries", "must be between 1 and 10".into()));
-        }
         if !self.database.url.starts_with("sqlite:") {
             return Err(bad(
                 "database.url",
@@ -324,14 +320,22 @@ impl Config {
             ));
         }
         let prompts_dir = self.prompts.dir.clone().unwrap_or_else(bundled_prompts_dir);
+        let dialplan_file = self
+            .dialplan
+            .file
+            .clone()
+            .unwrap_or_else(|| bundled_path("dialplans/centre.xml"));
+        let mut config = self;
+        config.hours =
+            std::mem::replace(&mut config.hours, Schedules::empty()).with_default_centre();
         Ok(Settings {
-            config: self,
+            config,
             origin: origin.to_string(),
             rtp_ports,
             media_ip,
-            menu_timeout,
             prompts_dir,
             sip_t1,
+            dialplan_file,
         })
     }
 }
@@ -344,6 +348,16 @@ pub fn bundled_prompts_dir() -> PathBuf {
         return local;
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("voice-prompts")
+}
+
+/// A file shipped with Senim, relative to the working directory when it is
+/// there, else to the source tree.
+pub fn bundled_path(relative: &str) -> PathBuf {
+    let local = PathBuf::from(relative);
+    if local.is_file() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 /// "10000-20000" to an inclusive range that holds at least one even/odd pair.
@@ -387,7 +401,6 @@ mod tests {
         assert_eq!(s.config.sip.listen.to_string(), "127.0.0.1:5060");
         assert_eq!(s.config.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.rtp_ports, (10000, 20000));
-        assert_eq!(s.menu_timeout, Duration::from_secs(6));
     }
 
     #[test]

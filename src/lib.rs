@@ -9,6 +9,7 @@ pub mod call;
 pub mod config;
 pub mod driver;
 pub mod http;
+pub mod plan;
 pub mod privacy;
 pub mod server;
 pub mod store;

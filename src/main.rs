@@ -26,11 +26,15 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Check the configuration and the prompts, then exit (non-zero on any fault).
+    /// Check the configuration, the prompts, the data files and the dialplan,
+    /// then exit (non-zero on any fault, with `file:line:column: message`).
     Check {
         /// TOML configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Check this dialplan file instead of the configured one.
+        #[arg(long)]
+        dialplan: Option<PathBuf>,
     },
 }
 
@@ -54,7 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config.as_deref()),
-        Command::Check { config } => check(config.as_deref()),
+        Command::Check { config, dialplan } => check(config.as_deref(), dialplan),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,14 +80,30 @@ fn serve(config: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check(config: Option<&Path>) -> anyhow::Result<()> {
-    let settings = settings(config)?;
-    let prompts = senim::server::load_prompts(&settings)?;
+fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut settings = settings(config)?;
+    if let Some(file) = dialplan {
+        settings.dialplan_file = file;
+    }
+    let (prompts, data, plans) = senim::server::load_all(&settings)?;
+    let status = plans.status();
+    for w in &status.last_messages {
+        println!("{w}");
+    }
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    for y in [year, year + 1] {
+        if !data.calendar.holidays().covers(y) {
+            println!("warning: the holiday table has no entries for {y}");
+        }
+    }
     println!(
-        "ok: configuration ({}) and {} prompts in {}",
+        "ok: configuration ({}), {} prompts in {}, {} partners, dialplan {} (version {})",
         settings.origin,
         prompts.ids().count(),
-        settings.prompts_dir.display()
+        settings.prompts_dir.display(),
+        data.partners.ids().count(),
+        status.file,
+        status.version
     );
     Ok(())
 }

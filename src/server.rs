@@ -3,22 +3,23 @@
 //! progress with BYE, write the last records and stop.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use senim_media::prompts::{Language, PromptLibrary};
+use senim_media::prompts::PromptLibrary;
+use senim_routing::hours::{Calendar, Holidays};
+use senim_routing::partners::PartnerDirectory;
 use senim_sip::transaction::TimerConfig;
 use tokio::sync::mpsc;
 
-use crate::call::flow::Flow;
 use crate::call::ports::PortAllocator;
 use crate::call::CallContext;
 use crate::config::Settings;
 use crate::driver::media::MediaEngine;
 use crate::driver::sip::{self, SipStats, ToEndpoint};
 use crate::http::{self, HttpState};
+use crate::plan::{Context, PlanHolder, Reload};
 use crate::privacy::{CallerHasher, KeyError};
 use crate::store::{spawn_writer, Store, StoreError};
 
@@ -28,13 +29,15 @@ pub enum StartError {
     /// A prompt file or the manifest is missing or unreadable.
     #[error("prompts: {0}")]
     Prompts(#[from] senim_media::prompts::PromptError),
-    /// The call flow needs a prompt the library does not have.
-    #[error("prompts in {dir}: prompt {id:?} is missing for language {language}")]
-    MissingPrompt {
-        dir: PathBuf,
-        id: String,
-        language: &'static str,
-    },
+    /// The dialplan is invalid (each line is `file:line:column: message`).
+    #[error("dialplan refused:\n{}", .0.join("\n"))]
+    Dialplan(Vec<String>),
+    /// The holiday table could not be loaded.
+    #[error("holidays: {0}")]
+    Holidays(#[from] senim_routing::hours::HoursError),
+    /// The partner directory could not be loaded.
+    #[error("partners: {0}")]
+    Partners(#[from] senim_routing::partners::PartnersError),
     /// The caller hash key could not be loaded or created.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -53,21 +56,59 @@ pub enum StartError {
     Media(std::io::Error),
 }
 
-/// Load the prompts and check that every prompt the flow plays exists in both languages.
+/// Load the prompts (every file is read and encoded now, never mid-call).
 pub fn load_prompts(settings: &Settings) -> Result<PromptLibrary, StartError> {
-    let library = PromptLibrary::load(&settings.prompts_dir)?;
-    for id in Flow::PROMPTS {
-        for language in Language::ALL {
-            if library.get(id, language).is_none() {
-                return Err(StartError::MissingPrompt {
-                    dir: settings.prompts_dir.clone(),
-                    id: id.to_string(),
-                    language: language.code(),
-                });
-            }
-        }
-    }
-    Ok(library)
+    Ok(PromptLibrary::load(&settings.prompts_dir)?)
+}
+
+/// The data a plan is checked against and calls use: holidays, partners.
+pub struct Data {
+    pub calendar: Calendar,
+    pub partners: PartnerDirectory,
+}
+
+pub fn load_data(settings: &Settings) -> Result<Data, StartError> {
+    let holidays = match &settings.config.data.holidays {
+        Some(path) => Holidays::load(path)?,
+        None => Holidays::bundled()?,
+    };
+    let partners = match &settings.config.data.partners {
+        Some(path) => PartnerDirectory::load(path)?,
+        None => PartnerDirectory::bundled()?,
+    };
+    Ok(Data {
+        calendar: Calendar::almaty(holidays),
+        partners,
+    })
+}
+
+/// Everything `senim check` and start-up verify, in the order they depend on
+/// each other: prompts, data, dialplan.
+pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder), StartError> {
+    let prompts = load_prompts(settings)?;
+    let data = load_data(settings)?;
+    let plans = PlanHolder::load(
+        &settings.dialplan_file,
+        &Context {
+            prompts: &prompts,
+            schedules: &settings.config.hours,
+            partners: &data.partners,
+        },
+    )
+    .map_err(StartError::Dialplan)?;
+    Ok((prompts, data, plans))
+}
+
+/// Reload the dialplan of a running Senim.
+pub fn reload_plan(ctx: &CallContext, trigger: &str) -> Reload {
+    ctx.plans.reload(
+        &Context {
+            prompts: &ctx.prompts,
+            schedules: &ctx.schedules,
+            partners: &ctx.partners,
+        },
+        trigger,
+    )
 }
 
 /// Where a running Senim listens (ports resolved when 0 was asked for).
@@ -79,7 +120,10 @@ pub struct Bound {
 
 /// Run until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> Result<(), StartError> {
-    let prompts = Arc::new(load_prompts(&settings)?);
+    let (prompts, data, plans) = load_all(&settings)?;
+    let prompts = Arc::new(prompts);
+    let plans = Arc::new(plans);
+    tracing::info!(file = %plans.path().display(), version = %plans.status().version, "dialplan loaded");
     let cfg = &settings.config;
     let hasher = CallerHasher::load_or_create(
         cfg.privacy.caller_hash_key.as_deref(),
@@ -123,8 +167,10 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         sip_address,
         media_ip: settings.media_ip,
         rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),
-        menu_timeout: settings.menu_timeout,
-        max_tries: cfg.menu.max_tries,
+        plans,
+        schedules: cfg.hours.clone(),
+        calendar: data.calendar,
+        partners: data.partners,
         sip_stats: SipStats::default(),
         sip_timers: TimerConfig {
             t1: settings.sip_t1,
@@ -135,6 +181,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();
     let endpoint = tokio::spawn(sip::run(udp, tcp, ctx.clone(), ep_tx.clone(), ep_rx));
 
+    let reloader = tokio::spawn(reload_triggers(ctx.clone(), cfg.dialplan.watch));
     let http_state = Arc::new(HttpState {
         ready: AtomicBool::new(false),
         calls: ctx.clone(),
@@ -163,6 +210,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
 
     wait_for_signal().await;
     tracing::info!("stopping: ending calls in progress");
+    reloader.abort();
     http_state.ready.store(false, Ordering::Relaxed);
     let _ = ep_tx.send(ToEndpoint::Shutdown);
     drop(ep_tx);
@@ -183,6 +231,49 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reload the dialplan on SIGHUP and, when `watch`, when its file changes
+/// (checked every two seconds: no extra dependency, and an editor's
+/// write-then-rename is seen as well as an in-place write).
+async fn reload_triggers(ctx: Arc<CallContext>, watch: bool) {
+    let stamp = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let path = ctx.plans.path().to_path_buf();
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hup_fired = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fired = std::future::pending::<()>();
+        tokio::select! {
+            _ = hup_fired => {
+                let _ = reload_plan(&ctx, "SIGHUP");
+                last = stamp(&path);
+            }
+            _ = tick.tick(), if watch => {
+                let now = stamp(&path);
+                if now != last {
+                    last = now;
+                    let _ = reload_plan(&ctx, "file change");
+                }
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

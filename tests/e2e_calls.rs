@@ -78,7 +78,7 @@ async fn rtp_every_20ms_then_rfc4733_digits_choose_kazakh() {
     assert_eq!(hash.len(), 32, "keyed hash stored");
     assert!(!hash.contains("7011234567"), "never the number itself");
     assert!(
-        call.steps.iter().any(|s| s == "main: choice 2 psychology"),
+        call.steps.iter().any(|s| s == "main: choice 2"),
         "{:?}",
         call.steps
     );

@@ -19,7 +19,11 @@ use senim_sip::transaction::TxKey;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::flow::{Flow, FlowAction, FlowEvent};
+use std::collections::VecDeque;
+
+use senim_dialplan::{Action, Event as PlanEvent, Interpreter, RouteOutcome, TransferOutcome};
+use senim_media::prompts::Prompt;
+
 use super::{CallContext, ToCall};
 use crate::driver::media::{MediaEvent, StreamHandle};
 use crate::driver::sip::{ToEndpoint, ALLOW};
@@ -139,9 +143,11 @@ struct Call {
     late_offer: bool,
     sdp_version: u64,
     session_id: u64,
-    flow: Flow,
+    flow: Interpreter,
     timer: Option<tokio::time::Instant>,
     prompt_token: u64,
+    /// Prompts still to play after the current one, for a multi-prompt Play.
+    prompt_queue: VecDeque<Arc<Prompt>>,
     dedup: DigitDeduplicator,
     digit_seq: i64,
     step_seq: i64,
@@ -156,7 +162,7 @@ impl Call {
         peer: Peer,
         sip_call_id: String,
     ) -> Call {
-        let flow = Flow::new(ctx.menu_timeout, ctx.max_tries);
+        let flow = Interpreter::new(ctx.plans.current());
         Call {
             ctx,
             endpoint,
@@ -174,6 +180,7 @@ impl Call {
             flow,
             timer: None,
             prompt_token: 0,
+            prompt_queue: VecDeque::new(),
             dedup: DigitDeduplicator::new(DTMF_DEDUP_WINDOW),
             digit_seq: 0,
             step_seq: 0,
@@ -433,7 +440,7 @@ impl Call {
                     if let Some(MediaEvent::PromptFinished { token }) = ev {
                         if token == self.prompt_token && token != 0 {
                             self.prompt_token = 0;
-                            self.flow_event(FlowEvent::PromptFinished);
+                            self.prompt_done();
                         }
                     }
                 }
@@ -447,7 +454,7 @@ impl Call {
                 }
                 _ = sleep_opt(timer) => {
                     self.timer = None;
-                    self.flow_event(FlowEvent::Timeout);
+                    self.flow_event(PlanEvent::Timeout);
                 }
                 _ = tokio::time::sleep_until(hard_limit) => {
                     self.send_bye();
@@ -509,7 +516,8 @@ impl Call {
             }
         }
         self.phase = Phase::Active;
-        self.flow_event(FlowEvent::Started);
+        tracing::info!(plan = %self.flow.plan().digest(), "call answered; menus start");
+        self.flow_event(PlanEvent::Started);
     }
 
     fn in_dialog_request(&mut self, key: TxKey, request: rsip::Request, _peer: Peer) {
@@ -677,91 +685,158 @@ impl Call {
             at: epoch_ms(),
             digit: digit.as_char().to_string(),
             source: source.as_str(),
-            menu: Some(self.flow.menu().to_string()),
+            menu: Some(self.flow.node().to_string()),
         });
         if self.phase == Phase::Active {
-            self.flow_event(FlowEvent::Digit(digit));
+            self.flow_event(PlanEvent::Digit(digit.as_char()));
         }
     }
 
-    fn flow_event(&mut self, event: FlowEvent) {
-        let mut queue = vec![event];
-        // Bounded: a flow step yields a handful of actions.
-        let mut budget = 64;
-        while let Some(ev) = queue.pop() {
+    /// The prompt that played has ended: the next of the sequence, or tell the plan.
+    fn prompt_done(&mut self) {
+        match self.prompt_queue.pop_front() {
+            Some(next) => {
+                if let Some(s) = self.media.as_mut().and_then(|m| m.stream.as_mut()) {
+                    self.prompt_token = s.play(next);
+                } else {
+                    self.flow_event(PlanEvent::PromptFinished);
+                }
+            }
+            None => self.flow_event(PlanEvent::PromptFinished),
+        }
+    }
+
+    fn flow_event(&mut self, event: PlanEvent) {
+        let mut queue = VecDeque::from([event]);
+        // Bounded: a plan step yields a handful of actions and results.
+        let mut budget = 256;
+        while let Some(ev) = queue.pop_front() {
+            if self.phase == Phase::Ended {
+                return;
+            }
             budget -= 1;
             if budget == 0 {
-                tracing::error!("menu flow did not settle; ending the call");
+                tracing::error!("dialplan did not settle; ending the call");
                 self.send_bye();
-                self.end("failed", Some("senim"));
+                self.end("dialplan-loop", Some("senim"));
                 return;
             }
             for action in self.flow.handle(ev) {
                 if let Some(next) = self.action(action) {
-                    queue.push(next);
+                    queue.push_back(next);
                 }
+            }
+            if self.flow.is_done() && self.phase != Phase::Ended {
+                let outcome = self.flow.outcome().unwrap_or("completed").to_string();
+                self.send_bye();
+                self.end(&outcome, Some("senim"));
             }
         }
     }
 
-    fn action(&mut self, action: FlowAction) -> Option<FlowEvent> {
-        match action {
-            FlowAction::Play { prompt, language } => {
-                let found = self.ctx.prompts.get(prompt, language).or_else(|| {
-                    let other = match language {
-                        Language::Kk => Language::Ru,
-                        Language::Ru => Language::Kk,
-                    };
-                    self.ctx.prompts.get(prompt, other)
-                });
-                let stream = self.media.as_mut().and_then(|m| m.stream.as_mut());
-                match (found, stream) {
-                    (Some(p), Some(s)) => {
-                        self.prompt_token = s.play(p);
-                        None
-                    }
-                    _ => {
-                        tracing::error!(prompt, "prompt or stream missing; skipping it");
-                        Some(FlowEvent::PromptFinished)
-                    }
+    fn record_step(&mut self, node: &str, what: String) {
+        self.step_seq += 1;
+        self.record(RecordOp::Step {
+            call: self.id.clone(),
+            seq: self.step_seq,
+            at: epoch_ms(),
+            menu: node.to_string(),
+            what,
+        });
+    }
+
+    fn play(&mut self, ids: &[String], language: &str) -> Option<PlanEvent> {
+        let lang = Language::from_code(language).unwrap_or(Language::Ru);
+        let mut prompts: VecDeque<Arc<Prompt>> = ids
+            .iter()
+            .filter_map(|id| {
+                let p = self.ctx.prompts.get(id, lang);
+                if p.is_none() {
+                    tracing::error!(prompt = %id, language, "prompt missing; skipping it");
                 }
+                p
+            })
+            .collect();
+        let stream = self.media.as_mut().and_then(|m| m.stream.as_mut());
+        match (prompts.pop_front(), stream) {
+            (Some(first), Some(s)) => {
+                self.prompt_token = s.play(first);
+                self.prompt_queue = prompts;
+                None
             }
-            FlowAction::StopPrompt => {
+            _ => Some(PlanEvent::PromptFinished),
+        }
+    }
+
+    fn action(&mut self, action: Action) -> Option<PlanEvent> {
+        match action {
+            Action::Play { prompts, language } => self.play(&prompts, &language),
+            Action::StopPrompt => {
                 self.prompt_token = 0;
+                self.prompt_queue.clear();
                 if let Some(s) = self.media.as_ref().and_then(|m| m.stream.as_ref()) {
                     s.stop();
                 }
                 None
             }
-            FlowAction::StartTimer(d) => {
+            Action::StartTimer(d) => {
                 self.timer = Some(tokio::time::Instant::now() + d);
                 None
             }
-            FlowAction::CancelTimer => {
+            Action::CancelTimer => {
                 self.timer = None;
                 None
             }
-            FlowAction::SetLanguage(language) => {
-                self.record(RecordOp::Language {
-                    call: self.id.clone(),
-                    language: language.code(),
-                });
+            Action::SetLanguage(language) => {
+                if let Some(l) = Language::from_code(&language) {
+                    self.record(RecordOp::Language {
+                        call: self.id.clone(),
+                        language: l.code(),
+                    });
+                }
                 None
             }
-            FlowAction::Record { menu, what } => {
-                self.step_seq += 1;
-                self.record(RecordOp::Step {
-                    call: self.id.clone(),
-                    seq: self.step_seq,
-                    at: epoch_ms(),
-                    menu: menu.to_string(),
-                    what,
-                });
+            Action::Record { node, what } => {
+                self.record_step(&node, what);
                 None
             }
-            FlowAction::Hangup { outcome } => {
+            Action::CheckHours { schedule } => {
+                let open = self.ctx.schedules.get(&schedule).is_some_and(|s| {
+                    self.ctx
+                        .calendar
+                        .is_open_as_configured(s, chrono::Utc::now())
+                });
+                Some(PlanEvent::HoursResult { open })
+            }
+            Action::Route { node, service, .. } => {
+                // Specialists and queues come with the routing module; until
+                // then nobody can be reached and the plan's overflow applies.
+                self.record_step(&node, format!("no specialist available for {service}"));
+                Some(PlanEvent::RouteResult(RouteOutcome::NoAnswer))
+            }
+            Action::Transfer { node, partner } => {
+                let known = self.ctx.partners.get(&partner).is_some();
+                self.record_step(
+                    &node,
+                    if known {
+                        format!("transfer to {partner} not yet possible")
+                    } else {
+                        format!("transfer to unknown partner {partner} refused")
+                    },
+                );
+                Some(PlanEvent::TransferResult(TransferOutcome::Failed))
+            }
+            Action::Callback { node } => {
+                self.record_step(&node, "callback requested".into());
+                Some(PlanEvent::CallbackResult { recorded: true })
+            }
+            Action::Voicemail { node, .. } => {
+                self.record_step(&node, "voicemail not yet available".into());
+                Some(PlanEvent::VoicemailResult { recorded: false })
+            }
+            Action::Hangup { outcome } => {
                 self.send_bye();
-                self.end(outcome, Some("senim"));
+                self.end(&outcome, Some("senim"));
                 None
             }
         }

@@ -2,12 +2,10 @@
 //! the menu flow together.
 
 pub mod controller;
-pub mod flow;
 pub mod ports;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use senim_media::prompts::PromptLibrary;
 use senim_sip::message::Peer;
@@ -15,8 +13,11 @@ use senim_sip::transaction::TxKey;
 
 use crate::driver::media::MediaEngine;
 use crate::driver::sip::SipStats;
+use crate::plan::PlanHolder;
 use crate::privacy::CallerHasher;
 use crate::store::Recorder;
+use senim_routing::hours::{Calendar, Schedules};
+use senim_routing::partners::PartnerDirectory;
 
 pub use controller::spawn;
 
@@ -54,8 +55,11 @@ pub struct CallContext {
     pub sip_address: SocketAddr,
     pub media_ip: IpAddr,
     pub rtp_ports: ports::PortAllocator,
-    pub menu_timeout: Duration,
-    pub max_tries: u32,
+    /// The dialplan new calls start with.
+    pub plans: Arc<PlanHolder>,
+    pub schedules: Schedules,
+    pub calendar: Calendar,
+    pub partners: PartnerDirectory,
     pub sip_stats: SipStats,
     /// RFC 3261 timer settings for the transaction layer.
     pub sip_timers: senim_sip::transaction::TimerConfig,

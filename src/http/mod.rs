@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::call::CallContext;
+use crate::plan::{PlanStatus, Reload};
 
 /// What the HTTP handlers read.
 pub struct HttpState {
@@ -29,7 +30,26 @@ struct Health {
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/dialplan", get(dialplan_status))
+        .route("/dialplan/reload", post(dialplan_reload))
         .with_state(state)
+}
+
+/// The plan being served and the result of the last load or reload.
+async fn dialplan_status(State(state): State<Arc<HttpState>>) -> Json<PlanStatus> {
+    Json(state.calls.plans.status())
+}
+
+/// Reload the dialplan now: 200 with the new status, or 422 with the errors
+/// (the previous plan keeps serving).
+async fn dialplan_reload(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Reload>) {
+    let r = crate::server::reload_plan(&state.calls, "HTTP");
+    let code = if r.accepted {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (code, Json(r))
 }
 
 async fn healthz(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Health>) {

@@ -44,14 +44,37 @@ pub struct Senim {
 impl Senim {
     /// Start Senim with its defaults except ports and files; `extra_env` on top.
     pub fn start(extra_env: &[(&str, &str)]) -> Senim {
+        Self::start_with(None, extra_env)
+    }
+
+    /// Start Senim with a configuration file made of `config` (TOML). When
+    /// its ports are taken by something else on the machine, try another block.
+    pub fn start_with(config: Option<&str>, extra_env: &[(&str, &str)]) -> Senim {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start(config, extra_env) {
+                Ok(s) => return s,
+                Err(log) if log.contains("Address already in use") => last = log,
+                Err(log) => panic!("senim did not become ready; its log:\n{log}"),
+            }
+        }
+        panic!("senim found no free ports; its last log:\n{last}");
+    }
+
+    fn try_start(config: Option<&str>, extra_env: &[(&str, &str)]) -> Result<Senim, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = port_block();
         let db_path = dir.path().join("senim.db");
         let log = dir.path().join("senim.log");
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
-        cmd.arg("serve")
-            .current_dir(dir.path())
+        cmd.arg("serve");
+        if let Some(text) = config {
+            let path = dir.path().join("senim.toml");
+            std::fs::write(&path, text).expect("write config");
+            cmd.arg("--config").arg(path);
+        }
+        cmd.current_dir(dir.path())
             .env("SENIM_SIP_LISTEN", format!("127.0.0.1:{}", base))
             .env("SENIM_HTTP_LISTEN", "127.0.0.1:0")
             .env(
@@ -80,8 +103,8 @@ impl Senim {
             Ok(r) => r,
             Err(_) => {
                 let _ = child.kill();
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("senim did not become ready; its log:\n{text}");
+                let _ = child.wait();
+                return Err(std::fs::read_to_string(&log).unwrap_or_default());
             }
         };
         let mut sip = None;
@@ -94,7 +117,7 @@ impl Senim {
                 http = v.parse().ok();
             }
         }
-        Senim {
+        Ok(Senim {
             child,
             sip: sip.expect("sip address"),
             http: http.expect("http address"),
@@ -102,7 +125,7 @@ impl Senim {
             db_path,
             rtp_base: base,
             log,
-        }
+        })
     }
 
     pub fn log(&self) -> String {
@@ -250,18 +273,31 @@ pub struct SippRun {
 /// Run a SIPp scenario from tests/scenarios against Senim, one call, and wait
 /// for it (at most `limit`). `local` is a port block for SIPp's own ports.
 pub fn sipp(senim: &Senim, scenario: &str, extra: &[&str], limit: Duration) -> SippRun {
+    sipp_file(
+        senim,
+        &repo_root().join("tests/scenarios").join(scenario),
+        extra,
+        limit,
+    )
+}
+
+/// Run a SIPp scenario file (for example one written by the test).
+pub fn sipp_file(senim: &Senim, scenario_path: &Path, extra: &[&str], limit: Duration) -> SippRun {
     assert!(
         have("sipp"),
         "sipp is not installed: run scripts/test, which installs it"
     );
     let local = port_block();
+    let scenario = scenario_path.file_name().map_or_else(
+        || "scenario".to_string(),
+        |n| n.to_string_lossy().to_string(),
+    );
     let dir = senim.dir.path().join(format!("sipp-{scenario}-{local}"));
     std::fs::create_dir_all(&dir).expect("sipp dir");
-    let scenario_path = repo_root().join("tests/scenarios").join(scenario);
     let mut cmd = Command::new("sipp");
     cmd.arg(senim.sip.to_string())
         .arg("-sf")
-        .arg(&scenario_path)
+        .arg(scenario_path)
         .args(["-m", "1", "-l", "1", "-i", "127.0.0.1"])
         .args(["-p", &local.to_string()])
         .args(["-mp", &(local + 10).to_string()])
@@ -304,4 +340,56 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// A SIPp caller scenario that presses `keys` by SIP INFO, each after its
+/// pause in milliseconds, then waits up to `bye_within` for Senim's BYE.
+/// Built from tests/scenarios/caller_info.xml (its INVITE, ACK and BYE parts).
+pub fn info_keys_scenario(keys: &[(u64, char)], bye_within: Duration) -> String {
+    let base = std::fs::read_to_string(repo_root().join("tests/scenarios/caller_info.xml"))
+        .expect("caller_info.xml");
+    let head_end = base
+        .find("  <!-- Listen to the greeting")
+        .expect("caller_info.xml has the greeting marker");
+    let tail_start = base
+        .find("  <!-- Senim plays goodbye and hangs up. -->")
+        .expect("caller_info.xml has the goodbye marker");
+    let mut out = base[..head_end].to_string();
+    for (i, (pause, key)) in keys.iter().enumerate() {
+        let cseq = i + 2;
+        out.push_str(&format!(
+            r#"  <pause milliseconds="{pause}"/>
+  <send retrans="500" start_txn="info{cseq}">
+    <![CDATA[
+
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
+      From: "Senim test caller" <sip:+77770000001@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: <sip:+77770000001@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={key}
+      Duration=160
+
+    ]]>
+  </send>
+  <recv response="200" response_txn="info{cseq}"/>
+
+"#
+        ));
+    }
+    out.push_str(&base[tail_start..].replace(
+        r#"<recv request="BYE" timeout="30000"/>"#,
+        &format!(
+            r#"<recv request="BYE" timeout="{}"/>"#,
+            bye_within.as_millis()
+        ),
+    ));
+    out
 }

@@ -1,0 +1,212 @@
+//! The dialplan in service: loaded and checked at start-up, reloaded on
+//! SIGHUP, on file change and over HTTP. A call keeps the plan it started
+//! with (`Arc<Plan>`); new calls take the newest. An invalid file is refused
+//! with the same `file:line:column` messages as `senim check`, and the old
+//! plan keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use senim_dialplan::model::NodeKind;
+use senim_dialplan::{Diagnostic, Plan, PromptCatalog, Severity};
+use senim_media::prompts::{Language, PromptLibrary};
+use senim_routing::hours::Schedules;
+use senim_routing::partners::PartnerDirectory;
+use serde::Serialize;
+
+/// The services routes may name.
+pub const SERVICES: [&str; 3] = ["legal", "psychology", "mediation"];
+
+/// The prompt library as the validator sees it.
+pub struct Catalog<'a>(pub &'a PromptLibrary);
+
+impl PromptCatalog for Catalog<'_> {
+    fn has(&self, id: &str, language: &str) -> bool {
+        Language::from_code(language).is_some_and(|l| self.0.get(id, l).is_some())
+    }
+}
+
+/// What a plan is checked against besides its own file.
+pub struct Context<'a> {
+    pub prompts: &'a PromptLibrary,
+    pub schedules: &'a Schedules,
+    pub partners: &'a PartnerDirectory,
+}
+
+/// Load and check a plan: the file itself, then its references to the
+/// configuration (schedules), the partner directory and the known services.
+pub fn load(path: &Path, ctx: &Context<'_>) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (plan, mut warnings) = senim_dialplan::load(path, &Catalog(ctx.prompts))?;
+    let errors = cross_check(&plan, ctx);
+    if errors.iter().any(Diagnostic::is_error) {
+        return Err(errors);
+    }
+    warnings.extend(errors);
+    Ok((plan, warnings))
+}
+
+fn cross_check(plan: &Plan, ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for node in plan.nodes() {
+        let fault = match &node.kind {
+            NodeKind::Transfer(t) if ctx.partners.get(&t.partner).is_none() => Some(format!(
+                "transfer {:?}: partner {:?} is not in the partner directory (transfers go only to configured partners)",
+                node.id, t.partner
+            )),
+            NodeKind::Hours(h) if ctx.schedules.get(&h.schedule).is_none() => Some(format!(
+                "hours {:?}: schedule {:?} is not configured (add [hours.{}] to the configuration)",
+                node.id, h.schedule, h.schedule
+            )),
+            NodeKind::Route(r) if !SERVICES.contains(&r.service.as_str()) => Some(format!(
+                "route {:?}: unknown service {:?} (one of {})",
+                node.id,
+                r.service,
+                SERVICES.join(", ")
+            )),
+            _ => None,
+        };
+        if let Some(message) = fault {
+            out.push(Diagnostic {
+                path: plan.source().to_path_buf(),
+                line: node.pos.line,
+                column: node.pos.column,
+                severity: Severity::Error,
+                message,
+            });
+        }
+    }
+    out
+}
+
+/// The outcome of the last load or reload, for logs and HTTP.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStatus {
+    pub file: String,
+    /// Short hash of the file being served.
+    pub version: String,
+    pub loaded_at_ms: i64,
+    pub reloads: u64,
+    pub last_attempt_at_ms: i64,
+    pub last_ok: bool,
+    pub last_trigger: String,
+    /// Errors of a refused reload, or warnings of an accepted one.
+    pub last_messages: Vec<String>,
+}
+
+/// The result of a reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reload {
+    pub accepted: bool,
+    pub status: PlanStatus,
+}
+
+/// Holds the plan new calls start with.
+pub struct PlanHolder {
+    path: PathBuf,
+    current: RwLock<Arc<Plan>>,
+    status: Mutex<PlanStatus>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn lines(d: &[Diagnostic]) -> Vec<String> {
+    d.iter().map(ToString::to_string).collect()
+}
+
+impl PlanHolder {
+    /// Load the first plan; errors are returned as printable lines.
+    pub fn load(path: &Path, ctx: &Context<'_>) -> Result<PlanHolder, Vec<String>> {
+        let (plan, warnings) = load(path, ctx).map_err(|d| lines(&d))?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let now = now_ms();
+        let status = PlanStatus {
+            file: path.display().to_string(),
+            version: plan.digest(),
+            loaded_at_ms: now,
+            reloads: 0,
+            last_attempt_at_ms: now,
+            last_ok: true,
+            last_trigger: "start".into(),
+            last_messages: lines(&warnings),
+        };
+        Ok(PlanHolder {
+            path: path.to_path_buf(),
+            current: RwLock::new(Arc::new(plan)),
+            status: Mutex::new(status),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The plan a new call starts with.
+    pub fn current(&self) -> Arc<Plan> {
+        match self.current.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn status(&self) -> PlanStatus {
+        match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-read the file. When accepted, new calls take the new plan; when
+    /// refused, the old plan stays and the status's messages say why.
+    pub fn reload(&self, ctx: &Context<'_>, trigger: &str) -> Reload {
+        let result = load(&self.path, ctx);
+        let now = now_ms();
+        let mut status = match self.status.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        status.last_attempt_at_ms = now;
+        status.last_trigger = trigger.to_string();
+        match result {
+            Ok((plan, warnings)) => {
+                let version = plan.digest();
+                let changed = version != status.version;
+                match self.current.write() {
+                    Ok(mut c) => *c = Arc::new(plan),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(plan),
+                }
+                status.version = version;
+                status.loaded_at_ms = now;
+                status.reloads += 1;
+                status.last_ok = true;
+                status.last_messages = lines(&warnings);
+                tracing::info!(version = %status.version, trigger, changed, "dialplan reloaded");
+                for w in &warnings {
+                    tracing::warn!("{w}");
+                }
+                Reload {
+                    accepted: true,
+                    status: status.clone(),
+                }
+            }
+            Err(errors) => {
+                status.last_ok = false;
+                status.last_messages = lines(&errors);
+                tracing::error!(trigger, version = %status.version, "dialplan reload refused; the previous plan keeps serving");
+                for e in &errors {
+                    tracing::error!("{e}");
+                }
+                Reload {
+                    accepted: false,
+                    status: status.clone(),
+                }
+            }
+        }
+    }
+}
