@@ -16,6 +16,8 @@ use senim_media::{rtp, sdp};
 use senim_sip::dialog::Dialog;
 use senim_sip::message::{self, Peer, Transport};
 use senim_sip::transaction::TxKey;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -105,7 +107,10 @@ fn uri_socket_addr(uri: &rsip::Uri) -> Option<SocketAddr> {
 }
 
 struct Media {
-    socket: tokio::net::UdpSocket,
+    /// The RTP socket, registered for reading only: the pacing thread sends on
+    /// a duplicate of it, and a registration for writing too would wake the
+    /// runtime after every packet sent.
+    socket: AsyncFd<std::net::UdpSocket>,
     /// None until the remote address is known (late offer: from the ACK).
     stream: Option<StreamHandle>,
     events_tx: mpsc::UnboundedSender<MediaEvent>,
@@ -347,7 +352,10 @@ impl Call {
     ) -> Option<Media> {
         let local_port = socket.local_addr().ok()?.port();
         socket.set_nonblocking(true).ok()?;
-        let socket = tokio::net::UdpSocket::from_std(socket).ok()?;
+        // SAFETY: a std UdpSocket owns its descriptor, keeps it open until it
+        // is dropped, and `as_raw_fd` always returns that same descriptor; the
+        // AsyncFd owns the socket for its whole life.
+        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }.ok()?;
         let (events_tx, events) = mpsc::unbounded_channel();
         let media = Media {
             socket,
@@ -444,11 +452,10 @@ impl Call {
                         }
                     }
                 }
-                r = media.socket.recv_from(&mut buf) => {
+                r = recv_from(&media.socket, &mut buf) => {
                     if let Ok((n, from)) = r {
                         if let Some(data) = buf.get(..n) {
-                            let data = data.to_vec();
-                            self.rtp(&data, from);
+                            self.rtp(data, from);
                         }
                     }
                 }
@@ -846,8 +853,22 @@ impl Call {
 impl Media {
     fn socket_std_clone(&self) -> Option<std::net::UdpSocket> {
         use std::os::fd::{AsFd, OwnedFd};
-        let fd: OwnedFd = self.socket.as_fd().try_clone_to_owned().ok()?;
+        let fd: OwnedFd = self.socket.get_ref().as_fd().try_clone_to_owned().ok()?;
         Some(std::net::UdpSocket::from(fd))
+    }
+}
+
+/// Receive one datagram from a read-only registered socket.
+async fn recv_from(
+    socket: &AsyncFd<std::net::UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        let mut guard = socket.readable().await?;
+        match guard.try_io(|s| s.get_ref().recv_from(buf)) {
+            Ok(result) => return result,
+            Err(_would_block) => continue,
+        }
     }
 }
 
