@@ -397,3 +397,36 @@ async fn a_digit_cuts_the_greeting() {
     }
     assert_eq!(c.bye(), Some(200));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn symmetric_rtp_follows_the_callers_source_address() {
+    // The caller's SDP names one port (as a phone behind NAT would name its
+    // private address), but its RTP comes from another: Senim must send to
+    // where the RTP comes from.
+    let senim = Senim::start(&[]);
+    let mut c = Caller::new(senim.sip);
+    let decoy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let decoy_port = decoy.local_addr().unwrap().port();
+    let offer = c.offer("0 101", OFFER_MAPS).replace(
+        &format!("m=audio {} ", c.rtp_port()),
+        &format!("m=audio {decoy_port} "),
+    );
+    c.call(Some(&offer), None);
+    decoy
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert!(
+        decoy.recv_from(&mut buf).is_ok(),
+        "RTP first goes to the SDP address"
+    );
+    // One packet from the real source port (a DTMF key press).
+    c.press_rfc4733('1', 101);
+    let pkts = c.rtp_for(Duration::from_millis(500));
+    assert!(
+        pkts.len() > 10,
+        "RTP now comes to the caller's source port: {}",
+        pkts.len()
+    );
+    assert_eq!(c.bye(), Some(200));
+}
