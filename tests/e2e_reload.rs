@@ -5,31 +5,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::caller::Caller;
-use common::{repo_root, wait_until, Senim};
+use common::{http, repo_root, wait_until, Senim};
 
 const OFFER_MAPS: &str =
     "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
-
-fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, out)
-}
 
 /// `<!-- expect: LINE:COL: keyword -->` on the fixture's first line.
 fn expected(path: &Path) -> (String, String) {

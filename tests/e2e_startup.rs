@@ -3,31 +3,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
 
-use common::{repo_root, Senim};
-
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, out)
-}
+use common::{http, repo_root, Senim};
 
 #[test]
 fn healthz_answers_once_calls_are_taken() {
     let senim = Senim::start(&[]);
-    let (code, body) = http_get(senim.http, "/healthz");
+    let (code, body) = http(senim.http, "GET", "/healthz");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"status\":\"ok\""), "{body}");
 }
@@ -59,7 +42,7 @@ fn bad_config_is_refused_with_file_line_and_key() {
 fn bad_value_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("senim.toml");
-    std::fs::write(&cfg, "[menu]\ntimeout = \"soon\"\n").unwrap();
+    std::fs::write(&cfg, "[sip]\nt1 = \"soon\"\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_senim"))
         .args(["check", "--config"])
         .arg(&cfg)
@@ -68,7 +51,7 @@ fn bad_value_names_the_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("menu.timeout") && err.contains("senim.toml"),
+        err.contains("sip.t1") && err.contains("senim.toml"),
         "{err}"
     );
 }

@@ -202,6 +202,14 @@ fn element(
     })
 }
 
+/// A finished element goes into its parent, or becomes the root.
+fn attach(stack: &mut [Elem], root: &mut Option<Elem>, el: Elem) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None => *root = Some(el),
+    }
+}
+
 /// XML text to an element tree; `Err` on a syntax error (the first one).
 pub(crate) fn parse_xml(text: &str, path: &Path) -> Result<Elem, Vec<Diagnostic>> {
     let lines = Lines::new(text);
@@ -213,7 +221,6 @@ pub(crate) fn parse_xml(text: &str, path: &Path) -> Result<Elem, Vec<Diagnostic>
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Elem> = Vec::new();
     let mut root: Option<Elem> = None;
-    let mut after_root = false;
     loop {
         let before = to_usize(reader.buffer_position());
         let ev = match reader.read_event() {
@@ -225,7 +232,7 @@ pub(crate) fn parse_xml(text: &str, path: &Path) -> Result<Elem, Vec<Diagnostic>
             }
         };
         match ev {
-            Event::Start(_) | Event::Empty(_) if after_root => {
+            Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 let p = lines.pos(
                     text.get(before..)
                         .and_then(|r| r.find('<'))
@@ -244,13 +251,7 @@ pub(crate) fn parse_xml(text: &str, path: &Path) -> Result<Elem, Vec<Diagnostic>
                 let Some(el) = element(&mut ctx, &lines, text, before, &e) else {
                     return Err(ctx.diags);
                 };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => {
-                        root = Some(el);
-                        after_root = true;
-                    }
-                }
+                attach(&mut stack, &mut root, el);
             }
             Event::End(_) => {
                 let Some(el) = stack.pop() else {
@@ -258,13 +259,7 @@ pub(crate) fn parse_xml(text: &str, path: &Path) -> Result<Elem, Vec<Diagnostic>
                     ctx.error(p, "XML syntax: closing tag without an opening tag");
                     return Err(ctx.diags);
                 };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => {
-                        root = Some(el);
-                        after_root = true;
-                    }
-                }
+                attach(&mut stack, &mut root, el);
             }
             Event::Text(t) => {
                 let raw: &[u8] = t.as_ref();
