@@ -5,6 +5,14 @@
 //!   answers "is this schedule open at this instant?" in Asia/Almaty time.
 //! * [`partners`]: the partner directory (`data/partners.toml`): the only
 //!   places a call may ever be transferred to.
+//! * [`specialists`]: the `[[specialist]]` entries: skills, languages,
+//!   contact, schedule, calls at a time, wrap-up.
+//! * [`availability`]: the live [`availability::Roster`] (registrations,
+//!   calls, pauses, wrap-up) and whether someone may be rung now.
+//! * [`strategy`]: candidate order per route (longest-idle, ring-all,
+//!   sequential, round-robin; the caller's language first).
+//! * [`router`]: the sans-IO [`router::Router`]: rings, queue, callback
+//!   offers, overflow and the routing steps of the call record.
 //!
 //! The crate is sans-IO: it never reads the clock and never touches a socket.
 //! The instant of a call enters as an argument (`DateTime<Utc>`); files are
@@ -17,8 +25,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod availability;
 pub mod hours;
 pub mod partners;
+pub mod router;
+pub mod specialists;
+pub mod strategy;
 mod util;
 
 pub use util::Verified;

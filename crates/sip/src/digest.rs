@@ -562,7 +562,7 @@ struct NcState {
 /// nothing. A nonce is remembered only once a request with a correct digest used it. When
 /// more than `capacity` nonces are remembered, the oldest are forgotten, and every nonce not
 /// newer than a forgotten one is then treated as stale, so forgetting never re-opens a replay.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NonceManager {
     secret: [u8; 32],
     lifetime: u64,
@@ -571,6 +571,18 @@ pub struct NonceManager {
     order: BTreeSet<(u64, String)>,
     /// Nonces issued at or before this time and not in `used` are stale.
     floor: Option<u64>,
+}
+
+impl fmt::Debug for NonceManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NonceManager")
+            .field("secret", &"<redacted>")
+            .field("lifetime", &self.lifetime)
+            .field("capacity", &self.capacity)
+            .field("tracked", &self.used.len())
+            .field("floor", &self.floor)
+            .finish()
+    }
 }
 
 impl NonceManager {

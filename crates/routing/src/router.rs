@@ -1,0 +1,1286 @@
+//! The router: every call that is looking for a specialist, the queue, and
+//! the roster, in one sans-IO state machine.
+//!
+//! The driver feeds events (`start`, `leg_result`, `caller_pressed`,
+//! `caller_hung_up`, `call_ended`, `registered`, `set_paused`,
+//! `specialist_available`, `handle_timeout`), each with [`Now`], and drains
+//! [`Output`]s (`poll_output`) and the next wake-up (`poll_timeout`). The
+//! router never reads the clock and never touches a socket.
+//!
+//! One router serves all calls, so fairness is decided in one place: the
+//! queue is first come, first served per service; when a specialist becomes
+//! free, the longest-waiting caller they can serve in the caller's own
+//! language gets them, then the longest-waiting caller who accepted another
+//! language. See `docs/routing.md`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{Serialize, Serializer};
+
+use crate::availability::{later, Now, RingEffect, RingEnd, Roster, RosterSnapshot};
+use crate::hours::{Calendar, Schedules};
+use crate::specialists::{Skill, SpecialistId, Specialists};
+use crate::strategy::{candidates, survey, wave_of, Facts, RouteRequest, Strategy, Tier};
+
+/// A call's id, as the driver names it (e.g. the call record's id).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallId(String);
+
+impl CallId {
+    /// Wraps an id.
+    pub fn new(id: impl Into<String>) -> CallId {
+        CallId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for CallId {
+    fn from(s: &str) -> Self {
+        CallId(s.to_string())
+    }
+}
+
+impl From<String> for CallId {
+    fn from(s: String) -> Self {
+        CallId(s)
+    }
+}
+
+impl Serialize for CallId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// How a ring of one specialist ended, as the driver reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LegResult {
+    /// The specialist accepted (pressed the accept key after the whisper).
+    Answered,
+    /// No answer in time, or answered without the accept key (voicemail).
+    NoAnswer,
+    /// The specialist declined (rejected the call or the whisper).
+    Declined,
+    /// The phone said busy (486/600).
+    Busy,
+    /// The leg failed: unreachable, error response, trunk failure.
+    Failed,
+}
+
+/// How a ring ended, in the call record (a [`LegResult`], or cancelled by Senim).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RingResult {
+    /// Accepted.
+    Answered,
+    /// Not answered in time (or voicemail).
+    NoAnswer,
+    /// Declined.
+    Declined,
+    /// Busy.
+    Busy,
+    /// Failed.
+    Failed,
+    /// Cancelled by Senim: another phone answered first, or the caller left.
+    Cancelled,
+}
+
+impl From<LegResult> for RingResult {
+    fn from(r: LegResult) -> Self {
+        match r {
+            LegResult::Answered => RingResult::Answered,
+            LegResult::NoAnswer => RingResult::NoAnswer,
+            LegResult::Declined => RingResult::Declined,
+            LegResult::Busy => RingResult::Busy,
+            LegResult::Failed => RingResult::Failed,
+        }
+    }
+}
+
+impl From<RingResult> for RingEnd {
+    fn from(r: RingResult) -> Self {
+        match r {
+            RingResult::Answered => RingEnd::Answered,
+            RingResult::NoAnswer => RingEnd::NoAnswer,
+            RingResult::Declined => RingEnd::Declined,
+            RingResult::Busy => RingEnd::Busy,
+            RingResult::Failed => RingEnd::Failed,
+            RingResult::Cancelled => RingEnd::Cancelled,
+        }
+    }
+}
+
+/// Why a call leaves routing without a specialist (the dialplan's
+/// `overflow` branch: a partner, a callback, voicemail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverflowReason {
+    /// No specialist has the skill (in a language the route allows).
+    NoSpecialist,
+    /// Those who have it are offline or paused: nobody to wait for.
+    NobodyAvailable,
+    /// Everyone free was rung, nobody answered, and nobody is busy.
+    NoAnswer,
+    /// The caller waited the route's maximum in the queue.
+    MaxWait,
+}
+
+/// How routing ended for a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Bridged to this specialist.
+    Connected {
+        /// Who took the call.
+        specialist: SpecialistId,
+    },
+    /// The route's schedule is closed, or every specialist with the skill
+    /// is outside their hours.
+    Closed,
+    /// Overflow, with the reason.
+    Overflow {
+        /// Why.
+        reason: OverflowReason,
+    },
+    /// The caller pressed the callback key in the queue.
+    CallbackRequested,
+    /// The caller pressed the emergency key (the crisis centre, now).
+    Emergency,
+    /// The caller hung up before reaching anyone.
+    Abandoned,
+}
+
+/// One step of routing, for the call record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Routing started.
+    Requested {
+        /// The service.
+        service: Skill,
+        /// The caller's language.
+        language: String,
+        /// The strategy.
+        strategy: Strategy,
+        /// Other language allowed.
+        other_language_allowed: bool,
+    },
+    /// These phones started ringing (one, or a ring-all wave).
+    Rang {
+        /// Who.
+        specialists: Vec<SpecialistId>,
+        /// Their language tier.
+        tier: Tier,
+        /// The ring timeout, ms.
+        timeout_ms: u64,
+        /// Rung while the caller was in the queue.
+        in_queue: bool,
+    },
+    /// A phone was picked up and hears the whisper; the accept timeout runs.
+    PickedUp {
+        /// Who.
+        specialist: SpecialistId,
+    },
+    /// A ring ended.
+    RingEnded {
+        /// Who.
+        specialist: SpecialistId,
+        /// How.
+        result: RingResult,
+        /// How long it rang, ms.
+        ring_ms: u64,
+    },
+    /// The specialist was paused after missed calls.
+    AutoPaused {
+        /// Who.
+        specialist: SpecialistId,
+        /// Missed in a row.
+        missed: u32,
+    },
+    /// The caller entered the queue.
+    Queued {
+        /// Position among callers of the same service (1: next).
+        position: usize,
+    },
+    /// The position was announced.
+    PositionAnnounced {
+        /// The position.
+        position: usize,
+    },
+    /// The callback offer was played.
+    CallbackOffered,
+    /// Routing ended.
+    Finished {
+        /// How.
+        #[serde(flatten)]
+        outcome: Outcome,
+        /// From the start of routing, ms.
+        waited_ms: u64,
+        /// Time in the queue, ms, if the caller was queued.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        queue_wait_ms: Option<u64>,
+    },
+}
+
+/// A routing step with its wall-clock time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// UTC milliseconds since the epoch.
+    pub at_ms: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub step: Step,
+}
+
+/// What the driver must do for a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Ring these specialists (one, or a ring-all wave), each with a whisper
+    /// and the accept key. Report each with [`Router::leg_result`]. The
+    /// router times the ring out itself (and sends [`Action::Cancel`]).
+    Ring {
+        /// Who.
+        specialists: Vec<SpecialistId>,
+        /// The ring timeout (the router enforces it).
+        timeout: Duration,
+    },
+    /// Stop these legs: CANCEL while ringing, BYE if already picked up.
+    /// No result is expected for them.
+    Cancel {
+        /// Whose legs.
+        specialists: Vec<SpecialistId>,
+    },
+    /// Connect the caller to this specialist. Report the end of the
+    /// conversation with [`Router::call_ended`].
+    Bridge {
+        /// Who.
+        specialist: SpecialistId,
+    },
+    /// The caller is now in the queue ("all specialists are busy").
+    EnterQueue,
+    /// Play hold audio (until the next action for this call).
+    PlayHold,
+    /// Say the caller's position in the queue.
+    AnnouncePosition {
+        /// 1: next in line.
+        position: usize,
+    },
+    /// Offer a callback ("press 1 for a callback").
+    OfferCallback,
+    /// Routing is over without a specialist: follow the route's overflow.
+    Overflow {
+        /// Why.
+        reason: OverflowReason,
+    },
+    /// Routing is over: the service is closed (the route's closed branch).
+    Closed,
+    /// Routing is over: the caller asked for a callback.
+    CallbackRequested,
+    /// Routing is over: the caller pressed the emergency key.
+    Emergency,
+    /// A step for the call record.
+    Record(Record),
+}
+
+impl Action {
+    /// Is this the last action of routing for the call (besides records)?
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Action::Bridge { .. }
+                | Action::Overflow { .. }
+                | Action::Closed
+                | Action::CallbackRequested
+                | Action::Emergency
+        )
+    }
+}
+
+/// An action for one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// The call.
+    pub call: CallId,
+    /// What to do.
+    pub action: Action,
+}
+
+/// Tunables of the queue and rings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterSettings {
+    /// Announce the position this often in the queue (zero: only on entry).
+    pub announce_every: Duration,
+    /// Offer a callback this often in the queue (zero: never periodically).
+    pub offer_callback_every: Duration,
+    /// Offer a callback right when the caller enters the queue.
+    pub offer_callback_on_entry: bool,
+    /// A queued caller is not offered to the same specialist again for this
+    /// long after that specialist did not answer them.
+    pub retry_after: Duration,
+    /// After a phone is picked up (whisper playing), how long the
+    /// specialist has to press the accept key.
+    pub accept_timeout: Duration,
+    /// While someone waits, look at schedules again at least this often
+    /// (a specialist's hours may begin).
+    pub recheck_every: Duration,
+    /// The key that takes the callback offer.
+    pub callback_digit: char,
+    /// The key that leaves the queue for the emergency branch at any time.
+    pub emergency_digit: Option<char>,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            announce_every: Duration::from_secs(45),
+            offer_callback_every: Duration::from_secs(60),
+            offer_callback_on_entry: true,
+            retry_after: Duration::from_secs(30),
+            accept_timeout: Duration::from_secs(15),
+            recheck_every: Duration::from_secs(30),
+            callback_digit: '1',
+            emergency_digit: Some('0'),
+        }
+    }
+}
+
+/// Errors from the router.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouterError {
+    /// `start` was called twice for one call.
+    #[error("call {0} is already being routed")]
+    CallExists(CallId),
+}
+
+#[derive(Clone, Debug)]
+struct Leg {
+    specialist: SpecialistId,
+    started: Instant,
+    deadline: Instant,
+}
+
+#[derive(Clone, Debug)]
+struct Queue {
+    deadline: Instant,
+    expired: bool,
+    next_announce: Option<Instant>,
+    next_offer: Option<Instant>,
+    offered: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Phase {
+    /// Ringing the first round, not queued.
+    Hunting,
+    /// Waiting in the queue (possibly being rung).
+    Queued(Queue),
+    /// Bridged; kept until the conversation ends (for the wrap-up).
+    Connected { specialist: SpecialistId },
+}
+
+#[derive(Clone, Debug)]
+struct Call {
+    request: RouteRequest,
+    seq: u64,
+    started: Instant,
+    queued_at: Option<Instant>,
+    phase: Phase,
+    legs: Vec<Leg>,
+    /// Specialists who did not answer this caller, and when the ring ended.
+    /// While hunting they are skipped for the round; in the queue, for
+    /// `retry_after`.
+    tried: BTreeMap<SpecialistId, Instant>,
+}
+
+/// All calls being routed, the queue and the roster.
+#[derive(Debug)]
+pub struct Router {
+    roster: Roster,
+    calendar: Calendar,
+    schedules: Schedules,
+    settings: RouterSettings,
+    calls: BTreeMap<CallId, Call>,
+    /// The specialist rung last per service (round-robin).
+    rotation: BTreeMap<Skill, SpecialistId>,
+    out: VecDeque<Output>,
+    seq: u64,
+    last: Instant,
+    recheck_at: Option<Instant>,
+}
+
+impl Router {
+    /// A router with everyone idle since `now` and no softphone registered.
+    pub fn new(
+        specialists: Specialists,
+        schedules: Schedules,
+        calendar: Calendar,
+        settings: RouterSettings,
+        now: Instant,
+    ) -> Router {
+        Router {
+            roster: Roster::new(specialists, now),
+            calendar,
+            schedules,
+            settings,
+            calls: BTreeMap::new(),
+            rotation: BTreeMap::new(),
+            out: VecDeque::new(),
+            seq: 0,
+            last: now,
+            recheck_at: None,
+        }
+    }
+
+    /// The roster (read only).
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The roster, to change settings or state directly. Call
+    /// [`Router::specialist_available`] afterwards so waiting callers see it.
+    pub fn roster_mut(&mut self) -> &mut Roster {
+        &mut self.roster
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+
+    /// Replaces the configuration (a reload). Live state of specialists who
+    /// remain is kept; calls in progress continue.
+    pub fn reload(
+        &mut self,
+        specialists: Specialists,
+        schedules: Schedules,
+        calendar: Calendar,
+        now: Now,
+    ) {
+        self.roster.replace(specialists, now.instant);
+        self.schedules = schedules;
+        self.calendar = calendar;
+        self.settle(now);
+    }
+
+    // -- events ----------------------------------------------------------
+
+    /// A caller asks for a specialist.
+    pub fn start(
+        &mut self,
+        call: CallId,
+        request: RouteRequest,
+        now: Now,
+    ) -> Result<(), RouterError> {
+        if self.calls.contains_key(&call) {
+            return Err(RouterError::CallExists(call));
+        }
+        self.touch(now);
+        self.seq = self.seq.wrapping_add(1);
+        self.record(
+            &call,
+            now,
+            Step::Requested {
+                service: request.service,
+                language: request.caller_language.clone(),
+                strategy: request.strategy,
+                other_language_allowed: request.other_language_allowed,
+            },
+        );
+        let closed = request.schedule.as_deref().is_some_and(|id| {
+            !self
+                .schedules
+                .get(id)
+                .is_some_and(|s| self.calendar.is_open_as_configured(s, now.utc))
+        });
+        self.calls.insert(
+            call.clone(),
+            Call {
+                request,
+                seq: self.seq,
+                started: now.instant,
+                queued_at: None,
+                phase: Phase::Hunting,
+                legs: Vec::new(),
+                tried: BTreeMap::new(),
+            },
+        );
+        if closed {
+            self.finish(&call, Outcome::Closed, now);
+        }
+        // `settle` rings the first candidate, after callers who wait longer.
+        self.settle(now);
+        Ok(())
+    }
+
+    /// A specialist's phone was picked up and the whisper plays: the ring
+    /// timeout of that leg is replaced by the accept timeout.
+    pub fn leg_picked_up(&mut self, call: &CallId, specialist: &SpecialistId, now: Now) {
+        self.touch(now);
+        let accept = self.settings.accept_timeout;
+        let found = self.calls.get_mut(call).and_then(|c| {
+            c.legs
+                .iter_mut()
+                .find(|l| &l.specialist == specialist)
+                .map(|l| l.deadline = later(now.instant, accept))
+        });
+        if found.is_some() {
+            self.record(
+                call,
+                now,
+                Step::PickedUp {
+                    specialist: specialist.clone(),
+                },
+            );
+        }
+        self.settle(now);
+    }
+
+    /// A ring ended. Results for legs the router no longer knows (timed out
+    /// or cancelled already) are ignored.
+    pub fn leg_result(
+        &mut self,
+        call: &CallId,
+        specialist: &SpecialistId,
+        result: LegResult,
+        now: Now,
+    ) {
+        self.touch(now);
+        let known = self
+            .calls
+            .get(call)
+            .is_some_and(|c| c.legs.iter().any(|l| &l.specialist == specialist));
+        if known {
+            if result == LegResult::Answered {
+                self.end_leg(call, specialist, RingResult::Answered, now);
+                self.cancel_legs(call, now);
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.phase = Phase::Connected {
+                        specialist: specialist.clone(),
+                    };
+                }
+                self.emit(
+                    call,
+                    Action::Bridge {
+                        specialist: specialist.clone(),
+                    },
+                );
+                self.record_finished(
+                    call,
+                    Outcome::Connected {
+                        specialist: specialist.clone(),
+                    },
+                    now,
+                );
+            } else {
+                self.end_leg(call, specialist, result.into(), now);
+                self.after_ring(call, now);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// The caller pressed a key while being routed. The callback key counts
+    /// in the queue once the offer was made; the emergency key at any time
+    /// before a specialist is connected. Other keys are ignored.
+    pub fn caller_pressed(&mut self, call: &CallId, digit: char, now: Now) {
+        self.touch(now);
+        let (connected, offered) = match self.calls.get(call) {
+            None => (true, false),
+            Some(c) => match &c.phase {
+                Phase::Connected { .. } => (true, false),
+                Phase::Queued(q) => (false, q.offered),
+                Phase::Hunting => (false, false),
+            },
+        };
+        if !connected {
+            if Some(digit) == self.settings.emergency_digit {
+                self.finish(call, Outcome::Emergency, now);
+            } else if digit == self.settings.callback_digit && offered {
+                self.finish(call, Outcome::CallbackRequested, now);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// The caller hung up. Before a specialist: recorded as abandoned, with
+    /// the wait; the ringing legs are cancelled. After: as [`Router::call_ended`].
+    pub fn caller_hung_up(&mut self, call: &CallId, now: Now) {
+        self.touch(now);
+        match self.calls.get(call).map(|c| &c.phase) {
+            Some(Phase::Connected { .. }) => self.end_conversation(call, now),
+            Some(_) => self.finish(call, Outcome::Abandoned, now),
+            None => {}
+        }
+        self.settle(now);
+    }
+
+    /// The conversation of a bridged call ended (either side hung up): the
+    /// specialist's wrap-up starts.
+    pub fn call_ended(&mut self, call: &CallId, now: Now) {
+        self.touch(now);
+        match self.calls.get(call).map(|c| &c.phase) {
+            Some(Phase::Connected { .. }) => self.end_conversation(call, now),
+            Some(_) => self.finish(call, Outcome::Abandoned, now),
+            None => {}
+        }
+        self.settle(now);
+    }
+
+    /// A softphone's registrations changed (from the registrar). Returns
+    /// false for an unknown specialist.
+    pub fn registered(&mut self, id: &str, bindings: u32, now: Now) -> bool {
+        self.touch(now);
+        let ok = self.roster.registered(id, bindings);
+        self.settle(now);
+        ok
+    }
+
+    /// As [`Router::registered`], by the softphone's username (as the
+    /// registrar reports it). Returns false when no specialist has it.
+    pub fn registered_username(&mut self, username: &str, bindings: u32, now: Now) -> bool {
+        let id = self
+            .roster
+            .specialists()
+            .by_username(username)
+            .map(|s| s.id.clone());
+        match id {
+            Some(id) => self.registered(id.as_str(), bindings, now),
+            None => false,
+        }
+    }
+
+    /// Pause or resume a specialist (from the HTTP API). Returns false for
+    /// an unknown specialist.
+    pub fn set_paused(&mut self, id: &str, paused: bool, reason: &str, now: Now) -> bool {
+        self.touch(now);
+        let ok = self.roster.set_paused(id, paused, reason, now.instant);
+        self.settle(now);
+        ok
+    }
+
+    /// Something about a specialist may have changed (or `id` is empty):
+    /// look at the queue again.
+    pub fn specialist_available(&mut self, _id: &str, now: Now) {
+        self.touch(now);
+        self.settle(now);
+    }
+
+    /// Timers: ring timeouts, queue announcements, maximum waits, wrap-ups
+    /// ending. Safe to call at any time, early or late.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.touch(now);
+        self.settle(now);
+    }
+
+    // -- outputs ---------------------------------------------------------
+
+    /// The next action, in order.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// All pending actions, in order.
+    pub fn drain_outputs(&mut self) -> Vec<Output> {
+        self.out.drain(..).collect()
+    }
+
+    /// When [`Router::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut best: Option<Instant> = None;
+        let mut take = |t: Instant| {
+            if best.is_none_or(|b| t < b) {
+                best = Some(t);
+            }
+        };
+        let mut queued = false;
+        for c in self.calls.values() {
+            for l in &c.legs {
+                take(l.deadline);
+            }
+            if let Phase::Queued(q) = &c.phase {
+                queued = true;
+                if !q.expired {
+                    take(q.deadline);
+                }
+                if let Some(t) = q.next_announce {
+                    take(t);
+                }
+                if let Some(t) = q.next_offer {
+                    take(t);
+                }
+                for t in c.tried.values() {
+                    let t = later(*t, self.settings.retry_after);
+                    if t > self.last {
+                        take(t);
+                    }
+                }
+            }
+        }
+        if queued {
+            for t in self.roster.wake_times(self.last) {
+                take(t);
+            }
+            if let Some(t) = self.recheck_at {
+                take(t);
+            }
+        }
+        best
+    }
+
+    // -- queries ---------------------------------------------------------
+
+    /// Is this call known to the router (routing, or bridged and not ended)?
+    pub fn is_active(&self, call: &CallId) -> bool {
+        self.calls.contains_key(call)
+    }
+
+    /// The caller's position in the queue of their service (1: next).
+    pub fn queue_position(&self, call: &CallId) -> Option<usize> {
+        let c = self.calls.get(call)?;
+        if !matches!(c.phase, Phase::Queued(_)) {
+            return None;
+        }
+        Some(self.position_of(c))
+    }
+
+    /// How many callers wait for this service.
+    pub fn queue_len(&self, service: Skill) -> usize {
+        self.calls
+            .values()
+            .filter(|c| matches!(c.phase, Phase::Queued(_)) && c.request.service == service)
+            .count()
+    }
+
+    /// The status view: specialists and calls being routed.
+    pub fn snapshot(&self, now: Now) -> RouterSnapshot {
+        let mut calls: Vec<(&CallId, &Call)> = self.calls.iter().collect();
+        calls.sort_by_key(|(_, c)| c.seq);
+        RouterSnapshot {
+            specialists: self.roster.snapshot(
+                now.instant,
+                now.utc,
+                &self.calendar,
+                &self.schedules,
+            ),
+            calls: calls
+                .into_iter()
+                .map(|(id, c)| CallStatus {
+                    call: id.clone(),
+                    service: c.request.service,
+                    language: c.request.caller_language.clone(),
+                    state: match c.phase {
+                        Phase::Hunting => "ringing",
+                        Phase::Queued(_) => "queued",
+                        Phase::Connected { .. } => "connected",
+                    },
+                    position: match c.phase {
+                        Phase::Queued(_) => Some(self.position_of(c)),
+                        _ => None,
+                    },
+                    waiting_secs: now.instant.saturating_duration_since(c.started).as_secs(),
+                    ringing: c.legs.iter().map(|l| l.specialist.clone()).collect(),
+                    specialist: match &c.phase {
+                        Phase::Connected { specialist } => Some(specialist.clone()),
+                        _ => None,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    // -- internals -------------------------------------------------------
+
+    fn touch(&mut self, now: Now) {
+        if now.instant > self.last {
+            self.last = now.instant;
+        }
+    }
+
+    fn facts(&self, now: Now) -> Facts<'_> {
+        Facts {
+            now,
+            calendar: &self.calendar,
+            schedules: &self.schedules,
+        }
+    }
+
+    fn emit(&mut self, call: &CallId, action: Action) {
+        self.out.push_back(Output {
+            call: call.clone(),
+            action,
+        });
+    }
+
+    fn record(&mut self, call: &CallId, now: Now, step: Step) {
+        self.emit(
+            call,
+            Action::Record(Record {
+                at_ms: now.utc_ms(),
+                step,
+            }),
+        );
+    }
+
+    fn record_finished(&mut self, call: &CallId, outcome: Outcome, now: Now) {
+        let Some(c) = self.calls.get(call) else {
+            return;
+        };
+        let waited_ms = ms(now.instant.saturating_duration_since(c.started));
+        let queue_wait_ms = c
+            .queued_at
+            .map(|q| ms(now.instant.saturating_duration_since(q)));
+        self.record(
+            call,
+            now,
+            Step::Finished {
+                outcome,
+                waited_ms,
+                queue_wait_ms,
+            },
+        );
+    }
+
+    /// Position among queued callers of the same service, by arrival.
+    fn position_of(&self, call: &Call) -> usize {
+        1 + self
+            .calls
+            .values()
+            .filter(|o| {
+                matches!(o.phase, Phase::Queued(_))
+                    && o.request.service == call.request.service
+                    && o.seq < call.seq
+            })
+            .count()
+    }
+
+    /// Rings `wave` for `call`: marks each specialist ringing.
+    fn ring(&mut self, call: &CallId, tier: Tier, wave: Vec<SpecialistId>, now: Now) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        let timeout = c.request.ring_timeout;
+        let service = c.request.service;
+        let in_queue = matches!(c.phase, Phase::Queued(_));
+        for s in &wave {
+            c.legs.push(Leg {
+                specialist: s.clone(),
+                started: now.instant,
+                deadline: later(now.instant, timeout),
+            });
+        }
+        for s in &wave {
+            self.roster.ring_started(s.as_str());
+        }
+        if let Some(last) = wave.last() {
+            self.rotation.insert(service, last.clone());
+        }
+        self.emit(
+            call,
+            Action::Ring {
+                specialists: wave.clone(),
+                timeout,
+            },
+        );
+        self.record(
+            call,
+            now,
+            Step::Rang {
+                specialists: wave,
+                tier,
+                timeout_ms: ms(timeout),
+                in_queue,
+            },
+        );
+    }
+
+    /// Removes one leg, updates the roster and records the result.
+    fn end_leg(&mut self, call: &CallId, specialist: &SpecialistId, result: RingResult, now: Now) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        let Some(i) = c.legs.iter().position(|l| &l.specialist == specialist) else {
+            return;
+        };
+        let leg = c.legs.remove(i);
+        if !matches!(result, RingResult::Answered | RingResult::Cancelled) {
+            c.tried.insert(specialist.clone(), now.instant);
+        }
+        let effect = self
+            .roster
+            .ring_ended(specialist.as_str(), result.into(), now.instant);
+        self.record(
+            call,
+            now,
+            Step::RingEnded {
+                specialist: specialist.clone(),
+                result,
+                ring_ms: ms(now.instant.saturating_duration_since(leg.started)),
+            },
+        );
+        if let RingEffect::AutoPaused { missed } = effect {
+            self.record(
+                call,
+                now,
+                Step::AutoPaused {
+                    specialist: specialist.clone(),
+                    missed,
+                },
+            );
+        }
+    }
+
+    /// Cancels every leg of `call` still ringing.
+    fn cancel_legs(&mut self, call: &CallId, now: Now) {
+        let Some(c) = self.calls.get(call) else {
+            return;
+        };
+        let losers: Vec<SpecialistId> = c.legs.iter().map(|l| l.specialist.clone()).collect();
+        if losers.is_empty() {
+            return;
+        }
+        self.emit(
+            call,
+            Action::Cancel {
+                specialists: losers.clone(),
+            },
+        );
+        for s in &losers {
+            self.end_leg(call, s, RingResult::Cancelled, now);
+        }
+    }
+
+    /// Ends routing without a specialist: cancels legs, emits the final
+    /// action and the record, forgets the call.
+    fn finish(&mut self, call: &CallId, outcome: Outcome, now: Now) {
+        if !self.calls.contains_key(call) {
+            return;
+        }
+        self.cancel_legs(call, now);
+        let action = match &outcome {
+            Outcome::Closed => Some(Action::Closed),
+            Outcome::Overflow { reason } => Some(Action::Overflow { reason: *reason }),
+            Outcome::CallbackRequested => Some(Action::CallbackRequested),
+            Outcome::Emergency => Some(Action::Emergency),
+            Outcome::Abandoned | Outcome::Connected { .. } => None,
+        };
+        if let Some(a) = action {
+            self.emit(call, a);
+        }
+        self.record_finished(call, outcome, now);
+        self.calls.remove(call);
+    }
+
+    fn end_conversation(&mut self, call: &CallId, now: Now) {
+        if let Some(c) = self.calls.remove(call) {
+            if let Phase::Connected { specialist } = c.phase {
+                self.roster.call_ended(specialist.as_str(), now.instant);
+            }
+        }
+    }
+
+    /// A ring (or a whole wave) ended without an answer.
+    fn after_ring(&mut self, call: &CallId, now: Now) {
+        let Some(c) = self.calls.get(call) else {
+            return;
+        };
+        if !c.legs.is_empty() {
+            return;
+        }
+        match &c.phase {
+            Phase::Queued(q) if q.expired => self.finish(
+                call,
+                Outcome::Overflow {
+                    reason: OverflowReason::MaxWait,
+                },
+                now,
+            ),
+            // `settle` offers the next free specialist (or queues, or overflows).
+            Phase::Hunting | Phase::Queued(_) | Phase::Connected { .. } => {}
+        }
+    }
+
+    fn enter_queue(&mut self, call: &CallId, now: Now) {
+        let st = self.settings.clone();
+        let every = |d: Duration| (!d.is_zero()).then(|| later(now.instant, d));
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        c.queued_at = Some(now.instant);
+        c.phase = Phase::Queued(Queue {
+            deadline: later(now.instant, c.request.max_wait),
+            expired: false,
+            next_announce: every(st.announce_every),
+            next_offer: every(st.offer_callback_every),
+            offered: st.offer_callback_on_entry,
+        });
+        let position = self
+            .calls
+            .get(call)
+            .map(|c| self.position_of(c))
+            .unwrap_or(1);
+        self.emit(call, Action::EnterQueue);
+        self.record(call, now, Step::Queued { position });
+        self.emit(call, Action::AnnouncePosition { position });
+        if st.offer_callback_on_entry {
+            self.emit(call, Action::OfferCallback);
+            self.record(call, now, Step::CallbackOffered);
+        }
+        self.emit(call, Action::PlayHold);
+    }
+
+    /// Fires due timers, then serves the queue. Runs after every event.
+    fn settle(&mut self, now: Now) {
+        self.fire_due(now);
+        self.dispatch(now);
+    }
+
+    fn fire_due(&mut self, now: Now) {
+        let ids: Vec<CallId> = self.calls.keys().cloned().collect();
+        for id in ids {
+            // Ring timeouts.
+            let expired: Vec<SpecialistId> = self
+                .calls
+                .get(&id)
+                .map(|c| {
+                    c.legs
+                        .iter()
+                        .filter(|l| l.deadline <= now.instant)
+                        .map(|l| l.specialist.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !expired.is_empty() {
+                self.emit(
+                    &id,
+                    Action::Cancel {
+                        specialists: expired.clone(),
+                    },
+                );
+                for s in &expired {
+                    self.end_leg(&id, s, RingResult::NoAnswer, now);
+                }
+                self.after_ring(&id, now);
+            }
+            self.queue_timers(&id, now);
+        }
+    }
+
+    fn queue_timers(&mut self, id: &CallId, now: Now) {
+        let st = self.settings.clone();
+        let Some(c) = self.calls.get_mut(id) else {
+            return;
+        };
+        let ringing = !c.legs.is_empty();
+        let Phase::Queued(q) = &mut c.phase else {
+            return;
+        };
+        c.tried
+            .retain(|_, t| now.instant < later(*t, st.retry_after));
+        if !q.expired && now.instant >= q.deadline {
+            q.expired = true;
+            q.next_announce = None;
+            q.next_offer = None;
+            if !ringing {
+                self.finish(
+                    id,
+                    Outcome::Overflow {
+                        reason: OverflowReason::MaxWait,
+                    },
+                    now,
+                );
+            }
+            return;
+        }
+        if q.expired {
+            return;
+        }
+        let mut announce = false;
+        let mut offer = false;
+        if q.next_announce.is_some_and(|t| now.instant >= t) {
+            announce = true;
+            q.next_announce = Some(later(now.instant, st.announce_every));
+        }
+        if q.next_offer.is_some_and(|t| now.instant >= t) {
+            offer = true;
+            q.next_offer = Some(later(now.instant, st.offer_callback_every));
+        }
+        if ringing {
+            // A phone rings for this caller: no announcement now.
+            return;
+        }
+        if offer {
+            q.offered = true;
+        }
+        if announce {
+            let position = self.calls.get(id).map(|c| self.position_of(c)).unwrap_or(1);
+            self.emit(id, Action::AnnouncePosition { position });
+            self.record(id, now, Step::PositionAnnounced { position });
+        }
+        if offer {
+            self.emit(id, Action::OfferCallback);
+            self.record(id, now, Step::CallbackOffered);
+        }
+        if announce || offer {
+            self.emit(id, Action::PlayHold);
+        }
+    }
+
+    /// Offers free specialists to callers: every caller without a ringing
+    /// phone, queued or still in the first round, in order of arrival. A
+    /// free specialist goes to the longest-waiting caller they can serve in
+    /// the caller's own language; then to the longest-waiting caller who
+    /// accepted another language. Then callers of the first round who found
+    /// nobody enter the queue (someone is busy) or leave (nobody can come),
+    /// and so do queued callers nobody can come to any more.
+    fn dispatch(&mut self, now: Now) {
+        let retry = self.settings.retry_after;
+        loop {
+            let waiting = self.waiting();
+            let mut chosen: Option<(CallId, Tier, Vec<SpecialistId>)> = None;
+            'tiers: for tier in [Tier::CallerLanguage, Tier::OtherLanguage] {
+                for id in &waiting {
+                    let Some(c) = self.calls.get(id) else {
+                        continue;
+                    };
+                    let hunting = matches!(c.phase, Phase::Hunting);
+                    // In the first round, nobody is rung twice; in the queue,
+                    // not again before `retry_after`.
+                    let skip = |s: &SpecialistId| {
+                        c.tried
+                            .get(s)
+                            .is_some_and(|t| hunting || now.instant < later(*t, retry))
+                    };
+                    let cands = candidates(
+                        &c.request,
+                        &self.roster,
+                        self.facts(now),
+                        &skip,
+                        self.rotation.get(&c.request.service),
+                    );
+                    let list = cands.tier(tier);
+                    if !list.is_empty() {
+                        chosen = Some((id.clone(), tier, wave_of(c.request.strategy, list)));
+                        break 'tiers;
+                    }
+                }
+            }
+            match chosen {
+                Some((id, tier, wave)) => self.ring(&id, tier, wave, now),
+                None => break,
+            }
+        }
+
+        // Callers nobody was found for.
+        for id in self.waiting() {
+            let Some(c) = self.calls.get(&id) else {
+                continue;
+            };
+            let sv = survey(&c.request, &self.roster, self.facts(now));
+            let hunting = matches!(c.phase, Phase::Hunting);
+            if sv.with_skill > 0 && sv.transient > 0 {
+                if hunting {
+                    self.enter_queue(&id, now);
+                }
+                continue;
+            }
+            let outcome =
+                hopeless_outcome(sv.with_skill, sv.all_off_schedule(), !c.tried.is_empty());
+            self.finish(&id, outcome, now);
+        }
+
+        let queued = self
+            .calls
+            .values()
+            .any(|c| matches!(c.phase, Phase::Queued(_)));
+        self.recheck_at = (queued && !self.settings.recheck_every.is_zero())
+            .then(|| later(now.instant, self.settings.recheck_every));
+    }
+
+    /// Callers without a ringing phone who still look for a specialist
+    /// (first round, or queued and not past the maximum wait), by arrival.
+    fn waiting(&self) -> Vec<CallId> {
+        let mut v: Vec<(u64, CallId)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.legs.is_empty()
+                    && match &c.phase {
+                        Phase::Hunting => true,
+                        Phase::Queued(q) => !q.expired,
+                        Phase::Connected { .. } => false,
+                    }
+            })
+            .map(|(id, c)| (c.seq, id.clone()))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
+/// The outcome for a caller nobody can come to.
+fn hopeless_outcome(with_skill: usize, all_off_schedule: bool, tried: bool) -> Outcome {
+    if with_skill == 0 {
+        Outcome::Overflow {
+            reason: OverflowReason::NoSpecialist,
+        }
+    } else if all_off_schedule {
+        Outcome::Closed
+    } else if tried {
+        Outcome::Overflow {
+            reason: OverflowReason::NoAnswer,
+        }
+    } else {
+        Outcome::Overflow {
+            reason: OverflowReason::NobodyAvailable,
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The status view of the router.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouterSnapshot {
+    /// Every specialist.
+    pub specialists: RosterSnapshot,
+    /// Calls being routed or bridged, by arrival.
+    pub calls: Vec<CallStatus>,
+}
+
+/// One call in the status view (no caller number: none is known here).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallStatus {
+    /// The call.
+    pub call: CallId,
+    /// The service.
+    pub service: Skill,
+    /// The caller's language.
+    pub language: String,
+    /// `ringing` (first round), `queued` or `connected`.
+    pub state: &'static str,
+    /// Position in the queue of the service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    /// Seconds since routing started.
+    pub waiting_secs: u64,
+    /// Phones ringing for this caller now.
+    pub ringing: Vec<SpecialistId>,
+    /// The specialist, when connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialist: Option<SpecialistId>,
+}
