@@ -49,6 +49,10 @@ pub struct Config {
     /// Named weekly schedules in Asia/Almaty time, e.g. `[hours.centre]`
     /// `mon = "09:00-18:00"`. Without a `centre` entry, Mon-Fri 09:00-18:00.
     pub hours: senim_routing::hours::Schedules,
+    /// The specialists (`[[specialist]]` entries); softphones among them
+    /// register to Senim's registrar with their username and password.
+    #[serde(rename = "specialist")]
+    pub specialists: senim_routing::specialists::Specialists,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +94,8 @@ pub struct SipConfig {
     /// RFC 3261 T1 (round-trip estimate) from which the transaction timers
     /// derive, e.g. "500ms". Change only for links with a known longer RTT.
     pub t1: String,
+    /// Digest realm of the registrar for the specialists' softphones.
+    pub realm: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +145,7 @@ impl Default for SipConfig {
             public_address: None,
             user: "senim".into(),
             t1: "500ms".into(),
+            realm: "senim".into(),
         }
     }
 }

@@ -171,6 +171,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         schedules: cfg.hours.clone(),
         calendar: data.calendar,
         partners: data.partners,
+        specialists: cfg.specialists.clone(),
+        realm: cfg.sip.realm.clone(),
+        registrations: Default::default(),
         sip_stats: SipStats::default(),
         sip_timers: TimerConfig {
             t1: settings.sip_t1,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{have, port_block, repo_root, wait_until, Senim};
+use common::{have, http, port_block, repo_root, wait_until, Senim};
 
 struct Baresip {
     child: Child,
@@ -22,6 +22,12 @@ struct Baresip {
 
 impl Baresip {
     fn start(dir: &Path) -> Baresip {
+        Self::start_with_account(dir, None)
+    }
+
+    /// Start with `account` (a baresip account line, `@SIP_PORT@` replaced)
+    /// instead of the caller account of the template.
+    fn start_with_account(dir: &Path, account: Option<&str>) -> Baresip {
         assert!(
             have("baresip"),
             "baresip is not installed: run scripts/test, which installs it"
@@ -40,6 +46,10 @@ impl Baresip {
                 .replace("@AUDIO@", &audio.display().to_string())
                 .replace("@SND_PATH@", &snd.display().to_string());
             std::fs::write(dir.join(f), text).unwrap();
+        }
+        if let Some(line) = account {
+            let line = line.replace("@SIP_PORT@", &sip.to_string());
+            std::fs::write(dir.join("accounts"), format!("{line}\n")).unwrap();
         }
         let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
         let child = Command::new("baresip")
@@ -196,5 +206,62 @@ async fn baresip_calls_chooses_russian_and_hears_the_prompts() {
     assert!(
         rms > 300.0,
         "the prompts are audible to the caller (rms {rms:.0})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_specialists_softphone_registers_with_digest_auth() {
+    let config = r#"
+[[specialist]]
+id = "aigerim"
+name = "Aigerim"
+skills = ["psychology"]
+languages = ["kk", "ru"]
+username = "aigerim"
+password = "correct-horse-42"
+
+[[specialist]]
+id = "daniyar"
+name = "Daniyar"
+skills = ["legal"]
+languages = ["ru"]
+username = "daniyar"
+password = "another-secret-17"
+"#;
+    let senim = Senim::start_with(Some(config), &[]);
+    let good_dir = senim.dir.path().join("good");
+    let bad_dir = senim.dir.path().join("bad");
+    std::fs::create_dir_all(&good_dir).unwrap();
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let aor = |user: &str, pass: &str| {
+        format!(
+            "<sip:{user}@{}>;auth_pass={pass};regint=600;answermode=auto;audio_codecs=PCMU,PCMA",
+            senim.sip
+        )
+    };
+    let _good = Baresip::start_with_account(&good_dir, Some(&aor("aigerim", "correct-horse-42")));
+    let _bad = Baresip::start_with_account(&bad_dir, Some(&aor("daniyar", "wrong-password")));
+    let registered = |user: &str| -> Option<usize> {
+        let (_, body) = http(senim.http, "GET", "/specialists");
+        let at = body.find(&format!("\"id\":\"{user}\""))?;
+        let rest = &body[at..];
+        let n = rest.split("\"registered\":").nth(1)?;
+        n.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || registered("aigerim") == Some(1)),
+        "baresip registered with the right password:\n{}",
+        senim.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        registered("daniyar"),
+        Some(0),
+        "a wrong password registers nothing"
+    );
+    let (_, body) = http(senim.http, "GET", "/specialists");
+    assert!(
+        !body.contains("correct-horse") && !body.contains("127.0.0.1"),
+        "no secrets or addresses: {body}"
     );
 }

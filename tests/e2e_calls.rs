@@ -226,8 +226,12 @@ async fn other_methods_and_unknown_dialogs() {
         }
         None
     };
+    // REGISTER without credentials: a digest challenge (the registrar of the
+    // specialists' softphones); SUBSCRIBE is known but not taken.
     let register = c.request("REGISTER", 1, "breg", "", None, "");
-    assert_eq!(expect(&c, "REGISTER", register), Some(405));
+    assert_eq!(expect(&c, "REGISTER", register), Some(401));
+    let subscribe = c.request("SUBSCRIBE", 1, "bsub", "Event: presence\r\n", None, "");
+    assert_eq!(expect(&c, "SUBSCRIBE", subscribe), Some(405));
     let foo = c.request("FOO", 1, "bfoo", "", None, "");
     assert_eq!(expect(&c, "FOO", foo), Some(501));
     c.to_tag = "nosuchdialog".into();

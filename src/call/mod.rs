@@ -18,6 +18,7 @@ use crate::privacy::CallerHasher;
 use crate::store::Recorder;
 use senim_routing::hours::{Calendar, Schedules};
 use senim_routing::partners::PartnerDirectory;
+use senim_routing::specialists::Specialists;
 
 pub use controller::spawn;
 
@@ -60,6 +61,11 @@ pub struct CallContext {
     pub schedules: Schedules,
     pub calendar: Calendar,
     pub partners: PartnerDirectory,
+    pub specialists: Specialists,
+    /// Digest realm of the registrar.
+    pub realm: String,
+    /// Registered contacts per softphone user name, kept by the SIP endpoint.
+    pub registrations: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
     pub sip_stats: SipStats,
     /// RFC 3261 timer settings for the transaction layer.
     pub sip_timers: senim_sip::transaction::TimerConfig,

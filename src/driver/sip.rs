@@ -14,6 +14,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use rsip::Method;
 use senim_sip::message::{self, Peer, Transport};
+use senim_sip::registrar::{Registrar, UserAccount};
 use senim_sip::transaction::{Event, TransactionLayer, Transmit, TxKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -22,10 +23,9 @@ use tokio::sync::mpsc;
 use crate::call::{self, CallContext, ToCall};
 
 /// Methods Senim answers.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
 /// Methods Senim knows but does not take (405 rather than 501).
-const KNOWN_NOT_ALLOWED: [&str; 8] = [
-    "REGISTER",
+const KNOWN_NOT_ALLOWED: [&str; 7] = [
     "SUBSCRIBE",
     "NOTIFY",
     "MESSAGE",
@@ -101,6 +101,7 @@ pub async fn run(
     mut rx: mpsc::UnboundedReceiver<ToEndpoint>,
 ) {
     let mut ep = Endpoint {
+        registrar: make_registrar(&ctx),
         layer: TransactionLayer::new(ctx.sip_timers),
         udp,
         tcp_writers: HashMap::new(),
@@ -115,7 +116,10 @@ pub async fn run(
     let acceptor = tokio::spawn(accept_tcp(tcp, accept_tx));
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let wake = ep.layer.poll_timeout();
+        let wake = match (ep.layer.poll_timeout(), ep.registrar.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             r = ep.udp.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
@@ -131,7 +135,11 @@ pub async fn run(
                 Some(m) => ep.command(m),
                 None => break,
             },
-            _ = sleep_until(wake) => ep.layer.handle_timeout(Instant::now()),
+            _ = sleep_until(wake) => {
+                let now = Instant::now();
+                ep.layer.handle_timeout(now);
+                ep.registrar.handle_timeout(now);
+            }
         }
         ep.flush().await;
         if let Some(deadline) = ep.stopping {
@@ -151,7 +159,21 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// The registrar for the specialists' softphones.
+fn make_registrar(ctx: &CallContext) -> Registrar {
+    let users = ctx
+        .specialists
+        .softphones()
+        .map(|(_, username, password)| UserAccount::with_password(username, password.expose(), 4))
+        .collect();
+    let mut registrar = Registrar::new(ctx.realm.clone(), users, 60, 3600, 600, rand::random());
+    // Unknown user names get the same 401 as wrong passwords: nothing to probe.
+    registrar.set_conceal_unknown_users(true);
+    registrar
+}
+
 struct Endpoint {
+    registrar: Registrar,
     layer: TransactionLayer,
     udp: UdpSocket,
     tcp_writers: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
@@ -205,6 +227,10 @@ impl Endpoint {
             }
             ToEndpoint::TcpClosed { addr } => {
                 self.tcp_writers.remove(&addr);
+                self.registrar.handle_flow_closed(Peer {
+                    transport: Transport::Tcp,
+                    addr,
+                });
             }
             ToEndpoint::Shutdown => {
                 self.stopping = Some(now + std::time::Duration::from_secs(5));
@@ -226,6 +252,11 @@ impl Endpoint {
             while let Some(ev) = self.layer.poll_event() {
                 progressed = true;
                 self.event(ev);
+            }
+            while let Some(ev) = self.registrar.poll_event() {
+                progressed = true;
+                tracing::info!(event = ?ev, "registration");
+                self.publish_registrations();
             }
             if !progressed {
                 break;
@@ -271,6 +302,25 @@ impl Endpoint {
             }
             #[allow(unreachable_patterns)]
             _ => {}
+        }
+    }
+
+    /// Share the number of registered contacts per softphone user (for HTTP
+    /// now, for routing's availability later).
+    fn publish_registrations(&self) {
+        let now = Instant::now();
+        let counts = self
+            .registrar
+            .registered_users()
+            .into_iter()
+            .map(|u| {
+                let n = self.registrar.bindings_at(&u, now).len();
+                (u, n)
+            })
+            .collect();
+        match self.ctx.registrations.lock() {
+            Ok(mut r) => *r = counts,
+            Err(poisoned) => *poisoned.into_inner() = counts,
         }
     }
 
@@ -346,6 +396,20 @@ impl Endpoint {
                     .sip_stats
                     .calls_total
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Method::Register => {
+                let outcome = self
+                    .registrar
+                    .handle_register(Instant::now(), &request, peer);
+                if let Err(e) = &outcome.result {
+                    tracing::debug!(error = %e, "REGISTER refused");
+                }
+                if let Err(e) = self
+                    .layer
+                    .send_response(Instant::now(), key, outcome.response)
+                {
+                    tracing::debug!(error = %e, "could not answer REGISTER");
+                }
             }
             Method::Invite | Method::Bye | Method::Info => {
                 match call_id.as_ref().and_then(|c| self.calls.get(c)) {

@@ -31,8 +31,53 @@ pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/dialplan", get(dialplan_status))
+        .route("/specialists", get(specialists))
         .route("/dialplan/reload", post(dialplan_reload))
         .with_state(state)
+}
+
+#[derive(Serialize)]
+struct SpecialistView {
+    id: String,
+    name: String,
+    skills: Vec<String>,
+    languages: Vec<String>,
+    /// "softphone", "uri" or "number"; never the address or number itself.
+    contact: &'static str,
+    /// Registered softphone contacts (softphones only).
+    registered: Option<usize>,
+}
+
+/// The specialists and whether their softphones are registered.
+async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<SpecialistView>> {
+    use senim_routing::specialists::SpecialistContact;
+    let regs = match state.calls.registrations.lock() {
+        Ok(r) => r.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    let list = state
+        .calls
+        .specialists
+        .iter()
+        .map(|s| {
+            let (contact, registered) = match &s.contact {
+                SpecialistContact::Registered { username, .. } => {
+                    ("softphone", Some(regs.get(username).copied().unwrap_or(0)))
+                }
+                SpecialistContact::Uri(_) => ("uri", None),
+                SpecialistContact::Number(_) => ("number", None),
+            };
+            SpecialistView {
+                id: s.id.to_string(),
+                name: s.name.clone(),
+                skills: s.skills.iter().map(|k| k.as_str().to_string()).collect(),
+                languages: s.languages.clone(),
+                contact,
+                registered,
+            }
+        })
+        .collect();
+    Json(list)
 }
 
 /// The plan being served and the result of the last load or reload.
