@@ -15,6 +15,7 @@
 pub mod dialog;
 pub mod digest;
 pub mod message;
+pub mod refer;
 pub mod registrar;
 pub mod transaction;
 
