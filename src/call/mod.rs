@@ -2,6 +2,7 @@
 //! the menu flow together.
 
 pub mod controller;
+pub mod leg;
 pub mod ports;
 
 use std::net::{IpAddr, SocketAddr};
