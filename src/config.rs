@@ -58,7 +58,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DialplanConfig {
-    /// The plan file. Empty: the bundled `dialplans/centre.xml`.
+    /// The plan file. Empty: the default plan (`dialplans/centre.xml`) embedded in the binary.
     pub file: Option<PathBuf>,
     /// Reload when the file changes (checked every two seconds).
     pub watch: bool,
@@ -125,7 +125,7 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptsConfig {
-    /// Folder with prompts.toml, kk/ and ru/. Empty: the bundled prompts.
+    /// Folder with prompts.toml, kk/ and ru/. Empty: the prompts embedded in the binary.
     pub dir: Option<PathBuf>,
 }
 
@@ -193,9 +193,11 @@ pub struct Settings {
     pub origin: String,
     pub rtp_ports: (u16, u16),
     pub media_ip: IpAddr,
-    pub prompts_dir: PathBuf,
+    /// The prompts folder; `None`: the prompts embedded in the binary.
+    pub prompts_dir: Option<PathBuf>,
     pub sip_t1: Duration,
-    pub dialplan_file: PathBuf,
+    /// The dialplan file; `None`: the default plan embedded in the binary.
+    pub dialplan_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -326,12 +328,8 @@ impl Config {
                 "an address callers can send RTP to is needed when sip.listen is a wildcard".into(),
             ));
         }
-        let prompts_dir = self.prompts.dir.clone().unwrap_or_else(bundled_prompts_dir);
-        let dialplan_file = self
-            .dialplan
-            .file
-            .clone()
-            .unwrap_or_else(|| bundled_path("dialplans/centre.xml"));
+        let prompts_dir = self.prompts.dir.clone();
+        let dialplan_file = self.dialplan.file.clone();
         let mut config = self;
         config.hours =
             std::mem::replace(&mut config.hours, Schedules::empty()).with_default_centre();
@@ -345,26 +343,6 @@ impl Config {
             dialplan_file,
         })
     }
-}
-
-/// The prompts shipped with Senim: `voice-prompts/` in the working directory,
-/// else next to the binary's source tree.
-pub fn bundled_prompts_dir() -> PathBuf {
-    let local = PathBuf::from("voice-prompts");
-    if local.join("prompts.toml").is_file() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("voice-prompts")
-}
-
-/// A file shipped with Senim, relative to the working directory when it is
-/// there, else to the source tree.
-pub fn bundled_path(relative: &str) -> PathBuf {
-    let local = PathBuf::from(relative);
-    if local.is_file() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 /// "10000-20000" to an inclusive range that holds at least one even/odd pair.

@@ -84,7 +84,7 @@ fn serve(config: Option<&Path>) -> anyhow::Result<()> {
 fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()> {
     let mut settings = settings(config)?;
     if let Some(file) = dialplan {
-        settings.dialplan_file = file;
+        settings.dialplan_file = Some(file);
     }
     let (prompts, data, plans) = senim::server::load_all(&settings)?;
     let status = plans.status();
@@ -101,7 +101,10 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
         "ok: configuration ({}), {} prompts in {}, {} partners, dialplan {} (version {})",
         settings.origin,
         prompts.ids().count(),
-        settings.prompts_dir.display(),
+        settings.prompts_dir.as_ref().map_or_else(
+            || senim::bundled::PROMPTS_NAME.to_string(),
+            |d| d.display().to_string()
+        ),
         data.partners.ids().count(),
         status.file,
         status.version

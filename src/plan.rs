@@ -5,7 +5,7 @@
 //! plan keeps serving.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use senim_dialplan::model::NodeKind;
@@ -36,8 +36,20 @@ pub struct Context<'a> {
 
 /// Load and check a plan: the file itself, then its references to the
 /// configuration (schedules), the partner directory and the known services.
-pub fn load(path: &Path, ctx: &Context<'_>) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let (plan, mut warnings) = senim_dialplan::load(path, &Catalog(ctx.prompts))?;
+/// `path` `None` is the default plan embedded in the binary.
+pub fn load(
+    path: Option<&Path>,
+    ctx: &Context<'_>,
+) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let catalog = Catalog(ctx.prompts);
+    let (plan, mut warnings) = match path {
+        Some(path) => senim_dialplan::load(path, &catalog)?,
+        None => senim_dialplan::load_str(
+            crate::bundled::DIALPLAN,
+            Path::new(crate::bundled::DIALPLAN_NAME),
+            &catalog,
+        )?,
+    };
     let errors = cross_check(&plan, ctx);
     if errors.iter().any(Diagnostic::is_error) {
         return Err(errors);
@@ -103,7 +115,8 @@ pub struct Reload {
 
 /// Holds the plan new calls start with.
 pub struct PlanHolder {
-    path: PathBuf,
+    /// `None`: the embedded default plan.
+    path: Option<PathBuf>,
     current: RwLock<Arc<Plan>>,
     status: Mutex<PlanStatus>,
 }
@@ -120,14 +133,17 @@ fn lines(d: &[Diagnostic]) -> Vec<String> {
 
 impl PlanHolder {
     /// Load the first plan; errors are returned as printable lines.
-    pub fn load(path: &Path, ctx: &Context<'_>) -> Result<PlanHolder, Vec<String>> {
+    pub fn load(path: Option<&Path>, ctx: &Context<'_>) -> Result<PlanHolder, Vec<String>> {
         let (plan, warnings) = load(path, ctx).map_err(|d| lines(&d))?;
         for w in &warnings {
             tracing::warn!("{w}");
         }
         let now = now_ms();
         let status = PlanStatus {
-            file: path.display().to_string(),
+            file: path.map_or_else(
+                || crate::bundled::DIALPLAN_NAME.to_string(),
+                |p| p.display().to_string(),
+            ),
             version: plan.digest(),
             loaded_at_ms: now,
             reloads: 0,
@@ -137,50 +153,45 @@ impl PlanHolder {
             last_messages: lines(&warnings),
         };
         Ok(PlanHolder {
-            path: path.to_path_buf(),
+            path: path.map(Path::to_path_buf),
             current: RwLock::new(Arc::new(plan)),
             status: Mutex::new(status),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The plan's file, or `None` for the embedded default plan.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// The plan a new call starts with.
     pub fn current(&self) -> Arc<Plan> {
-        match self.current.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn status(&self) -> PlanStatus {
-        match self.status.lock() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Re-read the file. When accepted, new calls take the new plan; when
     /// refused, the old plan stays and the status's messages say why.
     pub fn reload(&self, ctx: &Context<'_>, trigger: &str) -> Reload {
-        let result = load(&self.path, ctx);
+        let result = load(self.path.as_deref(), ctx);
         let now = now_ms();
-        let mut status = match self.status.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         status.last_attempt_at_ms = now;
         status.last_trigger = trigger.to_string();
         match result {
             Ok((plan, warnings)) => {
                 let version = plan.digest();
                 let changed = version != status.version;
-                match self.current.write() {
-                    Ok(mut c) => *c = Arc::new(plan),
-                    Err(poisoned) => *poisoned.into_inner() = Arc::new(plan),
-                }
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(plan);
                 status.version = version;
                 status.loaded_at_ms = now;
                 status.reloads += 1;

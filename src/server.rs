@@ -58,7 +58,10 @@ pub enum StartError {
 
 /// Load the prompts (every file is read and encoded now, never mid-call).
 pub fn load_prompts(settings: &Settings) -> Result<PromptLibrary, StartError> {
-    Ok(PromptLibrary::load(&settings.prompts_dir)?)
+    Ok(match &settings.prompts_dir {
+        Some(dir) => PromptLibrary::load(dir)?,
+        None => crate::bundled::prompts()?,
+    })
 }
 
 /// The data a plan is checked against and calls use: holidays, partners.
@@ -88,7 +91,7 @@ pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder)
     let prompts = load_prompts(settings)?;
     let data = load_data(settings)?;
     let plans = PlanHolder::load(
-        &settings.dialplan_file,
+        settings.dialplan_file.as_deref(),
         &Context {
             prompts: &prompts,
             schedules: &settings.config.hours,
@@ -123,7 +126,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let (prompts, data, plans) = load_all(&settings)?;
     let prompts = Arc::new(prompts);
     let plans = Arc::new(plans);
-    tracing::info!(file = %plans.path().display(), version = %plans.status().version, "dialplan loaded");
+    tracing::info!(file = %plans.status().file, version = %plans.status().version, "dialplan loaded");
     let cfg = &settings.config;
     let hasher = CallerHasher::load_or_create(
         cfg.privacy.caller_hash_key.as_deref(),
@@ -245,7 +248,10 @@ async fn reload_triggers(ctx: Arc<CallContext>, watch: bool) {
             .ok()
             .map(|m| (m.modified().ok(), m.len()))
     };
-    let path = ctx.plans.path().to_path_buf();
+    // The embedded default plan cannot change: nothing to watch.
+    let path = ctx.plans.path().map(std::path::Path::to_path_buf);
+    let watch = watch && path.is_some();
+    let path = path.unwrap_or_default();
     let mut last = stamp(&path);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

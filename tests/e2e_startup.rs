@@ -86,12 +86,14 @@ fn missing_prompt_is_refused_at_start_with_its_path() {
 }
 
 #[test]
-fn check_passes_on_the_bundled_defaults() {
+fn check_passes_on_the_defaults_embedded_in_the_binary() {
+    // An empty working directory: prompts and dialplan come from the binary.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_senim"))
         .arg("check")
         .current_dir(dir.path())
-        .env("SENIM_PROMPTS_DIR", repo_root().join("voice-prompts"))
+        .env_remove("SENIM_PROMPTS_DIR")
+        .env_remove("SENIM_DIALPLAN")
         .output()
         .unwrap();
     assert!(

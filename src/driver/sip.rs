@@ -318,10 +318,11 @@ impl Endpoint {
                 (u, n)
             })
             .collect();
-        match self.ctx.registrations.lock() {
-            Ok(mut r) => *r = counts,
-            Err(poisoned) => *poisoned.into_inner() = counts,
-        }
+        *self
+            .ctx
+            .registrations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = counts;
     }
 
     fn bind_tx(&mut self, key: TxKey, call_id: String) {

@@ -51,10 +51,12 @@ struct SpecialistView {
 /// The specialists and whether their softphones are registered.
 async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<SpecialistView>> {
     use senim_routing::specialists::SpecialistContact;
-    let regs = match state.calls.registrations.lock() {
-        Ok(r) => r.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    };
+    let regs = state
+        .calls
+        .registrations
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let list = state
         .calls
         .specialists

@@ -82,7 +82,6 @@ impl Senim {
                 format!("sqlite://{}", db_path.display()),
             )
             .env("SENIM_RTP_PORTS", format!("{}-{}", base + 50, base + 99))
-            .env("SENIM_PROMPTS_DIR", repo_root().join("voice-prompts"))
             .env("RUST_LOG", "senim=debug,info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));

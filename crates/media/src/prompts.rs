@@ -268,12 +268,45 @@ impl PromptLibrary {
             path: path.clone(),
             source,
         })?;
-        let manifest = Self::parse_manifest(&path, &text)?;
+        let library = Self::load_with(&path, &text, |language, id| {
+            load_wav_8k(&dir.join(language.code()).join(format!("{id}.wav")))
+        })?;
+        tracing::info!(dir = %dir.display(), prompts = library.manifest.prompt.len(), "prompts loaded");
+        Ok(library)
+    }
+
+    /// Build the library from prompts kept in memory (for example embedded in
+    /// the binary): `manifest` is the text of `prompts.toml` and `file` gives
+    /// the bytes of `<lang>/<id>.wav`. `dir` is only used in messages.
+    pub fn from_memory<'a>(
+        dir: &Path,
+        manifest: &str,
+        file: impl Fn(Language, &str) -> Option<&'a [u8]>,
+    ) -> Result<PromptLibrary, PromptError> {
+        Self::load_with(&dir.join("prompts.toml"), manifest, |language, id| {
+            let path = dir.join(language.code()).join(format!("{id}.wav"));
+            match file(language, id) {
+                Some(bytes) => decode_wav_8k(std::io::Cursor::new(bytes), &path),
+                None => Err(PromptError::Io {
+                    path,
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not bundled"),
+                }),
+            }
+        })
+    }
+
+    /// The manifest's prompts, each in every language, read by `wav`.
+    fn load_with(
+        path: &Path,
+        text: &str,
+        wav: impl Fn(Language, &str) -> Result<Vec<i16>, PromptError>,
+    ) -> Result<PromptLibrary, PromptError> {
+        let manifest = Self::parse_manifest(path, text)?;
         let mut prompts = BTreeMap::new();
         for p in &manifest.prompt {
             if !valid_id(&p.id) {
                 return Err(PromptError::InvalidId {
-                    path,
+                    path: path.to_path_buf(),
                     id: p.id.clone(),
                 });
             }
@@ -281,19 +314,17 @@ impl PromptLibrary {
                 let key = (p.id.clone(), language);
                 if prompts.contains_key(&key) {
                     return Err(PromptError::DuplicateId {
-                        path,
+                        path: path.to_path_buf(),
                         id: p.id.clone(),
                     });
                 }
-                let wav = dir.join(language.code()).join(format!("{}.wav", p.id));
-                let samples = load_wav_8k(&wav)?;
+                let samples = wav(language, &p.id)?;
                 prompts.insert(
                     key,
                     Arc::new(Prompt::from_samples(p.id.clone(), language, samples)),
                 );
             }
         }
-        tracing::info!(dir = %dir.display(), prompts = manifest.prompt.len(), "prompts loaded");
         Ok(PromptLibrary { manifest, prompts })
     }
 
@@ -332,6 +363,15 @@ impl PromptLibrary {
 /// mono, stereo or more channels, averaged) and return 8 kHz mono 16-bit PCM.
 /// Resampling uses rubato's sinc resampler and is skipped at 8 kHz.
 pub fn load_wav_8k(path: &Path) -> Result<Vec<i16>, PromptError> {
+    let file = std::fs::File::open(path).map_err(|source| PromptError::Wav {
+        path: path.to_path_buf(),
+        source: hound::Error::IoError(source),
+    })?;
+    decode_wav_8k(std::io::BufReader::new(file), path)
+}
+
+/// As [`load_wav_8k`], from any reader; `path` is only used in messages.
+pub fn decode_wav_8k<R: std::io::Read>(input: R, path: &Path) -> Result<Vec<i16>, PromptError> {
     let wav_err = |source| PromptError::Wav {
         path: path.to_path_buf(),
         source,
@@ -340,7 +380,7 @@ pub fn load_wav_8k(path: &Path) -> Result<Vec<i16>, PromptError> {
         path: path.to_path_buf(),
         message,
     };
-    let reader = hound::WavReader::open(path).map_err(wav_err)?;
+    let reader = hound::WavReader::new(input).map_err(wav_err)?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels);
     if channels == 0 {
