@@ -254,6 +254,29 @@ async fn sigterm_ends_calls_and_keeps_their_records() {
     );
     let calls = senim.ended_calls(1).await;
     assert_eq!(calls[0].outcome.as_deref(), Some("shutdown"));
+    assert!(
+        !senim.log().contains("did not stop in time"),
+        "{}",
+        senim.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_after_a_finished_call_stops_without_waiting_for_old_transactions() {
+    // A call that ended leaves transactions in their wait states (Timer J,
+    // K); stopping must not wait for them.
+    let mut senim = Senim::start(&[]);
+    let mut c = Caller::new(senim.sip);
+    let offer = c.offer("0 101", OFFER_MAPS);
+    c.call(Some(&offer), None);
+    assert_eq!(c.press_info('1'), Some(200));
+    assert_eq!(c.bye(), Some(200));
+    senim.ended_calls(1).await;
+    let status = senim.stop();
+    assert!(status.success());
+    let log = senim.log();
+    assert!(!log.contains("did not stop in time"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -35,6 +35,8 @@ const KNOWN_NOT_ALLOWED: [&str; 7] = [
     "PUBLISH",
 ];
 const MAX_TCP_CONNECTIONS: usize = 1024;
+/// After the last call has ended on shutdown, how long its final requests may take.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_DATAGRAM: usize = 65_535;
 
 /// What calls and the server ask of the endpoint.
@@ -111,15 +113,20 @@ pub async fn run(
         ctx,
         tx: tx.clone(),
         stopping: None,
+        calls_gone: None,
     };
     let accept_tx = tx.clone();
     let acceptor = tokio::spawn(accept_tcp(tcp, accept_tx));
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let wake = match (ep.layer.poll_timeout(), ep.registrar.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake = [
+            ep.layer.poll_timeout(),
+            ep.registrar.poll_timeout(),
+            ep.stop_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             r = ep.udp.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
@@ -143,7 +150,16 @@ pub async fn run(
         }
         ep.flush().await;
         if let Some(deadline) = ep.stopping {
-            if ep.calls.is_empty() && ep.layer.is_empty() || Instant::now() > deadline {
+            // Once the calls are gone, give their last BYEs a moment to be
+            // answered (or retransmitted), then stop.
+            let now = Instant::now();
+            if ep.calls.is_empty() {
+                let since = *ep.calls_gone.get_or_insert(now);
+                if ep.layer.is_empty() || now >= since + STOP_GRACE {
+                    break;
+                }
+            }
+            if now >= deadline {
                 break;
             }
         }
@@ -188,9 +204,21 @@ struct Endpoint {
     tx: mpsc::UnboundedSender<ToEndpoint>,
     /// Set when shutting down: the time by which to stop regardless.
     stopping: Option<Instant>,
+    /// When stopping: the moment the last call ended.
+    calls_gone: Option<Instant>,
 }
 
 impl Endpoint {
+    /// When stopping, the next moment to check whether to stop.
+    fn stop_at(&self) -> Option<Instant> {
+        let deadline = self.stopping?;
+        Some(
+            self.calls_gone
+                .map_or(deadline, |t| t + STOP_GRACE)
+                .min(deadline),
+        )
+    }
+
     fn command(&mut self, cmd: ToEndpoint) {
         let now = Instant::now();
         match cmd {
