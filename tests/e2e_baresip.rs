@@ -26,8 +26,21 @@ impl Baresip {
     }
 
     /// Start with `account` (a baresip account line, `@SIP_PORT@` replaced)
-    /// instead of the caller account of the template.
+    /// instead of the caller account of the template. When its ports are
+    /// taken by something else on the machine, try another block.
     fn start_with_account(dir: &Path, account: Option<&str>) -> Baresip {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start(dir, account) {
+                Ok(b) => return b,
+                Err(log) if log.contains("Address already in use") => last = log,
+                Err(log) => panic!("baresip did not start:\n{log}"),
+            }
+        }
+        panic!("baresip found no free ports:\n{last}");
+    }
+
+    fn try_start(dir: &Path, account: Option<&str>) -> Result<Baresip, String> {
         assert!(
             have("baresip"),
             "baresip is not installed: run scripts/test, which installs it"
@@ -52,7 +65,7 @@ impl Baresip {
             std::fs::write(dir.join("accounts"), format!("{line}\n")).unwrap();
         }
         let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
-        let child = Command::new("baresip")
+        let mut child = Command::new("baresip")
             .arg("-f")
             .arg(dir)
             .stdin(Stdio::null())
@@ -62,13 +75,15 @@ impl Baresip {
             .expect("start baresip");
         let log_path = dir.join("baresip.log");
         let ready = wait_until(Duration::from_secs(15), || {
-            std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("baresip is ready"))
+            std::fs::read_to_string(&log_path)
+                .is_ok_and(|l| l.contains("baresip is ready") || l.contains("init failed"))
         });
-        assert!(
-            ready,
-            "baresip did not start:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if !ready || log.contains("init failed") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(log);
+        }
         let mut ctrl = None;
         wait_until(Duration::from_secs(5), || {
             ctrl = TcpStream::connect(("127.0.0.1", ctrl_port(base))).ok();
@@ -77,13 +92,13 @@ impl Baresip {
         let ctrl = ctrl.expect("ctrl_tcp");
         ctrl.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        Baresip {
+        Ok(Baresip {
             child,
             dir: dir.to_path_buf(),
             ctrl,
             events: Vec::new(),
             buf: Vec::new(),
-        }
+        })
     }
 
     fn command(&mut self, command: &str, params: &str) {

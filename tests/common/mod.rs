@@ -284,8 +284,20 @@ pub fn sipp(senim: &Senim, scenario: &str, extra: &[&str], limit: Duration) -> S
     )
 }
 
-/// Run a SIPp scenario file (for example one written by the test).
+/// Run a SIPp scenario file (for example one written by the test). When
+/// SIPp's ports are taken by something else on the machine, try another block.
 pub fn sipp_file(senim: &Senim, scenario_path: &Path, extra: &[&str], limit: Duration) -> SippRun {
+    let mut run = sipp_once(senim, scenario_path, extra, limit);
+    for _ in 0..4 {
+        if run.success || !run.output.contains("Address already in use") {
+            break;
+        }
+        run = sipp_once(senim, scenario_path, extra, limit);
+    }
+    run
+}
+
+fn sipp_once(senim: &Senim, scenario_path: &Path, extra: &[&str], limit: Duration) -> SippRun {
     assert!(
         have("sipp"),
         "sipp is not installed: run scripts/test, which installs it"
