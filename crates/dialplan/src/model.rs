@@ -107,35 +107,9 @@ pub struct SetLanguage {
     pub next: Ref,
 }
 
-/// How a service's specialists are rung.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Strategy {
-    LongestIdle,
-    RingAll,
-    Sequential,
-    RoundRobin,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::LongestIdle => "longest-idle",
-            Strategy::RingAll => "ring-all",
-            Strategy::Sequential => "sequential",
-            Strategy::RoundRobin => "round-robin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Strategy> {
-        Some(match s {
-            "longest-idle" => Strategy::LongestIdle,
-            "ring-all" => Strategy::RingAll,
-            "sequential" => Strategy::Sequential,
-            "round-robin" => Strategy::RoundRobin,
-            _ => return None,
-        })
-    }
-}
+/// How a service's specialists are rung: the routing core's own type, so the
+/// plan and the router never disagree on the names.
+pub use senim_routing::strategy::Strategy;
 
 /// `<route>`: connect the caller to a specialist of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
