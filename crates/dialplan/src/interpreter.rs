@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Menu, NodeKind, Plan, Survey};
+use crate::model::{Menu, NodeKind, Plan, Prompts, Survey};
 
 /// Most nodes entered in a row without one that waits for the caller
 /// (menu, survey, route, transfer, callback, voicemail). Past this the plan
@@ -432,13 +432,7 @@ impl Interpreter {
                     self.record(out, "no valid choice".into());
                     self.goto(&m.on_fail.target, out);
                 } else {
-                    let mut prompts: Vec<String> = m
-                        .invalid_prompt
-                        .as_ref()
-                        .map(|p| p.ids.clone())
-                        .unwrap_or_default();
-                    prompts.extend(m.prompt.ids.iter().cloned());
-                    self.play(prompts, out);
+                    self.play(invalid_then(m.invalid_prompt.as_ref(), &m.prompt), out);
                 }
             }
         }
@@ -499,13 +493,7 @@ impl Interpreter {
             self.goto(&s.next.target, out);
         } else {
             self.state = State::Survey { invalid: true };
-            let mut prompts: Vec<String> = s
-                .invalid_prompt
-                .as_ref()
-                .map(|p| p.ids.clone())
-                .unwrap_or_default();
-            prompts.extend(s.prompt.ids.iter().cloned());
-            self.play(prompts, out);
+            self.play(invalid_then(s.invalid_prompt.as_ref(), &s.prompt), out);
         }
     }
 
@@ -718,4 +706,15 @@ impl Interpreter {
 
 fn is_key(c: char) -> bool {
     c.is_ascii_digit() || matches!(c, '*' | '#' | 'A' | 'B' | 'C' | 'D')
+}
+
+/// The "invalid choice" prompts (if any), then the menu's own prompts again.
+fn invalid_then(invalid: Option<&Prompts>, prompt: &Prompts) -> Vec<String> {
+    invalid
+        .map(|p| p.ids.iter())
+        .into_iter()
+        .flatten()
+        .chain(prompt.ids.iter())
+        .cloned()
+        .collect()
 }
