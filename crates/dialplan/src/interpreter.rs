@@ -371,16 +371,7 @@ impl Interpreter {
         let first = input.is_empty();
         self.quiet(out);
         if first {
-            if Some(c) == self.plan.emergency_digit {
-                if let Some(e) = self.plan.emergency().map(str::to_string) {
-                    self.record(out, format!("emergency {c}"));
-                    self.goto(&e, out);
-                    return;
-                }
-            }
-            if Some(c) == self.plan.repeat_digit {
-                self.record(out, "repeat".into());
-                self.play(m.prompt.ids.clone(), out);
+            if self.plan_wide_key(c, &m.prompt, out) {
                 return;
             }
             if c == '#' {
@@ -465,21 +456,31 @@ impl Interpreter {
         }
     }
 
+    /// The plan-wide keys, valid in every menu and the survey: the emergency
+    /// key goes to the emergency node, the repeat key plays `prompt` again.
+    /// True when `c` was one of them.
+    fn plan_wide_key(&mut self, c: char, prompt: &Prompts, out: &mut Vec<Action>) -> bool {
+        if Some(c) == self.plan.emergency_digit {
+            if let Some(e) = self.plan.emergency().map(str::to_string) {
+                self.record(out, format!("emergency {c}"));
+                self.goto(&e, out);
+                return true;
+            }
+        }
+        if Some(c) == self.plan.repeat_digit {
+            self.record(out, "repeat".into());
+            self.play(prompt.ids.clone(), out);
+            return true;
+        }
+        false
+    }
+
     fn survey_digit(&mut self, s: &Survey, c: char, out: &mut Vec<Action>) {
         let State::Survey { invalid } = self.state else {
             return;
         };
         self.quiet(out);
-        if Some(c) == self.plan.emergency_digit {
-            if let Some(e) = self.plan.emergency().map(str::to_string) {
-                self.record(out, format!("emergency {c}"));
-                self.goto(&e, out);
-                return;
-            }
-        }
-        if Some(c) == self.plan.repeat_digit {
-            self.record(out, "repeat".into());
-            self.play(s.prompt.ids.clone(), out);
+        if self.plan_wide_key(c, &s.prompt, out) {
             return;
         }
         if ('1'..='5').contains(&c) {
