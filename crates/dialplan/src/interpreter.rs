@@ -57,6 +57,9 @@ pub enum RouteOutcome {
     NoAnswer,
     /// Routing could not be done.
     Failed,
+    /// The caller pressed the plan's emergency key while waiting for a
+    /// specialist: the plan's emergency node (else the overflow).
+    Emergency,
 }
 
 /// How a transfer to a partner ended.
@@ -256,6 +259,14 @@ impl Interpreter {
                     RouteOutcome::Failed => {
                         self.record(&mut out, "route failed".into());
                         self.goto(&r.overflow.target, &mut out);
+                    }
+                    RouteOutcome::Emergency => {
+                        self.record(&mut out, "route emergency".into());
+                        let to = self
+                            .plan
+                            .emergency()
+                            .map_or_else(|| r.overflow.target.clone(), str::to_string);
+                        self.goto(&to, &mut out);
                     }
                 }
             }

@@ -714,3 +714,15 @@ fn a_reload_does_not_change_a_call_in_progress() {
     fn send<T: Send + Sync>() {}
     send::<Interpreter>();
 }
+
+#[test]
+fn emergency_key_while_waiting_for_a_specialist_goes_to_the_emergency_node() {
+    let mut i = in_main_menu('1');
+    i.handle(Event::Digit('2'));
+    i.handle(Event::HoursResult { open: true });
+    let a = i.handle(Event::PromptFinished);
+    assert_eq!(route_service(&a), Some("psychology"));
+    let a = i.handle(Event::RouteResult(RouteOutcome::Emergency));
+    assert_eq!(transfer_partner(&a), Some("ulba-crisis-centre"));
+    assert!(has_record(&a, "route-psychology", "route emergency"));
+}

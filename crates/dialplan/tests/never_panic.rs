@@ -142,7 +142,8 @@ fn random_event(rng: &mut Rng) -> Event {
                 RouteOutcome::Closed,
                 RouteOutcome::NoAnswer,
                 RouteOutcome::Failed,
-            ][rng.below(4)],
+                RouteOutcome::Emergency,
+            ][rng.below(5)],
         ),
         9 => Event::PeerHungUp,
         10 => Event::TransferResult(
