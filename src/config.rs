@@ -53,6 +53,79 @@ pub struct Config {
     /// register to Senim's registrar with their username and password.
     #[serde(rename = "specialist")]
     pub specialists: senim_routing::specialists::Specialists,
+    /// How the centre presents itself on outbound calls.
+    pub centre: CentreConfig,
+    /// Rings, whisper and queue.
+    pub routing: RoutingConfig,
+    /// SIP trunks (`[[trunk]]`): where phone numbers are dialled, and
+    /// whether a caller who came in through the trunk may be transferred by REFER.
+    #[serde(rename = "trunk")]
+    pub trunks: Vec<TrunkConfig>,
+}
+
+/// The centre's identity on outbound legs (to specialists and partners).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CentreConfig {
+    /// Display name in From (e.g. "Senim").
+    pub name: String,
+    /// The centre's public number (E.164), sent as From user and
+    /// P-Asserted-Identity. Empty: the SIP user (`sip.user`).
+    pub number: Option<String>,
+    /// Show the caller's number to the specialist (From display name). Off
+    /// by default: callers may be victims of violence.
+    pub share_caller_number: bool,
+}
+
+impl Default for CentreConfig {
+    fn default() -> Self {
+        CentreConfig {
+            name: "Senim".into(),
+            number: None,
+            share_caller_number: false,
+        }
+    }
+}
+
+/// Rings, whisper and queue tunables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// After a specialist picks up, how long they have to press the accept key.
+    pub accept_timeout: String,
+    /// Announce the caller's position in the queue this often.
+    pub announce_every: String,
+    /// Offer a callback in the queue this often.
+    pub offer_callback_every: String,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            accept_timeout: "15s".into(),
+            announce_every: "45s".into(),
+            offer_callback_every: "60s".into(),
+        }
+    }
+}
+
+/// A SIP trunk (the provider or the centre's Asterisk).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// A name for logs and records.
+    pub id: String,
+    /// Where INVITEs to phone numbers go, and where the trunk's calls come
+    /// from (IP literal and port).
+    pub address: SocketAddr,
+    /// The trunk takes REFER for calls it brought in: transfers to
+    /// partners are handed to it instead of bridged through Senim.
+    #[serde(default)]
+    pub refer: bool,
+    /// Ask the trunk for no REFER subscription (RFC 4488, `Refer-Sub: false`):
+    /// only for trunks trusted to complete a transfer they accepted.
+    #[serde(default)]
+    pub refer_no_subscription: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,6 +400,39 @@ impl Config {
                 "media.ip",
                 "an address callers can send RTP to is needed when sip.listen is a wildcard".into(),
             ));
+        }
+        for (key, value) in [
+            ("routing.accept_timeout", &self.routing.accept_timeout),
+            ("routing.announce_every", &self.routing.announce_every),
+            (
+                "routing.offer_callback_every",
+                &self.routing.offer_callback_every,
+            ),
+        ] {
+            if parse_duration(value).is_none() {
+                return Err(bad(
+                    key,
+                    format!("{value:?} is not a duration like \"15s\""),
+                ));
+            }
+        }
+        if let Some(n) = &self.centre.number {
+            let digits = n.strip_prefix('+').unwrap_or(n);
+            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return Err(bad(
+                    "centre.number",
+                    format!("{n:?} is not a number like \"+77232000000\""),
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &self.trunks {
+            if !seen.insert(t.id.clone()) {
+                return Err(bad(
+                    "trunk.id",
+                    format!("trunk {:?} is defined twice", t.id),
+                ));
+            }
         }
         let prompts_dir = self.prompts.dir.clone();
         let dialplan_file = self.dialplan.file.clone();

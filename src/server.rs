@@ -162,6 +162,33 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             source,
         })?;
     let sip_address = cfg.sip.public_address.unwrap_or(sip_bound);
+    let duration = |text: &str, default: u64| {
+        crate::config::parse_duration(text).unwrap_or(std::time::Duration::from_secs(default))
+    };
+    let accept_timeout = duration(&cfg.routing.accept_timeout, 15);
+    let router = crate::driver::router::spawn(
+        cfg.specialists.clone(),
+        cfg.hours.clone(),
+        data.calendar.clone(),
+        senim_routing::router::RouterSettings {
+            accept_timeout,
+            announce_every: duration(&cfg.routing.announce_every, 45),
+            offer_callback_every: duration(&cfg.routing.offer_callback_every, 60),
+            ..Default::default()
+        },
+    );
+    let outbound = crate::call::Outbound {
+        display: cfg.centre.name.clone(),
+        user: cfg
+            .centre
+            .number
+            .clone()
+            .unwrap_or_else(|| cfg.sip.user.clone()),
+        has_number: cfg.centre.number.is_some(),
+        share_caller_number: cfg.centre.share_caller_number,
+        accept_timeout,
+        trunks: cfg.trunks.clone(),
+    };
     let ctx = Arc::new(CallContext {
         prompts,
         media,
@@ -177,6 +204,8 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         specialists: cfg.specialists.clone(),
         realm: cfg.sip.realm.clone(),
         registrations: Default::default(),
+        router,
+        outbound,
         sip_stats: SipStats::default(),
         sip_timers: TimerConfig {
             t1: settings.sip_t1,

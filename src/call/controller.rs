@@ -23,9 +23,12 @@ use tracing::Instrument;
 
 use std::collections::VecDeque;
 
-use senim_dialplan::{Action, Event as PlanEvent, Interpreter, RouteOutcome, TransferOutcome};
+use senim_dialplan::{Action, Event as PlanEvent, Interpreter};
 use senim_media::prompts::Prompt;
 
+mod routing;
+
+use super::outbound::{LegInput, LegSlot};
 use super::{CallContext, ToCall};
 use crate::driver::media::{MediaEvent, StreamHandle};
 use crate::driver::sip::{ToEndpoint, ALLOW};
@@ -74,14 +77,14 @@ fn call_id_of(request: &rsip::Request) -> String {
         .unwrap_or_default()
 }
 
-fn epoch_ms() -> i64 {
+pub(super) fn epoch_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The caller's number as the trunk presents it (From user part).
-fn caller_number(request: &rsip::Request) -> Option<String> {
+pub(super) fn caller_number(request: &rsip::Request) -> Option<String> {
     let from = request.from_header().ok()?.typed().ok()?;
     from.uri.user().map(str::to_string)
 }
@@ -156,6 +159,22 @@ struct Call {
     dedup: DigitDeduplicator,
     digit_seq: i64,
     step_seq: i64,
+    routing_seq: i64,
+    /// Outbound legs: specialists being rung or bridged, partner legs.
+    legs: Vec<LegSlot>,
+    leg_seq: u64,
+    leg_tx: mpsc::UnboundedSender<LegInput>,
+    leg_rx: mpsc::UnboundedReceiver<LegInput>,
+    /// The key of the leg request being handled (for the leg's `Respond`).
+    leg_request_key: Option<TxKey>,
+    /// Routing in progress (from the plan's `<route>`).
+    routing: Option<routing::Routing>,
+    /// The router's actions for this call, until the router forgets it.
+    router_rx: Option<mpsc::UnboundedReceiver<senim_routing::router::Action>>,
+    /// The leg whose media is bridged with the caller's.
+    bridge: Option<u64>,
+    /// A transfer to a partner in progress.
+    transfer: Option<routing::PartnerTransfer>,
 }
 
 impl Call {
@@ -168,6 +187,7 @@ impl Call {
         sip_call_id: String,
     ) -> Call {
         let flow = Interpreter::new(ctx.plans.current());
+        let (leg_tx, leg_rx) = mpsc::unbounded_channel();
         Call {
             ctx,
             endpoint,
@@ -189,6 +209,16 @@ impl Call {
             dedup: DigitDeduplicator::new(DTMF_DEDUP_WINDOW),
             digit_seq: 0,
             step_seq: 0,
+            routing_seq: 0,
+            legs: Vec::new(),
+            leg_seq: 0,
+            leg_tx,
+            leg_rx,
+            leg_request_key: None,
+            routing: None,
+            router_rx: None,
+            bridge: None,
+            transfer: None,
         }
     }
 
@@ -212,6 +242,7 @@ impl Call {
         }
         self.phase = Phase::Ended;
         tracing::info!(outcome, hangup_by, "call ended");
+        self.end_legs();
         self.record(RecordOp::Ended {
             call: self.id.clone(),
             at: epoch_ms(),
@@ -434,17 +465,37 @@ impl Call {
         let mut buf = [0u8; 2048];
         // Bounded: a call never lasts more than a day.
         let hard_limit = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-        while self.phase != Phase::Ended {
+        let mut ended_at: Option<tokio::time::Instant> = None;
+        loop {
+            if self.phase == Phase::Ended {
+                // The caller's side is over; outbound legs may still need
+                // their CANCEL, BYE or final responses.
+                self.media = None;
+                self.legs.retain(|l| !l.leg.is_terminated());
+                let t = *ended_at.get_or_insert_with(tokio::time::Instant::now);
+                // The router's last records (an abandoned caller's wait) come
+                // after the hang-up: wait for it to let go of the call too.
+                let settled = self.legs.is_empty() && self.router_rx.is_none();
+                if settled || t.elapsed() > routing::LEG_DRAIN {
+                    break;
+                }
+            }
             let timer = self.timer;
-            let Some(media) = self.media.as_mut() else {
-                break;
+            let leg_wake = self.leg_wake();
+            let (events, socket) = match self.media.as_mut() {
+                Some(m) => (Some(&mut m.events), Some(&m.socket)),
+                None => (None, None),
             };
+            let actions = self.router_rx.as_mut();
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(m) => self.sip(m),
-                    None => { self.end("failed", None); }
+                    None => {
+                        self.end("failed", None);
+                        break;
+                    }
                 },
-                ev = media.events.recv() => {
+                ev = recv_opt(events) => {
                     if let Some(MediaEvent::PromptFinished { token }) = ev {
                         if token == self.prompt_token && token != 0 {
                             self.prompt_token = 0;
@@ -452,25 +503,40 @@ impl Call {
                         }
                     }
                 }
-                r = recv_from(&media.socket, &mut buf) => {
+                r = recv_from_opt(socket, &mut buf) => {
                     if let Ok((n, from)) = r {
                         if let Some(data) = buf.get(..n) {
                             self.rtp(data, from);
                         }
                     }
                 }
+                a = recv_opt(actions) => match a {
+                    Some(a) => self.router_action(a),
+                    None => {
+                        // The router forgot the call (it stopped, or the call is over).
+                        self.router_rx = None;
+                    }
+                },
+                input = self.leg_rx.recv() => {
+                    if let Some(input) = input {
+                        self.leg_input(input);
+                    }
+                }
                 _ = sleep_opt(timer) => {
                     self.timer = None;
                     self.flow_event(PlanEvent::Timeout);
                 }
+                _ = sleep_opt(leg_wake) => self.leg_timeouts(),
                 _ = tokio::time::sleep_until(hard_limit) => {
                     self.send_bye();
                     self.end("time-limit", Some("senim"));
+                    break;
                 }
             }
         }
         // Dropping the media stops the stream.
         self.media = None;
+        self.legs.clear();
     }
 
     fn sip(&mut self, msg: ToCall) {
@@ -481,9 +547,15 @@ impl Call {
                 // The 200 went out before the CANCEL arrived: the CANCEL has no
                 // effect on an answered call (RFC 3261 §9.2); the caller sends BYE.
             }
-            ToCall::Response { .. } => {}
-            ToCall::Timeout { key } => {
-                if key == self.invite_key && self.phase == Phase::Answered {
+            ToCall::Response { response, .. } => self.response(response),
+            ToCall::Timeout {
+                key,
+                call_id,
+                method,
+            } => {
+                if call_id != self.sip_call_id || method == Method::Refer {
+                    self.request_timeout(&call_id, method);
+                } else if key == self.invite_key && self.phase == Phase::Answered {
                     tracing::info!("no ACK for the 200; ending the call");
                     self.send_bye();
                     self.end("no-ack", Some("senim"));
@@ -528,6 +600,16 @@ impl Call {
     }
 
     fn in_dialog_request(&mut self, key: TxKey, request: rsip::Request, _peer: Peer) {
+        if message::call_id(&request).as_deref() != Some(self.sip_call_id.as_str()) {
+            if !self.leg_request(key, &request) {
+                self.respond_code(key, &request, 481, "Call/Transaction Does Not Exist");
+            }
+            return;
+        }
+        if self.phase == Phase::Ended {
+            self.respond_code(key, &request, 481, "Call/Transaction Does Not Exist");
+            return;
+        }
         let check = self.dialog.as_mut().map(|d| d.on_request(&request));
         match check {
             Some(Ok(())) => {}
@@ -548,6 +630,17 @@ impl Call {
             }
             Method::Info => self.info(key, &request),
             Method::Invite => self.reinvite(key, &request),
+            Method::Notify => self.notify(key, &request),
+            Method::Refer => {
+                let mut r = message::response(
+                    &request,
+                    405,
+                    "Method Not Allowed",
+                    self.dialog.as_ref().map(|d| d.id.local_tag.as_str()),
+                );
+                r.headers.push(rsip::Header::Allow(ALLOW.into()));
+                self.respond(key, r);
+            }
             _ => self.respond_code(key, &request, 501, "Not Implemented"),
         }
     }
@@ -642,20 +735,14 @@ impl Call {
         let Ok((header, payload)) = rtp::parse(data) else {
             return;
         };
+        if self.bridge.is_some() {
+            self.latch(from);
+            self.relay_from_caller(data);
+            return;
+        }
         let mut found = None;
+        self.latch(from);
         if let Some(m) = self.media.as_mut() {
-            // Symmetric RTP: send to where the caller's RTP comes from. Latch
-            // once; a re-INVITE allows one new latch.
-            if !m.latched {
-                m.latched = true;
-                if m.remote != Some(from) {
-                    tracing::debug!(%from, "RTP latched to the caller's source address");
-                    m.remote = Some(from);
-                    if let Some(s) = &m.stream {
-                        s.set_remote(from);
-                    }
-                }
-            }
             if Some(header.payload_type) == m.telephone_event {
                 found = m
                     .rfc4733
@@ -680,8 +767,30 @@ impl Call {
         }
     }
 
+    /// Symmetric RTP: send to where the caller's RTP comes from. Latch
+    /// once; a re-INVITE allows one new latch.
+    fn latch(&mut self, from: SocketAddr) {
+        if let Some(m) = self.media.as_mut() {
+            if !m.latched {
+                m.latched = true;
+                if m.remote != Some(from) {
+                    tracing::debug!(%from, "RTP latched to the caller's source address");
+                    m.remote = Some(from);
+                    if let Some(s) = &m.stream {
+                        s.set_remote(from);
+                    }
+                }
+            }
+        }
+    }
+
     fn digit(&mut self, digit: dtmf::Digit, source: DtmfSource) {
         if !self.dedup.accept(Instant::now(), digit, source) {
+            return;
+        }
+        if self.bridge.is_some() {
+            // The conversation's keys are the caller's and the specialist's
+            // business: relayed, not recorded.
             return;
         }
         tracing::info!(digit = %digit.as_char(), source = source.as_str(), "digit");
@@ -694,13 +803,26 @@ impl Call {
             source: source.as_str(),
             menu: Some(self.flow.node().to_string()),
         });
-        if self.phase == Phase::Active {
+        if self.routing.is_some() {
+            self.ctx
+                .router
+                .send(crate::driver::router::ToRouter::CallerPressed {
+                    call: senim_routing::router::CallId::new(self.id.clone()),
+                    digit: digit.as_char(),
+                });
+            return;
+        }
+        if self.phase == Phase::Active && self.transfer.is_none() {
             self.flow_event(PlanEvent::Digit(digit.as_char()));
         }
     }
 
     /// The prompt that played has ended: the next of the sequence, or tell the plan.
     fn prompt_done(&mut self) {
+        if self.prompt_queue.is_empty() && self.background_owns_audio() {
+            self.background_next();
+            return;
+        }
         match self.prompt_queue.pop_front() {
             Some(next) => {
                 if let Some(s) = self.media.as_mut().and_then(|m| m.stream.as_mut()) {
@@ -733,7 +855,7 @@ impl Call {
                     queue.push_back(next);
                 }
             }
-            if self.flow.is_done() && self.phase != Phase::Ended {
+            if self.flow.is_done() && self.phase != Phase::Ended && self.bridge.is_none() {
                 let outcome = self.flow.outcome().unwrap_or("completed").to_string();
                 self.send_bye();
                 self.end(&outcome, Some("senim"));
@@ -815,24 +937,15 @@ impl Call {
                 });
                 Some(PlanEvent::HoursResult { open })
             }
-            Action::Route { node, service, .. } => {
-                // Specialists and queues come with the routing module; until
-                // then nobody can be reached and the plan's overflow applies.
-                self.record_step(&node, format!("no specialist available for {service}"));
-                Some(PlanEvent::RouteResult(RouteOutcome::NoAnswer))
-            }
-            Action::Transfer { node, partner } => {
-                let known = self.ctx.partners.get(&partner).is_some();
-                self.record_step(
-                    &node,
-                    if known {
-                        format!("transfer to {partner} not yet possible")
-                    } else {
-                        format!("transfer to unknown partner {partner} refused")
-                    },
-                );
-                Some(PlanEvent::TransferResult(TransferOutcome::Failed))
-            }
+            Action::Route {
+                node,
+                service,
+                strategy,
+                ring,
+                max_wait,
+                other_language,
+            } => self.start_route(node, &service, &strategy, ring, max_wait, other_language),
+            Action::Transfer { node, partner } => self.start_transfer(node, partner),
             Action::Callback { node } => {
                 self.record_step(&node, "callback requested".into());
                 Some(PlanEvent::CallbackResult { recorded: true })
@@ -859,7 +972,7 @@ impl Media {
 }
 
 /// Receive one datagram from a read-only registered socket.
-async fn recv_from(
+pub(super) async fn recv_from(
     socket: &AsyncFd<std::net::UdpSocket>,
     buf: &mut [u8],
 ) -> std::io::Result<(usize, SocketAddr)> {
@@ -869,6 +982,24 @@ async fn recv_from(
             Ok(result) => return result,
             Err(_would_block) => continue,
         }
+    }
+}
+
+/// Receive from a channel that may not exist (then wait forever).
+async fn recv_opt<T>(rx: Option<&mut mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_from_opt(
+    socket: Option<&AsyncFd<std::net::UdpSocket>>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => recv_from(s, buf).await,
+        None => std::future::pending().await,
     }
 }
 

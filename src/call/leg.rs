@@ -85,6 +85,9 @@ pub struct LegConfig {
     /// Names must be tokens; values lose CR/LF. Identity headers
     /// (From, To, P-Asserted-Identity, Privacy, ...) are refused silently.
     pub extra_headers: Vec<(String, String)>,
+    /// Bridge as soon as the far end answers, without whisper or key: for
+    /// a partner centre, whose answering is the acceptance.
+    pub bridge_on_answer: bool,
 }
 
 /// How a leg ended.
@@ -660,6 +663,12 @@ impl Leg {
                 self.negotiated = Some(n);
                 self.record("answered");
                 self.push(LegAction::PickedUp);
+                if self.config.bridge_on_answer {
+                    self.accepted = true;
+                    self.state = State::Bridged;
+                    self.push(LegAction::Bridge);
+                    return;
+                }
                 if !self.config.whisper.is_empty() {
                     self.push(LegAction::PlayWhisper(self.config.whisper.clone()));
                 }

@@ -3,6 +3,7 @@
 
 pub mod controller;
 pub mod leg;
+pub mod outbound;
 pub mod ports;
 
 use std::net::{IpAddr, SocketAddr};
@@ -13,6 +14,7 @@ use senim_sip::message::Peer;
 use senim_sip::transaction::TxKey;
 
 use crate::driver::media::MediaEngine;
+use crate::driver::router::RouterHandle;
 use crate::driver::sip::SipStats;
 use crate::plan::PlanHolder;
 use crate::privacy::CallerHasher;
@@ -22,6 +24,50 @@ use senim_routing::partners::PartnerDirectory;
 use senim_routing::specialists::Specialists;
 
 pub use controller::spawn;
+
+/// A registered contact of a specialist's softphone.
+#[derive(Debug, Clone)]
+pub struct SoftphoneContact {
+    /// Request-URI for an INVITE.
+    pub uri: rsip::Uri,
+    /// Where its REGISTER came from: send the INVITE there.
+    pub source: Peer,
+    /// When it registered (the most recent is rung).
+    pub registered_at: std::time::Instant,
+}
+
+/// Settings of outbound legs (to specialists and partners).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// From display name.
+    pub display: String,
+    /// From user and P-Asserted-Identity user: the centre's number, or the SIP user.
+    pub user: String,
+    /// Whether the centre's number is a real number (then P-Asserted-Identity is sent).
+    pub has_number: bool,
+    /// Show the caller's number to specialists.
+    pub share_caller_number: bool,
+    /// Time to press the accept key after pick-up.
+    pub accept_timeout: std::time::Duration,
+    /// SIP trunks.
+    pub trunks: Vec<crate::config::TrunkConfig>,
+}
+
+impl Outbound {
+    /// The trunk a request from `peer` came through, if any (same address,
+    /// or same IP when no trunk has that exact address).
+    pub fn trunk_of(&self, peer: SocketAddr) -> Option<&crate::config::TrunkConfig> {
+        self.trunks
+            .iter()
+            .find(|t| t.address == peer)
+            .or_else(|| self.trunks.iter().find(|t| t.address.ip() == peer.ip()))
+    }
+
+    /// The trunk numbers are dialled through (the first configured).
+    pub fn dial_trunk(&self) -> Option<&crate::config::TrunkConfig> {
+        self.trunks.first()
+    }
+}
 
 /// What the endpoint hands a call.
 #[derive(Debug)]
@@ -41,8 +87,14 @@ pub enum ToCall {
         key: TxKey,
         response: rsip::Response,
     },
-    /// A transaction of the call timed out (no answer to a request, no ACK to the 200).
-    Timeout { key: TxKey },
+    /// A transaction of the call timed out (no answer to a request, no ACK
+    /// to the 200). `call_id` and `method` are those of the request (a leg's
+    /// INVITE has the leg's Call-ID).
+    Timeout {
+        key: TxKey,
+        call_id: String,
+        method: rsip::Method,
+    },
     /// Senim is stopping: end the call now.
     Shutdown,
 }
@@ -66,7 +118,11 @@ pub struct CallContext {
     /// Digest realm of the registrar.
     pub realm: String,
     /// Registered contacts per softphone user name, kept by the SIP endpoint.
-    pub registrations: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
+    pub registrations: std::sync::Mutex<std::collections::BTreeMap<String, Vec<SoftphoneContact>>>,
+    /// The router task (specialists, queue).
+    pub router: RouterHandle,
+    /// How outbound legs present the centre, trunks, ring settings.
+    pub outbound: Outbound,
     pub sip_stats: SipStats,
     /// RFC 3261 timer settings for the transaction layer.
     pub sip_timers: senim_sip::transaction::TimerConfig,

@@ -1,4 +1,5 @@
 //! The thin I/O layer: sockets, threads and timers around the sans-IO cores.
 
 pub mod media;
+pub mod router;
 pub mod sip;

@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 use crate::call::{self, CallContext, ToCall};
+use crate::driver::router::ToRouter;
 
 /// Methods Senim answers.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
@@ -58,8 +59,13 @@ pub enum ToEndpoint {
         message: rsip::SipMessage,
         peer: Peer,
     },
-    /// The call is over; forget it.
+    /// The call is over; forget it (and its legs' Call-IDs).
     CallEnded {
+        call_id: String,
+    },
+    /// Requests with Call-ID `leg` (an outbound leg of the call) go to `call_id`'s task.
+    Alias {
+        leg: String,
         call_id: String,
     },
     /// Bytes read from a TCP connection.
@@ -108,6 +114,9 @@ pub async fn run(
         udp,
         tcp_writers: HashMap::new(),
         calls: HashMap::new(),
+        aliases: HashMap::new(),
+        call_aliases: HashMap::new(),
+        published: HashMap::new(),
         call_keys: HashMap::new(),
         tx_calls: HashMap::new(),
         ctx,
@@ -188,6 +197,14 @@ fn make_registrar(ctx: &CallContext) -> Registrar {
     registrar
 }
 
+/// Which call a transaction belongs to, and what it was.
+#[derive(Debug, Clone)]
+struct TxOwner {
+    call_id: String,
+    request_call_id: String,
+    method: Method,
+}
+
 struct Endpoint {
     registrar: Registrar,
     layer: TransactionLayer,
@@ -195,9 +212,16 @@ struct Endpoint {
     tcp_writers: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
     /// Call-ID to the call's task.
     calls: HashMap<String, mpsc::UnboundedSender<ToCall>>,
+    /// Leg Call-IDs to the Call-ID of the call that placed them.
+    aliases: HashMap<String, String>,
+    /// The reverse, to forget them when the call ends.
+    call_aliases: HashMap<String, Vec<String>>,
+    /// Registered contacts per softphone user as last told to the router.
+    published: HashMap<String, usize>,
     /// Transactions that belong to a call (its INVITE, the requests it sent)
-    /// to the call's Call-ID, so their responses and timeouts reach it.
-    tx_calls: HashMap<TxKey, String>,
+    /// to the call's Call-ID (and the request's own Call-ID and method), so
+    /// their responses and timeouts reach it.
+    tx_calls: HashMap<TxKey, TxOwner>,
     /// The reverse, to forget them when the call ends.
     call_keys: HashMap<String, Vec<TxKey>>,
     ctx: Arc<CallContext>,
@@ -232,13 +256,28 @@ impl Endpoint {
                 request,
                 peer,
             } => {
+                let owner = TxOwner {
+                    request_call_id: message::call_id(&request).unwrap_or_default(),
+                    method: request.method,
+                    call_id,
+                };
                 let key = self.layer.send_request(now, request, peer);
-                self.bind_tx(key, call_id);
+                self.bind_tx(key, owner);
+            }
+            ToEndpoint::Alias { leg, call_id } => {
+                self.call_aliases
+                    .entry(call_id.clone())
+                    .or_default()
+                    .push(leg.clone());
+                self.aliases.insert(leg, call_id);
             }
             ToEndpoint::Stateless { message, peer } => self.layer.send_stateless(message, peer),
             ToEndpoint::CallEnded { call_id } => {
                 for key in self.call_keys.remove(&call_id).unwrap_or_default() {
                     self.tx_calls.remove(&key);
+                }
+                for leg in self.call_aliases.remove(&call_id).unwrap_or_default() {
+                    self.aliases.remove(&leg);
                 }
                 if self.calls.remove(&call_id).is_some() {
                     self.ctx
@@ -324,8 +363,14 @@ impl Endpoint {
                 }
             }
             Event::Timeout { key } => {
-                if let Some(call) = self.call_of_tx(key) {
-                    let _ = call.send(ToCall::Timeout { key });
+                if let Some(owner) = self.tx_calls.get(&key) {
+                    if let Some(call) = self.calls.get(&owner.call_id) {
+                        let _ = call.send(ToCall::Timeout {
+                            key,
+                            call_id: owner.request_call_id.clone(),
+                            method: owner.method,
+                        });
+                    }
                 }
             }
             #[allow(unreachable_patterns)]
@@ -333,38 +378,84 @@ impl Endpoint {
         }
     }
 
-    /// Share the number of registered contacts per softphone user (for HTTP
-    /// now, for routing's availability later).
-    fn publish_registrations(&self) {
+    /// Share the registered contacts per softphone user: with calls (where
+    /// to send an INVITE), HTTP, and the router (who is online).
+    fn publish_registrations(&mut self) {
         let now = Instant::now();
-        let counts = self
+        let contacts: std::collections::BTreeMap<String, Vec<call::SoftphoneContact>> = self
             .registrar
             .registered_users()
             .into_iter()
             .map(|u| {
-                let n = self.registrar.bindings_at(&u, now).len();
-                (u, n)
+                let list = self
+                    .registrar
+                    .bindings_at(&u, now)
+                    .into_iter()
+                    .map(|b| call::SoftphoneContact {
+                        uri: b.uri.clone(),
+                        source: b.source,
+                        registered_at: b.registered_at,
+                    })
+                    .collect();
+                (u, list)
             })
             .collect();
+        let mut changed: Vec<(String, usize)> = contacts
+            .iter()
+            .filter(|(u, l)| self.published.get(*u) != Some(&l.len()))
+            .map(|(u, l)| (u.clone(), l.len()))
+            .collect();
+        changed.extend(
+            self.published
+                .keys()
+                .filter(|u| !contacts.contains_key(*u))
+                .map(|u| (u.clone(), 0)),
+        );
+        for (user, n) in changed {
+            if n == 0 {
+                self.published.remove(&user);
+            } else {
+                self.published.insert(user.clone(), n);
+            }
+            self.ctx.router.send(ToRouter::Registered {
+                username: user,
+                bindings: u32::try_from(n).unwrap_or(u32::MAX),
+            });
+        }
         *self
             .ctx
             .registrations
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = counts;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = contacts;
     }
 
-    fn bind_tx(&mut self, key: TxKey, call_id: String) {
-        self.call_keys.entry(call_id.clone()).or_default().push(key);
-        self.tx_calls.insert(key, call_id);
+    fn bind_tx(&mut self, key: TxKey, owner: TxOwner) {
+        self.call_keys
+            .entry(owner.call_id.clone())
+            .or_default()
+            .push(key);
+        self.tx_calls.insert(key, owner);
     }
 
     fn call_of_tx(&self, key: TxKey) -> Option<&mpsc::UnboundedSender<ToCall>> {
-        self.tx_calls.get(&key).and_then(|c| self.calls.get(c))
+        self.tx_calls
+            .get(&key)
+            .and_then(|o| self.calls.get(&o.call_id))
+    }
+
+    /// The call a request belongs to: by its Call-ID, or the Call-ID of one
+    /// of the call's outbound legs.
+    fn call_by_id(&self, call_id: &str) -> Option<&mpsc::UnboundedSender<ToCall>> {
+        self.calls.get(call_id).or_else(|| {
+            self.aliases
+                .get(call_id)
+                .and_then(|parent| self.calls.get(parent))
+        })
     }
 
     fn call_for(&self, request: &rsip::Request) -> Option<&mpsc::UnboundedSender<ToCall>> {
         let call_id = message::call_id(request)?;
-        self.calls.get(&call_id)
+        self.call_by_id(&call_id)
     }
 
     fn respond(&mut self, key: TxKey, request: &rsip::Request, code: u16, reason: &str) {
@@ -410,12 +501,19 @@ impl Endpoint {
                     self.respond(key, &request, 503, "Service Unavailable");
                     return;
                 }
-                if self.calls.contains_key(&call_id) {
+                if self.calls.contains_key(&call_id) || self.aliases.contains_key(&call_id) {
                     self.respond(key, &request, 482, "Loop Detected");
                     return;
                 }
                 let handle = call::spawn(self.ctx.clone(), self.tx.clone(), key, request, peer);
-                self.bind_tx(key, call_id.clone());
+                self.bind_tx(
+                    key,
+                    TxOwner {
+                        call_id: call_id.clone(),
+                        request_call_id: call_id.clone(),
+                        method: Method::Invite,
+                    },
+                );
                 self.calls.insert(call_id, handle);
                 self.ctx
                     .sip_stats
@@ -440,13 +538,19 @@ impl Endpoint {
                     tracing::debug!(error = %e, "could not answer REGISTER");
                 }
             }
-            Method::Invite | Method::Bye | Method::Info => {
-                match call_id.as_ref().and_then(|c| self.calls.get(c)) {
-                    Some(call) if has_to_tag => {
+            // In-dialog requests go to the call (or the call whose leg it is).
+            Method::Invite | Method::Bye | Method::Info | Method::Notify | Method::Refer
+                if has_to_tag =>
+            {
+                match call_id.as_deref().and_then(|c| self.call_by_id(c)) {
+                    Some(call) => {
                         let _ = call.send(ToCall::Request { key, request, peer });
                     }
-                    _ => self.respond(key, &request, 481, "Call/Transaction Does Not Exist"),
+                    None => self.respond(key, &request, 481, "Call/Transaction Does Not Exist"),
                 }
+            }
+            Method::Bye | Method::Info => {
+                self.respond(key, &request, 481, "Call/Transaction Does Not Exist")
             }
             other => {
                 let name = other.to_string();

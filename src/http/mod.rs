@@ -32,6 +32,8 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/dialplan", get(dialplan_status))
         .route("/specialists", get(specialists))
+        .route("/specialists/{id}/pause", post(pause))
+        .route("/specialists/{id}/resume", post(resume))
         .route("/dialplan/reload", post(dialplan_reload))
         .with_state(state)
 }
@@ -46,6 +48,68 @@ struct SpecialistView {
     contact: &'static str,
     /// Registered softphone contacts (softphones only).
     registered: Option<usize>,
+    /// Live state from routing: available, busy, ringing, paused, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<senim_routing::availability::SpecialistStatus>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PauseBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PauseAnswer {
+    id: String,
+    paused: bool,
+}
+
+/// Pause a specialist: no calls are offered until resumed.
+async fn pause(
+    State(state): State<Arc<HttpState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Option<Json<PauseBody>>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let reason = body
+        .and_then(|Json(b)| b.reason)
+        .unwrap_or_else(|| "paused over HTTP".into());
+    let reason: String = reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    set_paused(&state, id, true, &reason).await
+}
+
+/// Resume a paused specialist.
+async fn resume(
+    State(state): State<Arc<HttpState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    set_paused(&state, id, false, "resumed over HTTP").await
+}
+
+async fn set_paused(
+    state: &HttpState,
+    id: String,
+    paused: bool,
+    reason: &str,
+) -> (StatusCode, Json<serde_json::Value>) {
+    match state.calls.router.set_paused(&id, paused, reason).await {
+        Some(true) => (
+            StatusCode::OK,
+            Json(serde_json::to_value(PauseAnswer { id, paused }).unwrap_or_default()),
+        ),
+        Some(false) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "no such specialist" })),
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "stopping" })),
+        ),
+    }
 }
 
 /// The specialists and whether their softphones are registered.
@@ -56,7 +120,10 @@ async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<Specialist
         .registrations
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+        .iter()
+        .map(|(u, l)| (u.clone(), l.len()))
+        .collect::<std::collections::BTreeMap<_, _>>();
+    let live = state.calls.router.snapshot().await;
     let list = state
         .calls
         .specialists
@@ -76,6 +143,9 @@ async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<Specialist
                 languages: s.languages.clone(),
                 contact,
                 registered,
+                live: live
+                    .as_ref()
+                    .and_then(|l| l.specialists.iter().find(|x| x.id == s.id).cloned()),
             }
         })
         .collect();

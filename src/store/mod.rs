@@ -149,6 +149,34 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
             }
+            RecordOp::Routing {
+                call,
+                seq,
+                at,
+                step,
+                specialist,
+                partner,
+                result,
+                wait_ms,
+                detail,
+            } => {
+                sqlx::query(
+                    "INSERT INTO call_routing
+                       (call_id, seq, at, step, specialist, partner, result, wait_ms, detail)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                )
+                .bind(call)
+                .bind(seq)
+                .bind(at)
+                .bind(step)
+                .bind(specialist)
+                .bind(partner)
+                .bind(result)
+                .bind(wait_ms)
+                .bind(detail)
+                .execute(&self.pool)
+                .await?;
+            }
             RecordOp::Ended {
                 call,
                 at,

@@ -45,6 +45,18 @@ pub enum RecordOp {
         menu: String,
         what: String,
     },
+    /// A routing or transfer step (see migrations/sqlite/0002_routing.sql).
+    Routing {
+        call: String,
+        seq: i64,
+        at: i64,
+        step: String,
+        specialist: Option<String>,
+        partner: Option<String>,
+        result: Option<String>,
+        wait_ms: Option<i64>,
+        detail: String,
+    },
     Ended {
         call: String,
         at: i64,

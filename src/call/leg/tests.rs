@@ -44,6 +44,7 @@ fn config() -> LegConfig {
         ],
         caller_identity: None,
         extra_headers: vec![],
+        bridge_on_answer: false,
     }
 }
 
@@ -651,4 +652,33 @@ fn random_inputs_never_panic() {
             assert_eq!(ends, 1);
         }
     }
+}
+
+#[test]
+fn a_partner_leg_bridges_on_answer_without_whisper_or_key() {
+    let t0 = Instant::now();
+    let mut cfg = config();
+    cfg.bridge_on_answer = true;
+    cfg.whisper = vec![];
+    let (mut leg, invite) = start(cfg, t0);
+    leg.on_response(
+        &reply(&invite, 200, Some(PHONE_TAG)),
+        t0 + Duration::from_secs(3),
+    );
+    let actions = drain(&mut leg);
+    assert!(actions.iter().any(|a| matches!(a, LegAction::SendAck(_))));
+    assert!(actions.contains(&LegAction::Bridge));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, LegAction::PlayWhisper(_))));
+    assert_eq!(leg.result(), Some(LegResult::Answered));
+    assert_eq!(leg.poll_timeout(), None, "no accept window");
+    // The partner hangs up: the end is Answered.
+    leg.on_request(
+        &from_phone(&leg, Method::Bye, 1),
+        t0 + Duration::from_secs(60),
+    );
+    let actions = drain(&mut leg);
+    assert_eq!(responses(&actions), vec![200]);
+    assert_eq!(ended(&actions), vec![LegEnd::Answered]);
 }

@@ -1,0 +1,196 @@
+//! The router task: one for the whole service. It owns the sans-IO
+//! [`Router`] (every call looking for a specialist, the queue and the
+//! roster), feeds it what calls, the registrar and the HTTP API report, with
+//! the time, and hands each call the actions meant for it.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use senim_routing::availability::{Now, RosterSnapshot};
+use senim_routing::hours::{Calendar, Schedules};
+use senim_routing::router::{Action, CallId, LegResult, Router, RouterSettings};
+use senim_routing::specialists::{SpecialistId, Specialists};
+use senim_routing::strategy::RouteRequest;
+use tokio::sync::{mpsc, oneshot};
+
+/// What the rest of Senim tells the router.
+#[derive(Debug)]
+pub enum ToRouter {
+    /// A caller asks for a specialist; the router's actions for the call go to `actions`.
+    Start {
+        call: CallId,
+        request: RouteRequest,
+        actions: mpsc::UnboundedSender<Action>,
+    },
+    /// A specialist's phone was picked up (the whisper plays).
+    LegPickedUp {
+        call: CallId,
+        specialist: SpecialistId,
+    },
+    /// A ring ended.
+    LegResult {
+        call: CallId,
+        specialist: SpecialistId,
+        result: LegResult,
+    },
+    /// The caller pressed a key while waiting.
+    CallerPressed { call: CallId, digit: char },
+    /// The caller hung up.
+    CallerHungUp { call: CallId },
+    /// The bridged conversation ended.
+    CallEnded { call: CallId },
+    /// A softphone's registered contacts changed.
+    Registered { username: String, bindings: u32 },
+    /// Pause or resume a specialist; the answer is false for an unknown id.
+    SetPaused {
+        id: String,
+        paused: bool,
+        reason: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The live status of every specialist.
+    Snapshot {
+        reply: oneshot::Sender<RosterSnapshot>,
+    },
+}
+
+/// A cheap handle to the router task.
+#[derive(Clone, Debug)]
+pub struct RouterHandle {
+    tx: mpsc::UnboundedSender<ToRouter>,
+}
+
+impl RouterHandle {
+    /// Send a message; if the router has stopped (shutdown) it is dropped.
+    pub fn send(&self, msg: ToRouter) {
+        let _ = self.tx.send(msg);
+    }
+
+    /// The live status of every specialist (None while stopping).
+    pub async fn snapshot(&self) -> Option<RosterSnapshot> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ToRouter::Snapshot { reply });
+        rx.await.ok()
+    }
+
+    /// Pause or resume; None while stopping, Some(false) for an unknown id.
+    pub async fn set_paused(&self, id: &str, paused: bool, reason: &str) -> Option<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ToRouter::SetPaused {
+            id: id.to_string(),
+            paused,
+            reason: reason.to_string(),
+            reply,
+        });
+        rx.await.ok()
+    }
+}
+
+/// Start the router task.
+pub fn spawn(
+    specialists: Specialists,
+    schedules: Schedules,
+    calendar: Calendar,
+    settings: RouterSettings,
+) -> RouterHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let router = Router::new(
+        specialists,
+        schedules.clone(),
+        calendar.clone(),
+        settings,
+        Instant::now(),
+    );
+    tokio::spawn(run(router, schedules, calendar, rx));
+    RouterHandle { tx }
+}
+
+fn now() -> Now {
+    Now::new(Instant::now(), chrono::Utc::now())
+}
+
+async fn run(
+    mut router: Router,
+    schedules: Schedules,
+    calendar: Calendar,
+    mut rx: mpsc::UnboundedReceiver<ToRouter>,
+) {
+    let mut calls: HashMap<CallId, mpsc::UnboundedSender<Action>> = HashMap::new();
+    loop {
+        let wake = router.poll_timeout();
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(m) => handle(&mut router, &mut calls, &schedules, &calendar, m),
+                None => break,
+            },
+            _ = sleep_until(wake) => router.handle_timeout(now()),
+        }
+        while let Some(out) = router.poll_output() {
+            if let Some(tx) = calls.get(&out.call) {
+                if tx.send(out.action).is_err() {
+                    // The call's task is gone without saying so: treat as a hang-up.
+                    calls.remove(&out.call);
+                    router.caller_hung_up(&out.call, now());
+                }
+            }
+        }
+        calls.retain(|call, _| router.is_active(call));
+    }
+}
+
+fn handle(
+    router: &mut Router,
+    calls: &mut HashMap<CallId, mpsc::UnboundedSender<Action>>,
+    schedules: &Schedules,
+    calendar: &Calendar,
+    msg: ToRouter,
+) {
+    let now = now();
+    match msg {
+        ToRouter::Start {
+            call,
+            request,
+            actions,
+        } => {
+            calls.insert(call.clone(), actions);
+            if let Err(e) = router.start(call, request, now) {
+                tracing::warn!(error = %e, "route request refused");
+            }
+        }
+        ToRouter::LegPickedUp { call, specialist } => router.leg_picked_up(&call, &specialist, now),
+        ToRouter::LegResult {
+            call,
+            specialist,
+            result,
+        } => router.leg_result(&call, &specialist, result, now),
+        ToRouter::CallerPressed { call, digit } => router.caller_pressed(&call, digit, now),
+        ToRouter::CallerHungUp { call } => router.caller_hung_up(&call, now),
+        ToRouter::CallEnded { call } => router.call_ended(&call, now),
+        ToRouter::Registered { username, bindings } => {
+            if !router.registered_username(&username, bindings, now) {
+                tracing::debug!(%username, "registration for a user who is not a specialist");
+            }
+        }
+        ToRouter::SetPaused {
+            id,
+            paused,
+            reason,
+            reply,
+        } => {
+            let _ = reply.send(router.set_paused(&id, paused, &reason, now));
+        }
+        ToRouter::Snapshot { reply } => {
+            let snap = router
+                .roster()
+                .snapshot(now.instant, now.utc, calendar, schedules);
+            let _ = reply.send(snap);
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}

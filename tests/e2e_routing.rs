@@ -1,0 +1,603 @@
+//! Routing end to end: the real binary, SIPp playing the specialists' phones,
+//! partner centres and trunks, the test caller from `common::caller`.
+//!
+//! Every SIPp phone is a separate process on its own loopback port; each
+//! scenario checks its side of the exchange (CANCEL, BYE, REFER...) and the
+//! test checks the call record (`call_routing`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::caller::Caller;
+use common::{have, port_block, repo_root, Senim, SippRun};
+use sqlx::Row;
+
+/// The centre open around the clock, holidays included.
+const OPEN: &str = "[hours.centre]\nalways = true\nholidays = \"open\"\n";
+/// The centre never open.
+const CLOSED: &str = "[hours.centre]\nmon = \"closed\"\n";
+const OFFER: &str = "0 8 101";
+const RTPMAPS: &str = "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
+/// The test caller's number (see `common::caller`): it must never reach a specialist.
+const CALLER_NUMBER: &str = "77011234567";
+
+/// The default plan with some attributes changed (shorter rings and waits).
+fn plan(dir: &std::path::Path, replace: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(repo_root().join("dialplans/centre.xml"))
+        .expect("dialplans/centre.xml");
+    for (from, to) in replace {
+        assert!(text.contains(from), "centre.xml has {from:?}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("plan.xml");
+    std::fs::write(&path, text).expect("write plan");
+    path
+}
+
+/// A partner directory with one crisis centre reached at `contact`
+/// (`uri = "..."` or `number = "..."`).
+fn partners(dir: &std::path::Path, contact: &str) -> PathBuf {
+    let text = format!(
+        r#"source = "test"
+verified = false
+updated = "2026-11-25"
+
+[[partner]]
+id = "ulba-crisis-centre"
+name = {{ kk = "Дағдарыс орталығы", ru = "Кризисный центр" }}
+{contact}
+languages = ["kk", "ru"]
+hours = "24/7"
+services = ["crisis"]
+source = "test"
+verified = false
+"#
+    );
+    let path = dir.join("partners.toml");
+    std::fs::write(&path, text).expect("write partners");
+    path
+}
+
+fn specialist(id: &str, skills: &str, languages: &str, port: u16) -> String {
+    format!(
+        "[[specialist]]\nid = \"{id}\"\nname = \"{id}\"\nskills = {skills}\nlanguages = {languages}\nuri = \"sip:{id}@127.0.0.1:{port}\"\nwrap_up = \"1s\"\n\n"
+    )
+}
+
+/// A SIPp phone (UAS or UAC) running in the background; killed on drop.
+struct Phone {
+    name: String,
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Phone {
+    /// Start `scenario` on a fixed SIP port (the configuration names it).
+    fn start(dir: &std::path::Path, scenario: &str, port: u16, remote: SocketAddr) -> Phone {
+        assert!(have("sipp"), "sipp is not installed: run scripts/test");
+        let name = format!("{scenario}-{port}");
+        let dir = dir.join(&name);
+        std::fs::create_dir_all(&dir).expect("phone dir");
+        let child = Command::new("sipp")
+            .arg(remote.to_string())
+            .arg("-sf")
+            .arg(repo_root().join("tests/scenarios").join(scenario))
+            .args(["-m", "1", "-l", "1", "-i", "127.0.0.1"])
+            .args(["-p", &port.to_string()])
+            .args(["-mp", &(port + 10).to_string()])
+            .args(["-timeout", "120s", "-timeout_error"])
+            .args(["-trace_err", "-trace_msg", "-nostdin"])
+            .arg("-error_file")
+            .arg(dir.join("errors.log"))
+            .arg("-message_file")
+            .arg(dir.join("messages.log"))
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp");
+        Phone {
+            name,
+            child: Some(child),
+            dir,
+        }
+    }
+
+    /// The SIP messages it saw and sent.
+    fn messages(&self) -> String {
+        std::fs::read_to_string(self.dir.join("messages.log")).unwrap_or_default()
+    }
+
+    /// Wait for the scenario to end (at most `limit`); its result.
+    fn finish(&mut self, limit: Duration) -> SippRun {
+        let deadline = Instant::now() + limit;
+        let mut success = false;
+        if let Some(child) = self.child.as_mut() {
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    success = status.success();
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.child = None;
+        let mut output = format!("=== {} ===\n", self.name);
+        for f in ["errors.log", "messages.log"] {
+            if let Ok(t) = std::fs::read_to_string(self.dir.join(f)) {
+                output.push_str(&format!("\n--- {f} ---\n{t}"));
+            }
+        }
+        SippRun {
+            success,
+            output,
+            dir: self.dir.clone(),
+        }
+    }
+
+    fn assert_ok(&mut self, limit: Duration, senim: &Senim) {
+        let run = self.finish(limit);
+        assert!(
+            run.success,
+            "{} failed:\n{}\n--- senim log ---\n{}",
+            self.name,
+            run.output,
+            senim.log()
+        );
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One row of `call_routing`.
+#[derive(Debug, Clone)]
+struct RoutingRow {
+    call: String,
+    step: String,
+    specialist: Option<String>,
+    partner: Option<String>,
+    result: Option<String>,
+    detail: String,
+}
+
+fn routing_rows(senim: &Senim) -> Vec<RoutingRow> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let pool = senim.db().await;
+        sqlx::query(
+            "SELECT r.call_id, r.step, r.specialist, r.partner, r.result, r.detail
+             FROM call_routing r JOIN calls c ON c.id = r.call_id
+             ORDER BY c.arrived_at, r.seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("query call_routing")
+        .into_iter()
+        .map(|r| RoutingRow {
+            call: r.get("call_id"),
+            step: r.get("step"),
+            specialist: r.get("specialist"),
+            partner: r.get("partner"),
+            result: r.get("result"),
+            detail: r.get("detail"),
+        })
+        .collect()
+    })
+}
+
+fn call_outcomes(senim: &Senim) -> Vec<(String, Option<String>)> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let pool = senim.db().await;
+        sqlx::query("SELECT id, outcome FROM calls ORDER BY arrived_at")
+            .fetch_all(&pool)
+            .await
+            .expect("query calls")
+            .into_iter()
+            .map(|r| (r.get("id"), r.get("outcome")))
+            .collect()
+    })
+}
+
+/// Wait until a routing row matches.
+fn wait_row(senim: &Senim, limit: Duration, f: impl Fn(&RoutingRow) -> bool) -> bool {
+    common::wait_until(limit, || routing_rows(senim).iter().any(&f))
+}
+
+fn rows_text(rows: &[RoutingRow]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{} {} {:?} {:?} {:?} {}",
+                &r.call[..8.min(r.call.len())],
+                r.step,
+                r.specialist,
+                r.partner,
+                r.result,
+                r.detail
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Call, choose Kazakh (1) and a service by INFO.
+fn caller_choosing(senim: &Senim, service_key: char) -> Caller {
+    let mut c = Caller::new(senim.sip);
+    let offer = c.offer(OFFER, RTPMAPS);
+    c.call(Some(&offer), None);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(c.press_info('1'), Some(200), "INFO 1");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(c.press_info(service_key), Some(200), "INFO service");
+    c
+}
+
+fn config(hours: &str, plan: &std::path::Path, extra: &str) -> String {
+    format!(
+        "{hours}\n[dialplan]\nfile = \"{}\"\nwatch = false\n\n[routing]\naccept_timeout = \"4s\"\n\n{extra}",
+        plan.display()
+    )
+}
+
+#[test]
+fn kazakh_psychology_goes_to_the_kazakh_psychologist_past_no_answer_and_voicemail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = port_block();
+    let (p_noanswer, p_voicemail, p_accept, p_ru) = (base, base + 20, base + 40, base + 60);
+    let legal = port_block();
+    let plan = plan(dir.path(), &[(r#"ring="20s""#, r#"ring="5s""#)]);
+    // Config order makes longest-idle ties deterministic: the unanswered
+    // phone first, then the voicemail, then the one who accepts. A Russian
+    // psychologist and a Kazakh lawyer (no phones at all) must not be rung.
+    let extra = [
+        specialist("olga", r#"["psychology"]"#, r#"["ru"]"#, p_ru),
+        specialist("bauyrzhan", r#"["legal"]"#, r#"["kk"]"#, legal),
+        specialist("aigerim", r#"["psychology"]"#, r#"["kk"]"#, p_noanswer),
+        specialist("dana", r#"["psychology"]"#, r#"["kk", "ru"]"#, p_voicemail),
+        specialist(
+            "erlan",
+            r#"["psychology", "mediation"]"#,
+            r#"["kk"]"#,
+            p_accept,
+        ),
+    ]
+    .concat();
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let mut noanswer = Phone::start(dir.path(), "specialist_noanswer.xml", p_noanswer, senim.sip);
+    let mut voicemail = Phone::start(
+        dir.path(),
+        "specialist_voicemail.xml",
+        p_voicemail,
+        senim.sip,
+    );
+    let mut accept = Phone::start(dir.path(), "specialist_accept.xml", p_accept, senim.sip);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut caller = caller_choosing(&senim, '2');
+    let before: std::collections::BTreeSet<u32> = caller
+        .rtp_for(Duration::from_millis(500))
+        .iter()
+        .map(|p| p.ssrc)
+        .collect();
+    assert!(
+        wait_row(&senim, Duration::from_secs(60), |r| r.step == "finished"),
+        "routing did not finish:\n{}\n{}",
+        rows_text(&routing_rows(&senim)),
+        senim.log()
+    );
+    // Bridged: what the caller hears now is the specialist's phone, relayed
+    // (another source than Senim's own prompts).
+    let relayed = caller.rtp_for(Duration::from_millis(1500));
+    assert!(
+        relayed.iter().any(|p| !before.contains(&p.ssrc)),
+        "no relayed audio after the bridge"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(caller.bye(), Some(200));
+    noanswer.assert_ok(Duration::from_secs(20), &senim);
+    voicemail.assert_ok(Duration::from_secs(20), &senim);
+    accept.assert_ok(Duration::from_secs(20), &senim);
+
+    let rows = routing_rows(&senim);
+    let text = rows_text(&rows);
+    let rang: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.step == "rang")
+        .filter_map(|r| r.specialist.as_deref())
+        .collect();
+    assert_eq!(rang, ["aigerim", "dana", "erlan"], "{text}");
+    let ended: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r.step == "ring-ended")
+        .map(|r| {
+            (
+                r.specialist.as_deref().unwrap_or(""),
+                r.result.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        [
+            ("aigerim", "no-answer"),
+            ("dana", "no-answer"),
+            ("erlan", "answered")
+        ],
+        "{text}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.step == "picked-up" && r.specialist.as_deref() == Some("dana")),
+        "{text}"
+    );
+    let finished = rows
+        .iter()
+        .find(|r| r.step == "finished")
+        .expect("finished");
+    assert_eq!(finished.result.as_deref(), Some("connected"), "{text}");
+    assert!(finished.detail.contains("erlan"), "{text}");
+    // Privacy: the caller's number reached no phone.
+    for phone in [&noanswer, &voicemail, &accept] {
+        let m = phone.messages();
+        assert!(m.contains("INVITE sip:"), "{}: no INVITE seen", phone.name);
+        assert!(
+            !m.contains(CALLER_NUMBER),
+            "{} saw the caller's number",
+            phone.name
+        );
+    }
+    let m = accept.messages();
+    let from = m
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .unwrap_or_default();
+    assert!(from.contains("Senim"), "From shows the centre: {from}");
+}
+
+#[test]
+fn ring_all_cancels_the_phones_that_lose() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (p_loser, p_winner) = (port_block(), port_block());
+    let plan = plan(
+        dir.path(),
+        &[(
+            r#"service="psychology" strategy="longest-idle""#,
+            r#"service="psychology" strategy="ring-all""#,
+        )],
+    );
+    let extra = [
+        specialist("gulnar", r#"["psychology"]"#, r#"["kk"]"#, p_loser),
+        specialist("marat", r#"["psychology"]"#, r#"["kk"]"#, p_winner),
+    ]
+    .concat();
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let mut loser = Phone::start(dir.path(), "specialist_noanswer.xml", p_loser, senim.sip);
+    let mut winner = Phone::start(dir.path(), "specialist_accept.xml", p_winner, senim.sip);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut caller = caller_choosing(&senim, '2');
+    assert!(
+        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
+        "{}",
+        senim.log()
+    );
+    // The loser gets its CANCEL (its scenario requires it) right away.
+    loser.assert_ok(Duration::from_secs(15), &senim);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(caller.bye(), Some(200));
+    winner.assert_ok(Duration::from_secs(20), &senim);
+    let rows = routing_rows(&senim);
+    let text = rows_text(&rows);
+    let wave: Vec<&RoutingRow> = rows.iter().filter(|r| r.step == "rang").collect();
+    assert_eq!(wave.len(), 1, "one wave: {text}");
+    assert_eq!(
+        wave[0].specialist.as_deref(),
+        Some("gulnar,marat"),
+        "{text}"
+    );
+    assert!(
+        rows.iter().any(|r| r.step == "ring-ended"
+            && r.specialist.as_deref() == Some("gulnar")
+            && r.result.as_deref() == Some("cancelled")),
+        "{text}"
+    );
+}
+
+#[test]
+fn all_busy_waits_in_the_queue_then_goes_to_the_partner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (p_solo, p_partner) = (port_block(), port_block());
+    let plan = plan(
+        dir.path(),
+        &[(
+            r#"<route id="route-psychology" service="psychology" strategy="longest-idle" ring="20s" max-wait="3m"
+         other-language="allow" prompt="connecting"
+         closed="closed" overflow="offer-callback""#,
+            r#"<route id="route-psychology" service="psychology" strategy="longest-idle" ring="10s" max-wait="6s"
+         other-language="allow" prompt="connecting"
+         closed="closed" overflow="crisis""#,
+        )],
+    );
+    let partners = partners(
+        dir.path(),
+        &format!("uri = \"sip:crisis@127.0.0.1:{p_partner}\""),
+    );
+    let extra = format!(
+        "[data]\npartners = \"{}\"\n\n{}",
+        partners.display(),
+        specialist("solo", r#"["psychology"]"#, r#"["kk", "ru"]"#, p_solo)
+    );
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let mut solo = Phone::start(dir.path(), "specialist_accept.xml", p_solo, senim.sip);
+    let mut partner = Phone::start(dir.path(), "partner_answer.xml", p_partner, senim.sip);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The first caller talks to the only psychologist.
+    let mut first = caller_choosing(&senim, '2');
+    assert!(
+        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
+        "{}",
+        senim.log()
+    );
+    // The second finds everyone busy: the queue, then the partner.
+    let mut second = caller_choosing(&senim, '2');
+    assert!(
+        wait_row(&senim, Duration::from_secs(60), |r| r.step
+            == "transfer-ended"),
+        "{}\n{}",
+        rows_text(&routing_rows(&senim)),
+        senim.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(second.bye(), Some(200));
+    partner.assert_ok(Duration::from_secs(20), &senim);
+    assert_eq!(first.bye(), Some(200));
+    solo.assert_ok(Duration::from_secs(20), &senim);
+
+    let rows = routing_rows(&senim);
+    let text = rows_text(&rows);
+    let second_id = rows
+        .iter()
+        .rev()
+        .find(|r| r.step == "requested")
+        .map(|r| r.call.clone())
+        .expect("second call routed");
+    let mine: Vec<&RoutingRow> = rows.iter().filter(|r| r.call == second_id).collect();
+    assert!(mine.iter().any(|r| r.step == "queued"), "{text}");
+    let finished = mine
+        .iter()
+        .find(|r| r.step == "finished")
+        .expect("finished");
+    assert_eq!(finished.result.as_deref(), Some("overflow"), "{text}");
+    assert!(finished.detail.contains("max-wait"), "{text}");
+    assert!(
+        mine.iter().any(|r| r.step == "transfer-ended"
+            && r.partner.as_deref() == Some("ulba-crisis-centre")
+            && r.result.as_deref() == Some("answered")),
+        "{text}"
+    );
+}
+
+#[test]
+fn after_hours_goes_to_the_partner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p_partner = port_block();
+    let plan = plan(dir.path(), &[]);
+    let partners = partners(
+        dir.path(),
+        &format!("uri = \"sip:crisis@127.0.0.1:{p_partner}\""),
+    );
+    let extra = format!("[data]\npartners = \"{}\"\n", partners.display());
+    let senim = Senim::start_with(Some(&config(CLOSED, &plan, &extra)), &[]);
+    let mut partner = Phone::start(dir.path(), "partner_answer.xml", p_partner, senim.sip);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut caller = caller_choosing(&senim, '1');
+    assert!(
+        wait_row(&senim, Duration::from_secs(60), |r| r.step
+            == "transfer-ended"),
+        "{}",
+        senim.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(caller.bye(), Some(200));
+    partner.assert_ok(Duration::from_secs(20), &senim);
+    let rows = routing_rows(&senim);
+    assert!(
+        rows.iter().all(|r| r.step != "rang"),
+        "{}",
+        rows_text(&rows)
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.step == "transfer-ended" && r.result.as_deref() == Some("answered")));
+}
+
+#[test]
+fn refer_transfer_through_a_trunk_that_accepts_refer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p_trunk = port_block();
+    let plan = plan(dir.path(), &[]);
+    let partners = partners(dir.path(), "number = \"+77232771922\"");
+    let extra = format!(
+        "[data]\npartners = \"{}\"\n\n[[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:{p_trunk}\"\nrefer = true\n",
+        partners.display()
+    );
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let mut trunk = Phone::start(dir.path(), "trunk_refer_caller.xml", p_trunk, senim.sip);
+    trunk.assert_ok(Duration::from_secs(60), &senim);
+    let m = trunk.messages();
+    let refer_to = m
+        .lines()
+        .find(|l| l.starts_with("Refer-To:"))
+        .unwrap_or_default();
+    assert!(
+        refer_to.contains(&format!("+77232771922@127.0.0.1:{p_trunk}")),
+        "Refer-To names the partner's number at the trunk: {refer_to}"
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            call_outcomes(&senim)
+                .iter()
+                .any(|(_, o)| o.as_deref() == Some("transferred"))
+        }),
+        "{:?}",
+        call_outcomes(&senim)
+    );
+    let rows = routing_rows(&senim);
+    assert!(
+        rows.iter().any(|r| r.step == "transfer-ended"
+            && r.detail.contains("refer")
+            && r.result.as_deref() == Some("answered")),
+        "{}",
+        rows_text(&rows)
+    );
+}
+
+#[test]
+fn bridged_transfer_through_a_trunk_without_refer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (p_in, p_out) = (port_block(), port_block());
+    let plan = plan(dir.path(), &[]);
+    let partners = partners(dir.path(), "number = \"+77232771922\"");
+    // Calls to numbers leave by the first trunk; the caller comes in by the second.
+    let extra = format!(
+        "[data]\npartners = \"{}\"\n\n[[trunk]]\nid = \"out\"\naddress = \"127.0.0.1:{p_out}\"\n\n[[trunk]]\nid = \"in\"\naddress = \"127.0.0.1:{p_in}\"\nrefer = false\n",
+        partners.display()
+    );
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let mut partner = Phone::start(dir.path(), "partner_answer.xml", p_out, senim.sip);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut trunk = Phone::start(dir.path(), "trunk_caller_emergency.xml", p_in, senim.sip);
+    trunk.assert_ok(Duration::from_secs(60), &senim);
+    partner.assert_ok(Duration::from_secs(20), &senim);
+    let invite = partner.messages();
+    assert!(
+        invite.contains("INVITE sip:+77232771922@127.0.0.1"),
+        "the partner's number at the trunk"
+    );
+    let rows = routing_rows(&senim);
+    assert!(
+        rows.iter().any(|r| r.step == "transfer-ended"
+            && r.detail.contains("bridged")
+            && r.result.as_deref() == Some("answered")),
+        "{}",
+        rows_text(&rows)
+    );
+}
