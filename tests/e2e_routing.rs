@@ -601,3 +601,60 @@ fn bridged_transfer_through_a_trunk_without_refer() {
         rows_text(&rows)
     );
 }
+
+#[test]
+fn a_paused_specialist_is_not_rung_and_pause_is_set_over_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (p_paused, p_accept) = (port_block(), port_block());
+    let plan = plan(dir.path(), &[]);
+    let extra = [
+        specialist("asel", r#"["psychology"]"#, r#"["kk"]"#, p_paused),
+        specialist("erlan", r#"["psychology"]"#, r#"["kk"]"#, p_accept),
+    ]
+    .concat();
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let (code, _) = common::http(senim.http, "POST", "/specialists/asel/pause");
+    assert_eq!(code, 200);
+    let (code, _) = common::http(senim.http, "POST", "/specialists/nobody/pause");
+    assert_eq!(code, 404);
+    let (_, body) = common::http(senim.http, "GET", "/specialists");
+    assert_eq!(state_of(&body, "asel"), "paused", "{body}");
+    assert!(
+        !body.contains(&format!("127.0.0.1:{p_paused}")),
+        "no addresses in the status view: {body}"
+    );
+    let mut accept = Phone::start(dir.path(), "specialist_accept.xml", p_accept, senim.sip);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut caller = caller_choosing(&senim, '2');
+    assert!(
+        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
+        "{}",
+        senim.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(caller.bye(), Some(200));
+    accept.assert_ok(Duration::from_secs(20), &senim);
+    let rows = routing_rows(&senim);
+    let rang: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.step == "rang")
+        .filter_map(|r| r.specialist.as_deref())
+        .collect();
+    assert_eq!(rang, ["erlan"], "{}", rows_text(&rows));
+    // Resumed, she is available again.
+    let (code, _) = common::http(senim.http, "POST", "/specialists/asel/resume");
+    assert_eq!(code, 200);
+    let (_, body) = common::http(senim.http, "GET", "/specialists");
+    assert_eq!(state_of(&body, "asel"), "available", "{body}");
+}
+
+/// A specialist's `live.state` in the `GET /specialists` answer.
+fn state_of(response: &str, id: &str) -> String {
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let list: serde_json::Value = serde_json::from_str(body).expect("JSON list");
+    list.as_array()
+        .and_then(|l| l.iter().find(|s| s["id"] == id))
+        .and_then(|s| s["live"]["state"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
