@@ -209,6 +209,10 @@ pub struct PrivacyConfig {
     /// generated on first start and kept in `caller_hash_key_file` (mode 0600).
     pub caller_hash_key: Option<String>,
     pub caller_hash_key_file: PathBuf,
+    /// Key (64 hex digits) that seals the numbers kept for callback requests.
+    /// When empty, a key is generated on first start and kept in `number_key_file` (0600).
+    pub number_key: Option<String>,
+    pub number_key_file: PathBuf,
 }
 
 impl Default for SipConfig {
@@ -254,6 +258,8 @@ impl Default for PrivacyConfig {
         PrivacyConfig {
             caller_hash_key: None,
             caller_hash_key_file: PathBuf::from("senim.secret"),
+            number_key: None,
+            number_key_file: PathBuf::from("senim.numbers.key"),
         }
     }
 }
@@ -341,6 +347,7 @@ impl Config {
                 "SENIM_CALLER_HASH_KEY_FILE" => {
                     self.privacy.caller_hash_key_file = PathBuf::from(value)
                 }
+                "SENIM_NUMBER_KEY_FILE" => self.privacy.number_key_file = PathBuf::from(value),
                 "SENIM_SIP_T1" => self.sip.t1 = value,
                 "SENIM_DIALPLAN" => self.dialplan.file = Some(PathBuf::from(value)),
                 _ => {}
@@ -392,6 +399,14 @@ impl Config {
                         "must be at least 32 hex digits (16 bytes)".into(),
                     ))
                 }
+            }
+        }
+        if let Some(key) = &self.privacy.number_key {
+            if !matches!(hex::decode(key.trim()), Ok(k) if k.len() == 32) {
+                return Err(bad(
+                    "privacy.number_key",
+                    "must be 64 hex digits (32 bytes)".into(),
+                ));
             }
         }
         let media_ip = self.media.ip.unwrap_or_else(|| self.sip.listen.ip());

@@ -41,50 +41,7 @@ impl CallerHasher {
     /// Use the configured key, or the one in `path`, or create `path` with a new
     /// random key readable by the service only (mode 0600).
     pub fn load_or_create(configured: Option<&str>, path: &Path) -> Result<Self, KeyError> {
-        if let Some(hex_key) = configured {
-            return hex::decode(hex_key.trim())
-                .map(Self::new)
-                .map_err(|e| KeyError::BadFile {
-                    path: "privacy.caller_hash_key".into(),
-                    message: e.to_string(),
-                });
-        }
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => match hex::decode(text.trim()) {
-                Ok(key) if key.len() >= 16 => Ok(Self::new(key)),
-                _ => Err(KeyError::BadFile {
-                    path: shown,
-                    message: "not a hex key of at least 16 bytes".into(),
-                }),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key: [u8; 32] = rand::random();
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                let mut file = options.open(path).map_err(|source| KeyError::Create {
-                    path: shown.clone(),
-                    source,
-                })?;
-                file.write_all(hex::encode(key).as_bytes())
-                    .and_then(|_| file.write_all(b"\n"))
-                    .map_err(|source| KeyError::Create {
-                        path: shown.clone(),
-                        source,
-                    })?;
-                tracing::info!(path = %shown, "created a new caller hash key");
-                Ok(Self::new(key.to_vec()))
-            }
-            Err(e) => Err(KeyError::BadFile {
-                path: shown,
-                message: e.to_string(),
-            }),
-        }
+        load_or_create_key(configured, "privacy.caller_hash_key", path, 16).map(Self::new)
     }
 
     /// Hash a caller's number. The number is normalised first (digits and a
@@ -99,6 +56,127 @@ impl CallerHasher {
         };
         mac.update(normalised.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+/// A key given in the configuration (hex), or read from `path`, or a new
+/// random 32-byte key written to `path` (mode 0600, never overwritten).
+fn load_or_create_key(
+    configured: Option<&str>,
+    config_key: &str,
+    path: &Path,
+    min_len: usize,
+) -> Result<Vec<u8>, KeyError> {
+    if let Some(hex_key) = configured {
+        return match hex::decode(hex_key.trim()) {
+            Ok(k) if k.len() >= min_len => Ok(k),
+            Ok(_) => Err(KeyError::BadFile {
+                path: config_key.into(),
+                message: format!("shorter than {min_len} bytes"),
+            }),
+            Err(e) => Err(KeyError::BadFile {
+                path: config_key.into(),
+                message: e.to_string(),
+            }),
+        };
+    }
+    let shown = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => match hex::decode(text.trim()) {
+            Ok(key) if key.len() >= min_len => Ok(key),
+            _ => Err(KeyError::BadFile {
+                path: shown,
+                message: format!("not a hex key of at least {min_len} bytes"),
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(path).map_err(|source| KeyError::Create {
+                path: shown.clone(),
+                source,
+            })?;
+            file.write_all(hex::encode(key).as_bytes())
+                .and_then(|_| file.write_all(b"\n"))
+                .map_err(|source| KeyError::Create {
+                    path: shown.clone(),
+                    source,
+                })?;
+            tracing::info!(path = %shown, "created a new key");
+            Ok(key.to_vec())
+        }
+        Err(e) => Err(KeyError::BadFile {
+            path: shown,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Encryption of the numbers kept for callbacks (XChaCha20-Poly1305): a
+/// caller's number is stored only with a callback request, and only sealed.
+#[derive(Clone)]
+pub struct NumberSealer {
+    cipher: chacha20poly1305::XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for NumberSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NumberSealer(..)")
+    }
+}
+
+impl NumberSealer {
+    /// From a 32-byte key (longer keys are cut to 32 bytes).
+    pub fn new(key: &[u8]) -> Option<NumberSealer> {
+        use chacha20poly1305::KeyInit;
+        let key = key.get(..32)?;
+        chacha20poly1305::XChaCha20Poly1305::new_from_slice(key)
+            .ok()
+            .map(|cipher| NumberSealer { cipher })
+    }
+
+    /// The configured key (hex), or the key file, created when missing.
+    pub fn load_or_create(configured: Option<&str>, path: &Path) -> Result<Self, KeyError> {
+        let key = load_or_create_key(configured, "privacy.number_key", path, 32)?;
+        Self::new(&key).ok_or_else(|| KeyError::BadFile {
+            path: path.display().to_string(),
+            message: "not a 32-byte key".into(),
+        })
+    }
+
+    /// `v1:` and hex of a random nonce and the ciphertext.
+    pub fn seal(&self, number: &str) -> String {
+        use chacha20poly1305::aead::Aead;
+        let nonce: [u8; 24] = rand::random();
+        match self
+            .cipher
+            .encrypt(chacha20poly1305::XNonce::from_slice(&nonce), number.as_bytes())
+        {
+            Ok(ct) => format!("v1:{}{}", hex::encode(nonce), hex::encode(ct)),
+            // Encryption of a short message cannot fail; store nothing if it does.
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The number back, or None for anything not sealed with this key.
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        use chacha20poly1305::aead::Aead;
+        let bytes = hex::decode(sealed.strip_prefix("v1:")?).ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, ct) = bytes.split_at(24);
+        let plain = self
+            .cipher
+            .decrypt(chacha20poly1305::XNonce::from_slice(nonce), ct)
+            .ok()?;
+        String::from_utf8(plain).ok()
     }
 }
 
@@ -134,6 +212,21 @@ mod tests {
         let a = CallerHasher::new(vec![1; 32]);
         let b = CallerHasher::new(vec![2; 32]);
         assert_ne!(a.hash("100"), b.hash("100"));
+    }
+
+    #[test]
+    fn numbers_are_sealed_and_opened_only_with_the_key() {
+        let a = NumberSealer::new(&[3; 32]).unwrap();
+        let b = NumberSealer::new(&[4; 32]).unwrap();
+        let s1 = a.seal("+77051234567");
+        let s2 = a.seal("+77051234567");
+        assert!(s1.starts_with("v1:"));
+        assert!(!s1.contains("7051234567"));
+        assert_ne!(s1, s2, "a fresh nonce every time");
+        assert_eq!(a.open(&s1).as_deref(), Some("+77051234567"));
+        assert_eq!(b.open(&s1), None);
+        assert_eq!(a.open("v1:00"), None);
+        assert_eq!(a.open("garbage"), None);
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         cfg.privacy.caller_hash_key.as_deref(),
         &cfg.privacy.caller_hash_key_file,
     )?;
+    let sealer = crate::privacy::NumberSealer::load_or_create(
+        cfg.privacy.number_key.as_deref(),
+        &cfg.privacy.number_key_file,
+    )?;
     let store = Store::open(&cfg.database.url).await?;
     let (recorder, writer) = spawn_writer(store);
     let media = MediaEngine::start(cfg.media.pacing_threads).map_err(StartError::Media)?;
@@ -194,6 +198,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         media,
         recorder,
         hasher,
+        sealer,
         sip_address,
         media_ip: settings.media_ip,
         rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),

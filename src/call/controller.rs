@@ -28,6 +28,7 @@ use senim_media::prompts::Prompt;
 
 mod routing;
 
+use super::callback::{self as callback_flow, CallbackFlow, CallbackRequest};
 use super::outbound::{LegInput, LegSlot};
 use super::{CallContext, ToCall};
 use crate::driver::media::{MediaEvent, StreamHandle};
@@ -175,6 +176,10 @@ struct Call {
     bridge: Option<u64>,
     /// A transfer to a partner in progress.
     transfer: Option<routing::PartnerTransfer>,
+    /// A callback request being taken (the plan's `<callback>` node).
+    callback: Option<(String, CallbackFlow)>,
+    /// The service of the last route (for follow-ups and reports).
+    service: Option<String>,
 }
 
 impl Call {
@@ -219,6 +224,8 @@ impl Call {
             router_rx: None,
             bridge: None,
             transfer: None,
+            callback: None,
+            service: None,
         }
     }
 
@@ -242,6 +249,12 @@ impl Call {
         }
         self.phase = Phase::Ended;
         tracing::info!(outcome, hangup_by, "call ended");
+        if let Some((node, mut flow)) = self.callback.take() {
+            if let Some(r) = flow.abandon() {
+                self.record_step(&node, "callback: recorded when the caller hung up".into());
+                self.store_callback(&r);
+            }
+        }
         self.end_legs();
         self.record(RecordOp::Ended {
             call: self.id.clone(),
@@ -524,7 +537,12 @@ impl Call {
                 }
                 _ = sleep_opt(timer) => {
                     self.timer = None;
-                    self.flow_event(PlanEvent::Timeout);
+                    if self.callback.is_some() {
+                        let out = self.callback.as_mut().map(|(_, f)| f.timeout()).unwrap_or_default();
+                        self.callback_outputs(out);
+                    } else {
+                        self.flow_event(PlanEvent::Timeout);
+                    }
                 }
                 _ = sleep_opt(leg_wake) => self.leg_timeouts(),
                 _ = tokio::time::sleep_until(hard_limit) => {
@@ -793,6 +811,20 @@ impl Call {
             // business: relayed, not recorded.
             return;
         }
+        if self
+            .callback
+            .as_ref()
+            .is_some_and(|(_, f)| f.is_entering_number())
+        {
+            // A phone number being typed: neither logged nor recorded.
+            let out = self
+                .callback
+                .as_mut()
+                .map(|(_, f)| f.digit(digit.as_char()))
+                .unwrap_or_default();
+            self.callback_outputs(out);
+            return;
+        }
         tracing::info!(digit = %digit.as_char(), source = source.as_str(), "digit");
         self.digit_seq += 1;
         self.record(RecordOp::Digit {
@@ -812,6 +844,15 @@ impl Call {
                 });
             return;
         }
+        if self.callback.is_some() {
+            let out = self
+                .callback
+                .as_mut()
+                .map(|(_, f)| f.digit(digit.as_char()))
+                .unwrap_or_default();
+            self.callback_outputs(out);
+            return;
+        }
         if self.phase == Phase::Active && self.transfer.is_none() {
             self.flow_event(PlanEvent::Digit(digit.as_char()));
         }
@@ -819,6 +860,15 @@ impl Call {
 
     /// The prompt that played has ended: the next of the sequence, or tell the plan.
     fn prompt_done(&mut self) {
+        if self.prompt_queue.is_empty() && self.callback.is_some() {
+            let out = self
+                .callback
+                .as_mut()
+                .map(|(_, f)| f.prompt_finished())
+                .unwrap_or_default();
+            self.callback_outputs(out);
+            return;
+        }
         if self.prompt_queue.is_empty() && self.background_owns_audio() {
             self.background_next();
             return;
@@ -947,8 +997,14 @@ impl Call {
             } => self.start_route(node, &service, &strategy, ring, max_wait, other_language),
             Action::Transfer { node, partner } => self.start_transfer(node, partner),
             Action::Callback { node } => {
-                self.record_step(&node, "callback requested".into());
-                Some(PlanEvent::CallbackResult { recorded: true })
+                let mut flow = CallbackFlow::new(
+                    callback_flow::Settings::default(),
+                    caller_number(&self.invite),
+                );
+                let out = flow.start();
+                self.callback = Some((node, flow));
+                self.callback_outputs(out);
+                None
             }
             Action::Voicemail { node, .. } => {
                 self.record_step(&node, "voicemail not yet available".into());
@@ -960,6 +1016,74 @@ impl Call {
                 None
             }
         }
+    }
+}
+
+impl Call {
+    /// Carry out what the callback flow asks.
+    fn callback_outputs(&mut self, outputs: Vec<callback_flow::Output>) {
+        use callback_flow::Output;
+        let node = self
+            .callback
+            .as_ref()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
+        for o in outputs {
+            match o {
+                Output::Play(ids) => {
+                    let language = self.flow.language().to_string();
+                    if self.play(&ids, &language).is_some() {
+                        // Nothing could be played: go on as if it had.
+                        let more = self
+                            .callback
+                            .as_mut()
+                            .map(|(_, f)| f.prompt_finished())
+                            .unwrap_or_default();
+                        self.callback_outputs(more);
+                    }
+                }
+                Output::StopPrompt => {
+                    self.prompt_token = 0;
+                    self.prompt_queue.clear();
+                    if let Some(s) = self.media.as_ref().and_then(|m| m.stream.as_ref()) {
+                        s.stop();
+                    }
+                }
+                Output::StartTimer(d) => self.timer = Some(tokio::time::Instant::now() + d),
+                Output::CancelTimer => self.timer = None,
+                Output::Record(what) => self.record_step(&node, what),
+                Output::Done(request) => {
+                    self.callback = None;
+                    self.timer = None;
+                    let recorded = match request {
+                        Some(r) => {
+                            self.store_callback(&r);
+                            true
+                        }
+                        None => false,
+                    };
+                    self.flow_event(PlanEvent::CallbackResult { recorded });
+                }
+            }
+        }
+    }
+
+    /// The request becomes a follow-up; the number only sealed.
+    fn store_callback(&mut self, r: &CallbackRequest) {
+        let sealed = self.ctx.sealer.seal(&r.number);
+        self.record(RecordOp::CallbackRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            call: self.id.clone(),
+            at: epoch_ms(),
+            caller_hash: self.ctx.hasher.hash(&r.number),
+            number_sealed: sealed,
+            number_source: r.source.as_str(),
+            window: r.window.as_str(),
+            leave_message: r.leave_message,
+            say_centre_name: r.say_centre_name,
+            language: Some(self.flow.language().to_string()),
+            service: self.service.clone(),
+        });
     }
 }
 

@@ -1,6 +1,7 @@
 //! Calls: the controller task that ties one SIP dialog, its media stream and
 //! the menu flow together.
 
+pub mod callback;
 pub mod controller;
 pub mod leg;
 pub mod outbound;
@@ -105,6 +106,8 @@ pub struct CallContext {
     pub media: MediaEngine,
     pub recorder: Recorder,
     pub hasher: CallerHasher,
+    /// Seals the numbers kept for callback requests.
+    pub sealer: crate::privacy::NumberSealer,
     /// The address put in Contact and Via.
     pub sip_address: SocketAddr,
     pub media_ip: IpAddr,

@@ -149,6 +149,40 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
             }
+            RecordOp::CallbackRequest {
+                id,
+                call,
+                at,
+                caller_hash,
+                number_sealed,
+                number_source,
+                window,
+                leave_message,
+                say_centre_name,
+                language,
+                service,
+            } => {
+                sqlx::query(
+                    "INSERT INTO follow_ups
+                       (id, call_id, kind, created_at, caller_hash, number_sealed, number_source,
+                        call_window, leave_message, say_centre_name, language, service)
+                     VALUES ($1, $2, 'callback', $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(call)
+                .bind(at)
+                .bind(caller_hash)
+                .bind(number_sealed)
+                .bind(number_source)
+                .bind(window)
+                .bind(leave_message)
+                .bind(say_centre_name)
+                .bind(language)
+                .bind(service)
+                .execute(&self.pool)
+                .await?;
+            }
             RecordOp::Routing {
                 call,
                 seq,

@@ -45,6 +45,20 @@ pub enum RecordOp {
         menu: String,
         what: String,
     },
+    /// A callback request became a follow-up (migrations/sqlite/0005_follow_ups.sql).
+    CallbackRequest {
+        id: String,
+        call: String,
+        at: i64,
+        caller_hash: String,
+        number_sealed: String,
+        number_source: &'static str,
+        window: &'static str,
+        leave_message: bool,
+        say_centre_name: bool,
+        language: Option<String>,
+        service: Option<String>,
+    },
     /// A routing or transfer step (see migrations/sqlite/0002_routing.sql).
     Routing {
         call: String,

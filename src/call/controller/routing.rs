@@ -98,6 +98,7 @@ impl Call {
             self.record_step(&node, format!("unknown service {service}"));
             return Some(PlanEvent::RouteResult(RouteOutcome::Failed));
         };
+        self.service = Some(skill.as_str().to_string());
         let mut request = RouteRequest::new(skill, self.flow.language());
         request.other_language_allowed = other_language;
         request.strategy = Strategy::parse(strategy).unwrap_or_default();
