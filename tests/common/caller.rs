@@ -201,6 +201,70 @@ impl Caller {
         out
     }
 
+    /// Throw away the RTP received so far (queued in the socket).
+    pub fn drain_rtp(&self) {
+        let mut buf = [0u8; 2048];
+        self.rtp.set_nonblocking(true).ok();
+        while self.rtp.recv_from(&mut buf).is_ok() {}
+        self.rtp.set_nonblocking(false).ok();
+    }
+
+    /// Talk and listen at once: send a sine tone of `freq_hz` as PCMU
+    /// (payload type 0, 20 ms packets, paced in real time) for `span`, and
+    /// return the PCMU payload of every packet with payload type 0 received
+    /// meanwhile, in arrival order.
+    pub fn send_tone_pcmu(&mut self, freq_hz: f64, span: Duration) -> Vec<u8> {
+        let to = self.remote_rtp.expect("remote rtp");
+        let packets = (span.as_millis() / 20) as u32;
+        let start = Instant::now();
+        let mut heard = Vec::new();
+        let mut buf = [0u8; 2048];
+        let mut n = 0u32;
+        for i in 0..packets {
+            let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+            p.extend_from_slice(&self.rtp_seq.to_be_bytes());
+            p.extend_from_slice(&self.rtp_ts.to_be_bytes());
+            p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+            for _ in 0..160 {
+                let t = f64::from(n) / 8000.0;
+                let sample = 8000.0 * (2.0 * std::f64::consts::PI * freq_hz * t).sin();
+                p.push(ulaw_encode(sample as i16));
+                n += 1;
+            }
+            self.rtp.send_to(&p, to).expect("send rtp");
+            self.rtp_seq = self.rtp_seq.wrapping_add(1);
+            self.rtp_ts = self.rtp_ts.wrapping_add(160);
+            // Listen until the next packet is due.
+            let due = start + Duration::from_millis(20 * u64::from(i + 1));
+            while let Some(left) = due.checked_duration_since(Instant::now()) {
+                if left.is_zero() {
+                    break;
+                }
+                self.rtp.set_read_timeout(Some(left)).ok();
+                match self.rtp.recv_from(&mut buf) {
+                    Ok((len, _)) if len > 12 && buf[1] & 0x7f == 0 => {
+                        // Skip the fixed header, CSRCs and any extension.
+                        let mut at = 12 + 4 * usize::from(buf[0] & 0x0f);
+                        if buf[0] & 0x10 != 0 && len >= at + 4 {
+                            let words = u16::from_be_bytes([buf[at + 2], buf[at + 3]]);
+                            at += 4 + 4 * usize::from(words);
+                        }
+                        let mut end = len;
+                        if buf[0] & 0x20 != 0 {
+                            end = end.saturating_sub(usize::from(buf[len - 1]));
+                        }
+                        if at < end {
+                            heard.extend_from_slice(&buf[at..end]);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        heard
+    }
+
     /// Press a key by RFC 4733: three updates and three end packets, one timestamp.
     pub fn press_rfc4733(&mut self, digit: char, pt: u8) {
         let event = match digit {
@@ -312,4 +376,32 @@ pub fn rand_hex() -> String {
     let mut h = RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
     format!("{:016x}", h.finish())
+}
+
+/// G.711 mu-law encoding of one 16-bit sample.
+pub fn ulaw_encode(sample: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    const CLIP: i32 = 32635;
+    let mut s = i32::from(sample);
+    let sign = if s < 0 { 0x80 } else { 0 };
+    if s < 0 {
+        s = -s;
+    }
+    let s = s.min(CLIP) + BIAS;
+    let exponent = (7 - (s.leading_zeros() as i32 - 17)).clamp(0, 7);
+    let mantissa = (s >> (exponent + 3)) & 0x0f;
+    !(sign | (exponent << 4) as u8 | mantissa as u8)
+}
+
+/// G.711 mu-law decoding of one byte.
+pub fn ulaw_decode(byte: u8) -> i16 {
+    let u = !byte;
+    let exponent = i32::from((u >> 4) & 0x07);
+    let mantissa = i32::from(u & 0x0f);
+    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+    if u & 0x80 != 0 {
+        -magnitude as i16
+    } else {
+        magnitude as i16
+    }
 }
