@@ -154,10 +154,10 @@ impl NumberSealer {
     pub fn seal(&self, number: &str) -> String {
         use chacha20poly1305::aead::Aead;
         let nonce: [u8; 24] = rand::random();
-        match self
-            .cipher
-            .encrypt(chacha20poly1305::XNonce::from_slice(&nonce), number.as_bytes())
-        {
+        match self.cipher.encrypt(
+            chacha20poly1305::XNonce::from_slice(&nonce),
+            number.as_bytes(),
+        ) {
             Ok(ct) => format!("v1:{}{}", hex::encode(nonce), hex::encode(ct)),
             // Encryption of a short message cannot fail; store nothing if it does.
             Err(_) => String::new(),

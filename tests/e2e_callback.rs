@@ -13,7 +13,8 @@ use sqlx::Row;
 
 const OPEN: &str = "[hours.centre]\nalways = true\nholidays = \"open\"\n";
 const OFFER: &str = "0 101";
-const RTPMAPS: &str = "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
+const RTPMAPS: &str =
+    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
 /// The test caller's number (From of `common::caller`).
 const CALLER: &str = "+77011234567";
 
@@ -69,7 +70,13 @@ fn steps(senim: &Senim) -> Vec<String> {
             .await
             .map(|rows| {
                 rows.into_iter()
-                    .map(|r| format!("{}: {}", r.get::<String, _>("menu"), r.get::<String, _>("what")))
+                    .map(|r| {
+                        format!(
+                            "{}: {}",
+                            r.get::<String, _>("menu"),
+                            r.get::<String, _>("what")
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -84,7 +91,11 @@ fn digits(senim: &Senim) -> String {
         sqlx::query("SELECT digit FROM call_digits ORDER BY at, seq")
             .fetch_all(&pool)
             .await
-            .map(|rows| rows.into_iter().map(|r| r.get::<String, _>("digit")).collect())
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|r| r.get::<String, _>("digit"))
+                    .collect()
+            })
             .unwrap_or_default()
     })
 }
@@ -164,7 +175,10 @@ fn caller_confirms_their_number_and_chooses_when_and_how() {
     assert_eq!(f.service.as_deref(), Some("psychology"));
     assert!(f.caller_hash.as_deref().is_some_and(|h| h.len() == 32));
     assert!(f.number_sealed.starts_with("v1:"));
-    assert_eq!(sealer(&senim).open(&f.number_sealed).as_deref(), Some(CALLER));
+    assert_eq!(
+        sealer(&senim).open(&f.number_sealed).as_deref(),
+        Some(CALLER)
+    );
     assert_number_not_in_clear(&senim, CALLER);
     #[cfg(unix)]
     {

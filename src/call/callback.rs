@@ -514,7 +514,10 @@ mod tests {
         }
         let p = plays(&out);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].first().map(String::as_str), Some("callback-you-entered"));
+        assert_eq!(
+            p[0].first().map(String::as_str),
+            Some("callback-you-entered")
+        );
         assert_eq!(p[0].len(), 11 + 2);
         f.prompt_finished();
         let out = feed(&mut f, "1311");
@@ -592,7 +595,10 @@ mod tests {
     fn caller_ids_that_are_not_numbers_are_not_used() {
         assert_eq!(usable_caller_id("anonymous"), None);
         assert_eq!(usable_caller_id("1234"), None);
-        assert_eq!(usable_caller_id("+77051234567").as_deref(), Some("+77051234567"));
+        assert_eq!(
+            usable_caller_id("+77051234567").as_deref(),
+            Some("+77051234567")
+        );
         assert_eq!(usable_caller_id("1234567890123456"), None);
     }
 }
