@@ -22,6 +22,13 @@ fn prompt_secs(lang: &str, id: &str) -> f64 {
     len.saturating_sub(44) as f64 / 16000.0
 }
 
+/// The callback questions after "connecting" and an empty route: the
+/// number is right, as soon as possible, no message, no name.
+const CALLBACK_KEYS: [(u64, char); 4] = [(6000, '1'), (1000, '1'), (1000, '2'), (1000, '2')];
+/// The same after the after-hours notice and a failed transfer.
+const CALLBACK_KEYS_AFTER_CLOSED: [(u64, char); 4] =
+    [(12000, '1'), (1000, '1'), (1000, '2'), (1000, '2')];
+
 /// Run one SIPp call pressing `keys` and return its record.
 async fn walk(config: &str, keys: &[(u64, char)], bye_within: Duration) -> CallRecord {
     let senim = Senim::start_with(Some(config), &[]);
@@ -55,7 +62,8 @@ fn assert_path(call: &CallRecord, expected: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kazakh_legal_when_open_overflows_to_callback() {
-    let call = walk(OPEN, &[(1000, '1'), (1000, '1')], Duration::from_secs(40)).await;
+    let keys = [&[(1000, '1'), (1000, '1')][..], &CALLBACK_KEYS[..]].concat();
+    let call = walk(OPEN, &keys, Duration::from_secs(40)).await;
     assert_eq!(call.language.as_deref(), Some("kk"));
     assert_path(
         &call,
@@ -65,6 +73,8 @@ async fn kazakh_legal_when_open_overflows_to_callback() {
             "main: choice 1",
             "legal: hours open",
             "route-legal: no specialist available for legal",
+            "offer-callback: callback: caller id confirmed",
+            "offer-callback: callback: recorded (caller-id, soon, message no, name no)",
             "offer-callback: callback recorded",
             "end: enter hangup completed",
         ],
@@ -72,16 +82,17 @@ async fn kazakh_legal_when_open_overflows_to_callback() {
     assert_eq!(call.outcome.as_deref(), Some("completed"));
     assert_eq!(
         call.digits,
-        vec![
-            ("1".into(), "sip-info".into()),
-            ("1".into(), "sip-info".into())
-        ]
+        ["1", "1", "1", "1", "2", "2"]
+            .iter()
+            .map(|d| (d.to_string(), "sip-info".to_string()))
+            .collect::<Vec<_>>()
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn russian_psychology_when_open() {
-    let call = walk(OPEN, &[(1000, '2'), (1000, '2')], Duration::from_secs(40)).await;
+    let keys = [&[(1000, '2'), (1000, '2')][..], &CALLBACK_KEYS[..]].concat();
+    let call = walk(OPEN, &keys, Duration::from_secs(40)).await;
     assert_eq!(call.language.as_deref(), Some("ru"));
     assert_path(
         &call,
@@ -97,7 +108,12 @@ async fn russian_psychology_when_open() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kazakh_mediation_when_closed_goes_to_the_crisis_partner() {
-    let call = walk(CLOSED, &[(1000, '1'), (1000, '3')], Duration::from_secs(60)).await;
+    let keys = [
+        &[(1000, '1'), (1000, '3')][..],
+        &CALLBACK_KEYS_AFTER_CLOSED[..],
+    ]
+    .concat();
+    let call = walk(CLOSED, &keys, Duration::from_secs(60)).await;
     assert_eq!(call.language.as_deref(), Some("kk"));
     assert_path(
         &call,
@@ -114,7 +130,9 @@ async fn kazakh_mediation_when_closed_goes_to_the_crisis_partner() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn emergency_key_in_the_greeting() {
-    let call = walk(OPEN, &[(1000, '0')], Duration::from_secs(40)).await;
+    // The crisis partner cannot be reached without a trunk: the callback follows.
+    let keys = [&[(1000, '0')][..], &CALLBACK_KEYS[..]].concat();
+    let call = walk(OPEN, &keys, Duration::from_secs(40)).await;
     assert_path(
         &call,
         &[
@@ -126,7 +144,8 @@ async fn emergency_key_in_the_greeting() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn emergency_key_in_the_main_menu() {
-    let call = walk(OPEN, &[(1000, '2'), (1000, '0')], Duration::from_secs(40)).await;
+    let keys = [&[(1000, '2'), (1000, '0')][..], &CALLBACK_KEYS[..]].concat();
+    let call = walk(OPEN, &keys, Duration::from_secs(40)).await;
     assert_eq!(call.language.as_deref(), Some("ru"));
     assert_path(
         &call,
@@ -139,12 +158,12 @@ async fn emergency_key_in_the_main_menu() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeat_and_invalid_key_in_the_main_menu() {
-    let call = walk(
-        OPEN,
-        &[(1000, '1'), (1000, '*'), (1000, '9'), (1500, '1')],
-        Duration::from_secs(40),
-    )
-    .await;
+    let keys = [
+        &[(1000, '1'), (1000, '*'), (1000, '9'), (1500, '1')][..],
+        &CALLBACK_KEYS[..],
+    ]
+    .concat();
+    let call = walk(OPEN, &keys, Duration::from_secs(40)).await;
     assert_path(
         &call,
         &[
@@ -161,7 +180,8 @@ async fn timeout_in_the_main_menu_replays_it() {
     // Wait for the whole Kazakh main menu and its 6 s timeout, then choose.
     let menu = prompt_secs("kk", "emergency-notice") + prompt_secs("kk", "main-menu");
     let wait = ((menu + 6.0 + 1.5) * 1000.0) as u64;
-    let call = walk(OPEN, &[(1000, '1'), (wait, '3')], Duration::from_secs(40)).await;
+    let keys = [&[(1000, '1'), (wait, '3')][..], &CALLBACK_KEYS[..]].concat();
+    let call = walk(OPEN, &keys, Duration::from_secs(40)).await;
     assert_path(
         &call,
         &["main: enter menu", "main: timeout (1/3)", "main: choice 3"],
@@ -174,7 +194,9 @@ async fn silent_caller_is_taken_to_a_psychologist_in_russian() {
     // then the psychology route (and, with nobody free, the callback).
     let greeting = prompt_secs("ru", "greeting-bilingual") + 6.0;
     let main = prompt_secs("ru", "emergency-notice") + prompt_secs("ru", "main-menu") + 6.0;
-    let total = 3.0 * greeting + 3.0 * main + 60.0;
+    // The callback questions go unanswered three times (no number: the
+    // voicemail, which ends on silence), then goodbye.
+    let total = 3.0 * greeting + 3.0 * main + 150.0;
     let call = walk(OPEN, &[], Duration::from_secs(total as u64)).await;
     assert_eq!(call.language.as_deref(), Some("ru"));
     assert!(call.digits.is_empty());

@@ -109,6 +109,13 @@ fn a_transfer_to_an_unknown_partner_is_refused() {
     assert!(err.contains(&format!("{}:", plan.display())), "{err}");
 }
 
+/// Answer the callback questions the default plan asks when nobody is free:
+/// the number is right (1), as soon as possible (1), no message (2), no name (2).
+fn answer_callback(c: &mut Caller) {
+    std::thread::sleep(Duration::from_millis(5000));
+    press(c, "1122");
+}
+
 /// Press keys by INFO and collect the call's record path.
 fn press(c: &mut Caller, keys: &str) {
     for k in keys.chars() {
@@ -169,12 +176,14 @@ async fn broken_reload_is_refused_mid_call_and_a_good_one_serves_new_calls_only(
 
     // The call in progress goes on with the old plan.
     press(&mut first, "11");
+    answer_callback(&mut first);
     assert!(first.wait_bye(Duration::from_secs(40)));
     // A new call also gets the old plan.
     let mut second = Caller::new(senim.sip);
     let offer = second.offer("0 101", OFFER_MAPS);
     second.call(Some(&offer), None);
     press(&mut second, "11");
+    answer_callback(&mut second);
     assert!(second.wait_bye(Duration::from_secs(40)));
 
     // A good new plan: main menu 1 now says goodbye. A call already in
@@ -198,6 +207,7 @@ async fn broken_reload_is_refused_mid_call_and_a_good_one_serves_new_calls_only(
         senim.log()
     );
     press(&mut third, "11");
+    answer_callback(&mut third);
     assert!(third.wait_bye(Duration::from_secs(40)));
     let mut fourth = Caller::new(senim.sip);
     let offer = fourth.offer("0 101", OFFER_MAPS);
