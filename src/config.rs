@@ -61,6 +61,11 @@ pub struct Config {
     /// whether a caller who came in through the trunk may be transferred by REFER.
     #[serde(rename = "trunk")]
     pub trunks: Vec<TrunkConfig>,
+    /// Where the callers' voice messages are kept.
+    pub voicemail: VoicemailConfig,
+    /// The HTTP API's tokens (`[[api.token]]`: name, role, sha256 of the
+    /// token, and for role specialist their id).
+    pub api: crate::http::auth::ApiConfig,
 }
 
 /// The centre's identity on outbound legs (to specialists and partners).
@@ -142,6 +147,23 @@ impl Default for DialplanConfig {
         DialplanConfig {
             file: None,
             watch: true,
+        }
+    }
+}
+
+/// Voice messages (the dialplan's `<voicemail>`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoicemailConfig {
+    /// Folder for the WAV files (relative: to the working directory).
+    /// Created with mode 0700; each file is `<call id>.wav`, mode 0600.
+    pub dir: PathBuf,
+}
+
+impl Default for VoicemailConfig {
+    fn default() -> Self {
+        VoicemailConfig {
+            dir: PathBuf::from("voicemail"),
         }
     }
 }
@@ -350,6 +372,7 @@ impl Config {
                 "SENIM_NUMBER_KEY_FILE" => self.privacy.number_key_file = PathBuf::from(value),
                 "SENIM_SIP_T1" => self.sip.t1 = value,
                 "SENIM_DIALPLAN" => self.dialplan.file = Some(PathBuf::from(value)),
+                "SENIM_VOICEMAIL_DIR" => self.voicemail.dir = PathBuf::from(value),
                 _ => {}
             }
         }
@@ -449,6 +472,10 @@ impl Config {
                 ));
             }
         }
+        crate::http::auth::TokenTable::from_config(&self.api, |id| {
+            self.specialists.iter().any(|s| s.id.as_str() == id)
+        })
+        .map_err(|m| bad("api.token", m))?;
         let prompts_dir = self.prompts.dir.clone();
         let dialplan_file = self.dialplan.file.clone();
         let mut config = self;
@@ -554,6 +581,30 @@ mod tests {
             err.contains("SENIM_HTTP_LISTEN") && err.contains("http.listen"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn api_tokens_are_checked_at_load() {
+        let hash = crate::http::auth::token_sha256_hex("t");
+        let ok = format!(
+            "[[api.token]]\nname = \"office\"\nrole = \"coordinator\"\nsha256 = \"{hash}\"\n"
+        );
+        let c = Config::from_toml(&ok, Path::new("c.toml")).unwrap();
+        assert_eq!(c.api.tokens.len(), 1);
+        c.validate("c.toml").unwrap();
+        let no_such = format!(
+            "[[api.token]]\nname = \"x\"\nrole = \"specialist\"\nspecialist = \"nobody\"\nsha256 = \"{hash}\"\n"
+        );
+        let err = Config::from_toml(&no_such, Path::new("c.toml"))
+            .unwrap()
+            .validate("c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api.token") && err.contains("nobody"), "{err}");
+        let bad_role =
+            format!("[[api.token]]\nname = \"x\"\nrole = \"root\"\nsha256 = \"{hash}\"\n");
+        let err = Config::from_toml(&bad_role, Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("c.toml:3:"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The `senim` command: `serve` (the default) and `check`.
+//! The `senim` command: `serve` (the default), `check` and `token`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +36,20 @@ enum Command {
         #[arg(long)]
         dialplan: Option<PathBuf>,
     },
+    /// Make a new API token: prints the token (give it to its holder; it is
+    /// not kept anywhere) and the `[[api.token]]` entry with its SHA-256 for
+    /// the configuration.
+    Token {
+        /// Who will hold the token (unique; written to the audit log).
+        #[arg(long)]
+        name: String,
+        /// admin, coordinator or specialist.
+        #[arg(long, default_value = "coordinator")]
+        role: String,
+        /// For role specialist: their id from `[[specialist]]`.
+        #[arg(long)]
+        specialist: Option<String>,
+    },
 }
 
 fn settings(path: Option<&Path>) -> anyhow::Result<Settings> {
@@ -60,6 +74,11 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config.as_deref()),
         Command::Check { config, dialplan } => check(config.as_deref(), dialplan),
+        Command::Token {
+            name,
+            role,
+            specialist,
+        } => token(&name, &role, specialist.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +97,31 @@ fn serve(config: Option<&Path>) -> anyhow::Result<()> {
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(senim::server::serve(settings))?;
+    Ok(())
+}
+
+fn token(name: &str, role: &str, specialist: Option<&str>) -> anyhow::Result<()> {
+    use senim::http::auth;
+    if !["admin", "coordinator", "specialist"].contains(&role) {
+        anyhow::bail!("--role must be admin, coordinator or specialist");
+    }
+    if role == "specialist" && specialist.is_none() {
+        anyhow::bail!("--role specialist needs --specialist ID");
+    }
+    let token = auth::new_token();
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    // The token line is not TOML: pasted into the configuration by mistake,
+    // it makes the file fail to load instead of keeping the token in clear.
+    println!("token for {name} (give it to them; Senim keeps only its hash): {token}");
+    println!();
+    println!("# Add to the configuration:");
+    println!("[[api.token]]");
+    println!("name = {}", quote(name));
+    println!("role = {}", quote(role));
+    if let Some(id) = specialist {
+        println!("specialist = {}", quote(id));
+    }
+    println!("sha256 = \"{}\"", auth::token_sha256_hex(&token));
     Ok(())
 }
 

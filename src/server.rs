@@ -54,6 +54,9 @@ pub enum StartError {
     /// The media threads could not be started.
     #[error("cannot start the media threads: {0}")]
     Media(std::io::Error),
+    /// The voicemail folder could not be created or made private.
+    #[error("voicemail.dir: {0}")]
+    Voicemail(#[from] crate::call::voicemail::VoicemailError),
 }
 
 /// Load the prompts (every file is read and encoded now, never mid-call).
@@ -136,7 +139,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         cfg.privacy.number_key.as_deref(),
         &cfg.privacy.number_key_file,
     )?;
+    let voicemail_dir = crate::call::voicemail::prepare_dir(&cfg.voicemail.dir)?;
     let store = Store::open(&cfg.database.url).await?;
+    let api_store = store.clone();
     let (recorder, writer) = spawn_writer(store);
     let media = MediaEngine::start(cfg.media.pacing_threads).map_err(StartError::Media)?;
     let (udp, tcp) = sip::bind(cfg.sip.listen)
@@ -200,6 +205,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         hasher,
         sealer,
         sip_address,
+        voicemail_dir,
         media_ip: settings.media_ip,
         rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),
         plans,
@@ -222,9 +228,28 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let endpoint = tokio::spawn(sip::run(udp, tcp, ctx.clone(), ep_tx.clone(), ep_rx));
 
     let reloader = tokio::spawn(reload_triggers(ctx.clone(), cfg.dialplan.watch));
+    // Checked by Config::validate already; an error here leaves no token (all refused).
+    let tokens = http::auth::TokenTable::from_config(&cfg.api, |id| {
+        cfg.specialists.iter().any(|s| s.id.as_str() == id)
+    })
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "api tokens refused; the API answers 401 to everyone");
+        http::auth::TokenTable::default()
+    });
+    if !http_bound.ip().is_loopback() {
+        tracing::warn!(
+            http = %http_bound,
+            "the HTTP listener is not on loopback: put it behind a TLS proxy, bearer tokens \
+             and /metrics must not cross a network in clear"
+        );
+    }
+    if tokens.is_empty() {
+        tracing::info!("no [[api.token]] configured: the API under /api/v1/ refuses every request");
+    }
     let http_state = Arc::new(HttpState {
         ready: AtomicBool::new(false),
         calls: ctx.clone(),
+        api: http::api::ApiState::new(tokens, api_store),
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(http_state.clone());

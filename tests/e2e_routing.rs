@@ -658,3 +658,45 @@ fn state_of(response: &str, id: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[test]
+fn when_the_specialist_hangs_up_first_the_caller_rates_the_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p_spec = port_block();
+    let plan = plan(dir.path(), &[]);
+    let extra = specialist("erlan", r#"["psychology"]"#, r#"["kk"]"#, p_spec);
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let mut phone = Phone::start(
+        dir.path(),
+        "specialist_accept_then_hangup.xml",
+        p_spec,
+        senim.sip,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut caller = caller_choosing(&senim, '2');
+    assert!(
+        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
+        "{}",
+        senim.log()
+    );
+    // The specialist hangs up after a few seconds; the caller stays and
+    // hears the survey, then rates the call 4.
+    phone.assert_ok(Duration::from_secs(30), &senim);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(caller.press_info('4'), Some(200));
+    assert!(
+        caller.wait_bye(Duration::from_secs(30)),
+        "goodbye, then BYE"
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (service, score): (Option<String>, Option<i64>) = rt.block_on(async {
+        let pool = senim.db().await;
+        let row = sqlx::query("SELECT service, survey_score FROM calls")
+            .fetch_one(&pool)
+            .await
+            .expect("call row");
+        (row.get("service"), row.get("survey_score"))
+    });
+    assert_eq!(service.as_deref(), Some("psychology"));
+    assert_eq!(score, Some(4));
+}

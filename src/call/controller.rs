@@ -27,6 +27,7 @@ use senim_dialplan::{Action, Event as PlanEvent, Interpreter};
 use senim_media::prompts::Prompt;
 
 mod routing;
+mod voicemail;
 
 use super::callback::{self as callback_flow, CallbackFlow, CallbackRequest};
 use super::outbound::{LegInput, LegSlot};
@@ -176,6 +177,8 @@ struct Call {
     bridge: Option<u64>,
     /// A transfer to a partner in progress.
     transfer: Option<routing::PartnerTransfer>,
+    /// The plan's `<voicemail>`: beep, recording, the file being written.
+    voicemail: voicemail::VoicemailState,
     /// A callback request being taken (the plan's `<callback>` node).
     callback: Option<(String, CallbackFlow)>,
     /// The service of the last route (for follow-ups and reports).
@@ -224,6 +227,7 @@ impl Call {
             router_rx: None,
             bridge: None,
             transfer: None,
+            voicemail: voicemail::VoicemailState::default(),
             callback: None,
             service: None,
         }
@@ -249,6 +253,8 @@ impl Call {
         }
         self.phase = Phase::Ended;
         tracing::info!(outcome, hangup_by, "call ended");
+        // A message being recorded is kept: its write starts now.
+        self.voicemail_call_ended(hangup_by == Some("caller"));
         if let Some((node, mut flow)) = self.callback.take() {
             if let Some(r) = flow.abandon() {
                 self.record_step(&node, "callback: recorded when the caller hung up".into());
@@ -495,6 +501,7 @@ impl Call {
             }
             let timer = self.timer;
             let leg_wake = self.leg_wake();
+            let voicemail_wake = self.voicemail_wake();
             let (events, socket) = match self.media.as_mut() {
                 Some(m) => (Some(&mut m.events), Some(&m.socket)),
                 None => (None, None),
@@ -545,6 +552,10 @@ impl Call {
                     }
                 }
                 _ = sleep_opt(leg_wake) => self.leg_timeouts(),
+                _ = sleep_opt(voicemail_wake) => self.voicemail_timeout(),
+                written = voicemail::join_opt(self.voicemail.write_handle()) => {
+                    self.voicemail_written(written);
+                }
                 _ = tokio::time::sleep_until(hard_limit) => {
                     self.send_bye();
                     self.end("time-limit", Some("senim"));
@@ -555,6 +566,8 @@ impl Call {
         // Dropping the media stops the stream.
         self.media = None;
         self.legs.clear();
+        // A message the caller left just before the end is still being written.
+        self.voicemail_drain().await;
     }
 
     fn sip(&mut self, msg: ToCall) {
@@ -766,16 +779,26 @@ impl Call {
                     .rfc4733
                     .handle(header.timestamp, payload)
                     .map(|d| (d, DtmfSource::Rfc4733));
-            } else if let (Some(det), Some(codec)) = (
-                m.inband.as_mut(),
-                Codec::from_payload_type(header.payload_type),
-            ) {
-                let mut pcm = [0i16; 160];
-                for chunk in payload.chunks(160) {
-                    let out = &mut pcm[..chunk.len()];
-                    codec.decode(chunk, out);
-                    if let Some(d) = det.push(out) {
-                        found = Some((d, DtmfSource::Inband));
+            } else if let Some(codec) = Codec::from_payload_type(header.payload_type) {
+                // The audio is decoded once, for the in-band detector and
+                // for a voicemail being recorded. The recorder gets each
+                // chunk before the detector, so a key's tone is in the
+                // message only up to the key, which the recorder cuts off.
+                let mut recorder = self.voicemail.recorder();
+                if m.inband.is_some() || recorder.is_some() {
+                    let now = Instant::now();
+                    let mut pcm = [0i16; 160];
+                    let mut ts = header.timestamp;
+                    for chunk in payload.chunks(160) {
+                        let out = &mut pcm[..chunk.len()];
+                        codec.decode(chunk, out);
+                        if let Some(r) = recorder.as_deref_mut() {
+                            r.push_rtp(now, header.ssrc, ts, out);
+                        }
+                        ts = ts.wrapping_add(160);
+                        if let Some(d) = m.inband.as_mut().and_then(|det| det.push(out)) {
+                            found = Some((d, DtmfSource::Inband));
+                        }
                     }
                 }
             }
@@ -783,6 +806,7 @@ impl Call {
         if let Some((digit, source)) = found {
             self.digit(digit, source);
         }
+        self.voicemail_check();
     }
 
     /// Symmetric RTP: send to where the caller's RTP comes from. Latch
@@ -835,6 +859,9 @@ impl Call {
             source: source.as_str(),
             menu: Some(self.flow.node().to_string()),
         });
+        if self.voicemail_key() {
+            return;
+        }
         if self.routing.is_some() {
             self.ctx
                 .router
@@ -860,6 +887,9 @@ impl Call {
 
     /// The prompt that played has ended: the next of the sequence, or tell the plan.
     fn prompt_done(&mut self) {
+        if self.voicemail_prompt_done() {
+            return;
+        }
         if self.prompt_queue.is_empty() && self.callback.is_some() {
             let out = self
                 .callback
@@ -1006,9 +1036,13 @@ impl Call {
                 self.callback_outputs(out);
                 None
             }
-            Action::Voicemail { node, .. } => {
-                self.record_step(&node, "voicemail not yet available".into());
-                Some(PlanEvent::VoicemailResult { recorded: false })
+            Action::Voicemail { node, max_length } => self.start_voicemail(node, max_length),
+            Action::SurveyScore { score, .. } => {
+                self.record(RecordOp::Survey {
+                    call: self.id.clone(),
+                    score,
+                });
+                None
             }
             Action::Hangup { outcome } => {
                 self.send_bye();

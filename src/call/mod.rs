@@ -6,6 +6,7 @@ pub mod controller;
 pub mod leg;
 pub mod outbound;
 pub mod ports;
+pub mod voicemail;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -110,6 +111,8 @@ pub struct CallContext {
     pub sealer: crate::privacy::NumberSealer,
     /// The address put in Contact and Via.
     pub sip_address: SocketAddr,
+    /// Where voicemail messages are written (absolute; mode 0700).
+    pub voicemail_dir: std::path::PathBuf,
     pub media_ip: IpAddr,
     pub rtp_ports: ports::PortAllocator,
     /// The dialplan new calls start with.

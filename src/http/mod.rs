@@ -1,4 +1,11 @@
-//! The HTTP side: health now, the coordinator's API later.
+//! The HTTP side: health, metrics, the operational routes, and the
+//! coordinator's API under `/api/v1/` (bearer tokens with roles, see
+//! `docs/api.md`). The listener is on loopback by default.
+
+pub mod api;
+pub mod auth;
+pub mod metrics;
+pub mod reports;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +24,8 @@ pub struct HttpState {
     /// True once SIP is bound and calls are taken.
     pub ready: AtomicBool,
     pub calls: Arc<CallContext>,
+    /// Tokens, the store and counters of the API.
+    pub api: api::ApiState,
 }
 
 #[derive(Serialize)]
@@ -35,11 +44,13 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/specialists/{id}/pause", post(pause))
         .route("/specialists/{id}/resume", post(resume))
         .route("/dialplan/reload", post(dialplan_reload))
+        .route("/metrics", get(metrics::metrics))
+        .merge(api::router(state.clone()))
         .with_state(state)
 }
 
 #[derive(Serialize)]
-struct SpecialistView {
+pub(crate) struct SpecialistView {
     id: String,
     name: String,
     skills: Vec<String>,
@@ -54,9 +65,18 @@ struct SpecialistView {
 }
 
 #[derive(serde::Deserialize, Default)]
-struct PauseBody {
+pub(crate) struct PauseBody {
     #[serde(default)]
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
+}
+
+/// A pause reason as kept: no control characters, at most 200 characters.
+pub(crate) fn clean_reason(reason: String) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -74,12 +94,7 @@ async fn pause(
     let reason = body
         .and_then(|Json(b)| b.reason)
         .unwrap_or_else(|| "paused over HTTP".into());
-    let reason: String = reason
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
-    set_paused(&state, id, true, &reason).await
+    set_paused(&state, id, true, &clean_reason(reason)).await
 }
 
 /// Resume a paused specialist.
@@ -90,7 +105,7 @@ async fn resume(
     set_paused(&state, id, false, "resumed over HTTP").await
 }
 
-async fn set_paused(
+pub(crate) async fn set_paused(
     state: &HttpState,
     id: String,
     paused: bool,
@@ -114,6 +129,12 @@ async fn set_paused(
 
 /// The specialists and whether their softphones are registered.
 async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<SpecialistView>> {
+    Json(specialist_views(&state).await)
+}
+
+/// The specialists with their registrations and live routing state; never
+/// an address, number or password.
+pub(crate) async fn specialist_views(state: &HttpState) -> Vec<SpecialistView> {
     use senim_routing::specialists::SpecialistContact;
     let regs = state
         .calls
@@ -124,7 +145,7 @@ async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<Specialist
         .map(|(u, l)| (u.clone(), l.len()))
         .collect::<std::collections::BTreeMap<_, _>>();
     let live = state.calls.router.snapshot().await;
-    let list = state
+    state
         .calls
         .specialists
         .iter()
@@ -148,8 +169,7 @@ async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<Specialist
                     .and_then(|l| l.specialists.iter().find(|x| x.id == s.id).cloned()),
             }
         })
-        .collect();
-    Json(list)
+        .collect()
 }
 
 /// The plan being served and the result of the last load or reload.

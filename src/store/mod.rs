@@ -2,6 +2,8 @@
 //! keeps every change in order and retries through database hiccups, so a
 //! call never waits on the disk and a record is never dropped.
 
+pub mod api;
+pub mod reports;
 mod writer;
 
 pub use writer::{spawn_writer, RecordOp, Recorder};
@@ -148,6 +150,51 @@ impl Store {
                 .bind(what)
                 .execute(&self.pool)
                 .await?;
+            }
+            RecordOp::Service { call, service } => {
+                sqlx::query("UPDATE calls SET service = $2 WHERE id = $1")
+                    .bind(call)
+                    .bind(service)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            RecordOp::Voicemail {
+                call,
+                at,
+                path,
+                duration_ms,
+                ended_by,
+            } => {
+                sqlx::query(
+                    "INSERT INTO voicemails (call_id, at, path, duration_ms, ended_by)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO NOTHING",
+                )
+                .bind(call)
+                .bind(at)
+                .bind(path)
+                .bind(duration_ms)
+                .bind(ended_by)
+                .execute(&self.pool)
+                .await?;
+                // A message is a follow-up for the specialists too (idempotent:
+                // one per call, so a retried write adds nothing).
+                sqlx::query(
+                    "INSERT INTO follow_ups (id, call_id, kind, created_at, caller_hash, language, service)
+                     SELECT 'voicemail-' || id, id, 'voicemail', $2, caller_hash, language, service
+                     FROM calls WHERE id = $1
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(call)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+            }
+            RecordOp::Survey { call, score } => {
+                sqlx::query("UPDATE calls SET survey_score = $2 WHERE id = $1")
+                    .bind(call)
+                    .bind(i64::from(*score))
+                    .execute(&self.pool)
+                    .await?;
             }
             RecordOp::CallbackRequest {
                 id,

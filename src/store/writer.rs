@@ -45,6 +45,20 @@ pub enum RecordOp {
         menu: String,
         what: String,
     },
+    /// The service the call was routed to.
+    Service { call: String, service: String },
+    /// A voice message saved (migrations/sqlite/0004_voicemail.sql).
+    Voicemail {
+        call: String,
+        at: i64,
+        /// The WAV file (absolute).
+        path: String,
+        duration_ms: i64,
+        /// key, max-length, silence, hangup, call-ended
+        ended_by: &'static str,
+    },
+    /// The caller's survey score (1-5).
+    Survey { call: String, score: u8 },
     /// A callback request became a follow-up (migrations/sqlite/0005_follow_ups.sql).
     CallbackRequest {
         id: String,

@@ -265,6 +265,28 @@ impl Caller {
         heard
     }
 
+    /// Send raw mu-law audio (e.g. `tests/media/dtmf-pound.ul`) as PCMU,
+    /// 160 bytes a packet, paced at 20 ms; a short last packet is padded with silence.
+    pub fn send_pcmu(&mut self, audio: &[u8]) {
+        let to = self.remote_rtp.expect("remote rtp");
+        let start = Instant::now();
+        for (i, chunk) in audio.chunks(160).enumerate() {
+            let mut p = vec![0x80, 0];
+            p.extend_from_slice(&self.rtp_seq.to_be_bytes());
+            p.extend_from_slice(&self.rtp_ts.to_be_bytes());
+            p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+            p.extend_from_slice(chunk);
+            p.resize(12 + 160, 0xFF);
+            self.rtp.send_to(&p, to).expect("send rtp");
+            self.rtp_seq = self.rtp_seq.wrapping_add(1);
+            self.rtp_ts = self.rtp_ts.wrapping_add(160);
+            let due = start + Duration::from_millis(20 * (i as u64 + 1));
+            if let Some(left) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(left);
+            }
+        }
+    }
+
     /// Press a key by RFC 4733: three updates and three end packets, one timestamp.
     pub fn press_rfc4733(&mut self, digit: char, pt: u8) {
         let event = match digit {

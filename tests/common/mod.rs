@@ -42,9 +42,15 @@ pub struct Senim {
 }
 
 impl Senim {
-    /// Start Senim with its defaults except ports and files; `extra_env` on top.
+    /// Start Senim with its defaults except ports and files, and the test plan
+    /// `tests/dialplans/menu.xml` (greeting, main menu, goodbye: the same at
+    /// every hour); `extra_env` on top.
     pub fn start(extra_env: &[(&str, &str)]) -> Senim {
-        Self::start_with(None, extra_env)
+        let plan = repo_root().join("tests/dialplans/menu.xml");
+        let plan = plan.display().to_string();
+        let mut env: Vec<(&str, &str)> = vec![("SENIM_DIALPLAN", plan.as_str())];
+        env.extend_from_slice(extra_env);
+        Self::start_with(None, &env)
     }
 
     /// Start Senim with a configuration file made of `config` (TOML). When
@@ -407,6 +413,57 @@ pub fn info_keys_scenario(keys: &[(u64, char)], bye_within: Duration) -> String 
         ),
     ));
     out
+}
+
+/// An HTTP/1.1 request with extra headers (`("Authorization", "Bearer x")`)
+/// and a body; returns the status, the response headers (names in lower
+/// case) and the body.
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).to_string();
+    let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (head, mut rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let response_headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = response_headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let mut body = String::new();
+    if chunked {
+        // Chunk sizes in hex, each chunk followed by CRLF; a 0 chunk ends it.
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            body.push_str(&tail[..n]);
+            rest = tail[n..].strip_prefix("\r\n").unwrap_or(&tail[n..]);
+        }
+    } else {
+        body = rest.to_string();
+    }
+    (code, response_headers, body)
 }
 
 /// A plain HTTP/1.1 request; returns the status and the whole response text.

@@ -110,6 +110,8 @@ pub enum Action {
     Voicemail { node: String, max_length: Duration },
     /// End the call.
     Hangup { outcome: String },
+    /// The caller rated the call in the survey (1 to 5): store it.
+    SurveyScore { node: String, score: u8 },
 }
 
 /// What the node's prompt leads to when it has played.
@@ -494,8 +496,12 @@ impl Interpreter {
         if self.plan_wide_key(c, &s.prompt, out) {
             return;
         }
-        if ('1'..='5').contains(&c) {
+        if let Some(score) = c.to_digit(10).filter(|d| (1..=5).contains(d)) {
             self.record(out, format!("survey score {c}"));
+            out.push(Action::SurveyScore {
+                node: self.node().to_string(),
+                score: u8::try_from(score).unwrap_or(0),
+            });
             self.goto(&s.next.target, out);
             return;
         }

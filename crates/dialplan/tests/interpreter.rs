@@ -184,6 +184,10 @@ fn kazakh_caller_legal_connected_survey_goodbye() {
     assert_eq!(a, vec![Action::StartTimer(Duration::from_secs(8))]);
     let a = i.handle(Event::Digit('5'));
     assert!(has_record(&a, "survey", "survey score 5"));
+    assert!(a.contains(&Action::SurveyScore {
+        node: "survey".into(),
+        score: 5
+    }));
     assert_eq!(plays(&a), vec![(vec!["goodbye"], "kk")]);
     let a = i.handle(Event::PromptFinished);
     assert_eq!(hangup(&a), Some("completed"));

@@ -99,6 +99,10 @@ impl Call {
             return Some(PlanEvent::RouteResult(RouteOutcome::Failed));
         };
         self.service = Some(skill.as_str().to_string());
+        self.record(RecordOp::Service {
+            call: self.id.clone(),
+            service: skill.as_str().to_string(),
+        });
         let mut request = RouteRequest::new(skill, self.flow.language());
         request.other_language_allowed = other_language;
         request.strategy = Strategy::parse(strategy).unwrap_or_default();

@@ -1,0 +1,420 @@
+//! Bearer tokens with roles for the API under `/api/v1/`.
+//!
+//! The configuration holds only the SHA-256 of each token (`[[api.token]]`
+//! with `name`, `role`, `sha256`, and `specialist` for the specialist role),
+//! so a leaked configuration file gives no working token. A presented token
+//! is hashed and compared with every configured hash in constant time.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::HttpState;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including the caller hash and the audit log.
+    Admin,
+    /// Call records (without caller hashes) and specialists.
+    Coordinator,
+    /// The specialists' status, and pausing or resuming themselves.
+    Specialist,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Coordinator => "coordinator",
+            Role::Specialist => "specialist",
+        }
+    }
+}
+
+/// One configured token (`[[api.token]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds the token; written to the audit log.
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the token, 64 hex digits (`senim token` prints it).
+    pub sha256: String,
+    /// For role `specialist`: their id from `[[specialist]]`.
+    #[serde(default)]
+    pub specialist: Option<String>,
+}
+
+/// The `[api]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// The tokens (`[[api.token]]`). None: every `/api/v1/` request is refused.
+    #[serde(rename = "token")]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// Who made a request, once their token is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's configured name.
+    pub name: String,
+    pub role: Role,
+    /// The specialist's id, for role `specialist`.
+    pub specialist: Option<String>,
+}
+
+impl Caller {
+    /// May this caller pause or resume specialist `id`?
+    pub fn may_pause(&self, id: &str) -> bool {
+        match self.role {
+            Role::Admin | Role::Coordinator => true,
+            Role::Specialist => self.specialist.as_deref() == Some(id),
+        }
+    }
+}
+
+struct Token {
+    hash: [u8; 32],
+    caller: Caller,
+}
+
+/// The configured tokens, checked and ready to compare.
+#[derive(Default)]
+pub struct TokenTable {
+    tokens: Vec<Token>,
+}
+
+impl std::fmt::Debug for TokenTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenTable({} tokens)", self.tokens.len())
+    }
+}
+
+impl TokenTable {
+    /// Check the configured tokens: a name each (unique), 64 hex digits,
+    /// no hash twice, and for role `specialist` an id from `specialists`
+    /// (and no `specialist` key for the other roles).
+    pub fn from_config(
+        config: &ApiConfig,
+        specialist_exists: impl Fn(&str) -> bool,
+    ) -> Result<TokenTable, String> {
+        let mut tokens: Vec<Token> = Vec::with_capacity(config.tokens.len());
+        for (i, t) in config.tokens.iter().enumerate() {
+            let which = if t.name.trim().is_empty() {
+                format!("token {}", i + 1)
+            } else {
+                format!("token {:?}", t.name)
+            };
+            if t.name.trim().is_empty() || t.name.chars().any(char::is_control) {
+                return Err(format!("{which}: `name` must be a non-empty line of text"));
+            }
+            let hash: [u8; 32] = hex::decode(t.sha256.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "{which}: `sha256` must be 64 hex digits (the SHA-256 of the token; \
+                         `senim token` prints one)"
+                    )
+                })?;
+            match (t.role, &t.specialist) {
+                (Role::Specialist, None) => {
+                    return Err(format!(
+                        "{which}: role specialist needs `specialist`, the id of a [[specialist]]"
+                    ))
+                }
+                (Role::Specialist, Some(id)) if !specialist_exists(id) => {
+                    return Err(format!("{which}: no [[specialist]] with id {id:?}"))
+                }
+                (Role::Admin | Role::Coordinator, Some(_)) => {
+                    return Err(format!("{which}: `specialist` is only for role specialist"))
+                }
+                _ => {}
+            }
+            if tokens.iter().any(|o| o.caller.name == t.name) {
+                return Err(format!("{which}: the name is used by another token"));
+            }
+            if tokens.iter().any(|o| o.hash == hash) {
+                return Err(format!("{which}: the same token is configured twice"));
+            }
+            tokens.push(Token {
+                hash,
+                caller: Caller {
+                    name: t.name.clone(),
+                    role: t.role,
+                    specialist: t.specialist.clone(),
+                },
+            });
+        }
+        Ok(TokenTable { tokens })
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The holder of `presented`, if it is a configured token. Every
+    /// configured hash is compared, each in constant time.
+    pub fn check(&self, presented: &str) -> Option<&Caller> {
+        let hash = sha256(presented);
+        let mut found = None;
+        for t in &self.tokens {
+            if bool::from(t.hash.ct_eq(&hash)) {
+                found = Some(&t.caller);
+            }
+        }
+        found
+    }
+}
+
+fn sha256(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The hex SHA-256 of a token, as written in `[[api.token]] sha256`.
+pub fn token_sha256_hex(token: &str) -> String {
+    hex::encode(sha256(token))
+}
+
+/// A new random token: 32 bytes from the OS generator, as 64 hex digits.
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+/// The bearer token of a request, if it has one (`Authorization: Bearer ...`).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Why a request was refused before its handler ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No token.
+    Missing,
+    /// A token that is not configured.
+    Invalid,
+    /// A valid token whose role may not use this route.
+    Forbidden,
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        let (status, challenge, message) = match self {
+            Denied::Missing => (
+                StatusCode::UNAUTHORIZED,
+                Some(r#"Bearer realm="senim""#),
+                "authentication required",
+            ),
+            Denied::Invalid => (
+                StatusCode::UNAUTHORIZED,
+                Some(r#"Bearer realm="senim", error="invalid_token""#),
+                "authentication required",
+            ),
+            Denied::Forbidden => (StatusCode::FORBIDDEN, None, "forbidden for this role"),
+        };
+        let mut response =
+            (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+        if let Some(c) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        response
+    }
+}
+
+/// Decide a request: who it is from and whether the route allows their role.
+pub fn authorize(
+    tokens: &TokenTable,
+    headers: &HeaderMap,
+    roles: &[Role],
+) -> Result<Caller, Denied> {
+    let presented = bearer(headers).ok_or(Denied::Missing)?;
+    let caller = tokens.check(presented).ok_or(Denied::Invalid)?;
+    if roles.contains(&caller.role) {
+        Ok(caller.clone())
+    } else {
+        Err(Denied::Forbidden)
+    }
+}
+
+/// The state of the per-route guard: the shared state and the roles allowed.
+#[derive(Clone)]
+pub struct Guard {
+    pub state: Arc<HttpState>,
+    pub roles: &'static [Role],
+}
+
+/// Middleware in front of every authenticated route: 401 or 403, or the
+/// request goes on with its [`Caller`] in the extensions.
+pub async fn guard(State(g): State<Guard>, mut request: Request, next: Next) -> Response {
+    match authorize(&g.state.api.tokens, request.headers(), g.roles) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(denied) => {
+            g.state.api.count_denied(denied);
+            tracing::warn!(
+                path = %request.uri().path(),
+                why = ?denied,
+                "API request refused"
+            );
+            denied.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(entries: &[(&str, Role, &str, Option<&str>)]) -> ApiConfig {
+        ApiConfig {
+            tokens: entries
+                .iter()
+                .map(|(name, role, token, specialist)| TokenConfig {
+                    name: name.to_string(),
+                    role: *role,
+                    sha256: token_sha256_hex(token),
+                    specialist: specialist.map(str::to_string),
+                })
+                .collect(),
+        }
+    }
+
+    fn table() -> TokenTable {
+        TokenTable::from_config(
+            &config(&[
+                ("boss", Role::Admin, "admin-token", None),
+                ("coord", Role::Coordinator, "coord-token", None),
+                ("erlan", Role::Specialist, "erlan-token", Some("erlan")),
+            ]),
+            |id| id == "erlan",
+        )
+        .unwrap()
+    }
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        h
+    }
+
+    #[test]
+    fn hash_is_sha256_hex_of_the_token_text() {
+        // printf %s abc | sha256sum
+        assert_eq!(
+            token_sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let t = new_token();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, new_token());
+    }
+
+    #[test]
+    fn tokens_are_recognised_by_their_hash_only() {
+        let t = table();
+        assert_eq!(t.check("admin-token").unwrap().role, Role::Admin);
+        assert_eq!(t.check("coord-token").unwrap().name, "coord");
+        assert!(t.check("admin-token ").is_none());
+        assert!(t.check("").is_none());
+        assert!(t.check(&token_sha256_hex("admin-token")).is_none());
+    }
+
+    #[test]
+    fn roles_and_status_codes() {
+        let t = table();
+        let admin_only = &[Role::Admin];
+        let staff = &[Role::Admin, Role::Coordinator];
+        assert_eq!(
+            authorize(&t, &HeaderMap::new(), staff),
+            Err(Denied::Missing)
+        );
+        assert_eq!(
+            authorize(&t, &headers("Bearer nope"), staff),
+            Err(Denied::Invalid)
+        );
+        assert_eq!(
+            authorize(&t, &headers("Basic coord-token"), staff),
+            Err(Denied::Missing)
+        );
+        assert!(authorize(&t, &headers("Bearer coord-token"), staff).is_ok());
+        assert!(authorize(&t, &headers("bearer  coord-token"), staff).is_ok());
+        assert_eq!(
+            authorize(&t, &headers("Bearer coord-token"), admin_only),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            authorize(&t, &headers("Bearer erlan-token"), staff),
+            Err(Denied::Forbidden)
+        );
+        for d in [Denied::Missing, Denied::Invalid] {
+            let r = d.into_response();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            assert!(r.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer"));
+        }
+        assert_eq!(
+            Denied::Forbidden.into_response().status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[test]
+    fn a_specialist_pauses_only_themselves() {
+        let t = table();
+        let erlan = t.check("erlan-token").unwrap();
+        assert!(erlan.may_pause("erlan"));
+        assert!(!erlan.may_pause("aigerim"));
+        assert!(t.check("coord-token").unwrap().may_pause("aigerim"));
+    }
+
+    #[test]
+    fn bad_token_entries_are_refused_at_load() {
+        let exists = |id: &str| id == "erlan";
+        let err = |c: ApiConfig| TokenTable::from_config(&c, exists).unwrap_err();
+        let e = err(config(&[("x", Role::Specialist, "t", None)]));
+        assert!(e.contains("needs `specialist`"), "{e}");
+        let e = err(config(&[("x", Role::Specialist, "t", Some("nobody"))]));
+        assert!(e.contains("nobody"), "{e}");
+        let e = err(config(&[("x", Role::Admin, "t", Some("erlan"))]));
+        assert!(e.contains("only for role specialist"), "{e}");
+        let e = err(config(&[
+            ("x", Role::Admin, "t", None),
+            ("x", Role::Admin, "u", None),
+        ]));
+        assert!(e.contains("name"), "{e}");
+        let e = err(config(&[
+            ("x", Role::Admin, "t", None),
+            ("y", Role::Coordinator, "t", None),
+        ]));
+        assert!(e.contains("twice"), "{e}");
+        let mut c = config(&[("x", Role::Admin, "t", None)]);
+        c.tokens[0].sha256 = "not hex".into();
+        assert!(err(c).contains("64 hex digits"));
+        let mut c = config(&[("x", Role::Admin, "t", None)]);
+        c.tokens[0].sha256 = "abcd".into();
+        assert!(err(c).contains("64 hex digits"));
+    }
+}

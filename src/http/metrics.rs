@@ -1,0 +1,215 @@
+//! `GET /metrics` in the Prometheus text format (version 0.0.4), written by
+//! hand: a few counters and gauges need no metrics library. No personal
+//! data and no specialist ids: counts only.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::HttpState;
+
+/// The states a specialist can be in (see the routing status view).
+pub const SPECIALIST_STATES: [&str; 7] = [
+    "available",
+    "busy",
+    "ringing",
+    "paused",
+    "wrap-up",
+    "off-schedule",
+    "offline",
+];
+
+/// Accumulates metric families in the text format.
+#[derive(Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// A family with one sample without labels.
+    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) {
+        self.family(name, kind, help, &[(&[], value)]);
+    }
+
+    /// A family with samples, each with its labels.
+    pub fn family(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: &[(&[(&str, &str)], u64)],
+    ) {
+        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            self.out.push_str(name);
+            if !labels.is_empty() {
+                self.out.push('{');
+                for (i, (k, v)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    let _ = write!(self.out, "{k}=\"{}\"", escape_label(v));
+                }
+                self.out.push('}');
+            }
+            let _ = writeln!(self.out, " {value}");
+        }
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+fn escape_help(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
+    let ctx = &state.calls;
+    let sip = &ctx.sip_stats;
+    let media = ctx.media.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut m = Exposition::default();
+    m.single(
+        "senim_up",
+        "gauge",
+        "1 when Senim is taking calls, 0 while starting or stopping.",
+        u64::from(state.ready.load(Ordering::Relaxed)),
+    );
+    m.single(
+        "senim_calls_active",
+        "gauge",
+        "Calls in progress.",
+        load(&sip.calls_active),
+    );
+    m.single(
+        "senim_calls_total",
+        "counter",
+        "Calls taken since start.",
+        load(&sip.calls_total),
+    );
+    m.single(
+        "senim_sip_messages_received_total",
+        "counter",
+        "SIP messages received since start.",
+        load(&sip.messages_in),
+    );
+    m.single(
+        "senim_rtp_streams",
+        "gauge",
+        "RTP streams being sent.",
+        load(&media.streams),
+    );
+    m.single(
+        "senim_rtp_packets_sent_total",
+        "counter",
+        "RTP packets sent since start.",
+        load(&media.packets_sent),
+    );
+    m.single(
+        "senim_rtp_send_errors_total",
+        "counter",
+        "RTP packets that could not be sent.",
+        load(&media.send_errors),
+    );
+    m.single(
+        "senim_rtp_late_ticks_total",
+        "counter",
+        "Pacing ticks that ran late.",
+        load(&media.late_ticks),
+    );
+    let mut counts = [0u64; SPECIALIST_STATES.len()];
+    let live = ctx.router.snapshot().await;
+    if let Some(live) = &live {
+        for s in &live.specialists {
+            if let Some(i) = SPECIALIST_STATES.iter().position(|x| *x == s.state) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let samples: Vec<[(&str, &str); 1]> =
+        SPECIALIST_STATES.iter().map(|s| [("state", *s)]).collect();
+    let samples: Vec<(&[(&str, &str)], u64)> = samples
+        .iter()
+        .zip(counts)
+        .map(|(l, n)| (l.as_slice(), n))
+        .collect();
+    m.family(
+        "senim_specialists",
+        "gauge",
+        "Specialists by state.",
+        &samples,
+    );
+    m.single(
+        "senim_specialists_configured",
+        "gauge",
+        "Specialists in the configuration.",
+        ctx.specialists.iter().count() as u64,
+    );
+    let plan = ctx.plans.status();
+    m.single(
+        "senim_dialplan_reloads_total",
+        "counter",
+        "Dialplan reloads accepted since start.",
+        plan.reloads,
+    );
+    m.single(
+        "senim_dialplan_last_reload_ok",
+        "gauge",
+        "1 when the last dialplan load or reload was accepted.",
+        u64::from(plan.last_ok),
+    );
+    m.family(
+        "senim_api_requests_refused_total",
+        "counter",
+        "API requests refused: 401 (no or unknown token) and 403 (role).",
+        &[
+            (&[("status", "401")], load(&state.api.unauthenticated)),
+            (&[("status", "403")], load(&state.api.forbidden)),
+        ],
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.finish(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format() {
+        let mut m = Exposition::default();
+        m.single("senim_x_total", "counter", "An x.\nTwo lines.", 3);
+        m.family(
+            "senim_y",
+            "gauge",
+            "A y.",
+            &[
+                (&[("state", "a\"b"), ("k", "v")], 1),
+                (&[("state", "c")], 0),
+            ],
+        );
+        assert_eq!(
+            m.finish(),
+            "# HELP senim_x_total An x.\\nTwo lines.\n# TYPE senim_x_total counter\nsenim_x_total 3\n\
+             # HELP senim_y A y.\n# TYPE senim_y gauge\nsenim_y{state=\"a\\\"b\",k=\"v\"} 1\nsenim_y{state=\"c\"} 0\n"
+        );
+    }
+}

@@ -1,0 +1,524 @@
+//! Reads of the call record for the API, and the audit log.
+//!
+//! These run on the shared pool directly (not through the record writer):
+//! reads never wait behind call record changes, and an audit entry must be
+//! written before the data it describes is returned.
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+/// Which calls to list. Times are epoch milliseconds; `from` is inclusive,
+/// `to` exclusive, both on the arrival time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// `legal`, `psychology` or `mediation`.
+    pub service: Option<String>,
+    pub language: Option<String>,
+    pub outcome: Option<String>,
+    /// At most this many (newest first).
+    pub limit: u32,
+    /// Only calls before this one in the listing order: (arrival ms, call id).
+    pub before: Option<(i64, String)>,
+}
+
+/// One call as listed, with what routing adds to it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallRow {
+    pub id: String,
+    pub arrived_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub language: Option<String>,
+    /// The service the call was routed for (the first routing request),
+    /// else the service of the first `<route>` the call entered.
+    pub service: Option<String>,
+    pub outcome: Option<String>,
+    pub hangup_by: Option<String>,
+    pub transport: String,
+    pub codec: Option<String>,
+    pub dtmf_mode: Option<String>,
+    pub caller_hash: Option<String>,
+    /// From the start of routing to its end (the last `finished` step).
+    pub wait_ms: Option<i64>,
+    /// Time in the queue, when the caller was queued.
+    pub queue_wait_ms: Option<i64>,
+    /// How routing finished: connected, overflow, closed, callback-requested, ...
+    pub routing_result: Option<String>,
+}
+
+/// The columns of a listed call, derived per call. Service: `calls.service`
+/// (set when the call is routed), else the first routing request's `service`, else the first step `enter route <service>`.
+/// (A macro, so that queries stay literal strings.)
+macro_rules! call_columns {
+    () => {
+        "
+    c.id, c.arrived_at, c.answered_at, c.ended_at, c.language, c.outcome, c.hangup_by,
+    c.transport, c.codec, c.dtmf_mode, c.caller_hash,
+    COALESCE(
+        c.service,
+        (SELECT json_extract(r.detail, '$.service') FROM call_routing r
+          WHERE r.call_id = c.id AND r.step = 'requested' ORDER BY r.seq LIMIT 1),
+        (SELECT substr(s.what, 13) FROM call_steps s
+          WHERE s.call_id = c.id AND s.what LIKE 'enter route %' ORDER BY s.seq LIMIT 1)
+    ) AS service,
+    (SELECT r.wait_ms FROM call_routing r
+      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1) AS wait_ms,
+    (SELECT json_extract(r.detail, '$.queue_wait_ms') FROM call_routing r
+      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1) AS queue_wait_ms,
+    (SELECT r.result FROM call_routing r
+      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1) AS routing_result"
+    };
+}
+
+/// Calls matching `filter`, newest first.
+pub async fn list_calls(
+    pool: &SqlitePool,
+    filter: &CallFilter,
+) -> Result<Vec<CallRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT * FROM (SELECT ",
+        call_columns!(),
+        " FROM calls c
+            WHERE ($1 IS NULL OR c.arrived_at >= $1)
+              AND ($2 IS NULL OR c.arrived_at < $2)
+              AND ($3 IS NULL OR c.language = $3)
+              AND ($4 IS NULL OR c.outcome = $4)
+              AND ($5 IS NULL OR c.arrived_at < $5 OR (c.arrived_at = $5 AND c.id < $6))
+         )
+         WHERE ($7 IS NULL OR service = $7)
+         ORDER BY arrived_at DESC, id DESC
+         LIMIT $8"
+    );
+    let (before_ms, before_id) = match &filter.before {
+        Some((ms, id)) => (Some(*ms), Some(id.as_str())),
+        None => (None, None),
+    };
+    sqlx::query_as::<_, CallRow>(sql)
+        .bind(filter.from_ms)
+        .bind(filter.to_ms)
+        .bind(filter.language.as_deref())
+        .bind(filter.outcome.as_deref())
+        .bind(before_ms)
+        .bind(before_id)
+        .bind(filter.service.as_deref())
+        .bind(i64::from(filter.limit))
+        .fetch_all(pool)
+        .await
+}
+
+/// One call by its id.
+pub async fn call(pool: &SqlitePool, id: &str) -> Result<Option<CallRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", call_columns!(), " FROM calls c WHERE c.id = $1");
+    sqlx::query_as::<_, CallRow>(sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// One entry of a call's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// Epoch milliseconds.
+    #[serde(skip)]
+    pub at_ms: i64,
+    /// The entry's sequence number within its kind.
+    pub seq: i64,
+    #[serde(flatten)]
+    pub event: TimelineEvent,
+}
+
+/// What happened, by the table it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TimelineEvent {
+    /// A key (`call_digits`).
+    Digit {
+        digit: String,
+        source: String,
+        menu: Option<String>,
+    },
+    /// A step through the dialplan or of an outbound leg (`call_steps`).
+    Step { node: String, what: String },
+    /// A routing or transfer step (`call_routing`).
+    Routing {
+        step: String,
+        specialist: Option<String>,
+        partner: Option<String>,
+        result: Option<String>,
+        wait_ms: Option<i64>,
+        /// The whole step as recorded (JSON).
+        detail: serde_json::Value,
+    },
+}
+
+impl TimelineEvent {
+    /// At the same millisecond: the key first, then the step it caused,
+    /// then routing.
+    fn rank(&self) -> u8 {
+        match self {
+            TimelineEvent::Digit { .. } => 0,
+            TimelineEvent::Step { .. } => 1,
+            TimelineEvent::Routing { .. } => 2,
+        }
+    }
+}
+
+/// Merge the three parts of a call's record into one list ordered by time.
+pub fn merge_timeline(mut entries: Vec<TimelineEntry>) -> Vec<TimelineEntry> {
+    entries.sort_by_key(|e| (e.at_ms, e.event.rank(), e.seq));
+    entries
+}
+
+/// A call's digits, steps and routing steps, ordered by time.
+pub async fn timeline(pool: &SqlitePool, id: &str) -> Result<Vec<TimelineEntry>, sqlx::Error> {
+    let mut entries = Vec::new();
+    let digits: Vec<(i64, i64, String, String, Option<String>)> =
+        sqlx::query_as("SELECT seq, at, digit, source, menu FROM call_digits WHERE call_id = $1")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+    for (seq, at_ms, digit, source, menu) in digits {
+        entries.push(TimelineEntry {
+            at_ms,
+            seq,
+            event: TimelineEvent::Digit {
+                digit,
+                source,
+                menu,
+            },
+        });
+    }
+    let steps: Vec<(i64, i64, String, String)> =
+        sqlx::query_as("SELECT seq, at, menu, what FROM call_steps WHERE call_id = $1")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+    for (seq, at_ms, node, what) in steps {
+        entries.push(TimelineEntry {
+            at_ms,
+            seq,
+            event: TimelineEvent::Step { node, what },
+        });
+    }
+    type RoutingRow = (
+        i64,
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        String,
+    );
+    let routing: Vec<RoutingRow> = sqlx::query_as(
+        "SELECT seq, at, step, specialist, partner, result, wait_ms, detail
+           FROM call_routing WHERE call_id = $1",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    for (seq, at_ms, step, specialist, partner, result, wait_ms, detail) in routing {
+        entries.push(TimelineEntry {
+            at_ms,
+            seq,
+            event: TimelineEvent::Routing {
+                step,
+                specialist,
+                partner,
+                result,
+                wait_ms,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+            },
+        });
+    }
+    Ok(merge_timeline(entries))
+}
+
+/// An audit log entry to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry<'a> {
+    pub at_ms: i64,
+    pub token_name: &'a str,
+    pub role: &'a str,
+    pub action: &'a str,
+    pub target: Option<&'a str>,
+    /// JSON.
+    pub detail: Option<String>,
+}
+
+/// Write an audit entry; returns its id.
+pub async fn audit(pool: &SqlitePool, e: &AuditEntry<'_>) -> Result<i64, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO audit_log (at, token_name, role, action, target, detail)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.at_ms)
+    .bind(e.token_name)
+    .bind(e.role)
+    .bind(e.action)
+    .bind(e.target)
+    .bind(e.detail.as_deref())
+    .execute(pool)
+    .await?;
+    Ok(r.last_insert_rowid())
+}
+
+/// Which audit entries to read (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: u32,
+    /// Only entries with a smaller id.
+    pub before_id: Option<i64>,
+}
+
+/// One audit log row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub token_name: String,
+    pub role: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Audit entries matching `filter`, newest first.
+pub async fn audit_log(
+    pool: &SqlitePool,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as::<_, AuditRow>(
+        "SELECT id, at, token_name, role, action, target, detail FROM audit_log
+          WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR at < $2) AND ($3 IS NULL OR id < $3)
+          ORDER BY id DESC LIMIT $4",
+    )
+    .bind(filter.from_ms)
+    .bind(filter.to_ms)
+    .bind(filter.before_id)
+    .bind(i64::from(filter.limit))
+    .fetch_all(pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, crate::store::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let s = crate::store::Store::open(&url).await.unwrap();
+        (dir, s)
+    }
+
+    async fn add_call(pool: &SqlitePool, id: &str, at: i64, language: &str, outcome: &str) {
+        sqlx::query(
+            "INSERT INTO calls (id, sip_call_id, arrived_at, ended_at, caller_hash, language, transport, outcome)
+             VALUES ($1, 'sip', $2, $2 + 1000, 'hash', $3, 'udp', $4)",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(language)
+        .bind(outcome)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    async fn add_routing(pool: &SqlitePool, id: &str, seq: i64, at: i64, step: &str, detail: &str) {
+        sqlx::query(
+            "INSERT INTO call_routing (call_id, seq, at, step, result, wait_ms, detail)
+             VALUES ($1, $2, $3, $4, json_extract($5, '$.outcome'), json_extract($5, '$.waited_ms'), $5)",
+        )
+        .bind(id)
+        .bind(seq)
+        .bind(at)
+        .bind(step)
+        .bind(detail)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    async fn add_step(pool: &SqlitePool, id: &str, seq: i64, at: i64, node: &str, what: &str) {
+        sqlx::query(
+            "INSERT INTO call_steps (call_id, seq, at, menu, what) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(seq)
+        .bind(at)
+        .bind(node)
+        .bind(what)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn filters_service_from_routing_or_steps_and_pages() {
+        let (_dir, s) = store().await;
+        let pool = s.pool();
+        add_call(pool, "a", 1000, "kk", "completed").await;
+        add_routing(
+            pool,
+            "a",
+            1,
+            1100,
+            "requested",
+            r#"{"step":"requested","service":"legal"}"#,
+        )
+        .await;
+        add_routing(
+            pool,
+            "a",
+            2,
+            1500,
+            "finished",
+            r#"{"step":"finished","outcome":"overflow","waited_ms":400,"queue_wait_ms":300}"#,
+        )
+        .await;
+        add_call(pool, "b", 2000, "ru", "caller-hangup").await;
+        add_step(
+            pool,
+            "b",
+            1,
+            2100,
+            "route-mediation",
+            "enter route mediation",
+        )
+        .await;
+        add_call(pool, "c", 3000, "ru", "completed").await;
+        add_step(pool, "c", 1, 3100, "main", "enter menu").await;
+
+        let all = CallFilter {
+            limit: 100,
+            ..Default::default()
+        };
+        let rows = list_calls(pool, &all).await.unwrap();
+        let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "a"]);
+        assert_eq!(rows[2].service.as_deref(), Some("legal"));
+        assert_eq!(rows[2].wait_ms, Some(400));
+        assert_eq!(rows[2].queue_wait_ms, Some(300));
+        assert_eq!(rows[2].routing_result.as_deref(), Some("overflow"));
+        assert_eq!(rows[1].service.as_deref(), Some("mediation"));
+        assert_eq!(rows[0].service, None);
+
+        let f = |f: CallFilter| async move {
+            list_calls(pool, &f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        let only = |service: &str| CallFilter {
+            service: Some(service.into()),
+            ..all.clone()
+        };
+        assert_eq!(f(only("legal")).await, ["a"]);
+        assert_eq!(f(only("mediation")).await, ["b"]);
+        assert!(f(only("psychology")).await.is_empty());
+        let lang = CallFilter {
+            language: Some("ru".into()),
+            outcome: Some("completed".into()),
+            ..all.clone()
+        };
+        assert_eq!(f(lang).await, ["c"]);
+        let range = CallFilter {
+            from_ms: Some(2000),
+            to_ms: Some(3000),
+            ..all.clone()
+        };
+        assert_eq!(f(range).await, ["b"]);
+        let page1 = CallFilter {
+            limit: 2,
+            ..all.clone()
+        };
+        assert_eq!(f(page1).await, ["c", "b"]);
+        let page2 = CallFilter {
+            limit: 2,
+            before: Some((2000, "b".into())),
+            ..all.clone()
+        };
+        assert_eq!(f(page2).await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn timeline_merges_by_time_and_audit_round_trips() {
+        let (_dir, s) = store().await;
+        let pool = s.pool();
+        add_call(pool, "a", 1000, "kk", "completed").await;
+        add_step(pool, "a", 1, 1000, "greeting", "enter menu").await;
+        add_step(pool, "a", 2, 1200, "greeting", "choice 1").await;
+        sqlx::query(
+            "INSERT INTO call_digits (call_id, seq, at, digit, source, menu) VALUES ('a', 1, 1200, '1', 'sip-info', 'greeting')",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        add_routing(
+            pool,
+            "a",
+            1,
+            1100,
+            "requested",
+            r#"{"step":"requested","service":"legal"}"#,
+        )
+        .await;
+        let t = timeline(pool, "a").await.unwrap();
+        let kinds: Vec<_> = t
+            .iter()
+            .map(|e| match &e.event {
+                TimelineEvent::Digit { .. } => "digit",
+                TimelineEvent::Step { .. } => "step",
+                TimelineEvent::Routing { .. } => "routing",
+            })
+            .collect();
+        assert_eq!(kinds, ["step", "routing", "digit", "step"]);
+        assert!(timeline(pool, "zz").await.unwrap().is_empty());
+        assert!(call(pool, "zz").await.unwrap().is_none());
+
+        let id = audit(
+            pool,
+            &AuditEntry {
+                at_ms: 5,
+                token_name: "boss",
+                role: "admin",
+                action: "read-call",
+                target: Some("a"),
+                detail: None,
+            },
+        )
+        .await
+        .unwrap();
+        let rows = audit_log(
+            pool,
+            &AuditFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, id);
+        assert_eq!(rows[0].target.as_deref(), Some("a"));
+        let none = audit_log(
+            pool,
+            &AuditFilter {
+                limit: 10,
+                before_id: Some(id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(none.is_empty());
+    }
+}
