@@ -62,25 +62,7 @@ fn follow_ups(senim: &Senim) -> Vec<FollowUp> {
 }
 
 fn steps(senim: &Senim) -> Vec<String> {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let pool = senim.db().await;
-        sqlx::query("SELECT menu, what FROM call_steps ORDER BY at, seq")
-            .fetch_all(&pool)
-            .await
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|r| {
-                        format!(
-                            "{}: {}",
-                            r.get::<String, _>("menu"),
-                            r.get::<String, _>("what")
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    })
+    common::call_steps(senim)
 }
 
 /// Every key recorded, in order, as one string.

@@ -13,13 +13,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::caller::Caller;
-use common::{have, http_with, port_block, repo_root, wait_until, Senim, SippRun};
+use common::phone::Phone;
+use common::{http_with, port_block, wait_until, Senim};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -28,97 +28,6 @@ const RTPMAPS: &str = "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:
 
 /// The CSV header after the group's column.
 const COLUMNS: &str = "offered,answered,abandoned_menu,abandoned_queue,routed,answered_within_20s,service_level_pct,wait_avg_s,wait_p90_s,transfers_to_partners,callbacks_requested,callbacks_completed,callback_avg_h,callback_p90_h,survey_avg,survey_count";
-
-/// A SIPp phone (specialist or partner) in the background; killed on drop.
-struct Phone {
-    name: String,
-    child: Option<Child>,
-    dir: PathBuf,
-}
-
-impl Phone {
-    fn start(dir: &Path, scenario: &str, port: u16, remote: SocketAddr) -> Phone {
-        assert!(have("sipp"), "sipp is not installed: run scripts/test");
-        let name = format!("{scenario}-{port}");
-        let dir = dir.join(&name);
-        std::fs::create_dir_all(&dir).expect("phone dir");
-        let child = Command::new("sipp")
-            .arg(remote.to_string())
-            .arg("-sf")
-            .arg(repo_root().join("tests/scenarios").join(scenario))
-            .args(["-m", "1", "-l", "1", "-i", "127.0.0.1"])
-            .args(["-p", &port.to_string()])
-            .args(["-mp", &(port + 10).to_string()])
-            .args(["-timeout", "90s", "-timeout_error"])
-            .args(["-trace_err", "-trace_msg", "-nostdin"])
-            .arg("-error_file")
-            .arg(dir.join("errors.log"))
-            .arg("-message_file")
-            .arg(dir.join("messages.log"))
-            .current_dir(repo_root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp");
-        Phone {
-            name,
-            child: Some(child),
-            dir,
-        }
-    }
-
-    fn finish(&mut self, limit: Duration) -> SippRun {
-        let deadline = Instant::now() + limit;
-        let mut success = false;
-        if let Some(child) = self.child.as_mut() {
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    success = status.success();
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        self.child = None;
-        let mut output = format!("=== {} ===\n", self.name);
-        for f in ["errors.log", "messages.log"] {
-            if let Ok(t) = std::fs::read_to_string(self.dir.join(f)) {
-                output.push_str(&format!("\n--- {f} ---\n{t}"));
-            }
-        }
-        SippRun {
-            success,
-            output,
-            dir: self.dir.clone(),
-        }
-    }
-
-    fn assert_ok(&mut self, limit: Duration, senim: &Senim) {
-        let run = self.finish(limit);
-        assert!(
-            run.success,
-            "{} failed:\n{}\n--- senim log ---\n{}",
-            self.name,
-            run.output,
-            senim.log()
-        );
-    }
-}
-
-impl Drop for Phone {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// A token made by `senim token`: (token, the `[[api.token]]` entry).
 fn make_token(name: &str, role: &str, specialist: Option<&str>) -> (String, String) {

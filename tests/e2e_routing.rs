@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::caller::Caller;
-use common::{have, port_block, repo_root, Senim, SippRun};
+use common::phone::Phone;
+use common::{port_block, repo_root, Senim};
 use sqlx::Row;
 
 /// The centre open around the clock, holidays included.
@@ -66,104 +65,6 @@ fn specialist(id: &str, skills: &str, languages: &str, port: u16) -> String {
     format!(
         "[[specialist]]\nid = \"{id}\"\nname = \"{id}\"\nskills = {skills}\nlanguages = {languages}\nuri = \"sip:{id}@127.0.0.1:{port}\"\nwrap_up = \"1s\"\n\n"
     )
-}
-
-/// A SIPp phone (UAS or UAC) running in the background; killed on drop.
-struct Phone {
-    name: String,
-    child: Option<Child>,
-    dir: PathBuf,
-}
-
-impl Phone {
-    /// Start `scenario` on a fixed SIP port (the configuration names it).
-    fn start(dir: &std::path::Path, scenario: &str, port: u16, remote: SocketAddr) -> Phone {
-        assert!(have("sipp"), "sipp is not installed: run scripts/test");
-        let name = format!("{scenario}-{port}");
-        let dir = dir.join(&name);
-        std::fs::create_dir_all(&dir).expect("phone dir");
-        let child = Command::new("sipp")
-            .arg(remote.to_string())
-            .arg("-sf")
-            .arg(repo_root().join("tests/scenarios").join(scenario))
-            .args(["-m", "1", "-l", "1", "-i", "127.0.0.1"])
-            .args(["-p", &port.to_string()])
-            .args(["-mp", &(port + 10).to_string()])
-            .args(["-timeout", "120s", "-timeout_error"])
-            .args(["-trace_err", "-trace_msg", "-nostdin"])
-            .arg("-error_file")
-            .arg(dir.join("errors.log"))
-            .arg("-message_file")
-            .arg(dir.join("messages.log"))
-            .current_dir(repo_root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp");
-        Phone {
-            name,
-            child: Some(child),
-            dir,
-        }
-    }
-
-    /// The SIP messages it saw and sent.
-    fn messages(&self) -> String {
-        std::fs::read_to_string(self.dir.join("messages.log")).unwrap_or_default()
-    }
-
-    /// Wait for the scenario to end (at most `limit`); its result.
-    fn finish(&mut self, limit: Duration) -> SippRun {
-        let deadline = Instant::now() + limit;
-        let mut success = false;
-        if let Some(child) = self.child.as_mut() {
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    success = status.success();
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        self.child = None;
-        let mut output = format!("=== {} ===\n", self.name);
-        for f in ["errors.log", "messages.log"] {
-            if let Ok(t) = std::fs::read_to_string(self.dir.join(f)) {
-                output.push_str(&format!("\n--- {f} ---\n{t}"));
-            }
-        }
-        SippRun {
-            success,
-            output,
-            dir: self.dir.clone(),
-        }
-    }
-
-    fn assert_ok(&mut self, limit: Duration, senim: &Senim) {
-        let run = self.finish(limit);
-        assert!(
-            run.success,
-            "{} failed:\n{}\n--- senim log ---\n{}",
-            self.name,
-            run.output,
-            senim.log()
-        );
-    }
-}
-
-impl Drop for Phone {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// One row of `call_routing`.

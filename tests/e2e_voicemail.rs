@@ -45,24 +45,7 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 fn steps(senim: &Senim) -> Vec<String> {
-    block_on(async {
-        let pool = senim.db().await;
-        sqlx::query("SELECT menu, what FROM call_steps ORDER BY at, seq")
-            .fetch_all(&pool)
-            .await
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|r| {
-                        format!(
-                            "{}: {}",
-                            r.get::<String, _>("menu"),
-                            r.get::<String, _>("what")
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    })
+    common::call_steps(senim)
 }
 
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod caller;
+pub mod phone;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -259,6 +260,30 @@ pub struct CallRecord {
     /// (digit, source)
     pub digits: Vec<(String, String)>,
     pub steps: Vec<String>,
+}
+
+/// Every call's path through the menus (`call_steps`), oldest first, as
+/// "menu: what". For synchronous tests (it runs its own runtime).
+pub fn call_steps(senim: &Senim) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let pool = senim.db().await;
+        sqlx::query("SELECT menu, what FROM call_steps ORDER BY at, seq")
+            .fetch_all(&pool)
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|r| {
+                        format!(
+                            "{}: {}",
+                            r.get::<String, _>("menu"),
+                            r.get::<String, _>("what")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
 }
 
 /// Is a program on PATH?

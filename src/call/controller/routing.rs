@@ -533,12 +533,9 @@ impl Call {
                 }
                 LegPurpose::Partner(partner) => {
                     self.bridge_to(id);
-                    self.record_routing(
-                        "transfer-ended",
-                        None,
-                        Some(partner.clone()),
+                    self.record_transfer_end(
+                        &partner,
                         Some("answered".into()),
-                        None,
                         serde_json::json!({ "partner": partner, "how": "bridged" }),
                     );
                     if let Some(t) = self.transfer.as_mut() {
@@ -714,16 +711,11 @@ impl Call {
             LegPurpose::Partner(partner) => {
                 if self.phase != Phase::Ended && end != LegEnd::Cancelled {
                     let result = end.ring_result();
-                    self.record_routing(
-                        "transfer-ended",
-                        None,
-                        Some(partner.clone()),
-                        serde_json::to_value(result)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string)),
-                        None,
-                        serde_json::json!({ "partner": partner, "how": "bridged", "result": result }),
-                    );
+                    let text = serde_json::to_value(result)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string));
+                    let detail = serde_json::json!({ "partner": partner, "how": "bridged", "result": result });
+                    self.record_transfer_end(&partner, text, detail);
                     if let Some(ev) = self.transfer_next() {
                         self.flow_event(ev);
                     }
@@ -1080,12 +1072,9 @@ impl Call {
                 }
                 Err(why) => {
                     tracing::info!(%partner, %why, "transfer attempt impossible");
-                    self.record_routing(
-                        "transfer-ended",
-                        None,
-                        Some(partner.clone()),
+                    self.record_transfer_end(
+                        &partner,
                         Some("failed".into()),
-                        None,
                         serde_json::json!({ "partner": partner, "why": why }),
                     );
                 }
@@ -1221,12 +1210,9 @@ impl Call {
             .unwrap_or_default();
         match state {
             ReferState::Succeeded => {
-                self.record_routing(
-                    "transfer-ended",
-                    None,
-                    Some(partner.clone()),
+                self.record_transfer_end(
+                    &partner,
                     Some("answered".into()),
-                    None,
                     serde_json::json!({ "partner": partner, "how": "refer" }),
                 );
                 self.transfer = None;
@@ -1234,14 +1220,8 @@ impl Call {
                 self.flow_event(PlanEvent::TransferResult(TransferOutcome::Transferred));
             }
             ReferState::Failed(why) => {
-                self.record_routing(
-                    "transfer-ended",
-                    None,
-                    Some(partner.clone()),
-                    Some("failed".into()),
-                    None,
-                    serde_json::json!({ "partner": partner, "how": "refer", "why": format!("{why:?}") }),
-                );
+                let detail = serde_json::json!({ "partner": partner, "how": "refer", "why": format!("{why:?}") });
+                self.record_transfer_end(&partner, Some("failed".into()), detail);
                 if let Some(ev) = self.transfer_next() {
                     self.flow_event(ev);
                 }
@@ -1283,6 +1263,23 @@ impl Call {
             wait_ms,
             detail: detail.to_string(),
         });
+    }
+
+    /// How an attempt to reach a partner ended (`result`: answered, failed, ...).
+    fn record_transfer_end(
+        &mut self,
+        partner: &str,
+        result: Option<String>,
+        detail: serde_json::Value,
+    ) {
+        self.record_routing(
+            "transfer-ended",
+            None,
+            Some(partner.to_string()),
+            result,
+            None,
+            detail,
+        );
     }
 
     fn record_routing(
