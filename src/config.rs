@@ -66,6 +66,8 @@ pub struct Config {
     /// The HTTP API's tokens (`[[api.token]]`: name, role, sha256 of the
     /// token, and for role specialist their id).
     pub api: crate::http::auth::ApiConfig,
+    /// How long personal data is kept (`docs/call-record.md`, Retention).
+    pub retention: crate::store::retention::RetentionConfig,
 }
 
 /// The centre's identity on outbound legs (to specialists and partners).
@@ -299,6 +301,8 @@ pub struct Settings {
     pub sip_t1: Duration,
     /// The dialplan file; `None`: the default plan embedded in the binary.
     pub dialplan_file: Option<PathBuf>,
+    /// The retention periods and how often the purge runs.
+    pub retention: crate::store::retention::Retention,
 }
 
 impl Config {
@@ -476,6 +480,10 @@ impl Config {
             self.specialists.iter().any(|s| s.id.as_str() == id)
         })
         .map_err(|m| bad("api.token", m))?;
+        let retention = self
+            .retention
+            .parse()
+            .map_err(|(key, message)| bad(key, message))?;
         let prompts_dir = self.prompts.dir.clone();
         let dialplan_file = self.dialplan.file.clone();
         let mut config = self;
@@ -489,6 +497,7 @@ impl Config {
             prompts_dir,
             sip_t1,
             dialplan_file,
+            retention,
         })
     }
 }
@@ -502,7 +511,7 @@ pub fn parse_port_range(s: &str) -> Option<(u16, u16)> {
     (lo > 0 && hi > first_even).then_some((lo, hi))
 }
 
-/// "6s", "1500ms", "2m" to a duration.
+/// "6s", "1500ms", "2m", "12h", "90d" to a duration.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit())?;
@@ -513,6 +522,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "s" => Some(Duration::from_secs(n)),
         "m" | "min" => n.checked_mul(60).map(Duration::from_secs),
         "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "d" => n.checked_mul(86_400).map(Duration::from_secs),
         _ => None,
     }
 }
@@ -611,6 +621,10 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("1500ms"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_duration("90d"),
+            Some(Duration::from_secs(90 * 86_400))
+        );
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("5"), None);
     }

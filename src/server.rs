@@ -142,6 +142,11 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let voicemail_dir = crate::call::voicemail::prepare_dir(&cfg.voicemail.dir)?;
     let store = Store::open(&cfg.database.url).await?;
     let api_store = store.clone();
+    // Personal data past its retention period goes at start and every `retention.every`.
+    let retention = tokio::spawn(crate::store::retention::run(
+        store.pool().clone(),
+        settings.retention,
+    ));
     let (recorder, writer) = spawn_writer(store);
     let media = MediaEngine::start(cfg.media.pacing_threads).map_err(StartError::Media)?;
     let (udp, tcp) = sip::bind(cfg.sip.listen)
@@ -276,6 +281,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     wait_for_signal().await;
     tracing::info!("stopping: ending calls in progress");
     reloader.abort();
+    retention.abort();
     http_state.ready.store(false, Ordering::Relaxed);
     let _ = ep_tx.send(ToEndpoint::Shutdown);
     drop(ep_tx);

@@ -5,33 +5,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{http, http_with, info_keys_scenario, sipp_file, Senim};
+use common::{http, http_with, info_keys_scenario, make_token, sipp_file, Senim};
 use serde_json::Value;
-
-/// A token made by `senim token`: (token, the `[[api.token]]` entry).
-fn make_token(name: &str, role: &str, specialist: Option<&str>) -> (String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
-    cmd.args(["token", "--name", name, "--role", role]);
-    if let Some(id) = specialist {
-        cmd.args(["--specialist", id]);
-    }
-    let out = cmd.output().expect("run senim token");
-    assert!(out.status.success(), "senim token failed: {out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let token = text
-        .lines()
-        .next()
-        .and_then(|l| l.rsplit(' ').next())
-        .expect("token line")
-        .to_string();
-    assert_eq!(token.len(), 64, "{text}");
-    let entry = text[text.find("[[api.token]]").expect("entry")..].to_string();
-    assert!(!entry.contains(&token), "the entry must not hold the token");
-    (token, entry)
-}
 
 struct Tokens {
     admin: String,

@@ -14,12 +14,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::caller::Caller;
 use common::phone::Phone;
-use common::{http_with, port_block, wait_until, Senim};
+use common::{http_with, make_token, port_block, wait_until, Senim};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -28,26 +27,6 @@ const RTPMAPS: &str = "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:
 
 /// The CSV header after the group's column.
 const COLUMNS: &str = "offered,answered,abandoned_menu,abandoned_queue,routed,answered_within_20s,service_level_pct,wait_avg_s,wait_p90_s,transfers_to_partners,callbacks_requested,callbacks_completed,callback_avg_h,callback_p90_h,survey_avg,survey_count";
-
-/// A token made by `senim token`: (token, the `[[api.token]]` entry).
-fn make_token(name: &str, role: &str, specialist: Option<&str>) -> (String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
-    cmd.args(["token", "--name", name, "--role", role]);
-    if let Some(id) = specialist {
-        cmd.args(["--specialist", id]);
-    }
-    let out = cmd.output().expect("run senim token");
-    assert!(out.status.success(), "senim token failed: {out:?}");
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let token = text
-        .lines()
-        .next()
-        .and_then(|l| l.rsplit(' ').next())
-        .expect("token line")
-        .to_string();
-    let entry = text[text.find("[[api.token]]").expect("entry")..].to_string();
-    (token, entry)
-}
 
 fn specialist(id: &str, skills: &str, port: u16) -> String {
     format!(

@@ -59,6 +59,16 @@ pub enum Endpoint {
     Audit,
     /// `src/http/reports.rs`
     Reports,
+    /// `src/http/follow_ups.rs`
+    ListFollowUps,
+    GetFollowUp,
+    FollowUpRecording,
+    ClaimFollowUp,
+    ReleaseFollowUp,
+    FollowUpNotes,
+    CompleteFollowUp,
+    /// `src/http/retention.rs`
+    EraseCaller,
     OpenApi,
 }
 
@@ -124,6 +134,54 @@ pub const ROUTES: &[ApiRoute] = &[
     },
     ApiRoute {
         method: "GET",
+        path: "/api/v1/follow-ups",
+        roles: EVERYONE,
+        endpoint: Endpoint::ListFollowUps,
+    },
+    ApiRoute {
+        method: "GET",
+        path: "/api/v1/follow-ups/{id}",
+        roles: EVERYONE,
+        endpoint: Endpoint::GetFollowUp,
+    },
+    ApiRoute {
+        method: "GET",
+        path: "/api/v1/follow-ups/{id}/recording",
+        roles: EVERYONE,
+        endpoint: Endpoint::FollowUpRecording,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/api/v1/follow-ups/{id}/claim",
+        roles: EVERYONE,
+        endpoint: Endpoint::ClaimFollowUp,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/api/v1/follow-ups/{id}/release",
+        roles: EVERYONE,
+        endpoint: Endpoint::ReleaseFollowUp,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/api/v1/follow-ups/{id}/notes",
+        roles: EVERYONE,
+        endpoint: Endpoint::FollowUpNotes,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/api/v1/follow-ups/{id}/complete",
+        roles: EVERYONE,
+        endpoint: Endpoint::CompleteFollowUp,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/api/v1/callers/erase",
+        roles: ADMIN,
+        endpoint: Endpoint::EraseCaller,
+    },
+    ApiRoute {
+        method: "GET",
         path: "/api/v1/openapi.json",
         roles: &[],
         endpoint: Endpoint::OpenApi,
@@ -153,6 +211,14 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::ResumeSpecialist => on(filter, resume),
             Endpoint::Audit => on(filter, audit),
             Endpoint::Reports => on(filter, super::reports::get_report),
+            Endpoint::ListFollowUps => on(filter, super::follow_ups::list),
+            Endpoint::GetFollowUp => on(filter, super::follow_ups::get_one),
+            Endpoint::FollowUpRecording => on(filter, super::follow_ups::recording),
+            Endpoint::ClaimFollowUp => on(filter, super::follow_ups::claim),
+            Endpoint::ReleaseFollowUp => on(filter, super::follow_ups::release),
+            Endpoint::FollowUpNotes => on(filter, super::follow_ups::notes),
+            Endpoint::CompleteFollowUp => on(filter, super::follow_ups::complete),
+            Endpoint::EraseCaller => on(filter, super::retention::erase_caller),
             Endpoint::OpenApi => on(filter, openapi),
         };
         if !route.roles.is_empty() {
@@ -455,7 +521,7 @@ fn now_ms() -> i64 {
 }
 
 /// Write an audit entry; the caller refuses the request if this fails.
-async fn write_audit(
+pub(super) async fn write_audit(
     state: &HttpState,
     caller: &Caller,
     action: &str,

@@ -4,8 +4,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod follow_ups;
 pub mod metrics;
 pub mod reports;
+pub mod retention;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -63,12 +63,12 @@ macro_rules! call_columns {
         (SELECT substr(s.what, 13) FROM call_steps s
           WHERE s.call_id = c.id AND s.what LIKE 'enter route %' ORDER BY s.seq LIMIT 1)
     ) AS service,
-    (SELECT r.wait_ms FROM call_routing r
-      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1) AS wait_ms,
-    (SELECT json_extract(r.detail, '$.queue_wait_ms') FROM call_routing r
-      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1) AS queue_wait_ms,
-    (SELECT r.result FROM call_routing r
-      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1) AS routing_result"
+    COALESCE(c.kept_wait_ms, (SELECT r.wait_ms FROM call_routing r
+      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1)) AS wait_ms,
+    COALESCE(c.kept_queue_wait_ms, (SELECT json_extract(r.detail, '$.queue_wait_ms') FROM call_routing r
+      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1)) AS queue_wait_ms,
+    COALESCE(c.kept_routing_result, (SELECT r.result FROM call_routing r
+      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1)) AS routing_result"
     };
 }
 

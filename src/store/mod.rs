@@ -3,7 +3,9 @@
 //! call never waits on the disk and a record is never dropped.
 
 pub mod api;
+pub mod follow_ups;
 pub mod reports;
+pub mod retention;
 mod writer;
 
 pub use writer::{spawn_writer, RecordOp, Recorder};

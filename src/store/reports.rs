@@ -181,25 +181,29 @@ struct CallbackFacts {
 }
 
 /// One fact line per call that arrived in [from, to). The service is the
-/// one recorded on the call, else that of its first routing request.
+/// one recorded on the call, else that of its first routing request. Once
+/// a call's timeline is removed (retention or erasure, see
+/// `store::retention`), the same facts come from its `kept_*` columns.
 const CALLS_SQL: &str = "
 SELECT c.arrived_at, c.language, c.hangup_by, c.survey_score,
   COALESCE(c.service,
     (SELECT json_extract(r.detail, '$.service') FROM call_routing r
       WHERE r.call_id = c.id AND r.step = 'requested' ORDER BY r.seq LIMIT 1)) AS service,
-  EXISTS (SELECT 1 FROM call_routing r WHERE r.call_id = c.id) AS any_routing,
-  EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'requested') AS routed,
-  EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'connected') AS connected,
-  (SELECT r.wait_ms FROM call_routing r
+  COALESCE(c.kept_any_routing,
+    EXISTS (SELECT 1 FROM call_routing r WHERE r.call_id = c.id)) AS any_routing,
+  COALESCE(c.kept_routed, EXISTS (SELECT 1 FROM call_routing r
+           WHERE r.call_id = c.id AND r.step = 'requested')) AS routed,
+  COALESCE(c.kept_connected, EXISTS (SELECT 1 FROM call_routing r
+           WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'connected')) AS connected,
+  COALESCE(c.kept_connected_wait_ms, (SELECT r.wait_ms FROM call_routing r
     WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'connected'
-    ORDER BY r.seq LIMIT 1) AS connected_wait_ms,
-  EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'abandoned') AS abandoned_queue,
-  EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'transfer-ended' AND r.result = 'answered') AS transferred,
-  EXISTS (SELECT 1 FROM follow_ups f WHERE f.call_id = c.id) AS follow_up
+    ORDER BY r.seq LIMIT 1)) AS connected_wait_ms,
+  COALESCE(c.kept_abandoned_queue, EXISTS (SELECT 1 FROM call_routing r
+           WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'abandoned')) AS abandoned_queue,
+  COALESCE(c.kept_transferred, EXISTS (SELECT 1 FROM call_routing r
+           WHERE r.call_id = c.id AND r.step = 'transfer-ended' AND r.result = 'answered')) AS transferred,
+  COALESCE(c.kept_follow_up,
+    EXISTS (SELECT 1 FROM follow_ups f WHERE f.call_id = c.id)) AS follow_up
 FROM calls c
 WHERE c.arrived_at >= $1 AND c.arrived_at < $2";
 

@@ -286,6 +286,27 @@ pub fn call_steps(senim: &Senim) -> Vec<String> {
     })
 }
 
+/// A token made by `senim token`: (the token, its `[[api.token]]` entry).
+pub fn make_token(name: &str, role: &str, specialist: Option<&str>) -> (String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
+    cmd.args(["token", "--name", name, "--role", role]);
+    if let Some(id) = specialist {
+        cmd.args(["--specialist", id]);
+    }
+    let out = cmd.output().expect("run senim token");
+    assert!(out.status.success(), "senim token failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let token = text
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("token line")
+        .to_string();
+    assert_eq!(token.len(), 64, "{text}");
+    let entry = text[text.find("[[api.token]]").expect("entry")..].to_string();
+    (token, entry)
+}
+
 /// Is a program on PATH?
 pub fn have(program: &str) -> bool {
     Command::new("sh")

@@ -1,0 +1,116 @@
+//! `POST /api/v1/callers/erase` (admin): erase one caller's data on
+//! request. The number is hashed with the call context's keyed hash (which
+//! normalises it, so `+7 701 123 45 67` and `87011234567` are the same
+//! caller) and the data is found by that hash; see
+//! `store::retention::erase_caller`. The audit entry holds the counts
+//! only: neither the number nor its hash.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::api::ApiError;
+use super::auth::Caller;
+use super::HttpState;
+use crate::store::api as q;
+use crate::store::retention::{self, EraseCounts};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseBody {
+    /// The caller's number in any usual format.
+    pub number: String,
+}
+
+/// A number worth hashing: 3 to 20 digits, at most 40 characters.
+pub fn plausible_number(number: &str) -> bool {
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    number.len() <= 40
+        && (3..=20).contains(&digits)
+        && number
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+}
+
+fn bad(message: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+    }
+}
+
+pub async fn erase_caller(
+    State(state): State<Arc<HttpState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<EraseBody>, JsonRejection>,
+) -> Result<Json<EraseCounts>, ApiError> {
+    let Json(body) = body.map_err(|e| bad(&format!("bad request body: {}", e.body_text())))?;
+    if !plausible_number(&body.number) {
+        return Err(bad(
+            "`number` must be a phone number (digits, optionally with +, spaces, dashes or brackets)",
+        ));
+    }
+    let hash = state.calls.hasher.hash(&body.number);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let pool = state.api.store.pool();
+    let counts = retention::erase_caller(pool, &hash, now_ms)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "API: erasing a caller's data failed");
+            ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the database is not available; nothing or part was erased, try again"
+                    .into(),
+            }
+        })?;
+    tracing::info!(
+        token = %caller.name,
+        follow_ups = counts.follow_ups,
+        voicemails = counts.voicemails,
+        calls = counts.calls,
+        "API: a caller's data was erased on request"
+    );
+    let detail = serde_json::to_value(counts).unwrap_or_default().to_string();
+    // The data is gone: an audit failure is logged, not turned into an error.
+    if let Err(e) = q::audit(
+        pool,
+        &q::AuditEntry {
+            at_ms: now_ms,
+            token_name: &caller.name,
+            role: caller.role.as_str(),
+            action: "erase-caller",
+            target: None,
+            detail: Some(detail),
+        },
+    )
+    .await
+    {
+        tracing::error!(error = %e, action = "erase-caller", "API: cannot write the audit log");
+    }
+    Ok(Json(counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_usual_formats_are_accepted() {
+        for n in [
+            "+7 705 123 45 67",
+            "87011234567",
+            "+7 (701) 123-45-67",
+            "112",
+        ] {
+            assert!(plausible_number(n), "{n}");
+        }
+        for n in ["", "12", "abc", "+7 701 123 45 67; DROP", &"1".repeat(21)] {
+            assert!(!plausible_number(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,659 @@
+//! The follow-up queue (`follow_ups`, migrations/sqlite/0005_follow_ups.sql):
+//! callback requests and voicemails that a specialist claims, calls back
+//! and completes.
+//!
+//! Who may see and change what is decided here, next to the queries, so the
+//! rules hold whichever route uses them:
+//!
+//! * staff (admin, coordinator) see and change every follow-up;
+//! * a specialist sees open follow-ups and those claimed by themselves, and
+//!   changes only those they claimed. Anything else is "not found" for
+//!   them, so ids cannot be probed.
+//!
+//! Every change is one conditional `UPDATE` on the state that was read, so
+//! two specialists claiming at once cannot both win: the loser gets a
+//! conflict (or "not found", when the follow-up is no longer visible to them).
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+/// Longest note accepted in one request, in characters (after cleaning).
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// Longest the notes of one follow-up may grow, in characters.
+pub const MAX_NOTES_CHARS: usize = 20_000;
+
+/// How a completed follow-up ended.
+pub const RESULTS: &[&str] = &["reached", "no-answer", "wrong-number", "declined", "other"];
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    /// Admin or coordinator: every follow-up.
+    Staff,
+    /// A specialist, by id: open follow-ups and their own.
+    Specialist(&'a str),
+}
+
+impl Actor<'_> {
+    /// May this actor see `f` at all?
+    pub fn sees(&self, f: &FollowUp) -> bool {
+        match self {
+            Actor::Staff => true,
+            Actor::Specialist(me) => f.status == "open" || f.claimed_by.as_deref() == Some(*me),
+        }
+    }
+
+    /// May this actor change `f` (release, complete)? A specialist only
+    /// one they claimed and that is not done yet.
+    fn works_on(&self, f: &FollowUp) -> bool {
+        match self {
+            Actor::Staff => true,
+            Actor::Specialist(me) => f.status == "claimed" && f.claimed_by.as_deref() == Some(*me),
+        }
+    }
+}
+
+/// Which follow-ups to list (oldest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowUpFilter {
+    /// `open`, `claimed` or `done`.
+    pub status: Option<String>,
+    /// `callback` or `voicemail`.
+    pub kind: Option<String>,
+    pub limit: u32,
+}
+
+/// A follow-up as the API shows it: never the number, never the path of
+/// the recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct FollowUp {
+    pub id: String,
+    pub kind: String,
+    /// Epoch ms.
+    pub created_at: i64,
+    pub language: Option<String>,
+    pub service: Option<String>,
+    pub call_window: Option<String>,
+    pub leave_message: Option<bool>,
+    pub say_centre_name: Option<bool>,
+    pub status: String,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub result: Option<String>,
+    pub notes: Option<String>,
+    pub call_id: Option<String>,
+    /// For a voicemail: the length of the message kept.
+    pub duration_ms: Option<i64>,
+}
+
+/// The personal data of a follow-up, read only for the detail view.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Sealed {
+    /// `number_sealed`: open with `NumberSealer::open`.
+    pub number_sealed: Option<String>,
+    /// The voicemail's WAV file.
+    pub recording_path: Option<String>,
+}
+
+const COLUMNS: &str = "f.id, f.kind, f.created_at, f.language, f.service, f.call_window,
+    f.leave_message, f.say_centre_name, f.status, f.claimed_by, f.claimed_at,
+    f.completed_at, f.result, f.notes, f.call_id, v.duration_ms";
+
+const FROM: &str = "FROM follow_ups f
+    LEFT JOIN voicemails v ON f.kind = 'voicemail' AND v.call_id = f.call_id";
+
+/// The follow-ups `actor` may see that match `filter`, oldest first.
+pub async fn list(
+    pool: &SqlitePool,
+    actor: Actor<'_>,
+    filter: &FollowUpFilter,
+) -> Result<Vec<FollowUp>, sqlx::Error> {
+    let me = match actor {
+        Actor::Staff => None,
+        Actor::Specialist(id) => Some(id),
+    };
+    // Built from the constants above only; every value is bound.
+    sqlx::query_as::<_, FollowUp>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} {FROM}
+          WHERE ($1 IS NULL OR f.status = $1) AND ($2 IS NULL OR f.kind = $2)
+            AND ($3 IS NULL OR f.status = 'open' OR f.claimed_by = $3)
+          ORDER BY f.created_at, f.id LIMIT $4"
+    )))
+    .bind(filter.status.as_deref())
+    .bind(filter.kind.as_deref())
+    .bind(me)
+    .bind(i64::from(filter.limit))
+    .fetch_all(pool)
+    .await
+}
+
+/// One follow-up, whoever may see it.
+pub async fn get(pool: &SqlitePool, id: &str) -> Result<Option<FollowUp>, sqlx::Error> {
+    sqlx::query_as::<_, FollowUp>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} {FROM} WHERE f.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The sealed number and the recording's path of a follow-up.
+pub async fn sealed(pool: &SqlitePool, id: &str) -> Result<Option<Sealed>, sqlx::Error> {
+    sqlx::query_as::<_, Sealed>(sqlx::AssertSqlSafe(format!(
+        "SELECT f.number_sealed, v.path AS recording_path {FROM} WHERE f.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// What a change came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Made; the follow-up as it is now.
+    Made(Box<FollowUp>),
+    /// No such follow-up, or not one this actor may see or change.
+    NotFound,
+    /// The follow-up is not in a state that allows the change.
+    Conflict(&'static str),
+}
+
+/// Read `id` for a change by `actor`: NotFound when it is not there or not
+/// visible to them.
+async fn visible(
+    pool: &SqlitePool,
+    actor: Actor<'_>,
+    id: &str,
+) -> Result<Option<FollowUp>, sqlx::Error> {
+    Ok(get(pool, id).await?.filter(|f| actor.sees(f)))
+}
+
+/// A value bound after the four of the state check (`$5`, `$6`, ...).
+#[derive(Debug, Clone)]
+enum Val {
+    Text(Option<String>),
+    Int(i64),
+}
+
+/// Run a conditional UPDATE that applies only if the row is still in the
+/// state `f` shows; then read it back.
+async fn update_if_unchanged(
+    pool: &SqlitePool,
+    f: &FollowUp,
+    set: &str,
+    values: Vec<Val>,
+) -> Result<Change, sqlx::Error> {
+    let sql = format!(
+        "UPDATE follow_ups SET {set}
+          WHERE id = $1 AND status = $2 AND claimed_by IS $3 AND notes IS $4"
+    );
+    // `set` is one of the constant assignments of this module.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&f.id)
+        .bind(&f.status)
+        .bind(f.claimed_by.as_deref())
+        .bind(f.notes.as_deref());
+    for v in values {
+        query = match v {
+            Val::Text(t) => query.bind(t),
+            Val::Int(n) => query.bind(n),
+        };
+    }
+    let done = query.execute(pool).await?.rows_affected();
+    if done == 0 {
+        return Ok(Change::Conflict(
+            "the follow-up changed meanwhile; read it again",
+        ));
+    }
+    Ok(match get(pool, &f.id).await? {
+        Some(now) => Change::Made(Box::new(now)),
+        None => Change::NotFound,
+    })
+}
+
+/// Claim `id` for `specialist`. A specialist claims only for themselves;
+/// staff assign anyone. Claiming one's own claim again changes nothing.
+pub async fn claim(
+    pool: &SqlitePool,
+    actor: Actor<'_>,
+    id: &str,
+    specialist: &str,
+    now_ms: i64,
+) -> Result<Change, sqlx::Error> {
+    if let Actor::Specialist(me) = actor {
+        if me != specialist {
+            return Ok(Change::NotFound);
+        }
+    }
+    let Some(f) = visible(pool, actor, id).await? else {
+        return Ok(Change::NotFound);
+    };
+    match f.status.as_str() {
+        "open" => {}
+        "claimed" if f.claimed_by.as_deref() == Some(specialist) => {
+            return Ok(Change::Made(Box::new(f)))
+        }
+        "claimed" => return Ok(Change::Conflict("already claimed by someone else")),
+        _ => return Ok(Change::Conflict("already done")),
+    }
+    update_if_unchanged(
+        pool,
+        &f,
+        "status = 'claimed', claimed_by = $5, claimed_at = $6",
+        vec![Val::Text(Some(specialist.to_string())), Val::Int(now_ms)],
+    )
+    .await
+}
+
+/// Give a claimed follow-up back to the queue.
+pub async fn release(pool: &SqlitePool, actor: Actor<'_>, id: &str) -> Result<Change, sqlx::Error> {
+    let Some(f) = visible(pool, actor, id).await? else {
+        return Ok(Change::NotFound);
+    };
+    if f.status != "claimed" {
+        return Ok(Change::Conflict("not claimed"));
+    }
+    if !actor.works_on(&f) {
+        return Ok(Change::NotFound);
+    }
+    update_if_unchanged(
+        pool,
+        &f,
+        "status = 'open', claimed_by = NULL, claimed_at = NULL",
+        vec![],
+    )
+    .await
+}
+
+/// A note as kept: control characters gone (line breaks and tabs become
+/// spaces), trimmed; None when nothing is left or it is too long.
+pub fn clean_note(text: &str) -> Option<String> {
+    let cleaned: String = text
+        .chars()
+        .filter_map(|c| match c {
+            '\n' | '\r' | '\t' => Some(' '),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect();
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty() && cleaned.chars().count() <= MAX_NOTE_CHARS).then(|| cleaned.to_string())
+}
+
+/// The notes with `note` appended as a line `<time> <author>: <note>`.
+fn appended(notes: Option<&str>, at: &str, author: &str, note: &str) -> Option<String> {
+    let author: String = author.chars().filter(|c| !c.is_control()).collect();
+    let line = format!("{at} {author}: {note}");
+    let all = match notes {
+        Some(n) if !n.is_empty() => format!("{n}\n{line}"),
+        _ => line,
+    };
+    (all.chars().count() <= MAX_NOTES_CHARS).then_some(all)
+}
+
+/// Append a note (already cleaned with [`clean_note`]). A specialist
+/// writes only on follow-ups they claimed (also once done).
+pub async fn add_note(
+    pool: &SqlitePool,
+    actor: Actor<'_>,
+    id: &str,
+    at: &str,
+    author: &str,
+    note: &str,
+) -> Result<Change, sqlx::Error> {
+    let Some(f) = visible(pool, actor, id).await? else {
+        return Ok(Change::NotFound);
+    };
+    if let Actor::Specialist(me) = actor {
+        if f.claimed_by.as_deref() != Some(me) {
+            return Ok(Change::Conflict("claim the follow-up before writing notes"));
+        }
+    }
+    let Some(notes) = appended(f.notes.as_deref(), at, author, note) else {
+        return Ok(Change::Conflict("the notes of this follow-up are full"));
+    };
+    update_if_unchanged(pool, &f, "notes = $5", vec![Val::Text(Some(notes))]).await
+}
+
+/// Complete a follow-up with `result` (one of [`RESULTS`]) and an optional
+/// note (cleaned): (time, author, text).
+pub async fn complete(
+    pool: &SqlitePool,
+    actor: Actor<'_>,
+    id: &str,
+    result: &str,
+    note: Option<(&str, &str, &str)>,
+    now_ms: i64,
+) -> Result<Change, sqlx::Error> {
+    let Some(f) = visible(pool, actor, id).await? else {
+        return Ok(Change::NotFound);
+    };
+    if f.status == "done" {
+        return Ok(Change::Conflict("already done"));
+    }
+    if !actor.works_on(&f) {
+        return Ok(Change::Conflict("claim the follow-up before completing it"));
+    }
+    let notes = match note {
+        Some((at, author, text)) => match appended(f.notes.as_deref(), at, author, text) {
+            Some(n) => Some(n),
+            None => return Ok(Change::Conflict("the notes of this follow-up are full")),
+        },
+        None => f.notes.clone(),
+    };
+    update_if_unchanged(
+        pool,
+        &f,
+        "status = 'done', completed_at = $5, result = $6, notes = $7",
+        vec![
+            Val::Int(now_ms),
+            Val::Text(Some(result.to_string())),
+            Val::Text(notes),
+        ],
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("f.db").display());
+        let s = Store::open(&url).await.unwrap();
+        (dir, s)
+    }
+
+    async fn add_callback(pool: &SqlitePool, id: &str, at: i64) {
+        sqlx::query(
+            "INSERT INTO follow_ups (id, kind, created_at, number_sealed, call_window,
+                                     leave_message, say_centre_name, language, service)
+             VALUES ($1, 'callback', $2, 'v1:sealed', 'soon', 1, 0, 'kk', 'legal')",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    async fn add_voicemail(pool: &SqlitePool, call: &str, at: i64) {
+        sqlx::query(
+            "INSERT INTO calls (id, sip_call_id, arrived_at, transport, language)
+             VALUES ($1, 'sip', $2, 'udp', 'ru')",
+        )
+        .bind(call)
+        .bind(at)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO voicemails (call_id, at, path, duration_ms, ended_by)
+             VALUES ($1, $2, '/var/lib/senim/voicemail/x.wav', 4200, 'key')",
+        )
+        .bind(call)
+        .bind(at)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO follow_ups (id, call_id, kind, created_at, language)
+             VALUES ('voicemail-' || $1, $1, 'voicemail', $2, 'ru')",
+        )
+        .bind(call)
+        .bind(at)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    fn all() -> FollowUpFilter {
+        FollowUpFilter {
+            limit: 100,
+            ..Default::default()
+        }
+    }
+
+    async fn ids(pool: &SqlitePool, actor: Actor<'_>, filter: FollowUpFilter) -> Vec<String> {
+        list(pool, actor, &filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.id)
+            .collect()
+    }
+
+    fn made(c: Change) -> FollowUp {
+        match c {
+            Change::Made(f) => *f,
+            other => panic!("not made: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn specialists_see_open_ones_and_their_own_only() {
+        let (_dir, s) = store().await;
+        let pool = s.pool();
+        add_callback(pool, "a", 1000).await;
+        add_callback(pool, "b", 2000).await;
+        add_voicemail(pool, "call-c", 3000).await;
+
+        let everything = ids(pool, Actor::Staff, all()).await;
+        assert_eq!(everything, ["a", "b", "voicemail-call-c"]);
+        let vm = get(pool, "voicemail-call-c").await.unwrap().unwrap();
+        assert_eq!(vm.duration_ms, Some(4200));
+        assert_eq!(vm.call_id.as_deref(), Some("call-c"));
+        let cb = get(pool, "a").await.unwrap().unwrap();
+        assert_eq!(cb.duration_ms, None);
+        assert_eq!(cb.leave_message, Some(true));
+        assert_eq!(cb.say_centre_name, Some(false));
+        let sealed_cb = sealed(pool, "a").await.unwrap().unwrap();
+        assert_eq!(sealed_cb.number_sealed.as_deref(), Some("v1:sealed"));
+        assert_eq!(sealed_cb.recording_path, None);
+        let sealed_vm = sealed(pool, "voicemail-call-c").await.unwrap().unwrap();
+        assert!(sealed_vm.recording_path.unwrap().ends_with("x.wav"));
+
+        made(
+            claim(pool, Actor::Specialist("erlan"), "a", "erlan", 5000)
+                .await
+                .unwrap(),
+        );
+        made(
+            claim(pool, Actor::Staff, "b", "aigerim", 5100)
+                .await
+                .unwrap(),
+        );
+
+        assert_eq!(
+            ids(pool, Actor::Specialist("erlan"), all()).await,
+            ["a", "voicemail-call-c"]
+        );
+        assert_eq!(
+            ids(pool, Actor::Specialist("aigerim"), all()).await,
+            ["b", "voicemail-call-c"]
+        );
+        assert_eq!(
+            ids(pool, Actor::Specialist("dana"), all()).await,
+            ["voicemail-call-c"]
+        );
+        let claimed = FollowUpFilter {
+            status: Some("claimed".into()),
+            ..all()
+        };
+        assert_eq!(ids(pool, Actor::Staff, claimed.clone()).await, ["a", "b"]);
+        assert_eq!(ids(pool, Actor::Specialist("erlan"), claimed).await, ["a"]);
+        let voicemails = FollowUpFilter {
+            kind: Some("voicemail".into()),
+            ..all()
+        };
+        assert_eq!(
+            ids(pool, Actor::Staff, voicemails).await,
+            ["voicemail-call-c"]
+        );
+        let one = FollowUpFilter { limit: 1, ..all() };
+        assert_eq!(ids(pool, Actor::Staff, one).await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn claim_release_notes_and_complete() {
+        let (_dir, s) = store().await;
+        let pool = s.pool();
+        add_callback(pool, "a", 1000).await;
+        let erlan = Actor::Specialist("erlan");
+        let aigerim = Actor::Specialist("aigerim");
+
+        // A specialist claims only for themselves.
+        assert_eq!(
+            claim(pool, erlan, "a", "aigerim", 1).await.unwrap(),
+            Change::NotFound
+        );
+        let f = made(claim(pool, erlan, "a", "erlan", 5000).await.unwrap());
+        assert_eq!(f.status, "claimed");
+        assert_eq!(f.claimed_by.as_deref(), Some("erlan"));
+        assert_eq!(f.claimed_at, Some(5000));
+        // Claiming again is harmless; keeps the first time.
+        let again = made(claim(pool, erlan, "a", "erlan", 6000).await.unwrap());
+        assert_eq!(again.claimed_at, Some(5000));
+        // Another specialist does not see it at all; staff get a conflict.
+        for change in [
+            claim(pool, aigerim, "a", "aigerim", 1).await.unwrap(),
+            release(pool, aigerim, "a").await.unwrap(),
+            complete(pool, aigerim, "a", "reached", None, 1)
+                .await
+                .unwrap(),
+            add_note(pool, aigerim, "a", "t", "Aigerim", "x")
+                .await
+                .unwrap(),
+        ] {
+            assert_eq!(change, Change::NotFound);
+        }
+        assert!(matches!(
+            claim(pool, Actor::Staff, "a", "aigerim", 1).await.unwrap(),
+            Change::Conflict(_)
+        ));
+        assert_eq!(
+            claim(pool, erlan, "nope", "erlan", 1).await.unwrap(),
+            Change::NotFound
+        );
+
+        // Notes are appended with time and author.
+        made(
+            add_note(
+                pool,
+                erlan,
+                "a",
+                "2026-03-09T05:00:00.000Z",
+                "Erlan",
+                "busy tone",
+            )
+            .await
+            .unwrap(),
+        );
+        let f = made(
+            add_note(
+                pool,
+                Actor::Staff,
+                "a",
+                "2026-03-09T06:00:00.000Z",
+                "Dana",
+                "try after 18:00",
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(
+            f.notes.as_deref(),
+            Some("2026-03-09T05:00:00.000Z Erlan: busy tone\n2026-03-09T06:00:00.000Z Dana: try after 18:00")
+        );
+
+        // Released, it is open again and anyone may claim it.
+        let f = made(release(pool, erlan, "a").await.unwrap());
+        assert_eq!((f.status.as_str(), f.claimed_by.as_deref()), ("open", None));
+        assert!(matches!(
+            release(pool, erlan, "a").await.unwrap(),
+            Change::Conflict(_)
+        ));
+        // An open one is completed by staff only: a specialist claims first.
+        assert!(matches!(
+            complete(pool, erlan, "a", "reached", None, 1)
+                .await
+                .unwrap(),
+            Change::Conflict(_)
+        ));
+        assert!(matches!(
+            add_note(pool, erlan, "a", "t", "Erlan", "x").await.unwrap(),
+            Change::Conflict(_)
+        ));
+        made(claim(pool, aigerim, "a", "aigerim", 7000).await.unwrap());
+        let f = made(
+            complete(
+                pool,
+                aigerim,
+                "a",
+                "reached",
+                Some(("2026-03-09T07:00:00.000Z", "Aigerim", "all fine")),
+                8000,
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(f.status, "done");
+        assert_eq!(f.completed_at, Some(8000));
+        assert_eq!(f.result.as_deref(), Some("reached"));
+        assert_eq!(f.claimed_by.as_deref(), Some("aigerim"));
+        assert!(f.notes.unwrap().ends_with("Aigerim: all fine"));
+        assert!(matches!(
+            complete(pool, Actor::Staff, "a", "other", None, 9000)
+                .await
+                .unwrap(),
+            Change::Conflict(_)
+        ));
+        // Done and claimed by aigerim: erlan no longer sees it.
+        assert_eq!(ids(pool, erlan, all()).await, Vec::<String>::new());
+        assert_eq!(ids(pool, aigerim, all()).await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn a_stale_read_does_not_overwrite_a_newer_claim() {
+        let (_dir, s) = store().await;
+        let pool = s.pool();
+        add_callback(pool, "a", 1000).await;
+        let stale = get(pool, "a").await.unwrap().unwrap();
+        made(
+            claim(pool, Actor::Specialist("erlan"), "a", "erlan", 5000)
+                .await
+                .unwrap(),
+        );
+        let lost = update_if_unchanged(
+            pool,
+            &stale,
+            "status = 'claimed', claimed_by = $5, claimed_at = $6",
+            vec![Val::Text(Some("aigerim".into())), Val::Int(6000)],
+        )
+        .await
+        .unwrap();
+        assert!(matches!(lost, Change::Conflict(_)));
+        let f = get(pool, "a").await.unwrap().unwrap();
+        assert_eq!(f.claimed_by.as_deref(), Some("erlan"));
+    }
+
+    #[test]
+    fn notes_are_cleaned_and_limited() {
+        assert_eq!(
+            clean_note("  call\tafter\n18:00\u{7}  ").as_deref(),
+            Some("call after 18:00")
+        );
+        assert_eq!(clean_note(" \u{1b}\n "), None);
+        assert!(clean_note(&"x".repeat(MAX_NOTE_CHARS)).is_some());
+        assert!(clean_note(&"x".repeat(MAX_NOTE_CHARS + 1)).is_none());
+        let long = "y".repeat(MAX_NOTES_CHARS);
+        assert_eq!(appended(Some(&long), "t", "a", "b"), None);
+        assert_eq!(
+            appended(None, "t", "a\u{0}b", "n").as_deref(),
+            Some("t ab: n")
+        );
+    }
+}
