@@ -211,6 +211,33 @@ fn kazakh_psychology_goes_to_the_kazakh_psychologist_past_no_answer_and_voicemai
         relayed.iter().any(|p| !before.contains(&p.ssrc)),
         "no relayed audio after the bridge"
     );
+    // The metrics see the conversation, the keys and the RTP.
+    let (_, metrics) = common::http(senim.http, "GET", "/metrics");
+    let value = |line: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(
+        value("senim_calls{state=\"connected\"}"),
+        Some(1),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("senim_queue_length{service=\"psychology\"}"),
+        Some(0),
+        "{metrics}"
+    );
+    assert!(
+        value("senim_dtmf_total{source=\"sip-info\"}").is_some_and(|n| n >= 2),
+        "{metrics}"
+    );
+    assert!(
+        value("senim_rtp_packets_received_total ").is_some_and(|n| n > 0),
+        "{metrics}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(caller.bye(), Some(200));
     noanswer.assert_ok(Duration::from_secs(20), &senim);

@@ -566,6 +566,9 @@ impl Call {
         // Dropping the media stops the stream.
         self.media = None;
         self.legs.clear();
+        if self.bridge.take().is_some() {
+            self.bridge_ended();
+        }
         // A message the caller left just before the end is still being written.
         self.voicemail_drain().await;
     }
@@ -763,6 +766,10 @@ impl Call {
     }
 
     fn rtp(&mut self, data: &[u8], from: SocketAddr) {
+        self.ctx
+            .sip_stats
+            .rtp_packets_in
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Ok((header, payload)) = rtp::parse(data) else {
             return;
         };
@@ -830,6 +837,12 @@ impl Call {
         if !self.dedup.accept(Instant::now(), digit, source) {
             return;
         }
+        let counter = match source {
+            DtmfSource::Rfc4733 => &self.ctx.sip_stats.dtmf_rfc4733,
+            DtmfSource::SipInfo => &self.ctx.sip_stats.dtmf_sip_info,
+            DtmfSource::Inband => &self.ctx.sip_stats.dtmf_inband,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.bridge.is_some() {
             // The conversation's keys are the caller's and the specialist's
             // business: relayed, not recorded.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use senim_routing::availability::{Now, RosterSnapshot};
 use senim_routing::hours::{Calendar, Schedules};
 use senim_routing::router::{Action, CallId, LegResult, Router, RouterSettings};
-use senim_routing::specialists::{SpecialistId, Specialists};
+use senim_routing::specialists::{Skill, SpecialistId, Specialists};
 use senim_routing::strategy::RouteRequest;
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,6 +52,10 @@ pub enum ToRouter {
     Snapshot {
         reply: oneshot::Sender<RosterSnapshot>,
     },
+    /// How many callers wait, per service.
+    QueueLengths {
+        reply: oneshot::Sender<Vec<(Skill, usize)>>,
+    },
 }
 
 /// A cheap handle to the router task.
@@ -70,6 +74,13 @@ impl RouterHandle {
     pub async fn snapshot(&self) -> Option<RosterSnapshot> {
         let (reply, rx) = oneshot::channel();
         self.send(ToRouter::Snapshot { reply });
+        rx.await.ok()
+    }
+
+    /// How many callers wait per service (None while stopping).
+    pub async fn queue_lengths(&self) -> Option<Vec<(Skill, usize)>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ToRouter::QueueLengths { reply });
         rx.await.ok()
     }
 
@@ -178,6 +189,13 @@ fn handle(
             reply,
         } => {
             let _ = reply.send(router.set_paused(&id, paused, &reason, now));
+        }
+        ToRouter::QueueLengths { reply } => {
+            let lengths = Skill::ALL
+                .iter()
+                .map(|s| (*s, router.queue_len(*s)))
+                .collect();
+            let _ = reply.send(lengths);
         }
         ToRouter::Snapshot { reply } => {
             let snap = router

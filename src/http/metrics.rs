@@ -100,6 +100,47 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "Calls taken since start.",
         load(&sip.calls_total),
     );
+    let queues = ctx.router.queue_lengths().await.unwrap_or_default();
+    let queued: u64 = queues.iter().map(|(_, n)| *n as u64).sum();
+    m.family(
+        "senim_calls",
+        "gauge",
+        "Calls in progress by state: waiting in the queue, or connected to a specialist or partner (the rest are in the menus or being routed).",
+        &[
+            (&[("state", "queued")], queued),
+            (&[("state", "connected")], load(&sip.calls_connected)),
+        ],
+    );
+    let queue_samples: Vec<([(&str, &str); 1], u64)> = queues
+        .iter()
+        .map(|(skill, n)| ([("service", skill.as_str())], *n as u64))
+        .collect();
+    let queue_samples: Vec<(&[(&str, &str)], u64)> = queue_samples
+        .iter()
+        .map(|(l, n)| (l.as_slice(), *n))
+        .collect();
+    m.family(
+        "senim_queue_length",
+        "gauge",
+        "Callers waiting for a specialist, by service.",
+        &queue_samples,
+    );
+    m.single(
+        "senim_rtp_packets_received_total",
+        "counter",
+        "RTP packets received from callers and outbound legs since start.",
+        load(&sip.rtp_packets_in),
+    );
+    m.family(
+        "senim_dtmf_total",
+        "counter",
+        "Keys received since start, by how they arrived.",
+        &[
+            (&[("source", "rfc4733")], load(&sip.dtmf_rfc4733)),
+            (&[("source", "sip-info")], load(&sip.dtmf_sip_info)),
+            (&[("source", "inband")], load(&sip.dtmf_inband)),
+        ],
+    );
     m.single(
         "senim_sip_messages_received_total",
         "counter",

@@ -669,6 +669,7 @@ impl Call {
         }
         if self.bridge == Some(id) {
             self.bridge = None;
+            self.bridge_ended();
             match purpose {
                 LegPurpose::Specialist(_) => {
                     self.ctx.router.send(ToRouter::CallEnded {
@@ -726,6 +727,12 @@ impl Call {
 
     /// Relay starts: the caller's prompts and the whisper stop.
     fn bridge_to(&mut self, id: u64) {
+        if self.bridge.is_none() {
+            self.ctx
+                .sip_stats
+                .calls_connected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.bridge = Some(id);
         self.prompt_token = 0;
         self.prompt_queue.clear();
@@ -737,6 +744,15 @@ impl Call {
             slot.whisper.clear();
         }
         tracing::info!("bridged");
+    }
+
+    /// The conversation ended (for the connected-calls gauge).
+    pub(super) fn bridge_ended(&self) {
+        let _ = self.ctx.sip_stats.calls_connected.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| n.checked_sub(1),
+        );
     }
 
     fn restart_caller_stream(&mut self) {
@@ -752,6 +768,10 @@ impl Call {
     pub(super) fn leg_input(&mut self, input: LegInput) {
         match input {
             LegInput::Rtp { leg, data, from } => {
+                self.ctx
+                    .sip_stats
+                    .rtp_packets_in
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let bridged = self.bridge == Some(leg);
                 let Some(slot) = self.slot_mut(leg) else {
                     return;
@@ -947,6 +967,7 @@ impl Call {
             .is_some_and(|b| !self.legs.iter().any(|l| l.id == b))
         {
             self.bridge = None;
+            self.bridge_ended();
         }
     }
 
