@@ -255,6 +255,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         ready: AtomicBool::new(false),
         calls: ctx.clone(),
         api: http::api::ApiState::new(tokens, api_store),
+        endpoint: ep_tx.clone(),
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(http_state.clone());

@@ -6,15 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::caller::Caller;
+use common::walks::{press, reach_callback};
 use common::{wait_until, Senim};
 use senim::privacy::NumberSealer;
 use sqlx::Row;
 
 const OPEN: &str = "[hours.centre]\nalways = true\nholidays = \"open\"\n";
-const OFFER: &str = "0 101";
-const RTPMAPS: &str =
-    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
 /// The test caller's number (From of `common::caller`).
 const CALLER: &str = "+77011234567";
 
@@ -80,33 +77,6 @@ fn digits(senim: &Senim) -> String {
             })
             .unwrap_or_default()
     })
-}
-
-/// Call, choose Kazakh and psychology, wait for the callback questions.
-fn reach_callback(senim: &Senim) -> Caller {
-    let mut c = Caller::new(senim.sip);
-    let offer = c.offer(OFFER, RTPMAPS);
-    c.call(Some(&offer), None);
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('1'), Some(200));
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('2'), Some(200));
-    assert!(
-        wait_until(Duration::from_secs(30), || steps(senim)
-            .iter()
-            .any(|s| s.ends_with("callback: start"))),
-        "the callback questions did not start: {:#?}\n{}",
-        steps(senim),
-        senim.log()
-    );
-    c
-}
-
-fn press(c: &mut Caller, keys: &str) {
-    for k in keys.chars() {
-        std::thread::sleep(Duration::from_millis(700));
-        assert_eq!(c.press_info(k), Some(200), "INFO {k}");
-    }
 }
 
 fn sealer(senim: &Senim) -> NumberSealer {

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::caller::Caller;
+use common::walks::{press, reach_callback};
 use common::{http_with, make_token, wait_until, Senim};
 use serde_json::Value;
 use sqlx::Row;
@@ -19,9 +19,6 @@ use sqlx::Row;
 const CENTRE: &str = "[hours.centre]\nalways = true\nholidays = \"open\"\n\n\
     [[specialist]]\nid = \"erlan\"\nname = \"Erlan\"\nskills = [\"legal\"]\nlanguages = [\"ru\"]\nuri = \"sip:erlan@127.0.0.1:9\"\n\n\
     [[specialist]]\nid = \"aigerim\"\nname = \"Aigerim\"\nskills = [\"legal\"]\nlanguages = [\"ru\"]\nuri = \"sip:aigerim@127.0.0.1:9\"\n";
-const OFFER: &str = "0 101";
-const RTPMAPS: &str =
-    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
 /// The test caller's number (From of `common::caller`).
 const CALLER: &str = "+77011234567";
 
@@ -103,33 +100,12 @@ impl Api {
     }
 }
 
-fn steps(senim: &Senim) -> Vec<String> {
-    common::call_steps(senim)
-}
-
 /// A real call: Kazakh, psychology (nobody takes it), then the callback
 /// questions: 1 the number is right, 2 this evening, 2 no message, 1 the
 /// centre's name may be said. Returns the follow-up's id.
 fn leave_callback_request(senim: &Senim) -> String {
-    let mut c = Caller::new(senim.sip);
-    let offer = c.offer(OFFER, RTPMAPS);
-    c.call(Some(&offer), None);
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('1'), Some(200));
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('2'), Some(200));
-    assert!(
-        wait_until(Duration::from_secs(30), || steps(senim)
-            .iter()
-            .any(|s| s.ends_with("callback: start"))),
-        "the callback questions did not start: {:#?}\n{}",
-        steps(senim),
-        senim.log()
-    );
-    for k in "1221".chars() {
-        std::thread::sleep(Duration::from_millis(700));
-        assert_eq!(c.press_info(k), Some(200), "INFO {k}");
-    }
+    let mut c = reach_callback(senim);
+    press(&mut c, "1221");
     assert!(c.wait_bye(Duration::from_secs(30)), "Senim hangs up");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut id = None;

@@ -122,6 +122,15 @@ fn wait_row(senim: &Senim, limit: Duration, f: impl Fn(&RoutingRow) -> bool) -> 
     common::wait_until(limit, || routing_rows(senim).iter().any(&f))
 }
 
+/// Wait until a routing row of `step` is written; else fail with Senim's log.
+fn assert_reaches(senim: &Senim, limit: Duration, step: &str) {
+    assert!(
+        wait_row(senim, limit, |r| r.step == step),
+        "{}",
+        senim.log()
+    );
+}
+
 fn rows_text(rows: &[RoutingRow]) -> String {
     rows.iter()
         .map(|r| {
@@ -137,6 +146,19 @@ fn rows_text(rows: &[RoutingRow]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A transfer to a partner ended answered, its detail naming `how`
+/// (`refer` or `bridged`).
+fn assert_transfer_answered(senim: &Senim, how: &str) {
+    let rows = routing_rows(senim);
+    assert!(
+        rows.iter().any(|r| r.step == "transfer-ended"
+            && r.detail.contains(how)
+            && r.result.as_deref() == Some("answered")),
+        "{}",
+        rows_text(&rows)
+    );
 }
 
 /// Call, choose Kazakh (1) and a service by INFO.
@@ -321,11 +343,7 @@ fn ring_all_cancels_the_phones_that_lose() {
     let mut winner = Phone::start(dir.path(), "specialist_accept.xml", p_winner, senim.sip);
     std::thread::sleep(Duration::from_millis(300));
     let mut caller = caller_choosing(&senim, '2');
-    assert!(
-        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
-        "{}",
-        senim.log()
-    );
+    assert_reaches(&senim, Duration::from_secs(40), "finished");
     // The loser gets its CANCEL (its scenario requires it) right away.
     loser.assert_ok(Duration::from_secs(15), &senim);
     std::thread::sleep(Duration::from_millis(500));
@@ -379,11 +397,7 @@ fn all_busy_waits_in_the_queue_then_goes_to_the_partner() {
 
     // The first caller talks to the only psychologist.
     let mut first = caller_choosing(&senim, '2');
-    assert!(
-        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
-        "{}",
-        senim.log()
-    );
+    assert_reaches(&senim, Duration::from_secs(40), "finished");
     // The second finds everyone busy: the queue, then the partner.
     let mut second = caller_choosing(&senim, '2');
     assert!(
@@ -437,12 +451,7 @@ fn after_hours_goes_to_the_partner() {
     let mut partner = Phone::start(dir.path(), "partner_answer.xml", p_partner, senim.sip);
     std::thread::sleep(Duration::from_millis(300));
     let mut caller = caller_choosing(&senim, '1');
-    assert!(
-        wait_row(&senim, Duration::from_secs(60), |r| r.step
-            == "transfer-ended"),
-        "{}",
-        senim.log()
-    );
+    assert_reaches(&senim, Duration::from_secs(60), "transfer-ended");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(caller.bye(), Some(200));
     partner.assert_ok(Duration::from_secs(20), &senim);
@@ -488,14 +497,7 @@ fn refer_transfer_through_a_trunk_that_accepts_refer() {
         "{:?}",
         call_outcomes(&senim)
     );
-    let rows = routing_rows(&senim);
-    assert!(
-        rows.iter().any(|r| r.step == "transfer-ended"
-            && r.detail.contains("refer")
-            && r.result.as_deref() == Some("answered")),
-        "{}",
-        rows_text(&rows)
-    );
+    assert_transfer_answered(&senim, "refer");
 }
 
 #[test]
@@ -520,14 +522,7 @@ fn bridged_transfer_through_a_trunk_without_refer() {
         invite.contains("INVITE sip:+77232771922@127.0.0.1"),
         "the partner's number at the trunk"
     );
-    let rows = routing_rows(&senim);
-    assert!(
-        rows.iter().any(|r| r.step == "transfer-ended"
-            && r.detail.contains("bridged")
-            && r.result.as_deref() == Some("answered")),
-        "{}",
-        rows_text(&rows)
-    );
+    assert_transfer_answered(&senim, "bridged");
 }
 
 #[test]
@@ -554,11 +549,7 @@ fn a_paused_specialist_is_not_rung_and_pause_is_set_over_http() {
     let mut accept = Phone::start(dir.path(), "specialist_accept.xml", p_accept, senim.sip);
     std::thread::sleep(Duration::from_millis(300));
     let mut caller = caller_choosing(&senim, '2');
-    assert!(
-        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
-        "{}",
-        senim.log()
-    );
+    assert_reaches(&senim, Duration::from_secs(40), "finished");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(caller.bye(), Some(200));
     accept.assert_ok(Duration::from_secs(20), &senim);
@@ -602,11 +593,7 @@ fn when_the_specialist_hangs_up_first_the_caller_rates_the_call() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let mut caller = caller_choosing(&senim, '2');
-    assert!(
-        wait_row(&senim, Duration::from_secs(40), |r| r.step == "finished"),
-        "{}",
-        senim.log()
-    );
+    assert_reaches(&senim, Duration::from_secs(40), "finished");
     // The specialist hangs up after a few seconds; the caller stays and
     // hears the survey, then rates the call 4.
     phone.assert_ok(Duration::from_secs(30), &senim);

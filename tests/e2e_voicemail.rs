@@ -12,13 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::caller::Caller;
+use common::walks::{call_choosing, OFFER, RTPMAPS};
 use common::{repo_root, wait_until, Senim};
 use sqlx::Row;
 
 const OPEN: &str = "[hours.centre]\nalways = true\nholidays = \"open\"\n";
-const OFFER: &str = "0 101";
-const RTPMAPS: &str =
-    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
 
 /// Senim on the default plan, with the routes overflowing to the voicemail
 /// (the plan's folder is kept as long as Senim runs).
@@ -83,13 +81,12 @@ fn has_step(senim: &Senim, step: &str) -> bool {
 /// Call, choose Russian and psychology; wait until the beep has played and
 /// the recording runs.
 fn reach_recording(senim: &Senim) -> Caller {
-    let mut c = Caller::new(senim.sip);
-    let offer = c.offer(OFFER, RTPMAPS);
-    c.call(Some(&offer), None);
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('2'), Some(200));
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('2'), Some(200));
+    reach_recording_offering(senim, OFFER, RTPMAPS)
+}
+
+/// [`reach_recording`], offering `formats` (with their `rtpmaps`).
+fn reach_recording_offering(senim: &Senim, formats: &str, rtpmaps: &str) -> Caller {
+    let c = call_choosing(senim, formats, rtpmaps, '2', '2');
     assert!(
         wait_until(Duration::from_secs(30), || has_step(
             senim,
@@ -100,6 +97,29 @@ fn reach_recording(senim: &Senim) -> Caller {
         senim.log()
     );
     c
+}
+
+/// The plan goes on to goodbye and Senim hangs up.
+fn assert_goodbye(c: &Caller, senim: &Senim) {
+    assert!(
+        c.wait_bye(Duration::from_secs(30)),
+        "the plan goes on to goodbye and hangs up: {:#?}",
+        steps(senim)
+    );
+}
+
+/// [`saved_message`], ended by `ended_by` and `about` (`about 3 s`) as
+/// long as `ms` says.
+fn saved_message_ended_by(
+    senim: &Senim,
+    ended_by: &str,
+    ms: std::ops::RangeInclusive<i64>,
+    about: &str,
+) -> (Voicemail, Vec<i16>) {
+    let (v, samples) = saved_message(senim);
+    assert_eq!(v.ended_by, ended_by);
+    assert!(ms.contains(&v.duration_ms), "{about}: {} ms", v.duration_ms);
+    (v, samples)
 }
 
 fn voicemail_dir(senim: &Senim) -> PathBuf {
@@ -215,18 +235,8 @@ fn caller_speaks_then_presses_hash() {
     let mut c = reach_recording(&senim);
     c.send_tone_pcmu(400.0, Duration::from_secs(3));
     assert_eq!(c.press_info('#'), Some(200));
-    assert!(
-        c.wait_bye(Duration::from_secs(30)),
-        "the plan goes on to goodbye and hangs up: {:#?}",
-        steps(&senim)
-    );
-    let (v, samples) = saved_message(&senim);
-    assert_eq!(v.ended_by, "key");
-    assert!(
-        (2000..=4000).contains(&v.duration_ms),
-        "about 3 s: {} ms",
-        v.duration_ms
-    );
+    assert_goodbye(&c, &senim);
+    let (v, samples) = saved_message_ended_by(&senim, "key", 2000..=4000, "about 3 s");
     assert_is_the_tone(&samples);
     let calls = block_on(senim.ended_calls(1));
     assert_eq!(calls[0].id, v.call_id);
@@ -250,32 +260,14 @@ fn caller_speaks_then_presses_hash() {
 #[test]
 fn an_inband_key_ends_the_message_and_is_not_in_it() {
     let (senim, _plan) = start();
-    let mut c = Caller::new(senim.sip);
     // No telephone-event: Senim listens for in-band tones.
-    let offer = c.offer("0", "a=rtpmap:0 PCMU/8000\r\n");
-    c.call(Some(&offer), None);
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('2'), Some(200));
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('2'), Some(200));
-    assert!(
-        wait_until(Duration::from_secs(30), || has_step(
-            &senim,
-            "leave-message: voicemail recording"
-        )),
-        "the recording did not start: {:#?}",
-        steps(&senim)
-    );
+    let mut c = reach_recording_offering(&senim, "0", "a=rtpmap:0 PCMU/8000\r\n");
     c.send_tone_pcmu(400.0, Duration::from_secs(3));
     // 300 ms of silence, 120 ms of the # tone pair, 500 ms of silence.
     let pound =
         std::fs::read(repo_root().join("tests/media/dtmf-pound.ul")).expect("dtmf-pound.ul");
     c.send_pcmu(&pound);
-    assert!(
-        c.wait_bye(Duration::from_secs(30)),
-        "the plan goes on to goodbye and hangs up: {:#?}",
-        steps(&senim)
-    );
+    assert_goodbye(&c, &senim);
     let (v, samples) = saved_message(&senim);
     assert_eq!(v.ended_by, "key");
     let calls = block_on(senim.ended_calls(1));
@@ -297,19 +289,9 @@ fn caller_speaks_then_goes_silent() {
     c.send_tone_pcmu(400.0, Duration::from_secs(3));
     // Silence (PCMU of zero samples) until the recorder gives up on it.
     c.send_tone_pcmu(0.0, Duration::from_secs(6));
-    assert!(
-        c.wait_bye(Duration::from_secs(30)),
-        "the plan goes on to goodbye and hangs up: {:#?}",
-        steps(&senim)
-    );
-    let (v, samples) = saved_message(&senim);
-    assert_eq!(v.ended_by, "silence");
+    assert_goodbye(&c, &senim);
     // Three seconds of speech and half a second of the silence after it.
-    assert!(
-        (2500..=4500).contains(&v.duration_ms),
-        "about 3.5 s: {} ms",
-        v.duration_ms
-    );
+    let (_, samples) = saved_message_ended_by(&senim, "silence", 2500..=4500, "about 3.5 s");
     assert_is_the_tone(&samples[..samples.len().min(24_000)]);
     assert!(has_step(&senim, "leave-message: voicemail recorded"));
 }
@@ -320,13 +302,7 @@ fn caller_hangs_up_mid_message_and_it_is_kept() {
     let mut c = reach_recording(&senim);
     c.send_tone_pcmu(400.0, Duration::from_millis(2500));
     assert_eq!(c.bye(), Some(200));
-    let (v, samples) = saved_message(&senim);
-    assert_eq!(v.ended_by, "hangup");
-    assert!(
-        (1500..=3500).contains(&v.duration_ms),
-        "about 2.5 s: {} ms",
-        v.duration_ms
-    );
+    let (_, samples) = saved_message_ended_by(&senim, "hangup", 1500..=3500, "about 2.5 s");
     assert_is_the_tone(&samples);
     let calls = block_on(senim.ended_calls(1));
     assert_eq!(calls[0].outcome.as_deref(), Some("caller-hangup"));

@@ -30,7 +30,7 @@ mod routing;
 mod voicemail;
 
 use super::callback::{self as callback_flow, CallbackFlow, CallbackRequest};
-use super::outbound::{LegInput, LegSlot};
+use super::legs::Legs;
 use super::{CallContext, ToCall};
 use crate::driver::media::{MediaEvent, StreamHandle};
 use crate::driver::sip::{ToEndpoint, ALLOW};
@@ -163,12 +163,7 @@ struct Call {
     step_seq: i64,
     routing_seq: i64,
     /// Outbound legs: specialists being rung or bridged, partner legs.
-    legs: Vec<LegSlot>,
-    leg_seq: u64,
-    leg_tx: mpsc::UnboundedSender<LegInput>,
-    leg_rx: mpsc::UnboundedReceiver<LegInput>,
-    /// The key of the leg request being handled (for the leg's `Respond`).
-    leg_request_key: Option<TxKey>,
+    legs: Legs,
     /// Routing in progress (from the plan's `<route>`).
     routing: Option<routing::Routing>,
     /// The router's actions for this call, until the router forgets it.
@@ -195,7 +190,7 @@ impl Call {
         sip_call_id: String,
     ) -> Call {
         let flow = Interpreter::new(ctx.plans.current());
-        let (leg_tx, leg_rx) = mpsc::unbounded_channel();
+        let legs = Legs::new(ctx.clone(), endpoint.clone(), sip_call_id.clone());
         Call {
             ctx,
             endpoint,
@@ -218,11 +213,7 @@ impl Call {
             digit_seq: 0,
             step_seq: 0,
             routing_seq: 0,
-            legs: Vec::new(),
-            leg_seq: 0,
-            leg_tx,
-            leg_rx,
-            leg_request_key: None,
+            legs,
             routing: None,
             router_rx: None,
             bridge: None,
@@ -490,7 +481,7 @@ impl Call {
                 // The caller's side is over; outbound legs may still need
                 // their CANCEL, BYE or final responses.
                 self.media = None;
-                self.legs.retain(|l| !l.leg.is_terminated());
+                self.legs.retain_live();
                 let t = *ended_at.get_or_insert_with(tokio::time::Instant::now);
                 // The router's last records (an abandoned caller's wait) come
                 // after the hang-up: wait for it to let go of the call too.
@@ -537,7 +528,7 @@ impl Call {
                         self.router_rx = None;
                     }
                 },
-                input = self.leg_rx.recv() => {
+                input = self.legs.recv() => {
                     if let Some(input) = input {
                         self.leg_input(input);
                     }
@@ -562,6 +553,7 @@ impl Call {
                     break;
                 }
             }
+            self.leg_events();
         }
         // Dropping the media stops the stream.
         self.media = None;
@@ -1174,7 +1166,7 @@ async fn recv_from_opt(
     }
 }
 
-async fn sleep_opt(at: Option<tokio::time::Instant>) {
+pub(super) async fn sleep_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,

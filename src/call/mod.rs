@@ -2,8 +2,10 @@
 //! the menu flow together.
 
 pub mod callback;
+pub mod click_to_call;
 pub mod controller;
 pub mod leg;
+pub mod legs;
 pub mod outbound;
 pub mod ports;
 pub mod voicemail;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use senim_media::dtmf::{DtmfSource, InbandDetector, Rfc4733Receiver};
 use senim_media::g711::Codec;
-use senim_media::prompts::Prompt;
+use senim_media::prompts::{Language, Prompt};
 use senim_media::rtp;
 use senim_routing::specialists::SpecialistId;
 use senim_sip::message::Peer;
@@ -26,6 +26,8 @@ pub enum LegPurpose {
     Specialist(SpecialistId),
     /// A partner centre, for a bridged transfer (no whisper).
     Partner(String),
+    /// The person a follow-up calls back (click-to-call), by follow-up id.
+    Callee(String),
 }
 
 impl LegPurpose {
@@ -34,6 +36,7 @@ impl LegPurpose {
         match self {
             LegPurpose::Specialist(id) => id.as_str(),
             LegPurpose::Partner(id) => id,
+            LegPurpose::Callee(_) => "callee",
         }
     }
 }
@@ -71,8 +74,14 @@ pub struct LegSlot {
     /// The rest of the whisper after the prompt that plays.
     pub whisper: VecDeque<Arc<Prompt>>,
     pub whisper_token: u64,
-    /// The leg accepted and the router was told; bridging waits for the router.
+    /// The leg accepted (the key, or a bridge-on-answer leg answered).
     pub accepted: bool,
+    /// The leg's media is bridged: its RTP goes to the other side.
+    pub bridged: bool,
+    /// The language of its whisper and hold audio.
+    pub language: Language,
+    /// Hold audio looping on the leg: the playing token and the prompt.
+    pub looping: Option<(u64, Arc<Prompt>)>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -118,6 +127,9 @@ impl LegSlot {
             whisper: VecDeque::new(),
             whisper_token: 0,
             accepted: false,
+            bridged: false,
+            language: Language::Ru,
+            looping: None,
             reader,
         })
     }
@@ -126,7 +138,7 @@ impl LegSlot {
     pub fn specialist(&self) -> Option<&SpecialistId> {
         match &self.purpose {
             LegPurpose::Specialist(id) => Some(id),
-            LegPurpose::Partner(_) => None,
+            LegPurpose::Partner(_) | LegPurpose::Callee(_) => None,
         }
     }
 

@@ -63,6 +63,12 @@ pub enum ToEndpoint {
     CallEnded {
         call_id: String,
     },
+    /// A call Senim placed itself (a callback): requests, responses and
+    /// timeouts under `call_id` and its aliases go to `handle`.
+    Register {
+        call_id: String,
+        handle: mpsc::UnboundedSender<ToCall>,
+    },
     /// Requests with Call-ID `leg` (an outbound leg of the call) go to `call_id`'s task.
     Alias {
         leg: String,
@@ -271,6 +277,17 @@ impl Endpoint {
                 };
                 let key = self.layer.send_request(now, request, peer);
                 self.bind_tx(key, owner);
+            }
+            ToEndpoint::Register { call_id, handle } => {
+                if self.stopping.is_some() {
+                    let _ = handle.send(ToCall::Shutdown);
+                }
+                if self.calls.insert(call_id, handle).is_none() {
+                    self.ctx
+                        .sip_stats
+                        .calls_active
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             ToEndpoint::Alias { leg, call_id } => {
                 self.call_aliases

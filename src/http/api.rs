@@ -67,6 +67,8 @@ pub enum Endpoint {
     ReleaseFollowUp,
     FollowUpNotes,
     CompleteFollowUp,
+    /// `src/http/click_to_call.rs`
+    CallFollowUp,
     /// `src/http/retention.rs`
     EraseCaller,
     OpenApi,
@@ -176,6 +178,12 @@ pub const ROUTES: &[ApiRoute] = &[
     },
     ApiRoute {
         method: "POST",
+        path: "/api/v1/follow-ups/{id}/call",
+        roles: EVERYONE,
+        endpoint: Endpoint::CallFollowUp,
+    },
+    ApiRoute {
+        method: "POST",
         path: "/api/v1/callers/erase",
         roles: ADMIN,
         endpoint: Endpoint::EraseCaller,
@@ -218,6 +226,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::ReleaseFollowUp => on(filter, super::follow_ups::release),
             Endpoint::FollowUpNotes => on(filter, super::follow_ups::notes),
             Endpoint::CompleteFollowUp => on(filter, super::follow_ups::complete),
+            Endpoint::CallFollowUp => on(filter, super::click_to_call::call),
             Endpoint::EraseCaller => on(filter, super::retention::erase_caller),
             Endpoint::OpenApi => on(filter, openapi),
         };
@@ -333,24 +342,40 @@ fn word(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn one<'a>(pairs: &'a Pairs, allowed: &[&str]) -> Result<Vec<(&'a str, &'a str)>, ApiError> {
-    let mut seen: Vec<(&str, &str)> = Vec::new();
-    for (k, v) in pairs {
-        if !allowed.contains(&k.as_str()) {
+/// The query's parameters in order, each checked as it comes: an unknown
+/// name or one given twice is an error (in its place, so an earlier
+/// parameter's own error is still reported first by a caller that reads
+/// the values as it goes).
+pub(crate) fn checked<'a>(
+    pairs: &'a [(String, String)],
+    allowed: &'a [&'a str],
+) -> impl Iterator<Item = Result<(&'a str, &'a str), ApiError>> + 'a {
+    let mut seen: Vec<&'a str> = Vec::new();
+    pairs.iter().map(move |(k, v)| {
+        let k = k.as_str();
+        if !allowed.contains(&k) {
             return Err(ApiError::bad(format!(
                 "unknown parameter `{k}` (known: {})",
                 allowed.join(", ")
             )));
         }
-        if seen.iter().any(|(s, _)| *s == k) {
+        if seen.contains(&k) {
             return Err(ApiError::bad(format!("parameter `{k}` given twice")));
         }
-        seen.push((k, v));
-    }
-    Ok(seen)
+        seen.push(k);
+        Ok((k, v.as_str()))
+    })
 }
 
-fn limit(value: &str) -> Result<u32, ApiError> {
+fn one<'a>(
+    pairs: &'a [(String, String)],
+    allowed: &'a [&'a str],
+) -> Result<Vec<(&'a str, &'a str)>, ApiError> {
+    checked(pairs, allowed).collect()
+}
+
+/// `limit`: 1 to [`MAX_LIMIT`].
+pub(crate) fn limit(value: &str) -> Result<u32, ApiError> {
     value
         .parse::<u32>()
         .ok()

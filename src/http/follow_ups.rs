@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::api::{rfc3339, write_audit, ApiError, DEFAULT_LIMIT, MAX_LIMIT};
+use super::api::{checked, limit, rfc3339, write_audit, ApiError, DEFAULT_LIMIT};
 use super::auth::{Caller, Role};
 use super::HttpState;
 use crate::store::follow_ups::{self as fu, Actor, Change, FollowUp, FollowUpFilter};
@@ -32,14 +32,14 @@ fn bad(message: impl Into<String>) -> ApiError {
     }
 }
 
-fn not_found() -> ApiError {
+pub(super) fn not_found() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         message: "not found".into(),
     }
 }
 
-fn store_error(e: sqlx::Error) -> ApiError {
+pub(super) fn store_error(e: sqlx::Error) -> ApiError {
     tracing::error!(error = %e, "API: follow-up query failed");
     ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
@@ -47,7 +47,7 @@ fn store_error(e: sqlx::Error) -> ApiError {
     }
 }
 
-fn audit_error(e: sqlx::Error) -> ApiError {
+pub(super) fn audit_error(e: sqlx::Error) -> ApiError {
     tracing::error!(error = %e, "API: cannot write the audit log; the read is refused");
     ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
@@ -57,7 +57,7 @@ fn audit_error(e: sqlx::Error) -> ApiError {
 
 /// The caller as the store sees them. A specialist token always names its
 /// specialist (checked at start); one without is refused.
-fn actor(caller: &Caller) -> Result<Actor<'_>, ApiError> {
+pub(super) fn actor(caller: &Caller) -> Result<Actor<'_>, ApiError> {
     match caller.role {
         Role::Admin | Role::Coordinator => Ok(Actor::Staff),
         Role::Specialist => caller
@@ -87,35 +87,16 @@ pub fn parse_list_query(pairs: &[(String, String)]) -> Result<FollowUpFilter, Ap
         limit: DEFAULT_LIMIT,
         ..Default::default()
     };
-    let mut seen: Vec<&str> = Vec::new();
-    for (k, v) in pairs {
-        let k = k.as_str();
-        if !KNOWN.contains(&k) {
-            return Err(bad(format!(
-                "unknown parameter `{k}` (known: {})",
-                KNOWN.join(", ")
-            )));
-        }
-        if seen.contains(&k) {
-            return Err(bad(format!("parameter `{k}` given twice")));
-        }
-        seen.push(k);
+    for param in checked(pairs, &KNOWN) {
+        let (k, v) = param?;
         match k {
-            "status" if ["open", "claimed", "done"].contains(&v.as_str()) => {
-                filter.status = Some(v.clone())
+            "status" if ["open", "claimed", "done"].contains(&v) => {
+                filter.status = Some(v.to_string())
             }
             "status" => return Err(bad("`status` must be open, claimed or done")),
-            "kind" if ["callback", "voicemail"].contains(&v.as_str()) => {
-                filter.kind = Some(v.clone())
-            }
+            "kind" if ["callback", "voicemail"].contains(&v) => filter.kind = Some(v.to_string()),
             "kind" => return Err(bad("`kind` must be callback or voicemail")),
-            _ => {
-                filter.limit = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| bad(format!("`limit` must be 1 to {MAX_LIMIT}")))?
-            }
+            _ => filter.limit = limit(v)?,
         }
     }
     Ok(filter)
@@ -187,10 +168,37 @@ pub struct FollowUpDetail {
     /// Voicemails: where to fetch the audio, when the file is there.
     #[serde(skip_serializing_if = "Option::is_none")]
     recording: Option<String>,
+    /// Callbacks: the calls Senim placed for it (click-to-call), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    calls: Vec<CallbackView>,
+}
+
+/// One click-to-call of a follow-up, as the API shows it.
+#[derive(Serialize)]
+pub struct CallbackView {
+    id: String,
+    specialist: String,
+    started_at: String,
+    answered_at: Option<String>,
+    ended_at: Option<String>,
+    outcome: Option<String>,
+}
+
+impl From<fu::FollowUpCall> for CallbackView {
+    fn from(c: fu::FollowUpCall) -> Self {
+        CallbackView {
+            id: c.id,
+            specialist: c.specialist,
+            started_at: rfc3339(c.started_at),
+            answered_at: c.answered_at.map(rfc3339),
+            ended_at: c.ended_at.map(rfc3339),
+            outcome: c.outcome,
+        }
+    }
 }
 
 /// Answers must not be kept by browsers or proxies: they hold personal data.
-fn no_store(mut response: Response) -> Response {
+pub(super) fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -212,7 +220,11 @@ pub(super) async fn list(
 }
 
 /// The follow-up `id` if `caller` may see it.
-async fn visible(state: &HttpState, caller: &Caller, id: &str) -> Result<FollowUp, ApiError> {
+pub(super) async fn visible(
+    state: &HttpState,
+    caller: &Caller,
+    id: &str,
+) -> Result<FollowUp, ApiError> {
     if !valid_id(id) {
         return Err(not_found());
     }
@@ -284,10 +296,21 @@ pub(super) async fn get_one(
             recording = Some(format!("/api/v1/follow-ups/{id}/recording"));
         }
     }
+    let calls = if f.kind == "callback" {
+        fu::calls(state.api.store.pool(), &id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(CallbackView::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let detail = FollowUpDetail {
         follow_up: f.into(),
         number,
         recording,
+        calls,
     };
     Ok(no_store(Json(detail).into_response()))
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod click_to_call;
 pub mod follow_ups;
 pub mod metrics;
 pub mod reports;
@@ -28,6 +29,8 @@ pub struct HttpState {
     pub calls: Arc<CallContext>,
     /// Tokens, the store and counters of the API.
     pub api: api::ApiState,
+    /// The SIP endpoint, for calls Senim places (click-to-call).
+    pub endpoint: tokio::sync::mpsc::UnboundedSender<crate::driver::sip::ToEndpoint>,
 }
 
 #[derive(Serialize)]

@@ -14,7 +14,7 @@ use axum::Json;
 use chrono::{DateTime, Timelike, Utc};
 use serde::Serialize;
 
-use super::api::{parse_time, rfc3339, ApiError};
+use super::api::{checked, parse_time, rfc3339, ApiError};
 use super::HttpState;
 use crate::store::reports::{self, Grouping, Report, ReportError};
 
@@ -49,19 +49,8 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ReportQuery, ApiError> 
     let mut to = None;
     let mut by = Grouping::Day;
     let mut format = Format::Json;
-    let mut seen: Vec<&str> = Vec::new();
-    for (k, v) in pairs {
-        let k = k.as_str();
-        if !KNOWN.contains(&k) {
-            return Err(bad(format!(
-                "unknown parameter `{k}` (known: {})",
-                KNOWN.join(", ")
-            )));
-        }
-        if seen.contains(&k) {
-            return Err(bad(format!("parameter `{k}` given twice")));
-        }
-        seen.push(k);
+    for param in checked(pairs, &KNOWN) {
+        let (k, v) = param?;
         let time = || {
             parse_time(v).ok_or_else(|| {
                 bad(format!(
@@ -78,7 +67,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ReportQuery, ApiError> 
                 })?
             }
             _ => {
-                format = match v.as_str() {
+                format = match v {
                     "json" => Format::Json,
                     "csv" => Format::Csv,
                     _ => return Err(bad("`format` must be json or csv")),

@@ -355,6 +355,68 @@ pub async fn complete(
     .await
 }
 
+/// A call Senim placed to call a follow-up back (click-to-call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct FollowUpCall {
+    pub id: String,
+    pub specialist: String,
+    /// Epoch ms.
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// `talked`, `specialist-no-answer`, `callee-busy`, ...; None while under way.
+    pub outcome: Option<String>,
+}
+
+/// Record that callback `call` of follow-up `id` starts, unless one that
+/// started after `since` (epoch ms) is still under way: then false, and
+/// nothing is written. One statement, so two clicks at once cannot both
+/// start a call.
+pub async fn begin_call(
+    pool: &SqlitePool,
+    call: &str,
+    id: &str,
+    specialist: &str,
+    at: i64,
+    since: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO follow_up_calls (id, follow_up_id, specialist, started_at)
+         SELECT $1, $2, $3, $4
+          WHERE NOT EXISTS (SELECT 1 FROM follow_up_calls
+                             WHERE follow_up_id = $2 AND outcome IS NULL AND started_at >= $5)",
+    )
+    .bind(call)
+    .bind(id)
+    .bind(specialist)
+    .bind(at)
+    .bind(since)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// Forget callback `call` that could not start after all.
+pub async fn forget_call(pool: &SqlitePool, call: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM follow_up_calls WHERE id = $1 AND outcome IS NULL")
+        .bind(call)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The callbacks Senim placed for follow-up `id`, oldest first.
+pub async fn calls(pool: &SqlitePool, id: &str) -> Result<Vec<FollowUpCall>, sqlx::Error> {
+    sqlx::query_as::<_, FollowUpCall>(
+        "SELECT id, specialist, started_at, answered_at, ended_at, outcome
+           FROM follow_up_calls WHERE follow_up_id = $1 ORDER BY started_at, id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

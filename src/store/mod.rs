@@ -191,6 +191,23 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
             }
+            RecordOp::FollowUpCallEnded {
+                id,
+                at,
+                answered_at,
+                outcome,
+            } => {
+                sqlx::query(
+                    "UPDATE follow_up_calls SET ended_at = $2, answered_at = $3, outcome = $4
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(answered_at)
+                .bind(*outcome)
+                .execute(&self.pool)
+                .await?;
+            }
             RecordOp::Survey { call, score } => {
                 sqlx::query("UPDATE calls SET survey_score = $2 WHERE id = $1")
                     .bind(call)

@@ -365,17 +365,17 @@ impl Acc {
                 }
             }
         }
-        if c.hangup_by_caller && !c.any_routing && !c.follow_up {
-            m.abandoned_menu += 1;
-        }
-        if c.abandoned_queue {
-            m.abandoned_queue += 1;
-        }
-        if c.routed {
-            m.routed += 1;
-        }
-        if c.transferred {
-            m.transfers_to_partners += 1;
+        // Each count that this call adds one to when its fact holds.
+        for (holds, count) in [
+            (
+                c.hangup_by_caller && !c.any_routing && !c.follow_up,
+                &mut m.abandoned_menu,
+            ),
+            (c.abandoned_queue, &mut m.abandoned_queue),
+            (c.routed, &mut m.routed),
+            (c.transferred, &mut m.transfers_to_partners),
+        ] {
+            *count += u64::from(holds);
         }
         if let Some(s) = c.survey_score {
             m.survey_count += 1;

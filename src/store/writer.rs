@@ -73,6 +73,13 @@ pub enum RecordOp {
         language: Option<String>,
         service: Option<String>,
     },
+    /// How a callback of a follow-up ended (migrations/sqlite/0008_follow_up_calls.sql).
+    FollowUpCallEnded {
+        id: String,
+        at: i64,
+        answered_at: Option<i64>,
+        outcome: &'static str,
+    },
     /// A routing or transfer step (see migrations/sqlite/0002_routing.sql).
     Routing {
         call: String,

@@ -5,6 +5,7 @@
 
 pub mod caller;
 pub mod phone;
+pub mod walks;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -9,21 +9,20 @@ use std::time::{Duration, Instant};
 
 use rsip::Method;
 use senim_dialplan::{Event as PlanEvent, RouteOutcome, TransferOutcome};
-use senim_media::dtmf::{self, InbandDetector};
 use senim_media::prompts::Language;
-use senim_media::sdp;
 use senim_routing::partners::Contact;
 use senim_routing::router::{Action as RouterAction, CallId, LegResult, OverflowReason, Record};
-use senim_routing::specialists::{Skill, SpecialistContact, SpecialistId};
+use senim_routing::specialists::{Skill, SpecialistId};
 use senim_routing::strategy::{RouteRequest, Strategy};
-use senim_sip::message::{self, Peer, Transport};
+use senim_sip::message::{self, Peer};
 use senim_sip::refer::{ReferConfig, ReferState, ReferTransfer};
 use senim_sip::transaction::TxKey;
 use tokio::sync::mpsc;
 
-use super::{epoch_ms, Call, Phase, CODECS};
-use crate::call::leg::{Leg, LegAction, LegConfig, LegEnd};
-use crate::call::outbound::{peer_of_uri, relay_packet, LegInput, LegPurpose, LegSlot};
+use super::{epoch_ms, Call, Phase};
+use crate::call::leg::LegEnd;
+use crate::call::legs::{LegEvent, LegPlan};
+use crate::call::outbound::{peer_of_uri, relay_packet, LegInput, LegPurpose};
 use crate::driver::router::ToRouter;
 use crate::driver::sip::ToEndpoint;
 use crate::store::RecordOp;
@@ -31,8 +30,6 @@ use crate::store::RecordOp;
 /// After the call ended, how long its legs may take to finish (a CANCEL
 /// waits for a provisional response; see `leg::CANCEL_GUARD`).
 pub(super) const LEG_DRAIN: Duration = Duration::from_secs(35);
-/// The accept key of the whisper.
-const ACCEPT_DIGIT: char = '1';
 /// How long a partner's phone may ring before the next number is tried.
 const PARTNER_RING: Duration = Duration::from_secs(30);
 /// The hold audio, looped while the caller waits.
@@ -62,15 +59,6 @@ pub(super) struct PartnerTransfer {
     contacts: VecDeque<Contact>,
     refer: Option<ReferTransfer>,
     playing: bool,
-}
-
-/// What an outbound leg needs besides the centre's identity.
-struct LegPlan {
-    target: rsip::Uri,
-    peer: Peer,
-    whisper: Vec<String>,
-    ring_timeout: Duration,
-    bridge_on_answer: bool,
 }
 
 impl Call {
@@ -226,16 +214,7 @@ impl Call {
         self.routing = None;
         self.stop_caller_audio();
         // The router cancelled its rings already; make sure nothing rings on.
-        let now = Self::now_std();
-        let ids: Vec<u64> = self.legs.iter().map(|l| l.id).collect();
-        for id in ids {
-            if let Some(slot) = self.slot_mut(id) {
-                if slot.specialist().is_some() {
-                    slot.leg.cancel(now);
-                }
-            }
-            self.drive_leg(id);
-        }
+        self.legs.cancel_where(|l| l.specialist().is_some());
         self.flow_event(PlanEvent::RouteResult(outcome));
     }
 
@@ -267,7 +246,6 @@ impl Call {
     }
 
     fn cancel_specialists(&mut self, specialists: &[SpecialistId]) {
-        let now = Self::now_std();
         let ids: Vec<u64> = self
             .legs
             .iter()
@@ -275,27 +253,18 @@ impl Call {
             .map(|l| l.id)
             .collect();
         for id in ids {
-            if self.bridge == Some(id) {
-                continue;
+            if self.bridge != Some(id) {
+                self.legs.cancel(id);
             }
-            if let Some(slot) = self.slot_mut(id) {
-                if slot.accepted {
-                    slot.leg.hangup(now);
-                } else {
-                    slot.leg.cancel(now);
-                }
-            }
-            self.drive_leg(id);
         }
     }
 
     /// Ring one specialist; a leg that cannot be placed is reported failed.
     fn ring(&mut self, specialist: SpecialistId, timeout: Duration) {
-        let plan = self.specialist_plan(&specialist, timeout);
-        let placed = match plan {
-            Ok(plan) => self.place_leg(LegPurpose::Specialist(specialist.clone()), plan),
-            Err(why) => Err(why),
-        };
+        let placed = self.specialist_plan(&specialist, timeout).and_then(|plan| {
+            self.legs
+                .place(LegPurpose::Specialist(specialist.clone()), plan)
+        });
         if let Err(why) = placed {
             tracing::info!(specialist = %specialist, %why, "cannot ring");
             let node = self.leg_node();
@@ -309,32 +278,7 @@ impl Call {
     }
 
     fn specialist_plan(&self, id: &SpecialistId, timeout: Duration) -> Result<LegPlan, String> {
-        let s = self
-            .ctx
-            .specialists
-            .get(id.as_str())
-            .ok_or_else(|| "not configured".to_string())?;
-        let (target, peer) = match &s.contact {
-            SpecialistContact::Registered { username, .. } => {
-                let regs = self
-                    .ctx
-                    .registrations
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let b = regs
-                    .get(username)
-                    .and_then(|l| l.iter().max_by_key(|c| c.registered_at))
-                    .ok_or_else(|| "softphone not registered".to_string())?;
-                (b.uri.clone(), b.source)
-            }
-            SpecialistContact::Uri(u) => {
-                let uri = rsip::Uri::try_from(u.as_str()).map_err(|e| e.to_string())?;
-                let peer = peer_of_uri(&uri)
-                    .ok_or_else(|| "the URI's host is not an IP address over UDP".to_string())?;
-                (uri, peer)
-            }
-            SpecialistContact::Number(n) => self.via_trunk(n)?,
-        };
+        let (target, peer) = self.ctx.specialist_target(id)?;
         let service = self.routing.as_ref().map_or("", |r| r.service.as_str());
         Ok(LegPlan {
             target,
@@ -344,111 +288,27 @@ impl Call {
                 format!("language-{}", self.flow.language()),
                 "whisper".to_string(),
             ],
+            language: self.language(),
             // The router times the ring; the leg's own timeout is a backstop.
             ring_timeout: timeout + Duration::from_secs(1),
             bridge_on_answer: false,
+            caller_identity: self.shared_caller_identity(),
+            hide_centre_name: false,
         })
     }
 
-    /// A number reached through the (first) trunk.
-    fn via_trunk(&self, number: &str) -> Result<(rsip::Uri, Peer), String> {
-        let trunk = self
-            .ctx
-            .outbound
-            .dial_trunk()
-            .ok_or_else(|| "no trunk is configured for numbers".to_string())?;
-        let digits: String = number
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect();
-        let uri = rsip::Uri::try_from(format!("sip:{digits}@{}", trunk.address).as_str())
-            .map_err(|e| e.to_string())?;
-        Ok((uri, Peer::udp(trunk.address)))
-    }
-
-    fn centre_host(&self) -> String {
-        let a = self.ctx.sip_address;
-        match a {
-            SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
-            SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
-        }
-    }
-
-    fn centre_uri(&self) -> rsip::Uri {
-        let text = format!("sip:{}@{}", self.ctx.outbound.user, self.centre_host());
-        rsip::Uri::try_from(text.as_str()).unwrap_or_default()
-    }
-
-    /// Bind media, build the leg and send its INVITE.
-    fn place_leg(&mut self, purpose: LegPurpose, plan: LegPlan) -> Result<(), String> {
-        let socket = self
-            .ctx
-            .rtp_ports
-            .bind(self.ctx.media_ip)
-            .map_err(|e| format!("no RTP port: {e}"))?;
-        let port = socket.local_addr().map_err(|e| e.to_string())?.port();
-        let outbound = &self.ctx.outbound;
-        let host = self.centre_host();
-        let mut contact = self.contact_uri();
-        if plan.peer.transport == Transport::Udp {
-            contact
-                .params
-                .retain(|p| !matches!(p, rsip::Param::Transport(_)));
-        }
-        let caller_identity = if outbound.share_caller_number {
+    /// The caller's number for the specialist's display, only when the
+    /// centre chose to share it.
+    fn shared_caller_identity(&self) -> Option<String> {
+        if self.ctx.outbound.share_caller_number {
             super::caller_number(&self.invite)
         } else {
             None
-        };
-        let config = LegConfig {
-            target: plan.target,
-            peer: plan.peer,
-            from_uri: self.centre_uri(),
-            from_display: Some(outbound.display.clone()),
-            pai: outbound
-                .has_number
-                .then(|| format!("<sip:{}@{host}>", outbound.user)),
-            local_contact: contact,
-            via: self.ctx.sip_address,
-            sdp_offer: sdp::build_offer(
-                self.ctx.media_ip,
-                port,
-                rand::random::<u32>().into(),
-                &CODECS,
-            ),
-            codecs: CODECS.to_vec(),
-            ring_timeout: plan.ring_timeout,
-            accept_timeout: outbound.accept_timeout,
-            accept_digit: ACCEPT_DIGIT,
-            decline_digit: None,
-            whisper: plan.whisper,
-            caller_identity,
-            extra_headers: vec![],
-            bridge_on_answer: plan.bridge_on_answer,
-        };
-        let leg = Leg::new(config, Self::now_std());
-        self.leg_seq += 1;
-        let id = self.leg_seq;
-        let slot = LegSlot::new(id, purpose, leg, socket, self.leg_tx.clone())
-            .map_err(|e| format!("RTP socket: {e}"))?;
-        let _ = self.endpoint.send(ToEndpoint::Alias {
-            leg: slot.leg.call_id().to_string(),
-            call_id: self.sip_call_id.clone(),
-        });
-        self.legs.push(slot);
-        self.drive_leg(id);
-        Ok(())
+        }
     }
 
-    pub(super) fn slot_mut(&mut self, id: u64) -> Option<&mut LegSlot> {
-        self.legs.iter_mut().find(|l| l.id == id)
-    }
-
-    fn slot_by_call_id(&self, call_id: &str) -> Option<u64> {
-        self.legs
-            .iter()
-            .find(|l| l.leg.call_id() == call_id)
-            .map(|l| l.id)
+    fn language(&self) -> Language {
+        Language::from_code(self.flow.language()).unwrap_or(Language::Ru)
     }
 
     /// The node a leg's steps are recorded under.
@@ -461,70 +321,29 @@ impl Call {
             .map_or_else(|| self.flow.node().to_string(), |r| r.node.clone())
     }
 
-    /// Carry out what a leg asks, until it asks nothing more.
-    pub(super) fn drive_leg(&mut self, id: u64) {
-        // Bounded: a leg yields a handful of actions per input.
-        for _ in 0..64 {
-            let Some(action) = self.slot_mut(id).and_then(|s| s.leg.poll_action()) else {
+    /// Act on what the legs did. Bounded: each event comes from one input.
+    pub(super) fn leg_events(&mut self) {
+        for _ in 0..256 {
+            let Some(event) = self.legs.poll_event() else {
                 break;
             };
-            self.leg_action(id, action);
-        }
-        if self
-            .legs
-            .iter()
-            .any(|l| l.id == id && l.leg.is_terminated())
-            && self.bridge != Some(id)
-        {
-            self.legs.retain(|l| l.id != id);
+            self.leg_event(event);
         }
     }
 
-    fn leg_action(&mut self, id: u64, action: LegAction) {
-        let Some(slot) = self.legs.iter().find(|l| l.id == id) else {
-            return;
-        };
-        let purpose = slot.purpose.clone();
-        let who = purpose.who().to_string();
-        match action {
-            LegAction::SendInvite(request) | LegAction::SendCancel(request) => {
-                let peer = slot.leg.peer();
-                self.send_request(request, peer);
-            }
-            LegAction::SendBye(request) => {
-                let peer = slot.leg.request_peer();
-                self.send_request(request, peer);
-            }
-            LegAction::SendAck(request) => {
-                let peer = slot.leg.request_peer();
-                let _ = self.endpoint.send(ToEndpoint::Stateless {
-                    message: rsip::SipMessage::Request(request),
-                    peer,
-                });
-            }
-            LegAction::Respond(response) => {
-                if let Some(key) = self.leg_request_key {
-                    self.respond(key, response);
+    fn leg_event(&mut self, event: LegEvent) {
+        match event {
+            LegEvent::PickedUp { purpose, .. } => {
+                if let LegPurpose::Specialist(specialist) = purpose {
+                    self.ctx.router.send(ToRouter::LegPickedUp {
+                        call: self.router_call(),
+                        specialist,
+                    });
                 }
             }
-            LegAction::ReInvite(request) => self.leg_reinvite(id, &request),
-            LegAction::Ringing => {}
-            LegAction::PickedUp => self.leg_picked_up(id),
-            LegAction::PlayWhisper(ids) => self.play_whisper(id, &ids),
-            LegAction::StopWhisper => {
-                if let Some(slot) = self.slot_mut(id) {
-                    slot.whisper.clear();
-                    slot.whisper_token = 0;
-                    if let Some(s) = &slot.stream {
-                        s.stop();
-                    }
-                }
-            }
-            LegAction::Bridge => match purpose {
+            LegEvent::Accepted { id, purpose } => match purpose {
                 LegPurpose::Specialist(specialist) => {
-                    if let Some(slot) = self.slot_mut(id) {
-                        slot.accepted = true;
-                    }
+                    // Bridging waits for the router's Bridge.
                     self.ctx.router.send(ToRouter::LegResult {
                         call: self.router_call(),
                         specialist,
@@ -538,17 +357,15 @@ impl Call {
                         Some("answered".into()),
                         serde_json::json!({ "partner": partner, "how": "bridged" }),
                     );
-                    if let Some(t) = self.transfer.as_mut() {
-                        t.playing = false;
-                    }
                     self.transfer = None;
                     self.flow_event(PlanEvent::TransferResult(TransferOutcome::Transferred));
                 }
+                LegPurpose::Callee(_) => {}
             },
-            LegAction::Ended(end) => self.leg_ended(id, purpose, end),
-            LegAction::Record(step) => {
+            LegEvent::Ended { id, purpose, end } => self.leg_ended(id, purpose, end),
+            LegEvent::Record { step, .. } => {
                 let node = self.leg_node();
-                self.record_step(&node, format!("{who}: {step}"));
+                self.record_step(&node, step);
             }
         }
     }
@@ -561,112 +378,7 @@ impl Call {
         });
     }
 
-    /// The phone answered: start the leg's media (whisper stream, DTMF).
-    fn leg_picked_up(&mut self, id: u64) {
-        let ctx = self.ctx.clone();
-        let Some(slot) = self.slot_mut(id) else {
-            return;
-        };
-        let media = &ctx.media;
-        let Some(n) = slot.leg.negotiated().cloned() else {
-            return;
-        };
-        slot.codec = n.codec;
-        slot.telephone_event = n.telephone_event;
-        slot.remote = Some(n.remote_rtp);
-        slot.inband = n.telephone_event.is_none().then(InbandDetector::new);
-        if let Ok(send) = slot.send.try_clone() {
-            slot.stream =
-                Some(media.add_stream(send, n.remote_rtp, n.codec, slot.events_tx.clone()));
-        }
-        if let LegPurpose::Specialist(specialist) = slot.purpose.clone() {
-            self.ctx.router.send(ToRouter::LegPickedUp {
-                call: self.router_call(),
-                specialist,
-            });
-        }
-    }
-
-    fn play_whisper(&mut self, id: u64, ids: &[String]) {
-        let lang = Language::from_code(self.flow.language()).unwrap_or(Language::Ru);
-        let prompts: VecDeque<_> = ids
-            .iter()
-            .filter_map(|p| self.ctx.prompts.get(p, lang))
-            .collect();
-        let now = Self::now_std();
-        let Some(slot) = self.slot_mut(id) else {
-            return;
-        };
-        slot.whisper = prompts;
-        match (slot.whisper.pop_front(), slot.stream.as_mut()) {
-            (Some(first), Some(stream)) => slot.whisper_token = stream.play(first),
-            _ => {
-                // Nothing to play: the accept window still runs.
-                slot.whisper_token = 0;
-                let _ = now;
-            }
-        }
-    }
-
-    /// A re-INVITE from a leg's far end (hold, a new address): answer with
-    /// the leg's own media.
-    fn leg_reinvite(&mut self, id: u64, request: &rsip::Request) {
-        let Some(key) = self.leg_request_key else {
-            return;
-        };
-        let media_ip = self.ctx.media_ip;
-        let contact = self.contact_uri();
-        let Some(slot) = self.slot_mut(id) else {
-            return;
-        };
-        let answer = std::str::from_utf8(&request.body)
-            .ok()
-            .filter(|b| !b.trim().is_empty())
-            .map(|text| {
-                sdp::parse(text)
-                    .map_err(|e| e.status_code())
-                    .and_then(|offer| {
-                        sdp::negotiate_offer(&offer, &CODECS)
-                            .map(|n| (offer, n))
-                            .map_err(|e| e.status_code())
-                    })
-            });
-        let tag = slot.leg.local_tag().to_string();
-        let body = match answer {
-            Some(Ok((offer, n))) => {
-                slot.codec = n.codec;
-                slot.telephone_event = n.telephone_event;
-                slot.remote = Some(n.remote_rtp);
-                slot.latched = false;
-                if let Some(s) = &slot.stream {
-                    s.set_remote(n.remote_rtp);
-                }
-                sdp::build_answer_to_offer(&offer, media_ip, slot.local_port, 1, 2, &n)
-            }
-            Some(Err(code)) => {
-                let reason = if code == 400 {
-                    "Bad Request"
-                } else {
-                    "Not Acceptable Here"
-                };
-                let r = message::response(request, code, reason, Some(&tag));
-                self.respond(key, r);
-                return;
-            }
-            None => sdp::build_offer(media_ip, slot.local_port, 1, &CODECS),
-        };
-        let mut ok = message::response(request, 200, "OK", Some(&tag));
-        ok.headers
-            .push(rsip::Header::Contact(format!("<{contact}>").into()));
-        message::set_body(&mut ok, Some("application/sdp"), body.into_bytes());
-        self.respond(key, ok);
-    }
-
     fn leg_ended(&mut self, id: u64, purpose: LegPurpose, end: LegEnd) {
-        if let Some(slot) = self.slot_mut(id) {
-            slot.stream = None;
-            slot.whisper.clear();
-        }
         if self.bridge == Some(id) {
             self.bridge = None;
             self.bridge_ended();
@@ -682,7 +394,7 @@ impl Call {
                         self.flow_event(PlanEvent::PeerHungUp);
                     }
                 }
-                LegPurpose::Partner(_) => {
+                LegPurpose::Partner(_) | LegPurpose::Callee(_) => {
                     if self.phase != Phase::Ended {
                         self.send_bye();
                         self.end("transferred", Some("partner"));
@@ -700,13 +412,10 @@ impl Call {
                             specialist,
                             result,
                         });
-                    } else if self.phase != Phase::Ended {
-                        // Accepted, then hung up before the router bridged:
-                        // the router's Bridge finds no leg and moves on.
-                        if let Some(slot) = self.slot_mut(id) {
-                            slot.accepted = false;
-                        }
                     }
+                    // Accepted, then hung up before the router bridged: the
+                    // leg is gone, so the router's Bridge finds none and
+                    // moves on.
                 }
             }
             LegPurpose::Partner(partner) => {
@@ -722,6 +431,7 @@ impl Call {
                     }
                 }
             }
+            LegPurpose::Callee(_) => {}
         }
     }
 
@@ -739,10 +449,7 @@ impl Call {
         if let Some(m) = self.media.as_mut() {
             m.stream = None;
         }
-        if let Some(slot) = self.slot_mut(id) {
-            slot.stream = None;
-            slot.whisper.clear();
-        }
+        self.legs.bridge(id);
         tracing::info!("bridged");
     }
 
@@ -764,53 +471,26 @@ impl Call {
 
     // -- media of legs ------------------------------------------------------
 
-    /// RTP or a prompt event from a leg.
+    /// RTP or a prompt event from a leg: a bridged leg's RTP goes to the caller.
     pub(super) fn leg_input(&mut self, input: LegInput) {
-        match input {
-            LegInput::Rtp { leg, data, from } => {
-                self.ctx
-                    .sip_stats
-                    .rtp_packets_in
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let bridged = self.bridge == Some(leg);
-                let Some(slot) = self.slot_mut(leg) else {
-                    return;
-                };
-                slot.latch(from);
-                if bridged {
-                    let (codec, te) = (slot.codec, slot.telephone_event);
-                    if let Some(m) = self.media.as_ref() {
-                        if let (Some(remote), Some(out)) = (
-                            m.remote,
-                            relay_packet(&data, codec, te, m.codec, m.telephone_event),
-                        ) {
-                            let _ = m.socket.get_ref().send_to(&out, remote);
-                        }
-                    }
-                    return;
-                }
-                if let Some((digit, source)) = slot.detect_digit(&data) {
-                    tracing::info!(digit = %digit, source = source.as_str(), "leg digit");
-                    slot.leg.on_digit(digit, Self::now_std());
-                    self.drive_leg(leg);
-                }
-            }
-            LegInput::PromptFinished { leg, token } => {
-                let now = Self::now_std();
-                let Some(slot) = self.slot_mut(leg) else {
-                    return;
-                };
-                if token == 0 || token != slot.whisper_token {
-                    return;
-                }
-                match (slot.whisper.pop_front(), slot.stream.as_mut()) {
-                    (Some(next), Some(stream)) => slot.whisper_token = stream.play(next),
-                    _ => {
-                        slot.whisper_token = 0;
-                        slot.leg.on_whisper_finished(now);
-                        self.drive_leg(leg);
-                    }
-                }
+        let Some(relay) = self.legs.input(input) else {
+            return;
+        };
+        if self.bridge != Some(relay.leg) {
+            return;
+        }
+        if let Some(m) = self.media.as_ref() {
+            if let (Some(remote), Some(out)) = (
+                m.remote,
+                relay_packet(
+                    &relay.data,
+                    relay.codec,
+                    relay.telephone_event,
+                    m.codec,
+                    m.telephone_event,
+                ),
+            ) {
+                let _ = m.socket.get_ref().send_to(&out, remote);
             }
         }
     }
@@ -820,17 +500,8 @@ impl Call {
         let Some(id) = self.bridge else {
             return false;
         };
-        let (codec, te) = match self.media.as_ref() {
-            Some(m) => (m.codec, m.telephone_event),
-            None => return true,
-        };
-        if let Some(slot) = self.legs.iter().find(|l| l.id == id) {
-            if let (Some(remote), Some(out)) = (
-                slot.remote,
-                relay_packet(data, codec, te, slot.codec, slot.telephone_event),
-            ) {
-                let _ = slot.send.send_to(&out, remote);
-            }
+        if let Some(m) = self.media.as_ref() {
+            self.legs.relay_into(id, data, m.codec, m.telephone_event);
         }
         true
     }
@@ -844,19 +515,14 @@ impl Call {
         let rsip::SipMessage::Response(response) = sip else {
             return;
         };
-        let now = Self::now_std();
-        if let Some(id) = self.slot_by_call_id(&call_id) {
-            if let Some(slot) = self.slot_mut(id) {
-                slot.leg.on_response(&response, now);
-            }
-            self.drive_leg(id);
+        if self.legs.on_response(&call_id, &response) {
             return;
         }
         let is_refer = message::cseq(&rsip::SipMessage::Response(response.clone()))
             .is_some_and(|(_, m)| m == Method::Refer);
         if call_id == self.sip_call_id && is_refer {
             if let Some(refer) = self.transfer.as_mut().and_then(|t| t.refer.as_mut()) {
-                refer.on_response(&response, now);
+                refer.on_response(&response, Self::now_std());
             }
             self.check_refer();
         }
@@ -864,14 +530,7 @@ impl Call {
 
     /// A transaction of this call timed out.
     pub(super) fn request_timeout(&mut self, call_id: &str, method: Method) {
-        let now = Self::now_std();
-        if let Some(id) = self.slot_by_call_id(call_id) {
-            if method == Method::Invite {
-                if let Some(slot) = self.slot_mut(id) {
-                    slot.leg.on_invite_timeout(now);
-                }
-                self.drive_leg(id);
-            }
+        if self.legs.on_timeout(call_id, method) {
             return;
         }
         if method == Method::Refer {
@@ -884,54 +543,27 @@ impl Call {
 
     /// A request in a leg's dialog. False if no leg has that Call-ID.
     pub(super) fn leg_request(&mut self, key: TxKey, request: &rsip::Request) -> bool {
-        let sip = rsip::SipMessage::Request(request.clone());
-        let Some(call_id) = message::call_id(&sip) else {
-            return false;
-        };
-        let Some(id) = self.slot_by_call_id(&call_id) else {
-            return false;
-        };
-        let now = Self::now_std();
-        self.leg_request_key = Some(key);
-        if let Some(slot) = self.slot_mut(id) {
-            slot.leg.on_request(request, now);
-        }
-        self.drive_leg(id);
-        self.leg_request_key = None;
-        if request.method == Method::Info {
-            let content_type = message::header_value(&sip, "Content-Type").unwrap_or("");
-            if let Ok(digit) = dtmf::parse_info_body(content_type, &request.body) {
-                if let Some(slot) = self.slot_mut(id) {
-                    slot.leg.on_digit(digit.as_char(), now);
-                }
-                self.drive_leg(id);
-            }
-        }
-        true
+        self.legs.on_request(key, request)
     }
 
     /// The next moment a leg or the transfer needs the clock.
     pub(super) fn leg_wake(&self) -> Option<tokio::time::Instant> {
-        let legs = self.legs.iter().filter_map(|l| l.leg.poll_timeout());
         let refer = self
             .transfer
             .as_ref()
             .and_then(|t| t.refer.as_ref())
             .and_then(|r| r.poll_timeout());
-        legs.chain(refer).min().map(tokio::time::Instant::from_std)
+        self.legs
+            .wake()
+            .into_iter()
+            .chain(refer)
+            .min()
+            .map(tokio::time::Instant::from_std)
     }
 
     pub(super) fn leg_timeouts(&mut self) {
         let now = Self::now_std();
-        let ids: Vec<u64> = self.legs.iter().map(|l| l.id).collect();
-        for id in ids {
-            if let Some(slot) = self.slot_mut(id) {
-                if slot.leg.poll_timeout().is_some_and(|t| t <= now) {
-                    slot.leg.handle_timeout(now);
-                }
-            }
-            self.drive_leg(id);
-        }
+        self.legs.handle_timeouts();
         let due = self
             .transfer
             .as_ref()
@@ -948,25 +580,15 @@ impl Call {
 
     /// The caller's call ends: stop ringing, hang up the bridge, tell the router.
     pub(super) fn end_legs(&mut self) {
-        let now = Self::now_std();
         if self.routing.is_some() || self.bridge.is_some() {
             self.ctx.router.send(ToRouter::CallerHungUp {
                 call: self.router_call(),
             });
         }
         self.routing = None;
-        let ids: Vec<u64> = self.legs.iter().map(|l| l.id).collect();
-        for id in ids {
-            if let Some(slot) = self.slot_mut(id) {
-                slot.leg.hangup(now);
-            }
-            self.drive_leg(id);
-        }
-        if self
-            .bridge
-            .is_some_and(|b| !self.legs.iter().any(|l| l.id == b))
-        {
-            self.bridge = None;
+        self.legs.hang_up_all();
+        self.leg_events();
+        if self.bridge.take().is_some() {
             self.bridge_ended();
         }
     }
@@ -1122,7 +744,7 @@ impl Call {
                     self.send_refer(n, address, no_subscription)?;
                     return Ok("refer");
                 }
-                let (target, peer) = self.via_trunk(n)?;
+                let (target, peer) = self.ctx.via_trunk(n)?;
                 self.place_partner_leg(partner, target, peer)?;
                 Ok("bridged")
             }
@@ -1142,16 +764,19 @@ impl Call {
         target: rsip::Uri,
         peer: Peer,
     ) -> Result<(), String> {
-        self.place_leg(
-            LegPurpose::Partner(partner.to_string()),
-            LegPlan {
-                target,
-                peer,
-                whisper: vec![],
-                ring_timeout: PARTNER_RING,
-                bridge_on_answer: true,
-            },
-        )
+        let plan = LegPlan {
+            target,
+            peer,
+            whisper: vec![],
+            language: self.language(),
+            ring_timeout: PARTNER_RING,
+            bridge_on_answer: true,
+            caller_identity: self.shared_caller_identity(),
+            hide_centre_name: false,
+        };
+        self.legs
+            .place(LegPurpose::Partner(partner.to_string()), plan)
+            .map(|_| ())
     }
 
     fn send_refer(
@@ -1166,7 +791,7 @@ impl Call {
             .collect();
         let target = rsip::Uri::try_from(format!("sip:{digits}@{trunk}").as_str())
             .map_err(|e| e.to_string())?;
-        let centre = self.centre_uri();
+        let centre = self.ctx.centre_uri();
         let via = self.ctx.sip_address;
         let transport = self.peer.transport;
         let peer = self.request_peer();
