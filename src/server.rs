@@ -17,7 +17,9 @@ use crate::call::ports::PortAllocator;
 use crate::call::CallContext;
 use crate::config::Settings;
 use crate::driver::media::MediaEngine;
-use crate::driver::sip::{self, SipStats, ToEndpoint};
+use crate::driver::messages::ToEndpoint;
+use crate::driver::sip;
+use crate::driver::stats::SipStats;
 use crate::http::{self, HttpState};
 use crate::plan::{Context, PlanHolder, Reload};
 use crate::privacy::{CallerHasher, KeyError};
@@ -56,7 +58,7 @@ pub enum StartError {
     Media(std::io::Error),
     /// The voicemail folder could not be created or made private.
     #[error("voicemail.dir: {0}")]
-    Voicemail(#[from] crate::call::voicemail::VoicemailError),
+    Voicemail(#[from] crate::call::voicemail_file::VoicemailError),
 }
 
 /// Load the prompts (every file is read and encoded now, never mid-call).
@@ -139,7 +141,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         cfg.privacy.number_key.as_deref(),
         &cfg.privacy.number_key_file,
     )?;
-    let voicemail_dir = crate::call::voicemail::prepare_dir(&cfg.voicemail.dir)?;
+    let voicemail_dir = crate::call::voicemail_file::prepare_dir(&cfg.voicemail.dir)?;
     let store = Store::open(&cfg.database.url).await?;
     let api_store = store.clone();
     // Personal data past its retention period goes at start and every `retention.every`.
@@ -191,7 +193,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             ..Default::default()
         },
     );
-    let outbound = crate::call::Outbound {
+    let outbound = senim_call::config::Outbound {
         display: cfg.centre.name.clone(),
         user: cfg
             .centre
@@ -201,36 +203,62 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         has_number: cfg.centre.number.is_some(),
         share_caller_number: cfg.centre.share_caller_number,
         accept_timeout,
-        trunks: cfg.trunks.clone(),
+        trunks: cfg
+            .trunks
+            .iter()
+            .map(|t| senim_call::config::Trunk {
+                id: t.id.clone(),
+                address: t.address,
+                refer: t.refer,
+                refer_no_subscription: t.refer_no_subscription,
+            })
+            .collect(),
     };
-    let ctx = Arc::new(CallContext {
+    let call_config = Arc::new(senim_call::config::CallConfig {
         prompts,
-        media,
-        recorder,
-        hasher,
-        sealer,
-        sip_address,
-        voicemail_dir,
-        media_ip: settings.media_ip,
-        rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),
-        plans,
         schedules: cfg.hours.clone(),
         calendar: data.calendar,
         partners: data.partners,
         specialists: cfg.specialists.clone(),
-        realm: cfg.sip.realm.clone(),
-        registrations: Default::default(),
-        router,
         outbound,
-        sip_stats: SipStats::default(),
-        sip_timers: TimerConfig {
+        sip_address,
+        media_ip: settings.media_ip,
+        numbers: Arc::new(crate::call::NumberKeys {
+            hasher: hasher.clone(),
+            sealer: sealer.clone(),
+        }),
+    });
+    let registrations = Arc::new(crate::driver::registrations::Registrations::default());
+    let sip_stats = Arc::new(SipStats::default());
+    let ctx = Arc::new(CallContext {
+        call: call_config,
+        media,
+        recorder,
+        hasher,
+        sealer,
+        voicemail_dir,
+        media_ip: settings.media_ip,
+        rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),
+        plans,
+        registrations: registrations.clone(),
+        router: router.clone(),
+        sip_stats: sip_stats.clone(),
+    });
+    let setup = sip::EndpointSetup {
+        realm: cfg.sip.realm.clone(),
+        specialists: cfg.specialists.clone(),
+        timers: TimerConfig {
             t1: settings.sip_t1,
             ..TimerConfig::default()
         },
-    });
+        stats: sip_stats,
+        registrations,
+        router,
+        calls: Arc::new(crate::call::Starter { ctx: ctx.clone() }),
+    };
 
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();
-    let endpoint = tokio::spawn(sip::run(udp, tcp, ctx.clone(), ep_tx.clone(), ep_rx));
+    let endpoint = tokio::spawn(sip::run(udp, tcp, setup, ep_tx.clone(), ep_rx));
 
     let reloader = tokio::spawn(reload_triggers(ctx.clone(), cfg.dialplan.watch));
     // Checked by Config::validate already; an error here leaves no token (all refused).

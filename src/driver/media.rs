@@ -136,11 +136,7 @@ impl MediaEngine {
             events,
         };
         let _ = shard.send(Command::Add(Box::new(stream)));
-        StreamHandle {
-            id,
-            shard,
-            next_token: 0,
-        }
+        StreamHandle { id, shard }
     }
 
     /// Stop the pacing threads (streams are dropped).
@@ -156,21 +152,17 @@ impl MediaEngine {
 pub struct StreamHandle {
     id: u64,
     shard: mpsc::Sender<Command>,
-    next_token: u64,
 }
 
 impl StreamHandle {
-    /// Play `prompt` from its first frame on the next tick; returns the token its
-    /// `PromptFinished` will carry.
-    pub fn play(&mut self, prompt: Arc<Prompt>) -> u64 {
-        self.next_token += 1;
-        let token = self.next_token;
+    /// Play `prompt` from its first frame on the next tick; its end comes
+    /// back as `PromptFinished` with `token`.
+    pub fn play(&self, prompt: Arc<Prompt>, token: u64) {
         let _ = self.shard.send(Command::Play {
             id: self.id,
             prompt,
             token,
         });
-        token
     }
 
     /// Stop the prompt: the next tick sends silence.

@@ -1,5 +1,8 @@
 //! The thin I/O layer: sockets, threads and timers around the sans-IO cores.
 
 pub mod media;
+pub mod messages;
+pub mod registrations;
 pub mod router;
 pub mod sip;
+pub mod stats;

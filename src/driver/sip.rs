@@ -20,11 +20,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use crate::call::{self, CallContext, ToCall};
-use crate::driver::router::ToRouter;
+use super::messages::{CallSpawner, ToCall, ToEndpoint};
+use super::registrations::{Registrations, SoftphoneContact};
+use super::router::{RouterHandle, ToRouter};
+use super::stats::SipStats;
+use senim_routing::specialists::Specialists;
+use senim_sip::transaction::TimerConfig;
 
 /// Methods Senim answers.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
+pub use senim_call::call::ALLOW;
 /// Methods Senim knows but does not take (405 rather than 501).
 const KNOWN_NOT_ALLOWED: [&str; 7] = [
     "SUBSCRIBE",
@@ -40,73 +44,6 @@ const MAX_TCP_CONNECTIONS: usize = 1024;
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_DATAGRAM: usize = 65_535;
 
-/// What calls and the server ask of the endpoint.
-#[derive(Debug)]
-pub enum ToEndpoint {
-    /// Answer on a server transaction.
-    Respond {
-        key: TxKey,
-        response: rsip::Response,
-    },
-    /// Start a client transaction for this call; its responses go back to the call.
-    Request {
-        call_id: String,
-        request: rsip::Request,
-        peer: Peer,
-    },
-    /// Send without a transaction (ACK to a 2xx).
-    Stateless {
-        message: rsip::SipMessage,
-        peer: Peer,
-    },
-    /// The call is over; forget it (and its legs' Call-IDs).
-    CallEnded {
-        call_id: String,
-    },
-    /// A call Senim placed itself (a callback): requests, responses and
-    /// timeouts under `call_id` and its aliases go to `handle`.
-    Register {
-        call_id: String,
-        handle: mpsc::UnboundedSender<ToCall>,
-    },
-    /// Requests with Call-ID `leg` (an outbound leg of the call) go to `call_id`'s task.
-    Alias {
-        leg: String,
-        call_id: String,
-    },
-    /// Bytes read from a TCP connection.
-    TcpFrame {
-        data: Bytes,
-        peer: Peer,
-    },
-    /// A TCP connection was opened (with its writer) or closed.
-    TcpOpened {
-        addr: SocketAddr,
-        writer: mpsc::UnboundedSender<Bytes>,
-    },
-    TcpClosed {
-        addr: SocketAddr,
-    },
-    /// Stop taking calls, end the ones in progress, then stop.
-    Shutdown,
-}
-
-/// Counters for health and metrics.
-#[derive(Debug, Default)]
-pub struct SipStats {
-    pub calls_active: std::sync::atomic::AtomicU64,
-    pub calls_total: std::sync::atomic::AtomicU64,
-    pub messages_in: std::sync::atomic::AtomicU64,
-    /// RTP packets received from callers and from outbound legs.
-    pub rtp_packets_in: std::sync::atomic::AtomicU64,
-    /// Keys accepted (after de-duplication), by source.
-    pub dtmf_rfc4733: std::sync::atomic::AtomicU64,
-    pub dtmf_sip_info: std::sync::atomic::AtomicU64,
-    pub dtmf_inband: std::sync::atomic::AtomicU64,
-    /// Calls bridged to a specialist or partner now.
-    pub calls_connected: std::sync::atomic::AtomicU64,
-}
-
 /// Bind the SIP sockets (UDP and TCP on the same address).
 pub async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
     let udp = UdpSocket::bind(listen).await?;
@@ -114,17 +51,35 @@ pub async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener
     Ok((udp, tcp))
 }
 
+/// What the endpoint is given: the registrar's accounts, timers, where
+/// registrations and counters go, and who starts a call for a new INVITE.
+pub struct EndpointSetup {
+    /// Digest realm of the registrar.
+    pub realm: String,
+    /// The specialists (their softphones' accounts).
+    pub specialists: Specialists,
+    /// RFC 3261 timer settings for the transaction layer.
+    pub timers: TimerConfig,
+    pub stats: Arc<SipStats>,
+    /// Registered contacts per softphone user name, published here.
+    pub registrations: Arc<Registrations>,
+    /// The router, told who is online.
+    pub router: RouterHandle,
+    /// Starts a call's task for a new INVITE.
+    pub calls: Arc<dyn CallSpawner>,
+}
+
 /// Run the endpoint until shut down and every call has ended.
 pub async fn run(
     udp: UdpSocket,
     tcp: TcpListener,
-    ctx: Arc<CallContext>,
+    ctx: EndpointSetup,
     tx: mpsc::UnboundedSender<ToEndpoint>,
     mut rx: mpsc::UnboundedReceiver<ToEndpoint>,
 ) {
     let mut ep = Endpoint {
         registrar: make_registrar(&ctx),
-        layer: TransactionLayer::new(ctx.sip_timers),
+        layer: TransactionLayer::new(ctx.timers),
         udp,
         tcp_writers: HashMap::new(),
         calls: HashMap::new(),
@@ -153,7 +108,7 @@ pub async fn run(
         tokio::select! {
             r = ep.udp.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
-                    ep.ctx.sip_stats.messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ep.ctx.stats.messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let peer = Peer { transport: Transport::Udp, addr: from };
                     if let Some(data) = buf.get(..n) {
                         ep.layer.handle_bytes(Instant::now(), data, peer);
@@ -199,7 +154,7 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// The registrar for the specialists' softphones.
-fn make_registrar(ctx: &CallContext) -> Registrar {
+fn make_registrar(ctx: &EndpointSetup) -> Registrar {
     let users = ctx
         .specialists
         .softphones()
@@ -238,7 +193,7 @@ struct Endpoint {
     tx_calls: HashMap<TxKey, TxOwner>,
     /// The reverse, to forget them when the call ends.
     call_keys: HashMap<String, Vec<TxKey>>,
-    ctx: Arc<CallContext>,
+    ctx: EndpointSetup,
     tx: mpsc::UnboundedSender<ToEndpoint>,
     /// Set when shutting down: the time by which to stop regardless.
     stopping: Option<Instant>,
@@ -284,7 +239,7 @@ impl Endpoint {
                 }
                 if self.calls.insert(call_id, handle).is_none() {
                     self.ctx
-                        .sip_stats
+                        .stats
                         .calls_active
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -306,7 +261,7 @@ impl Endpoint {
                 }
                 if self.calls.remove(&call_id).is_some() {
                     self.ctx
-                        .sip_stats
+                        .stats
                         .calls_active
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -407,7 +362,7 @@ impl Endpoint {
     /// to send an INVITE), HTTP, and the router (who is online).
     fn publish_registrations(&mut self) {
         let now = Instant::now();
-        let contacts: std::collections::BTreeMap<String, Vec<call::SoftphoneContact>> = self
+        let contacts: std::collections::BTreeMap<String, Vec<SoftphoneContact>> = self
             .registrar
             .registered_users()
             .into_iter()
@@ -416,7 +371,7 @@ impl Endpoint {
                     .registrar
                     .bindings_at(&u, now)
                     .into_iter()
-                    .map(|b| call::SoftphoneContact {
+                    .map(|b| SoftphoneContact {
                         uri: b.uri.clone(),
                         source: b.source,
                         registered_at: b.registered_at,
@@ -447,11 +402,7 @@ impl Endpoint {
                 bindings: u32::try_from(n).unwrap_or(u32::MAX),
             });
         }
-        *self
-            .ctx
-            .registrations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = contacts;
+        self.ctx.registrations.replace(contacts);
     }
 
     fn bind_tx(&mut self, key: TxKey, owner: TxOwner) {
@@ -530,7 +481,7 @@ impl Endpoint {
                     self.respond(key, &request, 482, "Loop Detected");
                     return;
                 }
-                let handle = call::spawn(self.ctx.clone(), self.tx.clone(), key, request, peer);
+                let handle = self.ctx.calls.spawn(self.tx.clone(), key, request, peer);
                 self.bind_tx(
                     key,
                     TxOwner {
@@ -541,11 +492,11 @@ impl Endpoint {
                 );
                 self.calls.insert(call_id, handle);
                 self.ctx
-                    .sip_stats
+                    .stats
                     .calls_active
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.ctx
-                    .sip_stats
+                    .stats
                     .calls_total
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }

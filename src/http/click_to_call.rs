@@ -18,7 +18,7 @@ use super::api::{write_audit, ApiError};
 use super::auth::Caller;
 use super::follow_ups::{actor, audit_error, no_store, not_found, store_error, visible};
 use super::HttpState;
-use crate::call::click_to_call::{self, Callback, StartError};
+use crate::call::click_to_call::{self, ClickToCallOrder, StartError};
 use crate::store::follow_ups as fu;
 use crate::store::follow_ups::{Actor, FollowUp};
 
@@ -119,7 +119,7 @@ async fn start(
             "the number cannot be opened with the configured number key",
         ));
     };
-    let callback = Callback {
+    let callback = ClickToCallOrder {
         follow_up: f.id.clone(),
         specialist: SpecialistId::new(specialist),
         number,

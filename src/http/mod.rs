@@ -30,7 +30,7 @@ pub struct HttpState {
     /// Tokens, the store and counters of the API.
     pub api: api::ApiState,
     /// The SIP endpoint, for calls Senim places (click-to-call).
-    pub endpoint: tokio::sync::mpsc::UnboundedSender<crate::driver::sip::ToEndpoint>,
+    pub endpoint: tokio::sync::mpsc::UnboundedSender<crate::driver::messages::ToEndpoint>,
 }
 
 #[derive(Serialize)]
@@ -141,14 +141,7 @@ async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<Specialist
 /// an address, number or password.
 pub(crate) async fn specialist_views(state: &HttpState) -> Vec<SpecialistView> {
     use senim_routing::specialists::SpecialistContact;
-    let regs = state
-        .calls
-        .registrations
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .map(|(u, l)| (u.clone(), l.len()))
-        .collect::<std::collections::BTreeMap<_, _>>();
+    let regs = state.calls.registrations.counts();
     let live = state.calls.router.snapshot().await;
     state
         .calls

@@ -50,6 +50,12 @@ pub const PROCEEDING_GUARD: Duration = Duration::from_secs(180);
 pub struct TxKey(u64);
 
 impl TxKey {
+    /// A key with the given number, for a core's tests (a driver gets its
+    /// keys from the [`TransactionLayer`]).
+    pub fn from_id(id: u64) -> TxKey {
+        TxKey(id)
+    }
+
     /// The numeric id (for logs).
     pub fn id(self) -> u64 {
         self.0

@@ -1,6 +1,8 @@
 //! Deterministic tests of the outbound leg (a fake clock: one base instant
 //! plus durations).
 
+#![allow(clippy::disallowed_methods)] // a test needs one base instant
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,97 @@
+//! The plan's `<callback>` node driven: the caller's keys, prompts and timer
+//! go to the sans-IO [`CallbackFlow`]; a request it yields becomes a
+//! follow-up, the number only sealed.
+
+use senim_dialplan::Event as PlanEvent;
+
+use super::state::Call;
+use crate::callback_request::{CallbackRequest, Output as FlowOutput};
+use crate::record::RecordOp;
+
+impl Call {
+    /// Carry out what the callback flow asks.
+    pub(crate) fn callback_outputs(&mut self, outputs: Vec<FlowOutput>) {
+        let node = self
+            .callback
+            .as_ref()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
+        // Bounded: a prompt that cannot play yields the flow's next step at
+        // once; the flow has a handful of steps.
+        let mut pending = std::collections::VecDeque::from(outputs);
+        let mut budget = 256;
+        while let Some(o) = pending.pop_front() {
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            match o {
+                FlowOutput::Play(ids) => {
+                    let language = self.flow.language().to_string();
+                    if self.play(&ids, &language).is_some() {
+                        // Nothing could be played: go on as if it had.
+                        let more = self
+                            .callback
+                            .as_mut()
+                            .map(|(_, f)| f.prompt_finished())
+                            .unwrap_or_default();
+                        for m in more.into_iter().rev() {
+                            pending.push_front(m);
+                        }
+                    }
+                }
+                FlowOutput::StopPrompt => self.stop_caller_audio(),
+                FlowOutput::StartTimer(d) => self.timer = Some(self.now + d),
+                FlowOutput::CancelTimer => self.timer = None,
+                FlowOutput::Record(what) => self.record_step(&node, what),
+                FlowOutput::Done(request) => {
+                    self.callback = None;
+                    self.timer = None;
+                    let recorded = match request {
+                        Some(r) => {
+                            self.store_callback(&r);
+                            true
+                        }
+                        None => false,
+                    };
+                    self.flow_event(PlanEvent::CallbackResult { recorded });
+                }
+            }
+        }
+    }
+
+    /// The callback flow's timer ran out.
+    pub(crate) fn callback_timeout(&mut self) {
+        let out = self
+            .callback
+            .as_mut()
+            .map(|(_, f)| f.timeout())
+            .unwrap_or_default();
+        self.callback_outputs(out);
+    }
+
+    /// The request becomes a follow-up; the number only sealed.
+    pub(crate) fn store_callback(&mut self, r: &CallbackRequest) {
+        let sealed = self.cfg.numbers.seal(&r.number);
+        let caller_hash = self.cfg.numbers.hash(&r.number);
+        let at = self.epoch_ms();
+        self.record(RecordOp::CallbackRequest {
+            id: new_id(),
+            call: self.id.clone(),
+            at,
+            caller_hash,
+            number_sealed: sealed,
+            number_source: r.source.as_str(),
+            window: r.window.as_str(),
+            leave_message: r.leave_message,
+            say_centre_name: r.say_centre_name,
+            language: Some(self.flow.language().to_string()),
+            service: self.service.clone(),
+        });
+    }
+}
+
+/// A random (version 4) UUID, for a new record's id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

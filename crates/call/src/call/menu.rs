@@ -1,0 +1,314 @@
+//! The caller's side of the menus: their RTP (latching, DTMF, audio for a
+//! voicemail), keys from every source de-duplicated, prompts played in
+//! order, and the dialplan interpreter driven with what happened.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use senim_dialplan::{Action, Event as PlanEvent};
+use senim_media::dtmf::{self, DtmfSource};
+use senim_media::prompts::{Language, Prompt};
+use senim_media::rtp;
+
+use super::state::{Call, Phase};
+use crate::callback_request::{self, CallbackFlow};
+use crate::io::{Metric, Output, RouterRequest};
+use crate::media::{Decoded, PromptEnd};
+use crate::record::RecordOp;
+use crate::relay::relay_packet;
+
+impl Call {
+    /// The caller's RTP.
+    pub(crate) fn caller_rtp(&mut self, data: &[u8], from: SocketAddr) {
+        if rtp::parse(data).is_err() {
+            return;
+        }
+        let now = self.now;
+        let Some(m) = self.media.as_mut() else {
+            return;
+        };
+        m.latch(from, &mut self.out);
+        if let Some(id) = self.bridge {
+            self.legs
+                .relay_into(id, data, m.codec, m.telephone_event, &mut self.out);
+            return;
+        }
+        // The audio is decoded once, for the in-band detector and for a
+        // voicemail being recorded. The recorder gets each chunk before the
+        // detector, so a key's tone is in the message only up to the key,
+        // which the recorder cuts off.
+        let recorder = self.voicemail.recorder();
+        let found = match recorder {
+            Some(r) => {
+                let mut listen = |d: Decoded<'_>| r.push_rtp(now, d.ssrc, d.timestamp, d.pcm);
+                m.detect(data, Some(&mut listen))
+            }
+            None => m.detect(data, None),
+        };
+        if let Some((digit, source)) = found {
+            self.digit(digit, source);
+        }
+        self.voicemail_check();
+    }
+
+    /// A bridged leg's RTP goes to the caller.
+    pub(crate) fn relay_to_caller(
+        &mut self,
+        data: &[u8],
+        codec: senim_media::g711::Codec,
+        te: Option<u8>,
+    ) {
+        if let Some(m) = self.media.as_ref() {
+            if let (Some(remote), Some(packet)) = (
+                m.remote,
+                relay_packet(data, codec, te, m.codec, m.telephone_event),
+            ) {
+                self.out.push_back(Output::SendRtp {
+                    from: crate::io::MediaId::Caller,
+                    to: remote,
+                    data: packet,
+                });
+            }
+        }
+    }
+
+    pub(crate) fn digit(&mut self, digit: dtmf::Digit, source: DtmfSource) {
+        if !self.dedup.accept(self.now, digit, source) {
+            return;
+        }
+        self.out.push_back(Output::Metric(Metric::Digit(source)));
+        if self.bridge.is_some() {
+            // The conversation's keys are the caller's and the specialist's
+            // business: relayed, not recorded.
+            return;
+        }
+        if self
+            .callback
+            .as_ref()
+            .is_some_and(|(_, f)| f.is_entering_number())
+        {
+            // A phone number being typed: neither logged nor recorded.
+            let out = self
+                .callback
+                .as_mut()
+                .map(|(_, f)| f.digit(digit.as_char()))
+                .unwrap_or_default();
+            self.callback_outputs(out);
+            return;
+        }
+        tracing::info!(digit = %digit.as_char(), source = source.as_str(), "digit");
+        self.digit_seq += 1;
+        let at = self.epoch_ms();
+        self.record(RecordOp::Digit {
+            call: self.id.clone(),
+            seq: self.digit_seq,
+            at,
+            digit: digit.as_char().to_string(),
+            source: source.as_str(),
+            menu: Some(self.flow.node().to_string()),
+        });
+        if self.voicemail_key() {
+            return;
+        }
+        if self.routing.is_some() {
+            let call = self.router_call();
+            self.out
+                .push_back(Output::Router(RouterRequest::CallerPressed {
+                    call,
+                    digit: digit.as_char(),
+                }));
+            return;
+        }
+        if self.callback.is_some() {
+            let out = self
+                .callback
+                .as_mut()
+                .map(|(_, f)| f.digit(digit.as_char()))
+                .unwrap_or_default();
+            self.callback_outputs(out);
+            return;
+        }
+        if self.phase == Phase::Active && self.transfer.is_none() {
+            self.flow_event(PlanEvent::Digit(digit.as_char()));
+        }
+    }
+
+    /// A prompt of the caller's stream ended.
+    pub(crate) fn caller_prompt_finished(&mut self, token: u64) {
+        let end = match self.media.as_mut() {
+            Some(m) => m.prompt_finished(token, &mut self.out),
+            None => PromptEnd::Stale,
+        };
+        if end == PromptEnd::Finished {
+            self.prompt_done();
+        }
+    }
+
+    /// The prompts that played have ended: tell whoever owns the audio.
+    fn prompt_done(&mut self) {
+        if self.voicemail_prompt_done() {
+            return;
+        }
+        if self.callback.is_some() {
+            let out = self
+                .callback
+                .as_mut()
+                .map(|(_, f)| f.prompt_finished())
+                .unwrap_or_default();
+            self.callback_outputs(out);
+            return;
+        }
+        if self.background_owns_audio() {
+            self.background_next();
+            return;
+        }
+        self.flow_event(PlanEvent::PromptFinished);
+    }
+
+    pub(crate) fn flow_event(&mut self, event: PlanEvent) {
+        let mut queue = VecDeque::from([event]);
+        // Bounded: a plan step yields a handful of actions and results.
+        let mut budget = 256;
+        while let Some(ev) = queue.pop_front() {
+            if self.phase == Phase::Ended {
+                return;
+            }
+            budget -= 1;
+            if budget == 0 {
+                tracing::error!("dialplan did not settle; ending the call");
+                self.send_bye();
+                self.end("dialplan-loop", Some("senim"));
+                return;
+            }
+            for action in self.flow.handle(ev) {
+                if let Some(next) = self.action(action) {
+                    queue.push_back(next);
+                }
+            }
+            if self.flow.is_done() && self.phase != Phase::Ended && self.bridge.is_none() {
+                let outcome = self.flow.outcome().unwrap_or("completed").to_string();
+                self.send_bye();
+                self.end(&outcome, Some("senim"));
+            }
+        }
+    }
+
+    pub(crate) fn record_step(&mut self, node: &str, what: String) {
+        self.step_seq += 1;
+        let at = self.epoch_ms();
+        self.record(RecordOp::Step {
+            call: self.id.clone(),
+            seq: self.step_seq,
+            at,
+            menu: node.to_string(),
+            what,
+        });
+    }
+
+    pub(crate) fn language(&self) -> Language {
+        Language::from_code(self.flow.language()).unwrap_or(Language::Ru)
+    }
+
+    /// Play prompts to the caller; the plan's answer at once if nothing can play.
+    pub(crate) fn play(&mut self, ids: &[String], language: &str) -> Option<PlanEvent> {
+        let lang = Language::from_code(language).unwrap_or(Language::Ru);
+        let prompts: Vec<Arc<Prompt>> = ids
+            .iter()
+            .filter_map(|id| {
+                let p = self.cfg.prompts.get(id, lang);
+                if p.is_none() {
+                    tracing::error!(prompt = %id, language, "prompt missing; skipping it");
+                }
+                p
+            })
+            .collect();
+        let played = self
+            .media
+            .as_mut()
+            .is_some_and(|m| m.play(prompts, &mut self.out));
+        if played {
+            None
+        } else {
+            Some(PlanEvent::PromptFinished)
+        }
+    }
+
+    pub(crate) fn stop_caller_audio(&mut self) {
+        if let Some(m) = self.media.as_mut() {
+            m.stop_prompt(&mut self.out);
+        }
+    }
+
+    fn action(&mut self, action: Action) -> Option<PlanEvent> {
+        match action {
+            Action::Play { prompts, language } => self.play(&prompts, &language),
+            Action::StopPrompt => {
+                self.stop_caller_audio();
+                None
+            }
+            Action::StartTimer(d) => {
+                self.timer = Some(self.now + d);
+                None
+            }
+            Action::CancelTimer => {
+                self.timer = None;
+                None
+            }
+            Action::SetLanguage(language) => {
+                if let Some(l) = Language::from_code(&language) {
+                    self.record(RecordOp::Language {
+                        call: self.id.clone(),
+                        language: l.code(),
+                    });
+                }
+                None
+            }
+            Action::Record { node, what } => {
+                self.record_step(&node, what);
+                None
+            }
+            Action::CheckHours { schedule } => {
+                let at = self.clock.utc(self.now);
+                let open = self
+                    .cfg
+                    .schedules
+                    .get(&schedule)
+                    .is_some_and(|s| self.cfg.calendar.is_open_as_configured(s, at));
+                Some(PlanEvent::HoursResult { open })
+            }
+            Action::Route {
+                node,
+                service,
+                strategy,
+                ring,
+                max_wait,
+                other_language,
+            } => self.start_route(node, &service, &strategy, ring, max_wait, other_language),
+            Action::Transfer { node, partner } => self.start_transfer(node, partner),
+            Action::Callback { node } => {
+                let mut flow = CallbackFlow::new(
+                    callback_request::Settings::default(),
+                    super::dialog::caller_number(&self.invite),
+                );
+                let out = flow.start();
+                self.callback = Some((node, flow));
+                self.callback_outputs(out);
+                None
+            }
+            Action::Voicemail { node, max_length } => self.start_voicemail(node, max_length),
+            Action::SurveyScore { score, .. } => {
+                self.record(RecordOp::Survey {
+                    call: self.id.clone(),
+                    score,
+                });
+                None
+            }
+            Action::Hangup { outcome } => {
+                self.send_bye();
+                self.end(&outcome, Some("senim"));
+                None
+            }
+        }
+    }
+}

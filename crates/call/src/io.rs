@@ -1,0 +1,170 @@
+//! What goes in and out of the call core: SIP from the endpoint, requests to
+//! the router, media commands, records and metrics. The driver turns each
+//! [`Output`] into a channel send, a socket write or a stream command.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use senim_media::dtmf::DtmfSource;
+use senim_media::g711::Codec;
+use senim_media::prompts::Prompt;
+use senim_routing::router::{CallId, LegResult};
+use senim_routing::specialists::SpecialistId;
+use senim_routing::strategy::RouteRequest;
+use senim_sip::message::Peer;
+use senim_sip::transaction::TxKey;
+
+use crate::record::RecordOp;
+
+/// An outbound leg of a call, numbered by the call.
+pub type LegId = u64;
+
+/// One RTP port of a call: the caller's, or one of its legs'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaId {
+    Caller,
+    Leg(LegId),
+}
+
+/// What the SIP endpoint hands a call.
+#[derive(Debug)]
+pub enum SipInput {
+    /// A request in this call (the first INVITE included).
+    Request {
+        key: TxKey,
+        request: rsip::Request,
+        peer: Peer,
+    },
+    /// An ACK to Senim's 2xx.
+    Ack { request: rsip::Request, peer: Peer },
+    /// A CANCEL matched the call's INVITE (the endpoint already answered the CANCEL).
+    Cancel { invite_key: TxKey },
+    /// A response to a request the call sent.
+    Response {
+        key: TxKey,
+        response: rsip::Response,
+    },
+    /// A transaction of the call timed out (no answer to a request, no ACK
+    /// to the 200). `call_id` and `method` are those of the request (a leg's
+    /// INVITE has the leg's Call-ID).
+    Timeout {
+        key: TxKey,
+        call_id: String,
+        method: rsip::Method,
+    },
+    /// Senim is stopping: end the call now.
+    Shutdown,
+}
+
+/// What a call tells the router (the call's id goes with it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterRequest {
+    /// The caller asks for a specialist.
+    Start { call: CallId, request: RouteRequest },
+    /// A specialist's phone was picked up (the whisper plays).
+    LegPickedUp {
+        call: CallId,
+        specialist: SpecialistId,
+    },
+    /// A ring ended.
+    LegResult {
+        call: CallId,
+        specialist: SpecialistId,
+        result: LegResult,
+    },
+    /// The caller pressed a key while waiting.
+    CallerPressed { call: CallId, digit: char },
+    /// The caller hung up.
+    CallerHungUp { call: CallId },
+    /// The bridged conversation ended.
+    CallEnded { call: CallId },
+}
+
+/// What the pacing engine does with a port's outgoing stream.
+#[derive(Debug, Clone)]
+pub enum MediaCommand {
+    /// Start sending to `remote` in `codec` (silence until a prompt plays).
+    Start { remote: SocketAddr, codec: Codec },
+    /// Play a prompt from its first frame; its end is reported with `token`.
+    Play { prompt: Arc<Prompt>, token: u64 },
+    /// Stop the prompt: silence from the next frame.
+    StopPrompt,
+    /// Send to this address from now on (symmetric RTP, re-INVITE).
+    SetRemote(SocketAddr),
+    /// Stop the stream; the port stays open (its RTP is relayed).
+    StopStream,
+    /// Close the port: the leg is gone.
+    Close,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// A key accepted after de-duplication, by source.
+    Digit(DtmfSource),
+    /// A conversation started (bridge made).
+    Connected,
+    /// A conversation ended.
+    Disconnected,
+}
+
+/// What a leg needs from the world before its INVITE can go out.
+#[derive(Debug, Clone)]
+pub struct PreparedLeg {
+    /// The RTP port bound for the leg.
+    pub port: u16,
+    /// For a registered softphone: its latest contact (Request-URI) and where
+    /// its REGISTER came from.
+    pub softphone: Option<(rsip::Uri, Peer)>,
+}
+
+/// What the core asks the driver to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Answer on a server transaction.
+    Respond {
+        key: TxKey,
+        response: rsip::Response,
+    },
+    /// Start a client transaction; its responses come back as [`SipInput`].
+    Request {
+        request: rsip::Request,
+        peer: Peer,
+    },
+    /// Send without a transaction (an ACK to a 2xx).
+    Stateless {
+        message: rsip::SipMessage,
+        peer: Peer,
+    },
+    /// Requests with this Call-ID (a leg's) belong to this call.
+    Alias {
+        leg_call_id: String,
+    },
+    /// Bind an RTP port for leg `leg` and, for a softphone, find its latest
+    /// contact; answer with `handle_leg_prepared`.
+    PrepareLeg {
+        leg: LegId,
+        softphone: Option<String>,
+    },
+    /// A command for a port's outgoing stream.
+    Media {
+        id: MediaId,
+        command: MediaCommand,
+    },
+    /// Send an RTP packet from a port (bridged media).
+    SendRtp {
+        from: MediaId,
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// A change to the call record.
+    Record(RecordOp),
+    /// Tell the router.
+    Router(RouterRequest),
+    Metric(Metric),
+    /// Write the caller's message (8 kHz PCM) to disk; answer with
+    /// `handle_voicemail_written`.
+    WriteVoicemail {
+        samples: Vec<i16>,
+    },
+}

@@ -1,0 +1,752 @@
+//! The outbound legs of one call, driven without I/O: each sans-IO [`Leg`]
+//! with its [`MediaPort`], its INVITE, CANCEL, ACK and BYE as [`Output`]s,
+//! its whisper played and its keys detected.
+//!
+//! Both kinds of call use it: a caller's call ([`crate::call`]), whose legs
+//! ring specialists and partners, and a call Senim places itself
+//! ([`crate::click_to_call`]), which rings a specialist and then the person
+//! to call back. What a leg means to its owner (the router, a transfer, a
+//! bridge) comes out as [`LegEvent`]s; everything SIP and media stays here.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rsip::Method;
+use senim_media::dtmf;
+use senim_media::g711::Codec;
+use senim_media::prompts::Language;
+use senim_media::sdp;
+use senim_routing::specialists::{SpecialistContact, SpecialistId};
+use senim_sip::message::{self, Peer};
+use senim_sip::transaction::TxKey;
+
+use crate::config::CallConfig;
+use crate::io::{LegId, MediaId, Output, PreparedLeg};
+use crate::leg::{Leg, LegAction, LegConfig, LegEnd};
+use crate::media::{MediaPort, PromptEnd};
+use crate::relay::{peer_of_uri, relay_packet};
+
+/// Codecs offered on every leg, in order of preference.
+pub const LEG_CODECS: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
+/// The accept key of the whisper.
+pub const ACCEPT_DIGIT: char = '1';
+/// Most actions one input may make a leg yield (a handful in practice).
+const MAX_ACTIONS: usize = 64;
+
+/// Whom a leg calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegPurpose {
+    /// A specialist, for a routed call (whisper, accept key).
+    Specialist(SpecialistId),
+    /// A partner centre, for a bridged transfer (no whisper).
+    Partner(String),
+    /// The person a follow-up calls back (click-to-call), by follow-up id.
+    Callee(String),
+}
+
+impl LegPurpose {
+    /// The id for records and logs (never a number or address).
+    pub fn who(&self) -> &str {
+        match self {
+            LegPurpose::Specialist(id) => id.as_str(),
+            LegPurpose::Partner(id) => id,
+            LegPurpose::Callee(_) => "callee",
+        }
+    }
+
+    /// The specialist this leg rings, if it is a specialist's leg.
+    pub fn specialist(&self) -> Option<&SpecialistId> {
+        match self {
+            LegPurpose::Specialist(id) => Some(id),
+            LegPurpose::Partner(_) | LegPurpose::Callee(_) => None,
+        }
+    }
+}
+
+/// Where a leg's INVITE goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LegTarget {
+    /// A known Request-URI and address.
+    Address(rsip::Uri, Peer),
+    /// A softphone registered to Senim: its latest contact, found by the driver.
+    Softphone(String),
+}
+
+/// Whom to call and how, besides the centre's identity.
+#[derive(Debug, Clone)]
+pub struct LegPlan {
+    pub target: LegTarget,
+    /// Prompt ids of the whisper (empty: none).
+    pub whisper: Vec<String>,
+    /// The language of the whisper.
+    pub language: Language,
+    pub ring_timeout: Duration,
+    /// Bridge on answer, without whisper or accept key.
+    pub bridge_on_answer: bool,
+    /// The caller's number as the From display name (only when the centre
+    /// shares it with specialists).
+    pub caller_identity: Option<String>,
+    /// Leave the centre's name out of the From display name.
+    pub hide_centre_name: bool,
+}
+
+/// What a leg means to its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LegEvent {
+    /// The leg could not be placed (no RTP port, softphone not registered).
+    NotPlaced {
+        id: LegId,
+        purpose: LegPurpose,
+        why: String,
+    },
+    /// The phone was picked up; its whisper starts.
+    PickedUp { id: LegId, purpose: LegPurpose },
+    /// The accept key was pressed, or a bridge-on-answer leg answered.
+    Accepted { id: LegId, purpose: LegPurpose },
+    /// The leg is over (once per leg).
+    Ended {
+        id: LegId,
+        purpose: LegPurpose,
+        end: LegEnd,
+    },
+    /// A step for the call record, with the leg's id for whom
+    /// (`"aigerim: answered"`); never a number.
+    Record { id: LegId, step: String },
+}
+
+/// An RTP packet from a bridged leg, for the owner to send on.
+#[derive(Debug, Clone, Copy)]
+pub struct Relay {
+    pub leg: LegId,
+    pub codec: Codec,
+    pub telephone_event: Option<u8>,
+}
+
+/// One outbound leg of a call.
+#[derive(Debug)]
+pub struct LegSlot {
+    pub id: LegId,
+    pub purpose: LegPurpose,
+    pub leg: Leg,
+    pub media: MediaPort,
+    /// The rest of the whisper plays on `media`'s queue; this is set while
+    /// the whisper (not hold audio) plays.
+    whispering: bool,
+    /// The leg accepted (the key, or a bridge-on-answer leg answered).
+    pub accepted: bool,
+    /// The leg's media is bridged: its RTP goes to the other side.
+    pub bridged: bool,
+    /// The language of its whisper and hold audio.
+    pub language: Language,
+}
+
+impl LegSlot {
+    /// The specialist this leg rings, if it is a specialist's leg.
+    pub fn specialist(&self) -> Option<&SpecialistId> {
+        self.purpose.specialist()
+    }
+}
+
+/// A leg waiting for its port.
+#[derive(Debug)]
+struct Pending {
+    id: LegId,
+    purpose: LegPurpose,
+    plan: LegPlan,
+}
+
+/// Where a number is reached: through the (first) trunk.
+pub fn via_trunk(cfg: &CallConfig, number: &str) -> Result<(rsip::Uri, Peer), String> {
+    let trunk = cfg
+        .outbound
+        .dial_trunk()
+        .ok_or_else(|| "no trunk is configured for numbers".to_string())?;
+    let digits: String = number
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    if digits.is_empty() {
+        return Err("the number has no digits".into());
+    }
+    let uri = rsip::Uri::try_from(format!("sip:{digits}@{}", trunk.address).as_str())
+        .map_err(|e| e.to_string())?;
+    Ok((uri, Peer::udp(trunk.address)))
+}
+
+/// Where a specialist's phone is reached: the softphone's latest
+/// registration (found by the driver), the configured URI, or the number
+/// through the trunk.
+pub fn specialist_target(cfg: &CallConfig, id: &SpecialistId) -> Result<LegTarget, String> {
+    let s = cfg
+        .specialists
+        .get(id.as_str())
+        .ok_or_else(|| "not configured".to_string())?;
+    match &s.contact {
+        SpecialistContact::Registered { username, .. } => {
+            Ok(LegTarget::Softphone(username.clone()))
+        }
+        SpecialistContact::Uri(u) => {
+            let uri = rsip::Uri::try_from(u.as_str()).map_err(|e| e.to_string())?;
+            let peer = peer_of_uri(&uri)
+                .ok_or_else(|| "the URI's host is not an IP address over UDP".to_string())?;
+            Ok(LegTarget::Address(uri, peer))
+        }
+        SpecialistContact::Number(n) => via_trunk(cfg, n).map(|(u, p)| LegTarget::Address(u, p)),
+    }
+}
+
+/// The outbound legs of one call.
+#[derive(Debug)]
+pub struct Legs {
+    cfg: Arc<CallConfig>,
+    slots: Vec<LegSlot>,
+    pending: Vec<Pending>,
+    seq: LegId,
+    /// The key of the leg request being handled (for the leg's `Respond`).
+    request_key: Option<TxKey>,
+    events: VecDeque<LegEvent>,
+}
+
+impl Legs {
+    pub fn new(cfg: Arc<CallConfig>) -> Legs {
+        Legs {
+            cfg,
+            slots: Vec::new(),
+            pending: Vec::new(),
+            seq: 0,
+            request_key: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// What every call shares.
+    pub fn config(&self) -> &CallConfig {
+        &self.cfg
+    }
+
+    /// What the legs did that the owner must act on, oldest first.
+    pub fn poll_event(&mut self) -> Option<LegEvent> {
+        self.events.pop_front()
+    }
+
+    /// No leg is placed or waiting for its port.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty() && self.pending.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &LegSlot> {
+        self.slots.iter()
+    }
+
+    pub fn get(&self, id: LegId) -> Option<&LegSlot> {
+        self.slots.iter().find(|l| l.id == id)
+    }
+
+    fn get_mut(&mut self, id: LegId) -> Option<&mut LegSlot> {
+        self.slots.iter_mut().find(|l| l.id == id)
+    }
+
+    fn ids(&self) -> Vec<LegId> {
+        self.slots.iter().map(|l| l.id).collect()
+    }
+
+    fn by_call_id(&self, call_id: &str) -> Option<LegId> {
+        self.slots
+            .iter()
+            .find(|l| l.leg.call_id() == call_id)
+            .map(|l| l.id)
+    }
+
+    /// Whether a leg has this Call-ID.
+    pub fn has_call_id(&self, call_id: &str) -> bool {
+        self.by_call_id(call_id).is_some()
+    }
+
+    // -- placing and driving --------------------------------------------------
+
+    /// A new leg: the driver is asked for its port (and a softphone's
+    /// contact); the INVITE goes out in [`Legs::prepared`]. The leg's id.
+    pub fn place(
+        &mut self,
+        purpose: LegPurpose,
+        plan: LegPlan,
+        out: &mut VecDeque<Output>,
+    ) -> LegId {
+        self.seq += 1;
+        let id = self.seq;
+        let softphone = match &plan.target {
+            LegTarget::Softphone(user) => Some(user.clone()),
+            LegTarget::Address(..) => None,
+        };
+        self.pending.push(Pending { id, purpose, plan });
+        out.push_back(Output::PrepareLeg { leg: id, softphone });
+        id
+    }
+
+    /// The driver's answer to `PrepareLeg`: build the leg and send its INVITE.
+    pub fn prepared(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        result: Result<PreparedLeg, String>,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(i) = self.pending.iter().position(|p| p.id == id) else {
+            // Cancelled while waiting: give the port back.
+            if result.is_ok() {
+                out.push_back(Output::Media {
+                    id: MediaId::Leg(id),
+                    command: crate::io::MediaCommand::Close,
+                });
+            }
+            return;
+        };
+        let Pending { id, purpose, plan } = self.pending.swap_remove(i);
+        let prepared = result.and_then(|p| {
+            let (target, peer) = match (&plan.target, p.softphone) {
+                (LegTarget::Address(u, peer), _) => (u.clone(), *peer),
+                (LegTarget::Softphone(_), Some((u, peer))) => (u, peer),
+                (LegTarget::Softphone(_), None) => {
+                    return Err("softphone not registered".to_string())
+                }
+            };
+            Ok((p.port, target, peer))
+        });
+        let (port, target, peer) = match prepared {
+            Ok(p) => p,
+            Err(why) => {
+                out.push_back(Output::Media {
+                    id: MediaId::Leg(id),
+                    command: crate::io::MediaCommand::Close,
+                });
+                self.events
+                    .push_back(LegEvent::NotPlaced { id, purpose, why });
+                return;
+            }
+        };
+        let cfg = &self.cfg;
+        let outbound = &cfg.outbound;
+        let from_display = if plan.caller_identity.is_some() || !plan.hide_centre_name {
+            Some(outbound.display.clone())
+        } else {
+            None
+        };
+        let config = LegConfig {
+            target,
+            peer,
+            from_uri: cfg.centre_uri(),
+            from_display,
+            pai: outbound
+                .has_number
+                .then(|| format!("<sip:{}@{}>", outbound.user, cfg.centre_host())),
+            local_contact: cfg.contact_for(peer.transport),
+            via: cfg.sip_address,
+            sdp_offer: sdp::build_offer(
+                cfg.media_ip,
+                port,
+                rand::random::<u32>().into(),
+                &LEG_CODECS,
+            ),
+            codecs: LEG_CODECS.to_vec(),
+            ring_timeout: plan.ring_timeout,
+            accept_timeout: outbound.accept_timeout,
+            accept_digit: ACCEPT_DIGIT,
+            decline_digit: None,
+            whisper: plan.whisper,
+            caller_identity: plan.caller_identity,
+            extra_headers: vec![],
+            bridge_on_answer: plan.bridge_on_answer,
+        };
+        let leg = Leg::new(config, now);
+        out.push_back(Output::Alias {
+            leg_call_id: leg.call_id().to_string(),
+        });
+        self.slots.push(LegSlot {
+            id,
+            purpose,
+            leg,
+            media: MediaPort::new(MediaId::Leg(id), port),
+            whispering: false,
+            accepted: false,
+            bridged: false,
+            language: plan.language,
+        });
+        self.drive(id, out);
+    }
+
+    /// Carry out what a leg asks, until it asks nothing more; a leg whose
+    /// SIP side is over is forgotten and its port closed.
+    fn drive(&mut self, id: LegId, out: &mut VecDeque<Output>) {
+        for _ in 0..MAX_ACTIONS {
+            let Some(action) = self.get_mut(id).and_then(|s| s.leg.poll_action()) else {
+                break;
+            };
+            self.action(id, action, out);
+        }
+        let done = self.get(id).is_some_and(|l| l.leg.is_terminated());
+        if done {
+            self.slots.retain(|l| l.id != id);
+            out.push_back(Output::Media {
+                id: MediaId::Leg(id),
+                command: crate::io::MediaCommand::Close,
+            });
+        }
+    }
+
+    fn action(&mut self, id: LegId, action: LegAction, out: &mut VecDeque<Output>) {
+        let cfg = self.cfg.clone();
+        let request_key = self.request_key;
+        let Some(slot) = self.get_mut(id) else {
+            return;
+        };
+        let purpose = slot.purpose.clone();
+        match action {
+            LegAction::SendInvite(request) | LegAction::SendCancel(request) => {
+                let peer = slot.leg.peer();
+                out.push_back(Output::Request { request, peer });
+            }
+            LegAction::SendBye(request) => {
+                let peer = slot.leg.request_peer();
+                out.push_back(Output::Request { request, peer });
+            }
+            LegAction::SendAck(request) => {
+                let peer = slot.leg.request_peer();
+                out.push_back(Output::Stateless {
+                    message: rsip::SipMessage::Request(request),
+                    peer,
+                });
+            }
+            LegAction::Respond(response) => {
+                if let Some(key) = request_key {
+                    out.push_back(Output::Respond { key, response });
+                }
+            }
+            LegAction::ReInvite(request) => {
+                if let Some(key) = request_key {
+                    let response = answer_reinvite(&cfg, slot, &request, out);
+                    out.push_back(Output::Respond { key, response });
+                }
+            }
+            LegAction::Ringing => {}
+            LegAction::PickedUp => {
+                // The phone answered: start the leg's media (whisper stream, DTMF).
+                if let Some(n) = slot.leg.negotiated().cloned() {
+                    slot.media.agree(&n);
+                    slot.media.start_stream(out);
+                }
+                self.events.push_back(LegEvent::PickedUp { id, purpose });
+            }
+            LegAction::PlayWhisper(ids) => {
+                let lang = slot.language;
+                let prompts = ids
+                    .iter()
+                    .filter_map(|p| cfg.prompts.get(p, lang))
+                    .collect();
+                // Nothing to play: the accept window still runs.
+                slot.whispering = slot.media.play(prompts, out);
+            }
+            LegAction::StopWhisper => {
+                slot.whispering = false;
+                slot.media.stop_prompt(out);
+            }
+            LegAction::Bridge => {
+                slot.accepted = true;
+                self.events.push_back(LegEvent::Accepted { id, purpose });
+            }
+            LegAction::Ended(end) => {
+                slot.whispering = false;
+                slot.media.stop_stream(out);
+                self.events.push_back(LegEvent::Ended { id, purpose, end });
+            }
+            LegAction::Record(step) => {
+                let step = format!("{}: {step}", purpose.who());
+                self.events.push_back(LegEvent::Record { id, step });
+            }
+        }
+    }
+
+    /// Play `prompt` to a leg over and over (hold audio while the other
+    /// side is being called), until the leg is bridged or ends.
+    pub fn play_loop(&mut self, id: LegId, prompt: &str, out: &mut VecDeque<Output>) {
+        let cfg = self.cfg.clone();
+        let Some(slot) = self.get_mut(id) else {
+            return;
+        };
+        let Some(p) = cfg.prompts.get(prompt, slot.language) else {
+            tracing::warn!(prompt, "prompt missing");
+            return;
+        };
+        slot.whispering = false;
+        slot.media.play_loop(p, out);
+    }
+
+    // -- what the owner asks --------------------------------------------------
+
+    /// Stop ringing a leg (or hang it up once accepted).
+    pub fn cancel(&mut self, now: Instant, id: LegId, out: &mut VecDeque<Output>) {
+        self.pending.retain(|p| p.id != id);
+        if let Some(slot) = self.get_mut(id) {
+            if slot.accepted {
+                slot.leg.hangup(now);
+            } else {
+                slot.leg.cancel(now);
+            }
+        }
+        self.drive(id, out);
+    }
+
+    /// End a leg whatever its state (CANCEL while ringing, BYE once answered).
+    pub fn hang_up(&mut self, now: Instant, id: LegId, out: &mut VecDeque<Output>) {
+        self.pending.retain(|p| p.id != id);
+        if let Some(slot) = self.get_mut(id) {
+            slot.leg.hangup(now);
+        }
+        self.drive(id, out);
+    }
+
+    /// End every leg (those waiting for a port are dropped).
+    pub fn hang_up_all(&mut self, now: Instant, out: &mut VecDeque<Output>) {
+        self.pending.clear();
+        for id in self.ids() {
+            self.hang_up(now, id, out);
+        }
+    }
+
+    /// Cancel every leg that matches `which` (accepted ones are hung up).
+    pub fn cancel_where(
+        &mut self,
+        now: Instant,
+        which: impl Fn(&LegPurpose) -> bool,
+        out: &mut VecDeque<Output>,
+    ) {
+        self.pending.retain(|p| !which(&p.purpose));
+        let ids: Vec<LegId> = self
+            .slots
+            .iter()
+            .filter(|l| which(&l.purpose))
+            .map(|l| l.id)
+            .collect();
+        for id in ids {
+            if let Some(slot) = self.get_mut(id) {
+                slot.leg.cancel(now);
+            }
+            self.drive(id, out);
+        }
+    }
+
+    /// The leg's media is bridged from now on: its whisper and hold stop,
+    /// its RTP goes to the owner as [`Relay`].
+    pub fn bridge(&mut self, id: LegId, out: &mut VecDeque<Output>) {
+        if let Some(slot) = self.get_mut(id) {
+            slot.whispering = false;
+            slot.media.stop_stream(out);
+            slot.bridged = true;
+        }
+    }
+
+    /// Send a packet relayed from the other side of a bridge into leg `id`.
+    pub fn relay_into(
+        &self,
+        id: LegId,
+        data: &[u8],
+        from_codec: Codec,
+        from_te: Option<u8>,
+        out: &mut VecDeque<Output>,
+    ) {
+        if let Some(slot) = self.get(id) {
+            let m = &slot.media;
+            if let (Some(remote), Some(packet)) = (
+                m.remote,
+                relay_packet(data, from_codec, from_te, m.codec, m.telephone_event),
+            ) {
+                out.push_back(Output::SendRtp {
+                    from: MediaId::Leg(id),
+                    to: remote,
+                    data: packet,
+                });
+            }
+        }
+    }
+
+    // -- inputs -----------------------------------------------------------------
+
+    /// RTP from a leg; a bridged leg's packet is handed back to relay.
+    pub fn rtp(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        data: &[u8],
+        from: SocketAddr,
+        out: &mut VecDeque<Output>,
+    ) -> Option<Relay> {
+        let slot = self.get_mut(id)?;
+        slot.media.latch(from, out);
+        if slot.bridged {
+            return Some(Relay {
+                leg: id,
+                codec: slot.media.codec,
+                telephone_event: slot.media.telephone_event,
+            });
+        }
+        if let Some((digit, source)) = slot.media.detect(data, None) {
+            tracing::info!(digit = %digit.as_char(), source = source.as_str(), "leg digit");
+            slot.leg.on_digit(digit.as_char(), now);
+            self.drive(id, out);
+        }
+        None
+    }
+
+    /// A prompt on a leg's stream ended: the next of the whisper, the hold
+    /// loop again, or the whisper is over.
+    pub fn prompt_finished(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        token: u64,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(slot) = self.get_mut(id) else {
+            return;
+        };
+        if slot.media.prompt_finished(token, out) == PromptEnd::Finished && slot.whispering {
+            slot.whispering = false;
+            slot.leg.on_whisper_finished(now);
+            self.drive(id, out);
+        }
+    }
+
+    /// A response for a leg's request. False if no leg has its Call-ID.
+    pub fn on_response(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        response: &rsip::Response,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
+        let Some(id) = self.by_call_id(call_id) else {
+            return false;
+        };
+        if let Some(slot) = self.get_mut(id) {
+            slot.leg.on_response(response, now);
+        }
+        self.drive(id, out);
+        true
+    }
+
+    /// A leg's transaction timed out. False if no leg has that Call-ID.
+    pub fn on_timeout(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        method: Method,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
+        let Some(id) = self.by_call_id(call_id) else {
+            return false;
+        };
+        if method == Method::Invite {
+            if let Some(slot) = self.get_mut(id) {
+                slot.leg.on_invite_timeout(now);
+            }
+            self.drive(id, out);
+        }
+        true
+    }
+
+    /// A request in a leg's dialog. False if no leg has its Call-ID.
+    pub fn on_request(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        request: &rsip::Request,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
+        let sip = rsip::SipMessage::Request(request.clone());
+        let Some(call_id) = message::call_id(&sip) else {
+            return false;
+        };
+        let Some(id) = self.by_call_id(&call_id) else {
+            return false;
+        };
+        self.request_key = Some(key);
+        if let Some(slot) = self.get_mut(id) {
+            slot.leg.on_request(request, now);
+        }
+        self.drive(id, out);
+        self.request_key = None;
+        if request.method == Method::Info {
+            let content_type = message::header_value(&sip, "Content-Type").unwrap_or("");
+            if let Ok(digit) = dtmf::parse_info_body(content_type, &request.body) {
+                if let Some(slot) = self.get_mut(id) {
+                    slot.leg.on_digit(digit.as_char(), now);
+                }
+                self.drive(id, out);
+            }
+        }
+        true
+    }
+
+    /// The next moment a leg needs the clock.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.slots.iter().filter_map(|l| l.leg.poll_timeout()).min()
+    }
+
+    /// Let the legs whose time has come act.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut VecDeque<Output>) {
+        for id in self.ids() {
+            if let Some(slot) = self.get_mut(id) {
+                if slot.leg.poll_timeout().is_some_and(|t| t <= now) {
+                    slot.leg.handle_timeout(now);
+                }
+            }
+            self.drive(id, out);
+        }
+    }
+}
+
+/// A re-INVITE from a leg's far end (hold, a new address): the answer with
+/// the leg's own media.
+fn answer_reinvite(
+    cfg: &CallConfig,
+    slot: &mut LegSlot,
+    request: &rsip::Request,
+    out: &mut VecDeque<Output>,
+) -> rsip::Response {
+    let contact = cfg.contact_for(slot.leg.peer().transport);
+    let answer = std::str::from_utf8(&request.body)
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .map(|text| {
+            sdp::parse(text)
+                .map_err(|e| e.status_code())
+                .and_then(|offer| {
+                    sdp::negotiate_offer(&offer, &LEG_CODECS)
+                        .map(|n| (offer, n))
+                        .map_err(|e| e.status_code())
+                })
+        });
+    let tag = slot.leg.local_tag().to_string();
+    let port = slot.media.local_port;
+    let body = match answer {
+        Some(Ok((offer, n))) => {
+            slot.media.moved(&n, out);
+            sdp::build_answer_to_offer(&offer, cfg.media_ip, port, 1, 2, &n)
+        }
+        Some(Err(code)) => {
+            let reason = if code == 400 {
+                "Bad Request"
+            } else {
+                "Not Acceptable Here"
+            };
+            return message::response(request, code, reason, Some(&tag));
+        }
+        None => sdp::build_offer(cfg.media_ip, port, 1, &LEG_CODECS),
+    };
+    let mut ok = message::response(request, 200, "OK", Some(&tag));
+    ok.headers
+        .push(rsip::Header::Contact(format!("<{contact}>").into()));
+    message::set_body(&mut ok, Some("application/sdp"), body.into_bytes());
+    ok
+}

@@ -1,0 +1,729 @@
+//! The caller's call, driven without sockets or sleeps: every input with a
+//! virtual time, every output looked at (see `harness`).
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::*;
+use rsip::Method;
+use senim_call::call::Phase;
+use senim_call::core::CallCore;
+use senim_call::io::{MediaCommand, MediaId, Metric, Output, RouterRequest, SipInput};
+use senim_call::record::RecordOp;
+use senim_routing::router::{Action as RouterAction, LegResult};
+use senim_routing::specialists::SpecialistId;
+use senim_sip::message;
+
+const MENU: &str = "tests/dialplans/menu.xml";
+const CENTRE: &str = "dialplans/centre.xml";
+
+fn answered(plan: &str, hour: i64) -> Harness {
+    let mut h = Harness::start(config(false), plan, &sdp(40000, "0 8 101"), hour);
+    h.ack();
+    h
+}
+
+#[test]
+fn answers_with_sdp_and_plays_the_greeting_after_the_ack() {
+    let mut h = Harness::start(config(false), MENU, &sdp(40000, "8 101"), 10);
+    let ok = h.response(200).expect("200 OK");
+    let body = String::from_utf8_lossy(&ok.body).to_string();
+    assert!(body.contains("m=audio 30000 RTP/AVP 8 101"), "{body}");
+    assert!(matches!(
+        h.commands(MediaId::Caller).first(),
+        Some(MediaCommand::Start { .. })
+    ));
+    assert!(
+        h.played(MediaId::Caller).is_empty(),
+        "nothing before the ACK"
+    );
+    h.ack();
+    assert_eq!(h.played(MediaId::Caller), ["greeting-bilingual"]);
+    assert_eq!(h.call.phase(), Phase::Active);
+    let kinds: Vec<_> = h
+        .records()
+        .iter()
+        .map(|r| match r {
+            RecordOp::Arrived { caller_hash, .. } => format!("arrived {caller_hash:?}"),
+            RecordOp::Answered {
+                codec, dtmf_mode, ..
+            } => format!("answered {codec} {dtmf_mode}"),
+            _ => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["arrived Some(\"hash(12)\")", "answered PCMA rfc4733"]
+    );
+}
+
+#[test]
+fn no_ack_ends_the_call_with_a_bye() {
+    let mut h = Harness::start(config(false), MENU, &sdp(40000, "0"), 10);
+    h.advance(Duration::from_secs(32));
+    h.sip(SipInput::Timeout {
+        key: senim_sip::transaction::TxKey::from_id(1),
+        call_id: "call-1@test".into(),
+        method: Method::Invite,
+    });
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(h.ended(), Some(("no-ack".into(), Some("senim"))));
+    assert!(h.call.is_finished(h.now));
+}
+
+#[test]
+fn a_bad_offer_is_refused_and_no_codec_in_common_is_488() {
+    let h = Harness::start(config(false), MENU, "v=0\r\ngarbage", 10);
+    assert!(h.response(400).is_some());
+    let h = Harness::start(config(false), MENU, &sdp(40000, "18"), 10);
+    assert!(h.response(488).is_some());
+    assert_eq!(h.ended().map(|e| e.0), Some("rejected-media".into()));
+}
+
+#[test]
+fn late_offer_takes_the_answer_from_the_ack() {
+    let mut h = Harness::start(config(false), MENU, "", 10);
+    let ok = h.response(200).expect("200 with Senim's offer");
+    assert!(String::from_utf8_lossy(&ok.body).contains("RTP/AVP 0 8"));
+    assert!(
+        h.commands(MediaId::Caller).is_empty(),
+        "no stream before the answer"
+    );
+    h.in_dialog("ACK", 1, "", &sdp(41000, "0 101"));
+    assert!(matches!(
+        h.commands(MediaId::Caller).first(),
+        Some(MediaCommand::Start { remote, .. }) if *remote == addr("198.51.100.20:41000")
+    ));
+}
+
+#[test]
+fn cancel_after_the_200_changes_nothing() {
+    let mut h = answered(MENU, 10);
+    h.sip(SipInput::Cancel {
+        invite_key: senim_sip::transaction::TxKey::from_id(1),
+    });
+    assert_eq!(h.call.phase(), Phase::Active);
+    assert!(h.ended().is_none());
+}
+
+#[test]
+fn re_invite_moves_the_stream_and_allows_a_new_latch() {
+    let mut h = answered(MENU, 10);
+    h.clear();
+    let key = h.in_dialog("INVITE", 2, "", &sdp(42000, "0 101"));
+    let ok = h.response_to(key).expect("an answer");
+    assert_eq!(ok.status_code.code(), 200);
+    assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 30000"));
+    assert!(h
+        .commands(MediaId::Caller)
+        .iter()
+        .any(|c| matches!(c, MediaCommand::SetRemote(a) if *a == addr("198.51.100.20:42000"))));
+}
+
+#[test]
+fn bye_from_the_caller_ends_the_call_and_closes_its_port() {
+    let mut h = answered(MENU, 10);
+    let key = h.in_dialog("BYE", 2, "", "");
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    assert_eq!(h.ended(), Some(("caller-hangup".into(), Some("caller"))));
+    assert!(h
+        .commands(MediaId::Caller)
+        .iter()
+        .any(|c| matches!(c, MediaCommand::Close)));
+    assert!(h.call.is_finished(h.now));
+    // A request after the end gets 481.
+    let key = h.in_dialog("INFO", 3, "", "");
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(481));
+}
+
+#[test]
+fn senim_hangs_up_with_a_bye_when_the_plan_ends() {
+    let mut h = answered(MENU, 10);
+    h.rfc4733('2', 1000);
+    h.prompt_finished(MediaId::Caller); // main menu (emergency notice)
+    h.rfc4733('1', 2000);
+    h.prompt_finished(MediaId::Caller); // choice recorded
+    h.prompt_finished(MediaId::Caller); // goodbye
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(h.ended(), Some(("completed".into(), Some("senim"))));
+}
+
+#[test]
+fn rtp_latches_once_to_the_callers_source() {
+    let mut h = answered(MENU, 10);
+    h.clear();
+    let p = rtp_packet(0, 1, 160, &[0xff; 160]);
+    h.rtp(MediaId::Caller, &p, "198.51.100.99:50000");
+    h.rtp(MediaId::Caller, &p, "198.51.100.98:50002");
+    let moves: Vec<_> = h
+        .commands(MediaId::Caller)
+        .into_iter()
+        .filter(|c| matches!(c, MediaCommand::SetRemote(_)))
+        .collect();
+    assert_eq!(moves.len(), 1, "latched once: {moves:?}");
+    // Garbage is dropped without a latch or a panic.
+    h.rtp(MediaId::Caller, &[1, 2, 3], "198.51.100.97:1");
+}
+
+#[test]
+fn rfc4733_key_cuts_the_prompt_and_is_recorded_once() {
+    let mut h = answered(MENU, 10);
+    h.rfc4733('1', 1000);
+    assert_eq!(h.digits(), [("1".to_string(), "rfc4733")]);
+    assert!(h
+        .commands(MediaId::Caller)
+        .iter()
+        .any(|c| matches!(c, MediaCommand::StopPrompt)));
+    assert!(h
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Metric(Metric::Digit(_)))));
+    assert_eq!(
+        h.records()
+            .iter()
+            .filter(|r| matches!(r, RecordOp::Language { language: "kk", .. }))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn info_and_rfc4733_for_one_press_are_one_digit() {
+    let mut h = answered(MENU, 10);
+    let key = h.info(2, '2');
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    h.rfc4733('2', 3000);
+    assert_eq!(h.digits(), [("2".to_string(), "sip-info")]);
+    // The same key again from the same source later is a new press.
+    h.advance(Duration::from_secs(1));
+    h.info(3, '2');
+    assert_eq!(h.digits().len(), 2);
+}
+
+#[test]
+fn info_with_another_body_type_is_415_and_a_bad_body_400() {
+    let mut h = answered(MENU, 10);
+    let key = h.in_dialog("INFO", 2, "Content-Type: text/plain\r\n", "hello");
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(415));
+    let key = h.in_dialog(
+        "INFO",
+        3,
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=x\r\n",
+    );
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(400));
+}
+
+#[test]
+fn inband_tones_are_keys_when_no_telephone_event_was_agreed() {
+    let mut h = Harness::start(config(false), MENU, &sdp(40000, "0"), 10);
+    h.ack();
+    let tone = dtmf_tone('1', 80);
+    let mut ts = 0u32;
+    for (i, chunk) in tone.chunks(160).enumerate() {
+        let mut payload = vec![0u8; chunk.len()];
+        senim_media::g711::Codec::Pcmu.encode(chunk, &mut payload);
+        h.rtp(
+            MediaId::Caller,
+            &rtp_packet(0, i as u16, ts, &payload),
+            CALLER_RTP,
+        );
+        ts += 160;
+    }
+    assert_eq!(h.digits(), [("1".to_string(), "inband")]);
+}
+
+fn dtmf_tone(digit: char, ms: usize) -> Vec<i16> {
+    let d = senim_media::dtmf::Digit::from_char(digit).expect("digit");
+    let (lo, hi) = senim_media::dtmf::tone_frequencies(d);
+    let amp = senim_media::dtmf::dbm0_to_amplitude(-10.0);
+    let mut s: Vec<i16> = (0..ms * 8)
+        .map(|i| {
+            let t = i as f32 / 8000.0;
+            let v = amp
+                * ((2.0 * std::f32::consts::PI * lo * t).sin()
+                    + (2.0 * std::f32::consts::PI * hi * t).sin());
+            v as i16
+        })
+        .collect();
+    s.extend(std::iter::repeat_n(0, 800));
+    s
+}
+
+#[test]
+fn a_silent_caller_hears_the_menu_again_then_goes_on_in_russian() {
+    let mut h = answered(MENU, 10);
+    for _ in 0..3 {
+        h.prompt_finished(MediaId::Caller);
+        h.advance(Duration::from_secs(6));
+    }
+    let played = h.played(MediaId::Caller);
+    assert_eq!(
+        played.iter().filter(|p| *p == "greeting-bilingual").count(),
+        3,
+        "{played:?}"
+    );
+    assert!(
+        played.contains(&"main-menu".to_string())
+            || played.contains(&"emergency-notice".to_string()),
+        "{played:?}"
+    );
+    assert!(h
+        .records()
+        .iter()
+        .any(|r| matches!(r, RecordOp::Language { language: "ru", .. })));
+}
+
+#[test]
+fn shutdown_mid_call_sends_bye_and_records_the_end() {
+    let mut h = answered(MENU, 10);
+    h.sip(SipInput::Shutdown);
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(h.ended(), Some(("shutdown".into(), Some("senim"))));
+}
+
+#[test]
+fn the_call_ends_by_itself_after_a_day() {
+    let mut h = answered(MENU, 10);
+    h.prompt_finished(MediaId::Caller);
+    // The menu's own timers run out first; a call kept in a plan that waits
+    // forever is still let go after the hard limit.
+    h.advance(senim_call::call::HARD_LIMIT + Duration::from_secs(1));
+    assert!(h.ended().is_some());
+    assert!(h.call.is_finished(h.now));
+}
+
+// -- routing --------------------------------------------------------------
+
+/// A call in Russian at the psychology route of the default plan, at 10:00.
+fn routed() -> Harness {
+    let mut h = answered(CENTRE, 10);
+    h.rfc4733('2', 1000); // Russian
+    h.prompt_finished(MediaId::Caller);
+    h.rfc4733('2', 2000); // psychology
+    h.prompt_finished(MediaId::Caller); // "connecting"
+    h
+}
+
+fn ring(h: &mut Harness, who: &str) -> rsip::Request {
+    h.call.handle_router(
+        h.now,
+        RouterAction::Ring {
+            specialists: vec![SpecialistId::new(who)],
+            timeout: Duration::from_secs(20),
+        },
+    );
+    h.drain();
+    h.sent(Method::Invite)
+        .last()
+        .cloned()
+        .expect("an INVITE to the phone")
+}
+
+#[test]
+fn a_route_asks_the_router_and_plays_hold_audio() {
+    let h = routed();
+    assert!(h
+        .router()
+        .iter()
+        .any(|r| matches!(r, RouterRequest::Start { request, .. } if request.service.as_str() == "psychology")));
+    assert_eq!(
+        h.played(MediaId::Caller).last().map(String::as_str),
+        Some("queue-hold")
+    );
+    assert!(h
+        .records()
+        .iter()
+        .any(|r| matches!(r, RecordOp::Service { service, .. } if service == "psychology")));
+}
+
+#[test]
+fn the_queue_announces_busy_and_the_position() {
+    let mut h = routed();
+    h.call.handle_router(h.now, RouterAction::EnterQueue);
+    h.drain();
+    h.call
+        .handle_router(h.now, RouterAction::AnnouncePosition { position: 2 });
+    h.drain();
+    h.prompt_finished(MediaId::Caller);
+    let played = h.played(MediaId::Caller);
+    assert!(
+        played.ends_with(&["all-busy".to_string(), "queue-position-2".to_string()]),
+        "{played:?}"
+    );
+}
+
+#[test]
+fn ring_no_answer_is_reported_to_the_router() {
+    let mut h = routed();
+    let inv = ring(&mut h, "aigerim");
+    assert!(inv.uri.to_string().contains("aigerim@198.51.100.30:5070"));
+    assert!(!String::from_utf8_lossy(&message::request_to_bytes(&inv)).contains(CALLER_NUMBER));
+    h.reply(&inv, 180, "");
+    h.advance(Duration::from_secs(22));
+    assert!(h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::LegResult {
+            result: LegResult::NoAnswer,
+            ..
+        }
+    )));
+    assert_eq!(h.sent(Method::Cancel).len(), 1);
+}
+
+#[test]
+fn a_declined_ring_is_reported_to_the_router() {
+    let mut h = routed();
+    let inv = ring(&mut h, "aigerim");
+    h.reply(&inv, 603, "");
+    assert!(h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::LegResult {
+            result: LegResult::Declined,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_specialist_not_reachable_is_a_failed_ring() {
+    let mut h = routed();
+    h.leg_error = Some("no RTP port".into());
+    h.call.handle_router(
+        h.now,
+        RouterAction::Ring {
+            specialists: vec![SpecialistId::new("aigerim")],
+            timeout: Duration::from_secs(20),
+        },
+    );
+    h.drain();
+    assert!(h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::LegResult {
+            result: LegResult::Failed,
+            ..
+        }
+    )));
+    assert!(h.steps().iter().any(|s| s.contains("aigerim: cannot ring")));
+}
+
+/// Ring aigerim, answer, whisper, accept with 1, bridge.
+fn bridged() -> (Harness, rsip::Request) {
+    let mut h = routed();
+    let inv = ring(&mut h, "aigerim");
+    h.reply(&inv, 200, &sdp(45000, "0 101"));
+    assert_eq!(
+        h.outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Stateless { .. }))
+            .count(),
+        1,
+        "ACK to the phone's 200"
+    );
+    assert!(h
+        .router()
+        .iter()
+        .any(|r| matches!(r, RouterRequest::LegPickedUp { .. })));
+    for _ in 0..3 {
+        h.prompt_finished(MediaId::Leg(1));
+    }
+    let whisper = h.played(MediaId::Leg(1));
+    assert!(
+        whisper.starts_with(&[
+            "service-psychology".into(),
+            "language-ru".into(),
+            "whisper".into()
+        ]),
+        "{whisper:?}"
+    );
+    // The accept key, by RFC 4733 from the phone.
+    let key = senim_media::dtmf::encode_event(
+        senim_media::dtmf::Digit::from_char('1').expect("digit"),
+        true,
+        10,
+        800,
+    );
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(101, 7, 8000, &key),
+        "198.51.100.30:45000",
+    );
+    assert!(h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::LegResult {
+            result: LegResult::Answered,
+            ..
+        }
+    )));
+    h.call.handle_router(
+        h.now,
+        RouterAction::Bridge {
+            specialist: SpecialistId::new("aigerim"),
+        },
+    );
+    h.drain();
+    assert_eq!(h.call.bridged_leg(), Some(1));
+    (h, inv)
+}
+
+#[test]
+fn accept_bridges_and_media_flows_both_ways() {
+    let (mut h, _) = bridged();
+    assert!(h
+        .commands(MediaId::Caller)
+        .iter()
+        .any(|c| matches!(c, MediaCommand::StopStream)));
+    assert!(h
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Metric(Metric::Connected))));
+    h.clear();
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(0, 1, 160, &[0xff; 160]),
+        CALLER_RTP,
+    );
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(0, 1, 160, &[0x7f; 160]),
+        "198.51.100.30:45000",
+    );
+    let sends: Vec<_> = h
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SendRtp { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sends,
+        [
+            (MediaId::Leg(1), addr("198.51.100.30:45000")),
+            (MediaId::Caller, addr(CALLER_RTP)),
+        ]
+    );
+    // Keys in the conversation are not recorded.
+    let before = h.digits().len();
+    h.rfc4733('5', 9000);
+    assert_eq!(h.digits().len(), before);
+}
+
+#[test]
+fn the_specialist_hanging_up_leaves_the_caller_for_the_survey() {
+    let (mut h, inv) = bridged();
+    h.clear();
+    let key = h.leg_request(&inv, "BYE", "", "");
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    assert!(h
+        .router()
+        .iter()
+        .any(|r| matches!(r, RouterRequest::CallEnded { .. })));
+    assert!(h
+        .commands(MediaId::Caller)
+        .iter()
+        .any(|c| matches!(c, MediaCommand::Start { .. })));
+    assert_eq!(h.played(MediaId::Caller), ["survey"]);
+    assert!(h
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Metric(Metric::Disconnected))));
+}
+
+#[test]
+fn the_caller_hanging_up_in_a_bridge_hangs_up_the_specialist() {
+    let (mut h, _) = bridged();
+    h.clear();
+    h.in_dialog("BYE", 5, "", "");
+    assert_eq!(h.sent(Method::Bye).len(), 1, "BYE to the phone");
+    assert!(h
+        .router()
+        .iter()
+        .any(|r| matches!(r, RouterRequest::CallerHungUp { .. })));
+    assert!(
+        !h.call.is_finished(h.now),
+        "the router still holds the call"
+    );
+    h.call.handle_router_released(h.now);
+    // The phone's leg waits for its BYE's answer, at most LEG_DRAIN.
+    h.advance(senim_call::call::LEG_DRAIN);
+    assert!(h.call.is_finished(h.now));
+}
+
+#[test]
+fn overflow_goes_to_the_plans_branch() {
+    let mut h = routed();
+    h.call.handle_router(
+        h.now,
+        RouterAction::Overflow {
+            reason: senim_routing::router::OverflowReason::NobodyAvailable,
+        },
+    );
+    h.drain();
+    assert!(h
+        .steps()
+        .iter()
+        .any(|s| s.contains("no specialist available")));
+}
+
+// -- transfers --------------------------------------------------------------
+
+/// After hours: "closed", then the crisis partner.
+fn after_hours(refer: bool) -> Harness {
+    let mut h = Harness::start_from(config(refer), CENTRE, &sdp(40000, "0 101"), 21, TRUNK);
+    h.ack();
+    h.rfc4733('2', 1000);
+    h.prompt_finished(MediaId::Caller);
+    h.rfc4733('1', 2000); // legal: closed at 21:00
+    h.prompt_finished(MediaId::Caller); // "after hours"
+    h
+}
+
+#[test]
+fn refer_through_a_trunk_that_takes_it() {
+    let mut h = after_hours(true);
+    let refer = h.sent(Method::Refer).last().cloned().expect("a REFER");
+    let text = String::from_utf8_lossy(&message::request_to_bytes(&refer)).to_string();
+    assert!(text.contains("Refer-To:"), "{text}");
+    h.reply(&refer, 202, "");
+    let notify = format!(
+        "NOTIFY sip:senim@{SENIM} SIP/2.0\r\nVia: SIP/2.0/UDP {TRUNK};branch=z9hG4bK-n1\r\nMax-Forwards: 70\r\nFrom: <sip:{CALLER_NUMBER}@{TRUNK}>;tag=caller1\r\nTo: <sip:centre@{SENIM}>;tag={}\r\nCall-ID: call-1@test\r\nCSeq: 3 NOTIFY\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: 16\r\n\r\nSIP/2.0 200 OK\r\n",
+        h.senim_tag
+    );
+    let key = h.key();
+    h.sip(SipInput::Request {
+        key,
+        request: parse_request(&notify),
+        peer: senim_sip::message::Peer::udp(addr(TRUNK)),
+    });
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    assert!(h.records().iter().any(|r| matches!(
+        r,
+        RecordOp::Routing { step, result: Some(res), .. } if step == "transfer-ended" && res == "answered"
+    )));
+}
+
+#[test]
+fn bridged_transfer_tries_each_number_then_the_fallback() {
+    let mut h = after_hours(false);
+    for _ in 0..4 {
+        let Some(inv) = h.sent(Method::Invite).into_iter().last() else {
+            break;
+        };
+        h.clear();
+        h.reply(&inv, 486, "");
+        if h.sent(Method::Invite).is_empty() {
+            break;
+        }
+    }
+    assert!(
+        h.steps()
+            .iter()
+            .any(|s| s.contains("transfer to ulba-crisis-centre failed")),
+        "{:?}",
+        h.steps()
+    );
+    // The fallback: the callback request asks about the number.
+    assert!(!h.played(MediaId::Caller).is_empty());
+}
+
+#[test]
+fn bridged_transfer_answered_connects_the_caller() {
+    let mut h = after_hours(false);
+    let inv = h
+        .sent(Method::Invite)
+        .last()
+        .cloned()
+        .expect("INVITE to the partner");
+    assert!(inv.uri.to_string().contains(TRUNK));
+    h.reply(&inv, 200, &sdp(46000, "8"));
+    assert!(h.call.bridged_leg().is_some());
+    // The partner hangs up: the caller's call is over.
+    h.leg_request(&inv, "BYE", "", "");
+    assert_eq!(h.ended(), Some(("transferred".into(), Some("partner"))));
+}
+
+// -- callback and voicemail ---------------------------------------------------
+
+#[test]
+fn a_callback_request_is_sealed_and_typed_keys_are_not_recorded() {
+    let mut h = after_hours(false);
+    // The partner does not answer: the plan's fallback takes a callback request.
+    for _ in 0..4 {
+        let Some(inv) = h.sent(Method::Invite).into_iter().last() else {
+            break;
+        };
+        h.clear();
+        h.reply(&inv, 486, "");
+        if h.sent(Method::Invite).is_empty() {
+            break;
+        }
+    }
+    h.prompt_finished(MediaId::Caller);
+    let before = h.digits().len();
+    h.rfc4733('2', 5000); // another number
+    h.prompt_finished(MediaId::Caller);
+    for (i, d) in "87051234567#".chars().enumerate() {
+        h.rfc4733(d, 6000 + 1000 * i as u32);
+    }
+    assert_eq!(
+        h.digits().len(),
+        before + 1,
+        "only the menu key is recorded"
+    );
+    for _ in 0..6 {
+        if let Some(t) = h.last_token(MediaId::Caller) {
+            h.call.handle_prompt_finished(h.now, MediaId::Caller, t);
+            h.drain();
+        }
+        h.rfc4733('1', 30000 + 1000 * h.outputs.len() as u32);
+    }
+    let req = h.records().into_iter().find_map(|r| match r {
+        RecordOp::CallbackRequest { number_sealed, .. } => Some(number_sealed.clone()),
+        _ => None,
+    });
+    assert_eq!(req.as_deref(), Some("sealed(11)"));
+}
+
+#[test]
+fn voicemail_records_after_the_beep_and_a_key_ends_it() {
+    let mut h = answered("crates/call/tests/plans/voicemail.xml", 10);
+    h.prompt_finished(MediaId::Caller); // "leave a message"
+    assert_eq!(
+        h.played(MediaId::Caller).last().map(String::as_str),
+        Some("beep")
+    );
+    h.prompt_finished(MediaId::Caller);
+    // Two seconds of speech, then a key.
+    let speech: Vec<i16> = (0..16000)
+        .map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16)
+        .collect();
+    for (i, chunk) in speech.chunks(160).enumerate() {
+        let mut payload = vec![0u8; 160];
+        senim_media::g711::Codec::Pcmu.encode(chunk, &mut payload);
+        h.rtp(
+            MediaId::Caller,
+            &rtp_packet(0, i as u16, 160 * i as u32, &payload),
+            CALLER_RTP,
+        );
+        h.now += Duration::from_millis(20);
+    }
+    h.rfc4733('#', 900_000);
+    let samples = h.outputs.iter().find_map(|o| match o {
+        Output::WriteVoicemail { samples } => Some(samples.len()),
+        _ => None,
+    });
+    assert!(samples.is_some_and(|n| n > 8000), "{samples:?}");
+    h.call
+        .handle_voicemail_written(h.now, Ok("/tmp/x.wav".into()));
+    h.drain();
+    assert!(h.records().iter().any(|r| matches!(
+        r,
+        RecordOp::Voicemail {
+            ended_by: "key",
+            ..
+        }
+    )));
+}

@@ -1,0 +1,487 @@
+//! The tokio task around one call core: it owns the call's RTP sockets and
+//! pacing streams, the channels from the endpoint, the router and the legs'
+//! readers, the timer and the clock, and nothing else. Every input goes to
+//! the core with the time; every [`Output`] becomes a send, a socket write
+//! or a stream command.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use senim_call::core::CallCore;
+use senim_call::io::{LegId, MediaCommand, MediaId, Metric, Output, PreparedLeg, RouterRequest};
+use senim_media::dtmf::DtmfSource;
+use senim_routing::router::Action as RouterAction;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::voicemail_file::write_wav;
+use super::CallContext;
+use crate::driver::media::{MediaEvent, StreamHandle};
+use crate::driver::messages::{ToCall, ToEndpoint};
+use crate::driver::router::ToRouter;
+
+/// Most outputs one input may yield before the task looks at its inputs
+/// again (a handful in practice; a bound against a runaway core).
+const MAX_OUTPUTS: usize = 100_000;
+
+/// One RTP port of the call: its socket (registered for reading only: the
+/// pacing thread sends on a duplicate, and a registration for writing too
+/// would wake the runtime after every packet sent) and its stream.
+pub struct Port {
+    socket: Arc<AsyncFd<std::net::UdpSocket>>,
+    stream: Option<StreamHandle>,
+    /// A leg's reader task (the caller's socket is read by the call's task).
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        if let Some(r) = &self.reader {
+            r.abort();
+        }
+    }
+}
+
+impl Port {
+    fn open(socket: std::net::UdpSocket) -> std::io::Result<(Port, u16)> {
+        let port = socket.local_addr()?.port();
+        socket.set_nonblocking(true)?;
+        // SAFETY: a std UdpSocket owns its descriptor, keeps it open until it
+        // is dropped, and `as_raw_fd` always returns that same descriptor; the
+        // AsyncFd owns the socket for its whole life.
+        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }?;
+        Ok((
+            Port {
+                socket: Arc::new(socket),
+                stream: None,
+                reader: None,
+            },
+            port,
+        ))
+    }
+
+    fn send_clone(&self) -> Option<std::net::UdpSocket> {
+        use std::os::fd::{AsFd, OwnedFd};
+        let fd: OwnedFd = self.socket.get_ref().as_fd().try_clone_to_owned().ok()?;
+        Some(std::net::UdpSocket::from(fd))
+    }
+}
+
+/// Bind the caller's RTP port: the port, or why none could be bound.
+pub(super) fn bind_caller(ctx: &CallContext) -> (Option<Port>, Result<u16, String>) {
+    match ctx.rtp_ports.bind(ctx.media_ip).and_then(Port::open) {
+        Ok((p, port)) => (Some(p), Ok(port)),
+        Err(e) => (None, Err(e.to_string())),
+    }
+}
+
+/// What a leg's reader task reports.
+enum LegInput {
+    Rtp {
+        leg: LegId,
+        data: Vec<u8>,
+        from: SocketAddr,
+    },
+    PromptFinished {
+        leg: LegId,
+        token: u64,
+    },
+}
+
+/// The driver of one call.
+pub struct Shell {
+    ctx: Arc<CallContext>,
+    endpoint: mpsc::UnboundedSender<ToEndpoint>,
+    /// The Call-ID the endpoint knows the call by.
+    owner: String,
+    /// The call record's id (the voicemail file's name).
+    record_id: String,
+    caller: Option<Port>,
+    caller_events_tx: mpsc::UnboundedSender<MediaEvent>,
+    caller_events: mpsc::UnboundedReceiver<MediaEvent>,
+    legs: HashMap<LegId, Port>,
+    leg_tx: mpsc::UnboundedSender<LegInput>,
+    leg_rx: mpsc::UnboundedReceiver<LegInput>,
+    router: Option<mpsc::UnboundedReceiver<RouterAction>>,
+    write: Option<JoinHandle<Result<String, String>>>,
+}
+
+impl Shell {
+    pub(super) fn new(
+        ctx: Arc<CallContext>,
+        endpoint: mpsc::UnboundedSender<ToEndpoint>,
+        owner: String,
+        record_id: String,
+        caller: Option<Port>,
+    ) -> Shell {
+        let (caller_events_tx, caller_events) = mpsc::unbounded_channel();
+        let (leg_tx, leg_rx) = mpsc::unbounded_channel();
+        Shell {
+            ctx,
+            endpoint,
+            owner,
+            record_id,
+            caller,
+            caller_events_tx,
+            caller_events,
+            legs: HashMap::new(),
+            leg_tx,
+            leg_rx,
+            router: None,
+            write: None,
+        }
+    }
+
+    /// Drive the core until it is finished.
+    pub async fn run<C: CallCore>(mut self, mut core: C, mut rx: mpsc::UnboundedReceiver<ToCall>) {
+        self.flush(&mut core);
+        let mut buf = [0u8; 2048];
+        loop {
+            if core.is_finished(Instant::now()) {
+                break;
+            }
+            let wake = core.poll_timeout().map(tokio::time::Instant::from_std);
+            let socket = self.caller.as_ref().map(|p| p.socket.clone());
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => core.handle_sip(Instant::now(), m),
+                    None => {
+                        core.handle_sip(Instant::now(), ToCall::Shutdown);
+                        self.flush(&mut core);
+                        break;
+                    }
+                },
+                ev = self.caller_events.recv() => {
+                    if let Some(MediaEvent::PromptFinished { token }) = ev {
+                        core.handle_prompt_finished(Instant::now(), MediaId::Caller, token);
+                    }
+                }
+                r = recv_from_opt(socket.as_deref(), &mut buf) => {
+                    if let Ok((n, from)) = r {
+                        if let Some(data) = buf.get(..n) {
+                            self.ctx.sip_stats.rtp_packets_in.fetch_add(1, Ordering::Relaxed);
+                            core.handle_rtp(Instant::now(), MediaId::Caller, data, from);
+                        }
+                    }
+                }
+                a = recv_opt(self.router.as_mut()) => match a {
+                    Some(a) => core.handle_router(Instant::now(), a),
+                    None => {
+                        // The router forgot the call (it stopped, or the call is over).
+                        self.router = None;
+                        core.handle_router_released(Instant::now());
+                    }
+                },
+                input = self.leg_rx.recv() => match input {
+                    Some(LegInput::Rtp { leg, data, from }) => {
+                        self.ctx.sip_stats.rtp_packets_in.fetch_add(1, Ordering::Relaxed);
+                        core.handle_rtp(Instant::now(), MediaId::Leg(leg), &data, from);
+                    }
+                    Some(LegInput::PromptFinished { leg, token }) => {
+                        core.handle_prompt_finished(Instant::now(), MediaId::Leg(leg), token);
+                    }
+                    None => {}
+                },
+                written = join_opt(self.write.as_mut()) => {
+                    self.write = None;
+                    let result = written.unwrap_or_else(|e| Err(e.to_string()));
+                    core.handle_voicemail_written(Instant::now(), result);
+                }
+                _ = sleep_opt(wake) => core.handle_timeout(Instant::now()),
+            }
+            self.flush(&mut core);
+        }
+        // Dropping the ports stops their streams and readers.
+        self.caller = None;
+        self.legs.clear();
+    }
+
+    /// Carry out what the core asks.
+    fn flush<C: CallCore>(&mut self, core: &mut C) {
+        for _ in 0..MAX_OUTPUTS {
+            let Some(output) = core.poll_output() else {
+                return;
+            };
+            self.output(core, output);
+        }
+        tracing::error!("the call core did not settle; its remaining outputs wait");
+    }
+
+    fn output<C: CallCore>(&mut self, core: &mut C, output: Output) {
+        match output {
+            Output::Respond { key, response } => {
+                let _ = self.endpoint.send(ToEndpoint::Respond { key, response });
+            }
+            Output::Request { request, peer } => {
+                let _ = self.endpoint.send(ToEndpoint::Request {
+                    call_id: self.owner.clone(),
+                    request,
+                    peer,
+                });
+            }
+            Output::Stateless { message, peer } => {
+                let _ = self.endpoint.send(ToEndpoint::Stateless { message, peer });
+            }
+            Output::Alias { leg_call_id } => {
+                let _ = self.endpoint.send(ToEndpoint::Alias {
+                    leg: leg_call_id,
+                    call_id: self.owner.clone(),
+                });
+            }
+            Output::PrepareLeg { leg, softphone } => {
+                let result = self.prepare_leg(leg, softphone.as_deref());
+                core.handle_leg_prepared(Instant::now(), leg, result);
+            }
+            Output::Media { id, command } => self.media(id, command),
+            Output::SendRtp { from, to, data } => {
+                if let Some(p) = self.port(from) {
+                    let _ = p.socket.get_ref().send_to(&data, to);
+                }
+            }
+            Output::Record(op) => self.ctx.recorder.record(op),
+            Output::Router(request) => self.router(request),
+            Output::Metric(m) => {
+                let s = &self.ctx.sip_stats;
+                match m {
+                    Metric::Digit(DtmfSource::Rfc4733) => {
+                        s.dtmf_rfc4733.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Metric::Digit(DtmfSource::SipInfo) => {
+                        s.dtmf_sip_info.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Metric::Digit(DtmfSource::Inband) => {
+                        s.dtmf_inband.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Metric::Connected => s.calls_connected.fetch_add(1, Ordering::Relaxed),
+                    Metric::Disconnected => s
+                        .calls_connected
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                        .unwrap_or(0),
+                };
+            }
+            Output::WriteVoicemail { samples } => {
+                let dir = self.ctx.voicemail_dir.clone();
+                let call = self.record_id.clone();
+                self.write = Some(tokio::task::spawn_blocking(move || {
+                    write_wav(&dir, &call, &samples)
+                        .map(|p| p.display().to_string())
+                        .map_err(|e| e.to_string())
+                }));
+            }
+        }
+    }
+
+    fn port(&self, id: MediaId) -> Option<&Port> {
+        match id {
+            MediaId::Caller => self.caller.as_ref(),
+            MediaId::Leg(leg) => self.legs.get(&leg),
+        }
+    }
+
+    fn port_mut(&mut self, id: MediaId) -> Option<&mut Port> {
+        match id {
+            MediaId::Caller => self.caller.as_mut(),
+            MediaId::Leg(leg) => self.legs.get_mut(&leg),
+        }
+    }
+
+    fn media(&mut self, id: MediaId, command: MediaCommand) {
+        if let MediaCommand::Close = command {
+            match id {
+                MediaId::Caller => self.caller = None,
+                MediaId::Leg(leg) => {
+                    self.legs.remove(&leg);
+                }
+            }
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let events = match id {
+            MediaId::Caller => Some(self.caller_events_tx.clone()),
+            MediaId::Leg(_) => None,
+        };
+        let leg_tx = self.leg_tx.clone();
+        let Some(port) = self.port_mut(id) else {
+            return;
+        };
+        match command {
+            MediaCommand::Start { remote, codec } => {
+                let Some(send) = port.send_clone() else {
+                    tracing::error!("cannot clone the RTP socket");
+                    return;
+                };
+                let events = match (events, id) {
+                    (Some(e), _) => e,
+                    (None, MediaId::Leg(leg)) => leg_events(leg, leg_tx),
+                    (None, MediaId::Caller) => return,
+                };
+                port.stream = Some(ctx.media.add_stream(send, remote, codec, events));
+            }
+            MediaCommand::Play { prompt, token } => {
+                if let Some(s) = &port.stream {
+                    s.play(prompt, token);
+                }
+            }
+            MediaCommand::StopPrompt => {
+                if let Some(s) = &port.stream {
+                    s.stop();
+                }
+            }
+            MediaCommand::SetRemote(a) => {
+                if let Some(s) = &port.stream {
+                    s.set_remote(a);
+                }
+            }
+            MediaCommand::StopStream => port.stream = None,
+            MediaCommand::Close => {}
+        }
+    }
+
+    /// Bind a leg's RTP port and start its reader; find a softphone's contact.
+    fn prepare_leg(&mut self, leg: LegId, softphone: Option<&str>) -> Result<PreparedLeg, String> {
+        let softphone = match softphone {
+            Some(user) => Some(
+                self.ctx
+                    .registrations
+                    .latest(user)
+                    .ok_or_else(|| "softphone not registered".to_string())?,
+            ),
+            None => None,
+        };
+        let socket = self
+            .ctx
+            .rtp_ports
+            .bind(self.ctx.media_ip)
+            .map_err(|e| format!("no RTP port: {e}"))?;
+        let (mut p, port) = Port::open(socket).map_err(|e| format!("RTP socket: {e}"))?;
+        p.reader = Some(tokio::spawn(read_leg(
+            leg,
+            p.socket.clone(),
+            self.leg_tx.clone(),
+        )));
+        self.legs.insert(leg, p);
+        Ok(PreparedLeg { port, softphone })
+    }
+
+    fn router(&mut self, request: RouterRequest) {
+        let msg = match request {
+            RouterRequest::Start { call, request } => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                self.router = Some(rx);
+                ToRouter::Start {
+                    call,
+                    request,
+                    actions: tx,
+                }
+            }
+            RouterRequest::LegPickedUp { call, specialist } => {
+                ToRouter::LegPickedUp { call, specialist }
+            }
+            RouterRequest::LegResult {
+                call,
+                specialist,
+                result,
+            } => ToRouter::LegResult {
+                call,
+                specialist,
+                result,
+            },
+            RouterRequest::CallerPressed { call, digit } => ToRouter::CallerPressed { call, digit },
+            RouterRequest::CallerHungUp { call } => ToRouter::CallerHungUp { call },
+            RouterRequest::CallEnded { call } => ToRouter::CallEnded { call },
+        };
+        self.ctx.router.send(msg);
+    }
+}
+
+/// A leg stream's prompt events, forwarded as the leg's input.
+fn leg_events(
+    leg: LegId,
+    inputs: mpsc::UnboundedSender<LegInput>,
+) -> mpsc::UnboundedSender<MediaEvent> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(MediaEvent::PromptFinished { token }) = rx.recv().await {
+            if inputs
+                .send(LegInput::PromptFinished { leg, token })
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+async fn read_leg(
+    leg: LegId,
+    socket: Arc<AsyncFd<std::net::UdpSocket>>,
+    inputs: mpsc::UnboundedSender<LegInput>,
+) {
+    let mut buf = [0u8; 2048];
+    loop {
+        if let Ok((n, from)) = recv_from(&socket, &mut buf).await {
+            if let Some(data) = buf.get(..n) {
+                let msg = LegInput::Rtp {
+                    leg,
+                    data: data.to_vec(),
+                    from,
+                };
+                if inputs.send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Receive one datagram from a read-only registered socket.
+async fn recv_from(
+    socket: &AsyncFd<std::net::UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        let mut guard = socket.readable().await?;
+        match guard.try_io(|s| s.get_ref().recv_from(buf)) {
+            Ok(result) => return result,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+async fn recv_from_opt(
+    socket: Option<&AsyncFd<std::net::UdpSocket>>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => recv_from(s, buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Receive from a channel that may not exist (then wait forever).
+async fn recv_opt<T>(rx: Option<&mut mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn join_opt<T>(handle: Option<&mut JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
+    match handle {
+        Some(h) => h.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

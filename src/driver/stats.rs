@@ -1,0 +1,17 @@
+//! Counters of the SIP endpoint and the calls, for health and metrics.
+
+/// Counters for health and metrics.
+#[derive(Debug, Default)]
+pub struct SipStats {
+    pub calls_active: std::sync::atomic::AtomicU64,
+    pub calls_total: std::sync::atomic::AtomicU64,
+    pub messages_in: std::sync::atomic::AtomicU64,
+    /// RTP packets received from callers and from outbound legs.
+    pub rtp_packets_in: std::sync::atomic::AtomicU64,
+    /// Keys accepted (after de-duplication), by source.
+    pub dtmf_rfc4733: std::sync::atomic::AtomicU64,
+    pub dtmf_sip_info: std::sync::atomic::AtomicU64,
+    pub dtmf_inband: std::sync::atomic::AtomicU64,
+    /// Calls bridged to a specialist or partner now.
+    pub calls_connected: std::sync::atomic::AtomicU64,
+}
