@@ -25,6 +25,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 use toml::{Table, Value};
 
+use crate::data_file::{self, DataFileError};
 use crate::util::{is_valid_id, line_of, line_of_key, parse_date, type_name, Verified};
 
 /// Seconds in a day.
@@ -76,6 +77,15 @@ pub enum HoursError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+impl From<DataFileError> for HoursError {
+    fn from(e: DataFileError) -> Self {
+        match e {
+            DataFileError::Io { path, source } => HoursError::Io { path, source },
+            DataFileError::Toml { path, message } => HoursError::Toml { path, message },
+        }
+    }
 }
 
 fn schedule_err(key: impl Into<String>, message: impl Into<String>) -> HoursError {
@@ -372,10 +382,7 @@ impl WeeklySchedule {
 
     /// Parses a TOML document holding one schedule table (`mon = ...` lines).
     pub fn from_toml_str(text: &str) -> Result<WeeklySchedule, HoursError> {
-        let table: Table = toml::from_str(text).map_err(|e| HoursError::Toml {
-            path: PathBuf::from("<schedule>"),
-            message: e.to_string(),
-        })?;
+        let table: Table = data_file::parse_table(text, Path::new("<schedule>"))?;
         WeeklySchedule::from_toml_table(&table)
     }
 
@@ -665,10 +672,7 @@ impl Schedules {
     /// Parses a TOML document whose top level is the table of schedules
     /// (`[centre]`, `[night]` ...).
     pub fn from_toml_str(text: &str) -> Result<Schedules, HoursError> {
-        let table: Table = toml::from_str(text).map_err(|e| HoursError::Toml {
-            path: PathBuf::from("<schedules>"),
-            message: e.to_string(),
-        })?;
+        let table: Table = data_file::parse_table(text, Path::new("<schedules>"))?;
         Schedules::from_toml_table(&table)
     }
 }
@@ -806,19 +810,12 @@ impl Holidays {
 
     /// Reads and checks a holiday file.
     pub fn load(path: &Path) -> Result<Holidays, HoursError> {
-        let text = std::fs::read_to_string(path).map_err(|source| HoursError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Holidays::from_toml_str(&text, path)
+        data_file::load(path, Holidays::from_toml_str)
     }
 
     /// Parses and checks the text of a holiday file; `path` is used in errors.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Holidays, HoursError> {
-        let table: Table = toml::from_str(text).map_err(|e| HoursError::Toml {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let table: Table = data_file::parse_table(text, path)?;
         HolidayParser { text, path }.parse(&table)
     }
 

@@ -26,6 +26,7 @@
 )]
 
 pub mod availability;
+mod data_file;
 pub mod hours;
 pub mod partners;
 pub mod router;
