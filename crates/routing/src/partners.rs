@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use toml::{Table, Value};
 
-use crate::data_file::{self, DataFileError};
+use crate::data_file::{self, line_of, line_of_key, lines_of_key, DataFileError};
+use crate::entry_id::is_valid_id;
 use crate::hours::{Calendar, HoursError, WeeklySchedule};
-use crate::util::{is_valid_id, line_of, line_of_key, lines_of_key, type_name, Verified};
+use crate::toml_value::type_name;
+use crate::verified::Verified;
 
 /// The bundled seed directory (`data/partners.toml`).
 pub const BUNDLED_PARTNERS: &str = include_str!("../../../data/partners.toml");

@@ -31,10 +31,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use toml::{Table, Value};
 
-use crate::data_file::{self, DataFileError};
+use crate::data_file::{self, line_of, line_of_key, lines_of_key, DataFileError};
+use crate::entry_id::is_valid_id;
 use crate::hours::{HoursError, Schedules, WeeklySchedule};
 use crate::partners::{check_sip_uri, normalize_number};
-use crate::util::{is_valid_id, line_of, line_of_key, lines_of_key, type_name};
+use crate::toml_value::type_name;
 
 /// The default wrap-up time after each call.
 pub const DEFAULT_WRAP_UP: Duration = Duration::from_secs(30);

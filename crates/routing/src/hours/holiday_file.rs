@@ -10,8 +10,9 @@ use toml::{Table, Value};
 use super::error::HoursError;
 use super::holidays::{DayOff, DayOffKind, HolidayYear, Holidays, WorkingDay};
 use super::weekday::parse_weekday;
-use crate::data_file;
-use crate::util::{line_of, line_of_key, parse_date, type_name, Verified};
+use crate::data_file::{self, line_of, line_of_key};
+use crate::toml_value::{parse_date, type_name};
+use crate::verified::Verified;
 
 /// The bundled Kazakhstan holiday table (`data/holidays-kz.toml`).
 pub const BUNDLED_HOLIDAYS_KZ: &str = include_str!("../../../../data/holidays-kz.toml");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Weekday};
 
-use crate::util::Verified;
+use crate::verified::Verified;
 
 /// Why a date is a day off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

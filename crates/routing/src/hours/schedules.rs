@@ -9,7 +9,7 @@ use toml::Table;
 use super::error::{schedule_err, HoursError};
 use super::weekly_schedule::WeeklySchedule;
 use crate::data_file;
-use crate::util::is_valid_id;
+use crate::entry_id::is_valid_id;
 
 /// Named schedules, e.g. the `[hours]` section of the configuration:
 ///

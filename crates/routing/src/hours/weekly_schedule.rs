@@ -12,7 +12,7 @@ use super::error::{schedule_err, HoursError};
 use super::time_range::{parse_day, TimeRange};
 use super::weekday::{parse_weekday, weekday_key, DAY_KEYS};
 use crate::data_file;
-use crate::util::type_name;
+use crate::toml_value::type_name;
 
 /// True for the strings that mean round-the-clock.
 fn is_always_str(s: &str) -> bool {
