@@ -55,6 +55,7 @@ impl From<DataFileError> for HoursError {
     }
 }
 
+/// A [`HoursError::Schedule`] for the dotted key `key`.
 pub(super) fn schedule_err(key: impl Into<String>, message: impl Into<String>) -> HoursError {
     HoursError::Schedule {
         key: key.into(),

@@ -2,6 +2,7 @@
 
 use chrono::Weekday;
 
+/// The day keys of the files, Monday first.
 pub(super) const DAY_KEYS: [(&str, Weekday); 7] = [
     ("mon", Weekday::Mon),
     ("tue", Weekday::Tue),

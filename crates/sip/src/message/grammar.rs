@@ -1,10 +1,12 @@
 //! Small lexical pieces of the SIP grammar shared by the header parsers: tokens, quoted
 //! strings, comma-separated values, `;name=value` parameters and `host[:port]`.
 
+/// A character allowed in an RFC 3261 token.
 pub(super) fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
 }
 
+/// A non-empty RFC 3261 token.
 pub(super) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.chars().all(is_token_char)
 }
@@ -106,6 +108,7 @@ pub fn parse_params(input: &str) -> Result<Params, String> {
     Ok(out)
 }
 
+/// Appends `;name[=value]` for each parameter.
 pub(super) fn write_params(out: &mut String, params: &Params) {
     for (name, value) in params {
         out.push(';');
@@ -117,6 +120,7 @@ pub(super) fn write_params(out: &mut String, params: &Params) {
     }
 }
 
+/// The value slot of a parameter (names compared case-insensitively).
 pub(super) fn find_param<'a>(params: &'a Params, name: &str) -> Option<&'a Option<String>> {
     params
         .iter()
@@ -124,6 +128,7 @@ pub(super) fn find_param<'a>(params: &'a Params, name: &str) -> Option<&'a Optio
         .map(|(_, v)| v)
 }
 
+/// Splits and checks `host[:port]` (an IPv6 host keeps its brackets).
 pub(super) fn split_host_port(s: &str) -> Result<(&str, Option<u16>), String> {
     if s.is_empty() {
         return Err("empty host".into());

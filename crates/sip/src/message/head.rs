@@ -50,11 +50,13 @@ pub(super) fn logical_lines(head: &str) -> Result<(String, Vec<String>), ParseEr
     Ok((start, headers))
 }
 
+/// A request line or a status line, split into its parts.
 pub(super) enum StartLine {
     Request { method: String, uri: String },
     Response { code: u16, reason: String },
 }
 
+/// Reads the request or status line (only SIP/2.0 is accepted).
 pub(super) fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let bad = || ParseError::StartLine(truncate(line, 120));
     if starts_with_ci(line, "SIP/") {
@@ -108,6 +110,7 @@ pub(super) fn starts_with_ci(s: &str, prefix: &str) -> bool {
         .is_some_and(|b| b.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
+/// At most `max` characters of `s`, for error messages.
 pub(super) fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
@@ -117,6 +120,7 @@ pub fn method_from_str(s: &str) -> Option<Method> {
     Method::all().into_iter().find(|m| m.to_string() == s)
 }
 
+/// A CSeq value: a number below 2^31 and a method token.
 pub(super) fn parse_cseq_value(value: &str) -> Result<(u32, String), String> {
     let mut parts = value.split_whitespace();
     let num = parts.next().ok_or("empty CSeq")?;
@@ -142,6 +146,7 @@ pub(super) fn parse_cseq_value(value: &str) -> Result<(u32, String), String> {
     Ok((n as u32, method.to_string()))
 }
 
+/// A decimal number no larger than `max` (leading zeros allowed).
 pub(super) fn parse_small_number(value: &str, max: u64) -> Option<u64> {
     let v = value.trim();
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {

@@ -76,6 +76,7 @@ pub fn status_code(code: u16, reason: &str) -> StatusCode {
     }
 }
 
+/// The reason phrase to print for a status: the custom phrase if any, else the standard one.
 pub(super) fn status_reason(status: &StatusCode) -> String {
     match status {
         StatusCode::Other(code, reason) => {
