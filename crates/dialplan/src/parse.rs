@@ -14,8 +14,8 @@ use std::time::Duration;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+use crate::diagnostic::{suggest, Diagnostic, Severity};
 use crate::model::*;
-use crate::validate::{Diagnostic, Severity};
 
 /// Longest accepted duration (anything longer is a typo).
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
@@ -345,33 +345,6 @@ impl<'e> Attrs<'e> {
         }
         a
     }
-}
-
-/// The closest candidate within edit distance 2, for "did you mean".
-pub(crate) fn suggest<'a>(
-    word: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    candidates
-        .map(|c| (distance(word, c), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev.last().copied().unwrap_or(0)
 }
 
 /// A duration: a whole number and a unit, `ms`, `s`, `m` or `h` ("6s", "1500ms", "3m").

@@ -5,47 +5,12 @@
 //! The rules are described for plan authors in `docs/dialplan.md`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::diagnostic::suggest;
+pub use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::*;
-use crate::parse::suggest;
-use crate::PromptCatalog;
-
-/// How bad a finding is: an error stops the plan from loading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        })
-    }
-}
-
-/// One finding, printed as `file:line:column: severity: message`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {severity}: {message}", path.display())]
-pub struct Diagnostic {
-    pub path: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-    pub severity: Severity,
-    pub message: String,
-}
-
-impl Diagnostic {
-    pub fn is_error(&self) -> bool {
-        self.severity == Severity::Error
-    }
-}
+use crate::prompt_catalog::PromptCatalog;
 
 struct Out<'a> {
     path: &'a Path,

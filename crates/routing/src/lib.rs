@@ -26,11 +26,14 @@
 )]
 
 pub mod availability;
+mod data_file;
+mod entry_id;
 pub mod hours;
 pub mod partners;
 pub mod router;
 pub mod specialists;
 pub mod strategy;
-mod util;
+mod toml_value;
+mod verified;
 
-pub use util::Verified;
+pub use verified::Verified;

@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use toml::{Table, Value};
 
+use crate::data_file::{self, line_of, line_of_key, lines_of_key, DataFileError};
+use crate::entry_id::is_valid_id;
 use crate::hours::{Calendar, HoursError, WeeklySchedule};
-use crate::util::{is_valid_id, line_of, line_of_key, lines_of_key, type_name, Verified};
+use crate::toml_value::type_name;
+use crate::verified::Verified;
 
 /// The bundled seed directory (`data/partners.toml`).
 pub const BUNDLED_PARTNERS: &str = include_str!("../../../data/partners.toml");
@@ -61,6 +64,15 @@ pub enum PartnersError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl From<DataFileError> for PartnersError {
+    fn from(e: DataFileError) -> Self {
+        match e {
+            DataFileError::Io { path, source } => PartnersError::Io { path, source },
+            DataFileError::Toml { path, message } => PartnersError::Toml { path, message },
+        }
+    }
 }
 
 /// How a partner is reached.
@@ -195,19 +207,12 @@ impl PartnerDirectory {
 
     /// Reads and checks a partner file.
     pub fn load(path: &Path) -> Result<PartnerDirectory, PartnersError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PartnersError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        PartnerDirectory::from_toml_str(&text, path)
+        data_file::load(path, PartnerDirectory::from_toml_str)
     }
 
     /// Parses and checks the text of a partner file; `path` is used in errors.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<PartnerDirectory, PartnersError> {
-        let table: Table = toml::from_str(text).map_err(|e| PartnersError::Toml {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let table: Table = data_file::parse_table(text, path)?;
         Parser { text, path }.parse(&table)
     }
 

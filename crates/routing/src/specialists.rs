@@ -31,9 +31,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use toml::{Table, Value};
 
+use crate::data_file::{self, line_of, line_of_key, lines_of_key, DataFileError};
+use crate::entry_id::is_valid_id;
 use crate::hours::{HoursError, Schedules, WeeklySchedule};
 use crate::partners::{check_sip_uri, normalize_number};
-use crate::util::{is_valid_id, line_of, line_of_key, lines_of_key, type_name};
+use crate::toml_value::type_name;
 
 /// The default wrap-up time after each call.
 pub const DEFAULT_WRAP_UP: Duration = Duration::from_secs(30);
@@ -367,6 +369,15 @@ pub enum SpecialistsError {
     },
 }
 
+impl From<DataFileError> for SpecialistsError {
+    fn from(e: DataFileError) -> Self {
+        match e {
+            DataFileError::Io { path, source } => SpecialistsError::Io { path, source },
+            DataFileError::Toml { path, message } => SpecialistsError::Toml { path, message },
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The list
 // ---------------------------------------------------------------------------
@@ -422,20 +433,13 @@ impl Specialists {
 
     /// Reads a file of `[[specialist]]` tables.
     pub fn load(path: &Path) -> Result<Specialists, SpecialistsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecialistsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Specialists::from_toml_str(&text, path)
+        data_file::load(path, Specialists::from_toml_str)
     }
 
     /// Parses a TOML document of `[[specialist]]` tables; `path` is used in
     /// messages, with the line of the entry when it can be found.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Specialists, SpecialistsError> {
-        let top: Table = toml::from_str(text).map_err(|e| SpecialistsError::Toml {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let top: Table = data_file::parse_table(text, path)?;
         for k in top.keys() {
             if k != "specialist" {
                 let hint = if k == "specialists" {

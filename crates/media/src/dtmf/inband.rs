@@ -24,7 +24,7 @@
 //! tones are accepted, 30 ms tones are not). The same digit is reported again only
 //! after `pause_windows` consecutive windows without it.
 
-use super::Digit;
+use super::digit::Digit;
 use std::sync::OnceLock;
 
 const SUB: usize = 26;

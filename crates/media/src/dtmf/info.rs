@@ -1,6 +1,6 @@
 //! DTMF in SIP INFO bodies: `application/dtmf-relay` and `application/dtmf`.
 
-use super::Digit;
+use super::digit::Digit;
 use thiserror::Error;
 
 /// Why a SIP INFO body carries no usable digit.

@@ -1,6 +1,6 @@
 //! RFC 4733 telephone-event receiver.
 
-use super::Digit;
+use super::digit::Digit;
 
 /// How many recent event timestamps are remembered to suppress repeats.
 const HISTORY: usize = 16;
