@@ -14,3 +14,4 @@ pub mod plan;
 pub mod privacy;
 pub mod server;
 pub mod store;
+pub mod util;

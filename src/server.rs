@@ -177,7 +177,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         })?;
     let sip_address = cfg.sip.public_address.unwrap_or(sip_bound);
     let duration = |text: &str, default: u64| {
-        crate::config::parse_duration(text).unwrap_or(std::time::Duration::from_secs(default))
+        crate::util::duration::parse_duration(text).unwrap_or(std::time::Duration::from_secs(default))
     };
     let accept_timeout = duration(&cfg.routing.accept_timeout, 15);
     let router = crate::driver::router::spawn(

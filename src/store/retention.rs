@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
 
-use crate::config::parse_duration;
+use crate::util::duration::parse_duration;
 
 /// Rows per statement.
 pub const BATCH: usize = 1000;
