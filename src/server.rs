@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::driver::media::MediaEngine;
 use crate::driver::sip::{self, SipStats, ToEndpoint};
 use crate::http::{self, HttpState};
-use crate::plan::{Context, PlanHolder, Reload};
+use crate::plan::{reload_plan, Context, PlanHolder};
 use crate::privacy::{CallerHasher, KeyError};
 use crate::store::{spawn_writer, Store, StoreError};
 
@@ -106,15 +106,14 @@ pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder)
 }
 
 /// Reload the dialplan of a running Senim.
-pub fn reload_plan(ctx: &CallContext, trigger: &str) -> Reload {
-    ctx.plans.reload(
-        &Context {
-            prompts: &ctx.prompts,
-            schedules: &ctx.schedules,
-            partners: &ctx.partners,
-        },
+fn reload(ctx: &CallContext, trigger: &str) {
+    let _ = reload_plan(
+        &ctx.plans,
+        &ctx.prompts,
+        &ctx.schedules,
+        &ctx.partners,
         trigger,
-    )
+    );
 }
 
 /// Where a running Senim listens (ports resolved when 0 was asked for).
@@ -337,14 +336,14 @@ async fn reload_triggers(ctx: Arc<CallContext>, watch: bool) {
         let hup_fired = std::future::pending::<()>();
         tokio::select! {
             _ = hup_fired => {
-                let _ = reload_plan(&ctx, "SIGHUP");
+                reload(&ctx, "SIGHUP");
                 last = stamp(&path);
             }
             _ = tick.tick(), if watch => {
                 let now = stamp(&path);
                 if now != last {
                     last = now;
-                    let _ = reload_plan(&ctx, "file change");
+                    reload(&ctx, "file change");
                 }
             }
         }

@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::call::CallContext;
-use crate::plan::{PlanStatus, Reload};
+use crate::plan::{reload_plan, PlanStatus, Reload};
 
 /// What the HTTP handlers read.
 pub struct HttpState {
@@ -185,7 +185,14 @@ async fn dialplan_status(State(state): State<Arc<HttpState>>) -> Json<PlanStatus
 /// Reload the dialplan now: 200 with the new status, or 422 with the errors
 /// (the previous plan keeps serving).
 async fn dialplan_reload(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Reload>) {
-    let r = crate::server::reload_plan(&state.calls, "HTTP");
+    let ctx = &state.calls;
+    let r = reload_plan(
+        &ctx.plans,
+        &ctx.prompts,
+        &ctx.schedules,
+        &ctx.partners,
+        "HTTP",
+    );
     let code = if r.accepted {
         StatusCode::OK
     } else {
