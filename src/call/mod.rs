@@ -2,6 +2,7 @@
 //! the menu flow together.
 
 pub mod callback;
+pub mod calls;
 pub mod click_to_call;
 pub mod controller;
 pub mod leg;
