@@ -9,6 +9,7 @@ pub mod bundled;
 pub mod call;
 pub mod config;
 pub mod driver;
+pub mod follow_ups;
 pub mod http;
 pub mod plan;
 pub mod privacy;
