@@ -296,7 +296,7 @@ async fn remove_timelines(
     let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     let mut tx = pool.begin().await?;
     // The same definitions as `store::reports` (CALLS_SQL) and
-    // `store::api` (call_columns!), which read these columns once set.
+    // `store::calls` (call_columns!), which read these columns once set.
     let calls = sqlx::query(
         "UPDATE calls SET
            service = COALESCE(service,
