@@ -1,5 +1,12 @@
 //! Senim's configuration: one TOML file, every key optional, environment
 //! variables on top. Errors name the file (or variable), the key and the fault.
+//!
+//! This module only deserializes and checks. A section that belongs to one
+//! module is that module's type (`[api]` is `http::auth::ApiConfig`,
+//! `[retention]` is `store::retention::RetentionConfig`), so the imports go
+//! one way: config uses those modules, and only start-up (`server`, `main`)
+//! and the call layer's trunk list (`TrunkConfig`) use config. Shared
+//! parsers (durations, port ranges) are in `util`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -7,6 +14,10 @@ use std::time::Duration;
 
 use senim_routing::hours::Schedules;
 use serde::Deserialize;
+
+use crate::http::auth::{ApiConfig, TokenTable};
+use crate::store::retention::{Retention, RetentionConfig};
+use crate::util::duration::{parse_duration, parse_port_range};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +76,9 @@ pub struct Config {
     pub voicemail: VoicemailConfig,
     /// The HTTP API's tokens (`[[api.token]]`: name, role, sha256 of the
     /// token, and for role specialist their id).
-    pub api: crate::http::auth::ApiConfig,
+    pub api: ApiConfig,
     /// How long personal data is kept (`docs/call-record.md`, Retention).
-    pub retention: crate::store::retention::RetentionConfig,
+    pub retention: RetentionConfig,
 }
 
 /// The centre's identity on outbound legs (to specialists and partners).
@@ -302,7 +313,7 @@ pub struct Settings {
     /// The dialplan file; `None`: the default plan embedded in the binary.
     pub dialplan_file: Option<PathBuf>,
     /// The retention periods and how often the purge runs.
-    pub retention: crate::store::retention::Retention,
+    pub retention: Retention,
 }
 
 impl Config {
@@ -476,7 +487,7 @@ impl Config {
                 ));
             }
         }
-        crate::http::auth::TokenTable::from_config(&self.api, |id| {
+        TokenTable::from_config(&self.api, |id| {
             self.specialists.iter().any(|s| s.id.as_str() == id)
         })
         .map_err(|m| bad("api.token", m))?;
@@ -499,31 +510,6 @@ impl Config {
             dialplan_file,
             retention,
         })
-    }
-}
-
-/// "10000-20000" to an inclusive range that holds at least one even/odd pair.
-pub fn parse_port_range(s: &str) -> Option<(u16, u16)> {
-    let (a, b) = s.split_once('-')?;
-    let lo: u16 = a.trim().parse().ok()?;
-    let hi: u16 = b.trim().parse().ok()?;
-    let first_even = lo.checked_add(lo % 2)?;
-    (lo > 0 && hi > first_even).then_some((lo, hi))
-}
-
-/// "6s", "1500ms", "2m", "12h", "90d" to a duration.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit.trim() {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" | "min" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        "d" => n.checked_mul(86_400).map(Duration::from_secs),
-        _ => None,
     }
 }
 
@@ -618,14 +604,12 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1500ms"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_duration("90d"),
-            Some(Duration::from_secs(90 * 86_400))
-        );
-        assert_eq!(parse_duration("x"), None);
-        assert_eq!(parse_duration("5"), None);
+    fn retention_errors_name_the_key() {
+        let err = Config::from_toml("[retention]\nnumbers = \"30\"\n", Path::new("senim.toml"))
+            .unwrap()
+            .validate("senim.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retention.numbers"), "{err}");
     }
 }

@@ -221,3 +221,23 @@ impl PlanHolder {
         }
     }
 }
+
+/// Reload the dialplan of a running Senim, checked against what its calls
+/// use now (the prompts, schedules and partners they were started with).
+/// Called on SIGHUP, on a change of the file, and from HTTP.
+pub fn reload_plan(
+    plans: &PlanHolder,
+    prompts: &PromptLibrary,
+    schedules: &Schedules,
+    partners: &PartnerDirectory,
+    trigger: &str,
+) -> Reload {
+    plans.reload(
+        &Context {
+            prompts,
+            schedules,
+            partners,
+        },
+        trigger,
+    )
+}

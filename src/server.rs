@@ -13,6 +13,7 @@ use senim_routing::partners::PartnerDirectory;
 use senim_sip::transaction::TimerConfig;
 use tokio::sync::mpsc;
 
+use crate::call::calls::Calls;
 use crate::call::ports::PortAllocator;
 use crate::call::CallContext;
 use crate::config::Settings;
@@ -20,8 +21,9 @@ use crate::driver::media::MediaEngine;
 use crate::driver::messages::ToEndpoint;
 use crate::driver::sip;
 use crate::driver::stats::SipStats;
-use crate::http::{self, HttpState};
-use crate::plan::{Context, PlanHolder, Reload};
+use crate::follow_ups::FollowUps;
+use crate::http::{self, ApiState, HttpState};
+use crate::plan::{reload_plan, Context, PlanHolder};
 use crate::privacy::{CallerHasher, KeyError};
 use crate::store::{spawn_writer, Store, StoreError};
 
@@ -108,15 +110,14 @@ pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder)
 }
 
 /// Reload the dialplan of a running Senim.
-pub fn reload_plan(ctx: &CallContext, trigger: &str) -> Reload {
-    ctx.plans.reload(
-        &Context {
-            prompts: &ctx.prompts,
-            schedules: &ctx.schedules,
-            partners: &ctx.partners,
-        },
+fn reload(ctx: &CallContext, trigger: &str) {
+    let _ = reload_plan(
+        &ctx.plans,
+        &ctx.prompts,
+        &ctx.schedules,
+        &ctx.partners,
         trigger,
-    )
+    );
 }
 
 /// Where a running Senim listens (ports resolved when 0 was asked for).
@@ -146,7 +147,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let api_store = store.clone();
     // Personal data past its retention period goes at start and every `retention.every`.
     let retention = tokio::spawn(crate::store::retention::run(
-        store.pool().clone(),
+        store.clone(),
         settings.retention,
     ));
     let (recorder, writer) = spawn_writer(store);
@@ -179,7 +180,8 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         })?;
     let sip_address = cfg.sip.public_address.unwrap_or(sip_bound);
     let duration = |text: &str, default: u64| {
-        crate::config::parse_duration(text).unwrap_or(std::time::Duration::from_secs(default))
+        crate::util::duration::parse_duration(text)
+            .unwrap_or(std::time::Duration::from_secs(default))
     };
     let accept_timeout = duration(&cfg.routing.accept_timeout, 15);
     let router = crate::driver::router::spawn(
@@ -279,11 +281,17 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     if tokens.is_empty() {
         tracing::info!("no [[api.token]] configured: the API under /api/v1/ refuses every request");
     }
+    let follow_ups = FollowUps::new(
+        api_store.clone(),
+        ctx.sealer.clone(),
+        ctx.specialists.clone(),
+        Calls::new(ctx.clone(), ep_tx.clone()),
+    );
     let http_state = Arc::new(HttpState {
         ready: AtomicBool::new(false),
         calls: ctx.clone(),
-        api: http::api::ApiState::new(tokens, api_store),
-        endpoint: ep_tx.clone(),
+        api: ApiState::new(tokens, api_store),
+        follow_ups,
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(http_state.clone());
@@ -365,14 +373,14 @@ async fn reload_triggers(ctx: Arc<CallContext>, watch: bool) {
         let hup_fired = std::future::pending::<()>();
         tokio::select! {
             _ = hup_fired => {
-                let _ = reload_plan(&ctx, "SIGHUP");
+                reload(&ctx, "SIGHUP");
                 last = stamp(&path);
             }
             _ = tick.tick(), if watch => {
                 let now = stamp(&path);
                 if now != last {
                     last = now;
-                    let _ = reload_plan(&ctx, "file change");
+                    reload(&ctx, "file change");
                 }
             }
         }

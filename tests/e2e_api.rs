@@ -176,7 +176,7 @@ fn tokens_and_roles_decide_every_api_request() {
     assert_eq!(code, 200);
     assert!(header(&h, "content-type").is_some_and(|v| v.starts_with("application/json")));
     let doc: Value = serde_json::from_str(&body).unwrap();
-    for r in senim::http::api::ROUTES {
+    for r in senim::http::routes::ROUTES {
         assert!(
             doc["paths"][r.path][r.method.to_lowercase()].is_object(),
             "{} {} missing from openapi.json",
@@ -186,7 +186,7 @@ fn tokens_and_roles_decide_every_api_request() {
     }
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        senim::http::api::ROUTES.len()
+        senim::http::routes::ROUTES.len()
     );
 }
 

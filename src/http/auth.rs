@@ -5,17 +5,11 @@
 //! so a leaked configuration file gives no working token. A presented token
 //! is hashed and compared with every configured hash in constant time.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use super::HttpState;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -252,33 +246,6 @@ pub fn authorize(
         Ok(caller.clone())
     } else {
         Err(Denied::Forbidden)
-    }
-}
-
-/// The state of the per-route guard: the shared state and the roles allowed.
-#[derive(Clone)]
-pub struct Guard {
-    pub state: Arc<HttpState>,
-    pub roles: &'static [Role],
-}
-
-/// Middleware in front of every authenticated route: 401 or 403, or the
-/// request goes on with its [`Caller`] in the extensions.
-pub async fn guard(State(g): State<Guard>, mut request: Request, next: Next) -> Response {
-    match authorize(&g.state.api.tokens, request.headers(), g.roles) {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(denied) => {
-            g.state.api.count_denied(denied);
-            tracing::warn!(
-                path = %request.uri().path(),
-                why = ?denied,
-                "API request refused"
-            );
-            denied.into_response()
-        }
     }
 }
 

@@ -1,13 +1,13 @@
 //! The follow-up queue under `/api/v1/follow-ups`: callback requests and
-//! voicemails listed, claimed, noted and completed. Who sees and changes
-//! what is decided in `store::follow_ups`; this module parses requests,
-//! writes the audit log and opens the sealed number.
+//! voicemails listed, read, claimed, noted and completed. The use-cases
+//! (who sees what, the audit log, the sealed number) are in the service
+//! `crate::follow_ups`; this module parses requests, calls it and shapes
+//! the answers.
 //!
 //! The number to call back is shown only in the detail of one follow-up,
 //! and the recording only at its own route; both reads are written to the
 //! audit log before anything is returned (503 and no data when that fails).
 
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,70 +15,18 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::api::{checked, limit, rfc3339, write_audit, ApiError, DEFAULT_LIMIT};
-use super::auth::{Caller, Role};
-use super::HttpState;
-use crate::store::follow_ups::{self as fu, Actor, Change, FollowUp, FollowUpFilter};
-
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: message.into(),
-    }
-}
-
-pub(super) fn not_found() -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: "not found".into(),
-    }
-}
-
-pub(super) fn store_error(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "API: follow-up query failed");
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: "the database is not available".into(),
-    }
-}
-
-pub(super) fn audit_error(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "API: cannot write the audit log; the read is refused");
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: "the audit log cannot be written; try again later".into(),
-    }
-}
-
-/// The caller as the store sees them. A specialist token always names its
-/// specialist (checked at start); one without is refused.
-pub(super) fn actor(caller: &Caller) -> Result<Actor<'_>, ApiError> {
-    match caller.role {
-        Role::Admin | Role::Coordinator => Ok(Actor::Staff),
-        Role::Specialist => caller
-            .specialist
-            .as_deref()
-            .map(Actor::Specialist)
-            .ok_or_else(|| ApiError {
-                status: StatusCode::FORBIDDEN,
-                message: "this token names no specialist".into(),
-            }),
-    }
-}
-
-/// Follow-up ids: UUIDs, or `voicemail-` and a call id.
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+use super::auth::Caller;
+use super::error::ApiError;
+use super::personal::{no_store, requester};
+use super::query::{checked, limit, pairs, DEFAULT_LIMIT};
+use super::state::HttpState;
+use crate::store::follow_ups::{FollowUp, FollowUpCall, FollowUpFilter};
+use crate::util::time::rfc3339;
 
 /// Parse `GET /api/v1/follow-ups` parameters: `status`, `kind`, `limit`.
 pub fn parse_list_query(pairs: &[(String, String)]) -> Result<FollowUpFilter, ApiError> {
@@ -93,9 +41,9 @@ pub fn parse_list_query(pairs: &[(String, String)]) -> Result<FollowUpFilter, Ap
             "status" if ["open", "claimed", "done"].contains(&v) => {
                 filter.status = Some(v.to_string())
             }
-            "status" => return Err(bad("`status` must be open, claimed or done")),
+            "status" => return Err(ApiError::bad("`status` must be open, claimed or done")),
             "kind" if ["callback", "voicemail"].contains(&v) => filter.kind = Some(v.to_string()),
-            "kind" => return Err(bad("`kind` must be callback or voicemail")),
+            "kind" => return Err(ApiError::bad("`kind` must be callback or voicemail")),
             _ => filter.limit = limit(v)?,
         }
     }
@@ -184,8 +132,8 @@ pub struct CallbackView {
     outcome: Option<String>,
 }
 
-impl From<fu::FollowUpCall> for CallbackView {
-    fn from(c: fu::FollowUpCall) -> Self {
+impl From<FollowUpCall> for CallbackView {
+    fn from(c: FollowUpCall) -> Self {
         CallbackView {
             id: c.id,
             specialist: c.specialist,
@@ -197,120 +145,31 @@ impl From<fu::FollowUpCall> for CallbackView {
     }
 }
 
-/// Answers must not be kept by browsers or proxies: they hold personal data.
-pub(super) fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-pub(super) async fn list(
+pub async fn list(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(pairs) = query.map_err(|e| bad(format!("bad query string: {e}")))?;
+    let pairs = pairs(query)?;
     let filter = parse_list_query(&pairs)?;
-    let rows = fu::list(state.api.store.pool(), actor(&caller)?, &filter)
-        .await
-        .map_err(store_error)?;
+    let rows = state.follow_ups.list(&requester(&caller), &filter).await?;
     let follow_ups = rows.into_iter().map(FollowUpView::from).collect();
     Ok(no_store(Json(FollowUpList { follow_ups }).into_response()))
 }
 
-/// The follow-up `id` if `caller` may see it.
-pub(super) async fn visible(
-    state: &HttpState,
-    caller: &Caller,
-    id: &str,
-) -> Result<FollowUp, ApiError> {
-    if !valid_id(id) {
-        return Err(not_found());
-    }
-    let f = fu::get(state.api.store.pool(), id)
-        .await
-        .map_err(store_error)?;
-    f.filter(|f| actor(caller).is_ok_and(|a| a.sees(f)))
-        .ok_or_else(not_found)
-}
-
-/// The recording's file of a voicemail follow-up, when it is on disk.
-async fn recording_file(state: &HttpState, id: &str) -> Result<Option<PathBuf>, ApiError> {
-    let sealed = fu::sealed(state.api.store.pool(), id)
-        .await
-        .map_err(store_error)?;
-    let Some(path) = sealed.and_then(|s| s.recording_path).map(PathBuf::from) else {
-        return Ok(None);
-    };
-    Ok(tokio::fs::metadata(&path)
-        .await
-        .is_ok_and(|m| m.is_file())
-        .then_some(path))
-}
-
-pub(super) async fn get_one(
+pub async fn get_one(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let f = match visible(&state, &caller, &id).await {
-        Ok(f) => f,
-        Err(e) if e.status == StatusCode::NOT_FOUND && valid_id(&id) => {
-            // A look at an id one may not see is worth knowing about.
-            let detail = serde_json::json!({ "found": false });
-            write_audit(&state, &caller, "read-follow-up", Some(&id), detail)
-                .await
-                .map_err(audit_error)?;
-            return Err(e);
-        }
-        Err(e) => return Err(e),
-    };
-    let mut number = None;
-    let mut recording = None;
-    if f.kind == "callback" {
-        let sealed = fu::sealed(state.api.store.pool(), &id)
-            .await
-            .map_err(store_error)?
-            .and_then(|s| s.number_sealed)
-            .filter(|s| !s.is_empty());
-        // The read is logged before the number is opened or returned.
-        let detail = serde_json::json!({ "kind": "callback", "number": sealed.is_some() });
-        write_audit(&state, &caller, "read-number", Some(&id), detail)
-            .await
-            .map_err(audit_error)?;
-        let opened = sealed.as_deref().and_then(|s| state.calls.sealer.open(s));
-        if sealed.is_some() && opened.is_none() {
-            tracing::error!(
-                follow_up = %id,
-                "the callback number cannot be opened with the configured number key"
-            );
-        }
-        number = Some(opened);
-    } else {
-        let detail = serde_json::json!({ "kind": f.kind });
-        write_audit(&state, &caller, "read-follow-up", Some(&id), detail)
-            .await
-            .map_err(audit_error)?;
-        if f.kind == "voicemail" && recording_file(&state, &id).await?.is_some() {
-            recording = Some(format!("/api/v1/follow-ups/{id}/recording"));
-        }
-    }
-    let calls = if f.kind == "callback" {
-        fu::calls(state.api.store.pool(), &id)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .map(CallbackView::from)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let d = state.follow_ups.detail(&requester(&caller), &id).await?;
     let detail = FollowUpDetail {
-        follow_up: f.into(),
-        number,
-        recording,
-        calls,
+        follow_up: d.follow_up.into(),
+        number: d.number,
+        recording: d
+            .has_recording
+            .then(|| format!("/api/v1/follow-ups/{id}/recording")),
+        calls: d.calls.into_iter().map(CallbackView::from).collect(),
     };
     Ok(no_store(Json(detail).into_response()))
 }
@@ -339,33 +198,20 @@ impl futures_core::Stream for FileChunks {
     }
 }
 
-pub(super) async fn recording(
+pub async fn recording(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let f = visible(&state, &caller, &id).await?;
-    if f.kind != "voicemail" {
-        return Err(not_found());
-    }
-    let path = recording_file(&state, &id).await?.ok_or_else(not_found)?;
-    let file = tokio::fs::File::open(&path).await.map_err(|e| {
-        tracing::error!(error = %e, follow_up = %id, "cannot open the voicemail file");
-        not_found()
-    })?;
-    let len = file.metadata().await.map(|m| m.len()).ok();
-    let detail = serde_json::json!({ "kind": "voicemail", "duration_ms": f.duration_ms });
-    write_audit(&state, &caller, "read-recording", Some(&id), detail)
-        .await
-        .map_err(audit_error)?;
+    let r = state.follow_ups.recording(&requester(&caller), &id).await?;
     let body = Body::from_stream(FileChunks {
-        file,
+        file: r.file,
         buf: vec![0; 32 * 1024].into_boxed_slice(),
     });
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
-    if let Some(len) = len {
+    if let Some(len) = r.len {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.wav\"")) {
@@ -374,56 +220,24 @@ pub(super) async fn recording(
     Ok(no_store(response))
 }
 
-/// Turn the store's answer into a response, and log the change (after it
-/// is made: a failed audit write is logged, not turned into an error).
-async fn answer(
-    state: &HttpState,
-    caller: &Caller,
-    action: &str,
-    id: &str,
-    change: Result<Change, sqlx::Error>,
-    detail: serde_json::Value,
-) -> Result<Response, ApiError> {
-    let change = change.map_err(store_error)?;
-    let status = match &change {
-        Change::Made(_) => StatusCode::OK,
-        Change::NotFound => StatusCode::NOT_FOUND,
-        Change::Conflict(_) => StatusCode::CONFLICT,
-    };
-    if status != StatusCode::NOT_FOUND {
-        let mut detail = detail;
-        detail["status"] = status.as_u16().into();
-        if let Err(e) = write_audit(state, caller, action, Some(id), detail).await {
-            tracing::error!(error = %e, action, "API: cannot write the audit log");
-        }
-    }
-    match change {
-        Change::Made(f) => Ok(no_store(Json(FollowUpView::from(*f)).into_response())),
-        Change::NotFound => Err(not_found()),
-        Change::Conflict(why) => Err(ApiError {
-            status: StatusCode::CONFLICT,
-            message: why.into(),
-        }),
-    }
+/// A changed follow-up as the answer.
+fn changed(f: FollowUp) -> Response {
+    no_store(Json(FollowUpView::from(f)).into_response())
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
-        .map_err(|e| bad(format!("bad JSON body: {}", e.body_text())))
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+        .map_err(|e| ApiError::bad(format!("bad JSON body: {}", e.body_text())))
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ClaimBody {
+pub struct ClaimBody {
     #[serde(default)]
     specialist: Option<String>,
 }
 
-pub(super) async fn claim(
+pub async fn claim(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -433,135 +247,75 @@ pub(super) async fn claim(
     let body: ClaimBody = if body.iter().all(u8::is_ascii_whitespace) {
         ClaimBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| bad(format!("bad JSON body: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("bad JSON body: {e}")))?
     };
-    if !valid_id(&id) {
-        return Err(not_found());
-    }
-    let who = actor(&caller)?;
-    let specialist = match (who, body.specialist) {
-        (Actor::Specialist(me), None) => me.to_string(),
-        (Actor::Specialist(me), Some(other)) if other == me => other,
-        (Actor::Specialist(_), Some(_)) => {
-            return Err(ApiError {
-                status: StatusCode::FORBIDDEN,
-                message: "a specialist claims follow-ups only for themselves".into(),
-            })
-        }
-        (Actor::Staff, None) => {
-            return Err(bad(
-                "pass {\"specialist\": \"id\"}: who takes the follow-up",
-            ))
-        }
-        (Actor::Staff, Some(s)) if state.calls.specialists.get(&s).is_none() => {
-            return Err(bad(format!("no specialist with id {s:?}")))
-        }
-        (Actor::Staff, Some(s)) => s,
-    };
-    let change = fu::claim(state.api.store.pool(), who, &id, &specialist, now_ms()).await;
-    let detail = serde_json::json!({ "specialist": specialist });
-    answer(&state, &caller, "claim-follow-up", &id, change, detail).await
+    let f = state
+        .follow_ups
+        .claim(&requester(&caller), &id, body.specialist)
+        .await?;
+    Ok(changed(f))
 }
 
-pub(super) async fn release(
+pub async fn release(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !valid_id(&id) {
-        return Err(not_found());
-    }
-    let change = fu::release(state.api.store.pool(), actor(&caller)?, &id).await;
-    let detail = serde_json::json!({});
-    answer(&state, &caller, "release-follow-up", &id, change, detail).await
+    let f = state.follow_ups.release(&requester(&caller), &id).await?;
+    Ok(changed(f))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct NoteBody {
+pub struct NoteBody {
     text: String,
 }
 
-fn note(text: &str) -> Result<String, ApiError> {
-    fu::clean_note(text).ok_or_else(|| {
-        bad(format!(
-            "`text` must hold 1 to {} characters",
-            fu::MAX_NOTE_CHARS
-        ))
-    })
-}
-
-pub(super) async fn notes(
+pub async fn notes(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Json<NoteBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let text = note(&json_body(body)?.text)?;
-    if !valid_id(&id) {
-        return Err(not_found());
-    }
-    let at = rfc3339(now_ms());
-    let change = fu::add_note(
-        state.api.store.pool(),
-        actor(&caller)?,
-        &id,
-        &at,
-        &caller.name,
-        &text,
-    )
-    .await;
-    // The note itself may name people: the log keeps only its length.
-    let detail = serde_json::json!({ "chars": text.chars().count() });
-    answer(&state, &caller, "note-follow-up", &id, change, detail).await
+    let body = json_body(body)?;
+    let f = state
+        .follow_ups
+        .add_note(&requester(&caller), &id, &body.text)
+        .await?;
+    Ok(changed(f))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CompleteBody {
+pub struct CompleteBody {
     result: String,
     #[serde(default)]
     notes: Option<String>,
 }
 
-pub(super) async fn complete(
+pub async fn complete(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<Json<CompleteBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(body)?;
-    if !fu::RESULTS.contains(&body.result.as_str()) {
-        return Err(bad(format!(
-            "`result` must be one of {}",
-            fu::RESULTS.join(", ")
-        )));
-    }
-    let text = match body.notes.as_deref() {
-        Some(t) if !t.trim().is_empty() => Some(note(t)?),
-        _ => None,
-    };
-    if !valid_id(&id) {
-        return Err(not_found());
-    }
-    let at = rfc3339(now_ms());
-    let change = fu::complete(
-        state.api.store.pool(),
-        actor(&caller)?,
-        &id,
-        &body.result,
-        text.as_deref()
-            .map(|t| (at.as_str(), caller.name.as_str(), t)),
-        now_ms(),
-    )
-    .await;
-    let detail = serde_json::json!({ "result": body.result });
-    answer(&state, &caller, "complete-follow-up", &id, change, detail).await
+    let f = state
+        .follow_ups
+        .complete(
+            &requester(&caller),
+            &id,
+            &body.result,
+            body.notes.as_deref(),
+        )
+        .await?;
+    Ok(changed(f))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn p(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
@@ -628,8 +382,5 @@ mod tests {
         };
         let v = serde_json::to_value(FollowUpView::from(vm)).unwrap();
         assert_eq!(v["duration_ms"], 1);
-        assert!(valid_id("voicemail-3f2c-aa"));
-        assert!(!valid_id("../x"));
-        assert!(!valid_id(""));
     }
 }

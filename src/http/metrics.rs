@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use super::HttpState;
+use super::state::HttpState;
 
 /// The states a specialist can be in (see the routing status view).
 pub const SPECIALIST_STATES: [&str; 7] = [

@@ -8,15 +8,17 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Timelike, Utc};
 use serde::Serialize;
 
-use super::api::{checked, parse_time, rfc3339, ApiError};
-use super::HttpState;
+use super::error::ApiError;
+use super::query::{checked, parse_time};
+use super::state::HttpState;
 use crate::store::reports::{self, Grouping, Report, ReportError};
+use crate::util::time::rfc3339;
 
 /// The answer's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +36,6 @@ pub struct ReportQuery {
     pub format: Format,
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: message.into(),
-    }
-}
-
 /// Parse the query: `from` and `to` (RFC 3339 or epoch ms; required),
 /// `by` (default `day`), `format` (`json` by default, or `csv`).
 pub fn parse_query(pairs: &[(String, String)]) -> Result<ReportQuery, ApiError> {
@@ -53,7 +48,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ReportQuery, ApiError> 
         let (k, v) = param?;
         let time = || {
             parse_time(v).ok_or_else(|| {
-                bad(format!(
+                ApiError::bad(format!(
                     "`{k}` must be RFC 3339 (2026-03-01T00:00:00+05:00) or epoch milliseconds"
                 ))
             })
@@ -63,20 +58,20 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ReportQuery, ApiError> 
             "to" => to = Some(time()?),
             "by" => {
                 by = Grouping::parse(v).ok_or_else(|| {
-                    bad("`by` must be day, week, month, service, language or hour")
+                    ApiError::bad("`by` must be day, week, month, service, language or hour")
                 })?
             }
             _ => {
                 format = match v {
                     "json" => Format::Json,
                     "csv" => Format::Csv,
-                    _ => return Err(bad("`format` must be json or csv")),
+                    _ => return Err(ApiError::bad("`format` must be json or csv")),
                 }
             }
         }
     }
     let (Some(from_ms), Some(to_ms)) = (from, to) else {
-        return Err(bad("`from` and `to` are required"));
+        return Err(ApiError::bad("`from` and `to` are required"));
     };
     Ok(ReportQuery {
         from_ms,
@@ -127,23 +122,16 @@ pub async fn get_report(
 ) -> Response {
     let pairs = match query {
         Ok(Query(p)) => p,
-        Err(e) => return bad(format!("bad query string: {e}")).into_response(),
+        Err(e) => return ApiError::bad(format!("bad query string: {e}")).into_response(),
     };
     let q = match parse_query(&pairs) {
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    let report = match reports::report(state.api.store.pool(), q.from_ms, q.to_ms, q.by).await {
+    let report = match reports::report(&state.api.store, q.from_ms, q.to_ms, q.by).await {
         Ok(r) => r,
-        Err(ReportError::Query(e)) => {
-            tracing::error!(error = %e, "reports: database query failed");
-            return ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: "the database is not available".into(),
-            }
-            .into_response();
-        }
-        Err(e) => return bad(e.to_string()).into_response(),
+        Err(ReportError::Query(e)) => return ApiError::store(e).into_response(),
+        Err(e) => return ApiError::bad(e.to_string()).into_response(),
     };
     match q.format {
         Format::Json => Json(ReportView {

@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::api::ApiError;
+use super::audit::write_audit;
 use super::auth::Caller;
-use super::HttpState;
-use crate::store::api as q;
+use super::error::ApiError;
+use super::state::HttpState;
 use crate::store::retention::{self, EraseCounts};
 
 /// The request body.
@@ -37,28 +37,22 @@ pub fn plausible_number(number: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
 }
 
-fn bad(message: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: message.into(),
-    }
-}
-
 pub async fn erase_caller(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     body: Result<Json<EraseBody>, JsonRejection>,
 ) -> Result<Json<EraseCounts>, ApiError> {
-    let Json(body) = body.map_err(|e| bad(&format!("bad request body: {}", e.body_text())))?;
+    let Json(body) =
+        body.map_err(|e| ApiError::bad(format!("bad request body: {}", e.body_text())))?;
     if !plausible_number(&body.number) {
-        return Err(bad(
+        return Err(ApiError::bad(
             "`number` must be a phone number (digits, optionally with +, spaces, dashes or brackets)",
         ));
     }
     let hash = state.calls.hasher.hash(&body.number);
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let pool = state.api.store.pool();
-    let counts = retention::erase_caller(pool, &hash, now_ms)
+    let store = &state.api.store;
+    let counts = retention::erase_caller(store, &hash, now_ms)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "API: erasing a caller's data failed");
@@ -75,21 +69,9 @@ pub async fn erase_caller(
         calls = counts.calls,
         "API: a caller's data was erased on request"
     );
-    let detail = serde_json::to_value(counts).unwrap_or_default().to_string();
+    let detail = serde_json::to_value(counts).unwrap_or_default();
     // The data is gone: an audit failure is logged, not turned into an error.
-    if let Err(e) = q::audit(
-        pool,
-        &q::AuditEntry {
-            at_ms: now_ms,
-            token_name: &caller.name,
-            role: caller.role.as_str(),
-            action: "erase-caller",
-            target: None,
-            detail: Some(detail),
-        },
-    )
-    .await
-    {
+    if let Err(e) = write_audit(store, &caller, "erase-caller", None, detail).await {
         tracing::error!(error = %e, action = "erase-caller", "API: cannot write the audit log");
     }
     Ok(Json(counts))

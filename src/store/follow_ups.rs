@@ -15,7 +15,8 @@
 //! conflict (or "not found", when the follow-up is no longer visible to them).
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+
+use super::{Store, StoreError};
 
 /// Longest note accepted in one request, in characters (after cleaning).
 pub const MAX_NOTE_CHARS: usize = 2000;
@@ -105,10 +106,11 @@ const FROM: &str = "FROM follow_ups f
 
 /// The follow-ups `actor` may see that match `filter`, oldest first.
 pub async fn list(
-    pool: &SqlitePool,
+    store: &Store,
     actor: Actor<'_>,
     filter: &FollowUpFilter,
-) -> Result<Vec<FollowUp>, sqlx::Error> {
+) -> Result<Vec<FollowUp>, StoreError> {
+    let pool = store.pool();
     let me = match actor {
         Actor::Staff => None,
         Actor::Specialist(id) => Some(id),
@@ -126,26 +128,31 @@ pub async fn list(
     .bind(i64::from(filter.limit))
     .fetch_all(pool)
     .await
+    .map_err(StoreError::from)
 }
 
 /// One follow-up, whoever may see it.
-pub async fn get(pool: &SqlitePool, id: &str) -> Result<Option<FollowUp>, sqlx::Error> {
+pub async fn get(store: &Store, id: &str) -> Result<Option<FollowUp>, StoreError> {
+    let pool = store.pool();
     sqlx::query_as::<_, FollowUp>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} {FROM} WHERE f.id = $1"
     )))
     .bind(id)
     .fetch_optional(pool)
     .await
+    .map_err(StoreError::from)
 }
 
 /// The sealed number and the recording's path of a follow-up.
-pub async fn sealed(pool: &SqlitePool, id: &str) -> Result<Option<Sealed>, sqlx::Error> {
+pub async fn sealed(store: &Store, id: &str) -> Result<Option<Sealed>, StoreError> {
+    let pool = store.pool();
     sqlx::query_as::<_, Sealed>(sqlx::AssertSqlSafe(format!(
         "SELECT f.number_sealed, v.path AS recording_path {FROM} WHERE f.id = $1"
     )))
     .bind(id)
     .fetch_optional(pool)
     .await
+    .map_err(StoreError::from)
 }
 
 /// What a change came to.
@@ -162,11 +169,11 @@ pub enum Change {
 /// Read `id` for a change by `actor`: NotFound when it is not there or not
 /// visible to them.
 async fn visible(
-    pool: &SqlitePool,
+    store: &Store,
     actor: Actor<'_>,
     id: &str,
-) -> Result<Option<FollowUp>, sqlx::Error> {
-    Ok(get(pool, id).await?.filter(|f| actor.sees(f)))
+) -> Result<Option<FollowUp>, StoreError> {
+    Ok(get(store, id).await?.filter(|f| actor.sees(f)))
 }
 
 /// A value bound after the four of the state check (`$5`, `$6`, ...).
@@ -179,11 +186,11 @@ enum Val {
 /// Run a conditional UPDATE that applies only if the row is still in the
 /// state `f` shows; then read it back.
 async fn update_if_unchanged(
-    pool: &SqlitePool,
+    store: &Store,
     f: &FollowUp,
     set: &str,
     values: Vec<Val>,
-) -> Result<Change, sqlx::Error> {
+) -> Result<Change, StoreError> {
     let sql = format!(
         "UPDATE follow_ups SET {set}
           WHERE id = $1 AND status = $2 AND claimed_by IS $3 AND notes IS $4"
@@ -200,13 +207,13 @@ async fn update_if_unchanged(
             Val::Int(n) => query.bind(n),
         };
     }
-    let done = query.execute(pool).await?.rows_affected();
+    let done = query.execute(store.pool()).await?.rows_affected();
     if done == 0 {
         return Ok(Change::Conflict(
             "the follow-up changed meanwhile; read it again",
         ));
     }
-    Ok(match get(pool, &f.id).await? {
+    Ok(match get(store, &f.id).await? {
         Some(now) => Change::Made(Box::new(now)),
         None => Change::NotFound,
     })
@@ -215,18 +222,18 @@ async fn update_if_unchanged(
 /// Claim `id` for `specialist`. A specialist claims only for themselves;
 /// staff assign anyone. Claiming one's own claim again changes nothing.
 pub async fn claim(
-    pool: &SqlitePool,
+    store: &Store,
     actor: Actor<'_>,
     id: &str,
     specialist: &str,
     now_ms: i64,
-) -> Result<Change, sqlx::Error> {
+) -> Result<Change, StoreError> {
     if let Actor::Specialist(me) = actor {
         if me != specialist {
             return Ok(Change::NotFound);
         }
     }
-    let Some(f) = visible(pool, actor, id).await? else {
+    let Some(f) = visible(store, actor, id).await? else {
         return Ok(Change::NotFound);
     };
     match f.status.as_str() {
@@ -238,7 +245,7 @@ pub async fn claim(
         _ => return Ok(Change::Conflict("already done")),
     }
     update_if_unchanged(
-        pool,
+        store,
         &f,
         "status = 'claimed', claimed_by = $5, claimed_at = $6",
         vec![Val::Text(Some(specialist.to_string())), Val::Int(now_ms)],
@@ -247,8 +254,8 @@ pub async fn claim(
 }
 
 /// Give a claimed follow-up back to the queue.
-pub async fn release(pool: &SqlitePool, actor: Actor<'_>, id: &str) -> Result<Change, sqlx::Error> {
-    let Some(f) = visible(pool, actor, id).await? else {
+pub async fn release(store: &Store, actor: Actor<'_>, id: &str) -> Result<Change, StoreError> {
+    let Some(f) = visible(store, actor, id).await? else {
         return Ok(Change::NotFound);
     };
     if f.status != "claimed" {
@@ -258,7 +265,7 @@ pub async fn release(pool: &SqlitePool, actor: Actor<'_>, id: &str) -> Result<Ch
         return Ok(Change::NotFound);
     }
     update_if_unchanged(
-        pool,
+        store,
         &f,
         "status = 'open', claimed_by = NULL, claimed_at = NULL",
         vec![],
@@ -295,14 +302,14 @@ fn appended(notes: Option<&str>, at: &str, author: &str, note: &str) -> Option<S
 /// Append a note (already cleaned with [`clean_note`]). A specialist
 /// writes only on follow-ups they claimed (also once done).
 pub async fn add_note(
-    pool: &SqlitePool,
+    store: &Store,
     actor: Actor<'_>,
     id: &str,
     at: &str,
     author: &str,
     note: &str,
-) -> Result<Change, sqlx::Error> {
-    let Some(f) = visible(pool, actor, id).await? else {
+) -> Result<Change, StoreError> {
+    let Some(f) = visible(store, actor, id).await? else {
         return Ok(Change::NotFound);
     };
     if let Actor::Specialist(me) = actor {
@@ -313,20 +320,20 @@ pub async fn add_note(
     let Some(notes) = appended(f.notes.as_deref(), at, author, note) else {
         return Ok(Change::Conflict("the notes of this follow-up are full"));
     };
-    update_if_unchanged(pool, &f, "notes = $5", vec![Val::Text(Some(notes))]).await
+    update_if_unchanged(store, &f, "notes = $5", vec![Val::Text(Some(notes))]).await
 }
 
 /// Complete a follow-up with `result` (one of [`RESULTS`]) and an optional
 /// note (cleaned): (time, author, text).
 pub async fn complete(
-    pool: &SqlitePool,
+    store: &Store,
     actor: Actor<'_>,
     id: &str,
     result: &str,
     note: Option<(&str, &str, &str)>,
     now_ms: i64,
-) -> Result<Change, sqlx::Error> {
-    let Some(f) = visible(pool, actor, id).await? else {
+) -> Result<Change, StoreError> {
+    let Some(f) = visible(store, actor, id).await? else {
         return Ok(Change::NotFound);
     };
     if f.status == "done" {
@@ -343,7 +350,7 @@ pub async fn complete(
         None => f.notes.clone(),
     };
     update_if_unchanged(
-        pool,
+        store,
         &f,
         "status = 'done', completed_at = $5, result = $6, notes = $7",
         vec![
@@ -373,13 +380,14 @@ pub struct FollowUpCall {
 /// nothing is written. One statement, so two clicks at once cannot both
 /// start a call.
 pub async fn begin_call(
-    pool: &SqlitePool,
+    store: &Store,
     call: &str,
     id: &str,
     specialist: &str,
     at: i64,
     since: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, StoreError> {
+    let pool = store.pool();
     let done = sqlx::query(
         "INSERT INTO follow_up_calls (id, follow_up_id, specialist, started_at)
          SELECT $1, $2, $3, $4
@@ -398,7 +406,8 @@ pub async fn begin_call(
 }
 
 /// Forget callback `call` that could not start after all.
-pub async fn forget_call(pool: &SqlitePool, call: &str) -> Result<(), sqlx::Error> {
+pub async fn forget_call(store: &Store, call: &str) -> Result<(), StoreError> {
+    let pool = store.pool();
     sqlx::query("DELETE FROM follow_up_calls WHERE id = $1 AND outcome IS NULL")
         .bind(call)
         .execute(pool)
@@ -407,7 +416,8 @@ pub async fn forget_call(pool: &SqlitePool, call: &str) -> Result<(), sqlx::Erro
 }
 
 /// The callbacks Senim placed for follow-up `id`, oldest first.
-pub async fn calls(pool: &SqlitePool, id: &str) -> Result<Vec<FollowUpCall>, sqlx::Error> {
+pub async fn calls(store: &Store, id: &str) -> Result<Vec<FollowUpCall>, StoreError> {
+    let pool = store.pool();
     sqlx::query_as::<_, FollowUpCall>(
         "SELECT id, specialist, started_at, answered_at, ended_at, outcome
            FROM follow_up_calls WHERE follow_up_id = $1 ORDER BY started_at, id",
@@ -415,12 +425,14 @@ pub async fn calls(pool: &SqlitePool, id: &str) -> Result<Vec<FollowUpCall>, sql
     .bind(id)
     .fetch_all(pool)
     .await
+    .map_err(StoreError::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
+    use sqlx::SqlitePool;
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -479,8 +491,8 @@ mod tests {
         }
     }
 
-    async fn ids(pool: &SqlitePool, actor: Actor<'_>, filter: FollowUpFilter) -> Vec<String> {
-        list(pool, actor, &filter)
+    async fn ids(db: &Store, actor: Actor<'_>, filter: FollowUpFilter) -> Vec<String> {
+        list(db, actor, &filter)
             .await
             .unwrap()
             .into_iter()
@@ -499,112 +511,110 @@ mod tests {
     async fn specialists_see_open_ones_and_their_own_only() {
         let (_dir, s) = store().await;
         let pool = s.pool();
+        let db = &s;
         add_callback(pool, "a", 1000).await;
         add_callback(pool, "b", 2000).await;
         add_voicemail(pool, "call-c", 3000).await;
 
-        let everything = ids(pool, Actor::Staff, all()).await;
+        let everything = ids(db, Actor::Staff, all()).await;
         assert_eq!(everything, ["a", "b", "voicemail-call-c"]);
-        let vm = get(pool, "voicemail-call-c").await.unwrap().unwrap();
+        let vm = get(db, "voicemail-call-c").await.unwrap().unwrap();
         assert_eq!(vm.duration_ms, Some(4200));
         assert_eq!(vm.call_id.as_deref(), Some("call-c"));
-        let cb = get(pool, "a").await.unwrap().unwrap();
+        let cb = get(db, "a").await.unwrap().unwrap();
         assert_eq!(cb.duration_ms, None);
         assert_eq!(cb.leave_message, Some(true));
         assert_eq!(cb.say_centre_name, Some(false));
-        let sealed_cb = sealed(pool, "a").await.unwrap().unwrap();
+        let sealed_cb = sealed(db, "a").await.unwrap().unwrap();
         assert_eq!(sealed_cb.number_sealed.as_deref(), Some("v1:sealed"));
         assert_eq!(sealed_cb.recording_path, None);
-        let sealed_vm = sealed(pool, "voicemail-call-c").await.unwrap().unwrap();
+        let sealed_vm = sealed(db, "voicemail-call-c").await.unwrap().unwrap();
         assert!(sealed_vm.recording_path.unwrap().ends_with("x.wav"));
 
         made(
-            claim(pool, Actor::Specialist("erlan"), "a", "erlan", 5000)
+            claim(db, Actor::Specialist("erlan"), "a", "erlan", 5000)
                 .await
                 .unwrap(),
         );
-        made(
-            claim(pool, Actor::Staff, "b", "aigerim", 5100)
-                .await
-                .unwrap(),
-        );
+        made(claim(db, Actor::Staff, "b", "aigerim", 5100).await.unwrap());
 
         assert_eq!(
-            ids(pool, Actor::Specialist("erlan"), all()).await,
+            ids(db, Actor::Specialist("erlan"), all()).await,
             ["a", "voicemail-call-c"]
         );
         assert_eq!(
-            ids(pool, Actor::Specialist("aigerim"), all()).await,
+            ids(db, Actor::Specialist("aigerim"), all()).await,
             ["b", "voicemail-call-c"]
         );
         assert_eq!(
-            ids(pool, Actor::Specialist("dana"), all()).await,
+            ids(db, Actor::Specialist("dana"), all()).await,
             ["voicemail-call-c"]
         );
         let claimed = FollowUpFilter {
             status: Some("claimed".into()),
             ..all()
         };
-        assert_eq!(ids(pool, Actor::Staff, claimed.clone()).await, ["a", "b"]);
-        assert_eq!(ids(pool, Actor::Specialist("erlan"), claimed).await, ["a"]);
+        assert_eq!(ids(db, Actor::Staff, claimed.clone()).await, ["a", "b"]);
+        assert_eq!(ids(db, Actor::Specialist("erlan"), claimed).await, ["a"]);
         let voicemails = FollowUpFilter {
             kind: Some("voicemail".into()),
             ..all()
         };
         assert_eq!(
-            ids(pool, Actor::Staff, voicemails).await,
+            ids(db, Actor::Staff, voicemails).await,
             ["voicemail-call-c"]
         );
         let one = FollowUpFilter { limit: 1, ..all() };
-        assert_eq!(ids(pool, Actor::Staff, one).await, ["a"]);
+        assert_eq!(ids(db, Actor::Staff, one).await, ["a"]);
     }
 
     #[tokio::test]
     async fn claim_release_notes_and_complete() {
         let (_dir, s) = store().await;
         let pool = s.pool();
+        let db = &s;
         add_callback(pool, "a", 1000).await;
         let erlan = Actor::Specialist("erlan");
         let aigerim = Actor::Specialist("aigerim");
 
         // A specialist claims only for themselves.
         assert_eq!(
-            claim(pool, erlan, "a", "aigerim", 1).await.unwrap(),
+            claim(db, erlan, "a", "aigerim", 1).await.unwrap(),
             Change::NotFound
         );
-        let f = made(claim(pool, erlan, "a", "erlan", 5000).await.unwrap());
+        let f = made(claim(db, erlan, "a", "erlan", 5000).await.unwrap());
         assert_eq!(f.status, "claimed");
         assert_eq!(f.claimed_by.as_deref(), Some("erlan"));
         assert_eq!(f.claimed_at, Some(5000));
         // Claiming again is harmless; keeps the first time.
-        let again = made(claim(pool, erlan, "a", "erlan", 6000).await.unwrap());
+        let again = made(claim(db, erlan, "a", "erlan", 6000).await.unwrap());
         assert_eq!(again.claimed_at, Some(5000));
         // Another specialist does not see it at all; staff get a conflict.
         for change in [
-            claim(pool, aigerim, "a", "aigerim", 1).await.unwrap(),
-            release(pool, aigerim, "a").await.unwrap(),
-            complete(pool, aigerim, "a", "reached", None, 1)
+            claim(db, aigerim, "a", "aigerim", 1).await.unwrap(),
+            release(db, aigerim, "a").await.unwrap(),
+            complete(db, aigerim, "a", "reached", None, 1)
                 .await
                 .unwrap(),
-            add_note(pool, aigerim, "a", "t", "Aigerim", "x")
+            add_note(db, aigerim, "a", "t", "Aigerim", "x")
                 .await
                 .unwrap(),
         ] {
             assert_eq!(change, Change::NotFound);
         }
         assert!(matches!(
-            claim(pool, Actor::Staff, "a", "aigerim", 1).await.unwrap(),
+            claim(db, Actor::Staff, "a", "aigerim", 1).await.unwrap(),
             Change::Conflict(_)
         ));
         assert_eq!(
-            claim(pool, erlan, "nope", "erlan", 1).await.unwrap(),
+            claim(db, erlan, "nope", "erlan", 1).await.unwrap(),
             Change::NotFound
         );
 
         // Notes are appended with time and author.
         made(
             add_note(
-                pool,
+                db,
                 erlan,
                 "a",
                 "2026-03-09T05:00:00.000Z",
@@ -616,7 +626,7 @@ mod tests {
         );
         let f = made(
             add_note(
-                pool,
+                db,
                 Actor::Staff,
                 "a",
                 "2026-03-09T06:00:00.000Z",
@@ -632,27 +642,25 @@ mod tests {
         );
 
         // Released, it is open again and anyone may claim it.
-        let f = made(release(pool, erlan, "a").await.unwrap());
+        let f = made(release(db, erlan, "a").await.unwrap());
         assert_eq!((f.status.as_str(), f.claimed_by.as_deref()), ("open", None));
         assert!(matches!(
-            release(pool, erlan, "a").await.unwrap(),
+            release(db, erlan, "a").await.unwrap(),
             Change::Conflict(_)
         ));
         // An open one is completed by staff only: a specialist claims first.
         assert!(matches!(
-            complete(pool, erlan, "a", "reached", None, 1)
-                .await
-                .unwrap(),
+            complete(db, erlan, "a", "reached", None, 1).await.unwrap(),
             Change::Conflict(_)
         ));
         assert!(matches!(
-            add_note(pool, erlan, "a", "t", "Erlan", "x").await.unwrap(),
+            add_note(db, erlan, "a", "t", "Erlan", "x").await.unwrap(),
             Change::Conflict(_)
         ));
-        made(claim(pool, aigerim, "a", "aigerim", 7000).await.unwrap());
+        made(claim(db, aigerim, "a", "aigerim", 7000).await.unwrap());
         let f = made(
             complete(
-                pool,
+                db,
                 aigerim,
                 "a",
                 "reached",
@@ -668,29 +676,30 @@ mod tests {
         assert_eq!(f.claimed_by.as_deref(), Some("aigerim"));
         assert!(f.notes.unwrap().ends_with("Aigerim: all fine"));
         assert!(matches!(
-            complete(pool, Actor::Staff, "a", "other", None, 9000)
+            complete(db, Actor::Staff, "a", "other", None, 9000)
                 .await
                 .unwrap(),
             Change::Conflict(_)
         ));
         // Done and claimed by aigerim: erlan no longer sees it.
-        assert_eq!(ids(pool, erlan, all()).await, Vec::<String>::new());
-        assert_eq!(ids(pool, aigerim, all()).await, ["a"]);
+        assert_eq!(ids(db, erlan, all()).await, Vec::<String>::new());
+        assert_eq!(ids(db, aigerim, all()).await, ["a"]);
     }
 
     #[tokio::test]
     async fn a_stale_read_does_not_overwrite_a_newer_claim() {
         let (_dir, s) = store().await;
         let pool = s.pool();
+        let db = &s;
         add_callback(pool, "a", 1000).await;
-        let stale = get(pool, "a").await.unwrap().unwrap();
+        let stale = get(db, "a").await.unwrap().unwrap();
         made(
-            claim(pool, Actor::Specialist("erlan"), "a", "erlan", 5000)
+            claim(db, Actor::Specialist("erlan"), "a", "erlan", 5000)
                 .await
                 .unwrap(),
         );
         let lost = update_if_unchanged(
-            pool,
+            db,
             &stale,
             "status = 'claimed', claimed_by = $5, claimed_at = $6",
             vec![Val::Text(Some("aigerim".into())), Val::Int(6000)],
@@ -698,7 +707,7 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(lost, Change::Conflict(_)));
-        let f = get(pool, "a").await.unwrap().unwrap();
+        let f = get(db, "a").await.unwrap().unwrap();
         assert_eq!(f.claimed_by.as_deref(), Some("erlan"));
     }
 

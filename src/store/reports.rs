@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Asia::Almaty;
 use serde::Serialize;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
+
+use super::{Store, StoreError};
 
 /// Answered within this wait counts for the service level.
 pub const SERVICE_LEVEL_MS: i64 = 20_000;
@@ -88,8 +90,8 @@ pub enum ReportError {
     #[error("time out of range")]
     OutOfRange,
     /// A query failed.
-    #[error("database query failed: {0}")]
-    Query(#[from] sqlx::Error),
+    #[error(transparent)]
+    Query(#[from] StoreError),
 }
 
 /// The numbers of one row (or of the whole range). Times in seconds and
@@ -218,17 +220,19 @@ WHERE f.kind = 'callback' AND f.created_at >= $1 AND f.created_at < $2";
 
 /// Make the report of [from_ms, to_ms) grouped `by`.
 pub async fn report(
-    pool: &SqlitePool,
+    store: &Store,
     from_ms: i64,
     to_ms: i64,
     by: Grouping,
 ) -> Result<Report, ReportError> {
+    let pool = store.pool();
     check_range(from_ms, to_ms)?;
     let calls = sqlx::query(CALLS_SQL)
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(pool)
-        .await?
+        .await
+        .map_err(StoreError::from)?
         .into_iter()
         .map(|r| {
             Ok(CallFacts {
@@ -247,12 +251,14 @@ pub async fn report(
                 follow_up: r.try_get("follow_up")?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(StoreError::from)?;
     let callbacks = sqlx::query(CALLBACKS_SQL)
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(pool)
-        .await?
+        .await
+        .map_err(StoreError::from)?
         .into_iter()
         .map(|r| {
             Ok(CallbackFacts {
@@ -263,7 +269,8 @@ pub async fn report(
                 completed_at: r.try_get("completed_at")?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(StoreError::from)?;
     build(from_ms, to_ms, by, &calls, &callbacks)
 }
 

@@ -25,7 +25,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
 
-use crate::config::parse_duration;
+use super::{Store, StoreError};
+
+use crate::util::duration::parse_duration;
 
 /// Rows per statement.
 pub const BATCH: usize = 1000;
@@ -160,10 +162,11 @@ fn cutoff(now_ms: i64, period: Duration) -> i64 {
 
 /// Run one purge at `now_ms` (epoch ms, UTC).
 pub async fn purge(
-    pool: &SqlitePool,
+    store: &Store,
     now_ms: i64,
     periods: &Retention,
-) -> Result<PurgeCounts, sqlx::Error> {
+) -> Result<PurgeCounts, StoreError> {
+    let pool = store.pool();
     let mut counts = PurgeCounts::default();
     let batch = BATCH as i64;
 
@@ -293,7 +296,7 @@ async fn remove_timelines(
     let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     let mut tx = pool.begin().await?;
     // The same definitions as `store::reports` (CALLS_SQL) and
-    // `store::api` (call_columns!), which read these columns once set.
+    // `store::calls` (call_columns!), which read these columns once set.
     let calls = sqlx::query(
         "UPDATE calls SET
            service = COALESCE(service,
@@ -398,10 +401,11 @@ async fn delete_voicemails(
 /// those calls, and the follow-ups themselves. The calls' aggregate
 /// columns stay (folded as for the timeline retention).
 pub async fn erase_caller(
-    pool: &SqlitePool,
+    store: &Store,
     caller_hash: &str,
     now_ms: i64,
-) -> Result<EraseCounts, sqlx::Error> {
+) -> Result<EraseCounts, StoreError> {
+    let pool = store.pool();
     let mut counts = EraseCounts::default();
     let calls: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM calls WHERE caller_hash = $1
@@ -440,13 +444,13 @@ pub async fn erase_caller(
 }
 
 /// The purge at start and every `every`, with counts logged at info.
-pub async fn run(pool: SqlitePool, periods: Retention) {
+pub async fn run(store: Store, periods: Retention) {
     let mut tick = tokio::time::interval(periods.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let now_ms = chrono::Utc::now().timestamp_millis();
-        match purge(&pool, now_ms, &periods).await {
+        match purge(&store, now_ms, &periods).await {
             Ok(c) => tracing::info!(
                 numbers = c.numbers,
                 recordings = c.recordings,

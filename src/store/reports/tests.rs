@@ -248,7 +248,7 @@ fn csv(by: &str, lines: &[&str]) -> String {
 }
 
 async fn made(db: &Db, by: Grouping) -> Report {
-    report(db.pool(), from(), to(), by).await.expect("report")
+    report(&db.store, from(), to(), by).await.expect("report")
 }
 
 #[tokio::test]
@@ -340,7 +340,7 @@ async fn by_month_over_a_wider_range() {
     let db = Db::open().await;
     fill(&db).await;
     let r = report(
-        db.pool(),
+        &db.store,
         at(2, 1, 0, 0, 0),
         at(4, 1, 0, 0, 0),
         Grouping::Month,
@@ -435,7 +435,7 @@ async fn json_shape() {
 #[tokio::test]
 async fn an_empty_database_gives_zero_rows_not_errors() {
     let db = Db::open().await;
-    let r = report(db.pool(), from(), at(3, 3, 0, 0, 0), Grouping::Day)
+    let r = report(&db.store, from(), at(3, 3, 0, 0, 0), Grouping::Day)
         .await
         .expect("report");
     assert_eq!(
@@ -449,7 +449,7 @@ async fn an_empty_database_gives_zero_rows_not_errors() {
             ]
         )
     );
-    let r = report(db.pool(), from(), to(), Grouping::Service)
+    let r = report(&db.store, from(), to(), Grouping::Service)
         .await
         .expect("report");
     let keys: Vec<&str> = r.rows.iter().map(|r| r.key.as_str()).collect();
@@ -459,26 +459,26 @@ async fn an_empty_database_gives_zero_rows_not_errors() {
 #[tokio::test]
 async fn bad_ranges_are_refused() {
     let db = Db::open().await;
-    let pool = db.pool();
+    let store = &db.store;
     assert!(matches!(
-        report(pool, to(), from(), Grouping::Day).await,
+        report(store, to(), from(), Grouping::Day).await,
         Err(ReportError::EmptyRange)
     ));
     assert!(matches!(
-        report(pool, from(), from(), Grouping::Day).await,
+        report(store, from(), from(), Grouping::Day).await,
         Err(ReportError::EmptyRange)
     ));
     assert!(matches!(
-        report(pool, 0, (MAX_SPAN_DAYS + 1) * 86_400_000, Grouping::Day).await,
+        report(store, 0, (MAX_SPAN_DAYS + 1) * 86_400_000, Grouping::Day).await,
         Err(ReportError::TooLong)
     ));
     assert!(matches!(
-        report(pool, i64::MAX - 10, i64::MAX, Grouping::Day).await,
+        report(store, i64::MAX - 10, i64::MAX, Grouping::Day).await,
         Err(ReportError::OutOfRange)
     ));
     // The longest range allowed, by day: one row per day, no more.
     let r = report(
-        pool,
+        store,
         from(),
         from() + MAX_SPAN_DAYS * 86_400_000,
         Grouping::Day,

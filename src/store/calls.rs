@@ -1,11 +1,12 @@
-//! Reads of the call record for the API, and the audit log.
+//! Reads of the call record for the API: the call list, one call, and its
+//! timeline (digits, menu steps and routing steps merged by time).
 //!
 //! These run on the shared pool directly (not through the record writer):
-//! reads never wait behind call record changes, and an audit entry must be
-//! written before the data it describes is returned.
+//! reads never wait behind call record changes.
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+
+use super::{Store, StoreError};
 
 /// Which calls to list. Times are epoch milliseconds; `from` is inclusive,
 /// `to` exclusive, both on the arrival time.
@@ -73,10 +74,8 @@ macro_rules! call_columns {
 }
 
 /// Calls matching `filter`, newest first.
-pub async fn list_calls(
-    pool: &SqlitePool,
-    filter: &CallFilter,
-) -> Result<Vec<CallRow>, sqlx::Error> {
+pub async fn list_calls(store: &Store, filter: &CallFilter) -> Result<Vec<CallRow>, StoreError> {
+    let pool = store.pool();
     let sql = concat!(
         "SELECT * FROM (SELECT ",
         call_columns!(),
@@ -106,15 +105,18 @@ pub async fn list_calls(
         .bind(i64::from(filter.limit))
         .fetch_all(pool)
         .await
+        .map_err(StoreError::from)
 }
 
 /// One call by its id.
-pub async fn call(pool: &SqlitePool, id: &str) -> Result<Option<CallRow>, sqlx::Error> {
+pub async fn call(store: &Store, id: &str) -> Result<Option<CallRow>, StoreError> {
+    let pool = store.pool();
     let sql = concat!("SELECT ", call_columns!(), " FROM calls c WHERE c.id = $1");
     sqlx::query_as::<_, CallRow>(sql)
         .bind(id)
         .fetch_optional(pool)
         .await
+        .map_err(StoreError::from)
 }
 
 /// One entry of a call's timeline.
@@ -172,7 +174,8 @@ pub fn merge_timeline(mut entries: Vec<TimelineEntry>) -> Vec<TimelineEntry> {
 }
 
 /// A call's digits, steps and routing steps, ordered by time.
-pub async fn timeline(pool: &SqlitePool, id: &str) -> Result<Vec<TimelineEntry>, sqlx::Error> {
+pub async fn timeline(store: &Store, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+    let pool = store.pool();
     let mut entries = Vec::new();
     let digits: Vec<(i64, i64, String, String, Option<String>)> =
         sqlx::query_as("SELECT seq, at, digit, source, menu FROM call_digits WHERE call_id = $1")
@@ -236,78 +239,10 @@ pub async fn timeline(pool: &SqlitePool, id: &str) -> Result<Vec<TimelineEntry>,
     Ok(merge_timeline(entries))
 }
 
-/// An audit log entry to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry<'a> {
-    pub at_ms: i64,
-    pub token_name: &'a str,
-    pub role: &'a str,
-    pub action: &'a str,
-    pub target: Option<&'a str>,
-    /// JSON.
-    pub detail: Option<String>,
-}
-
-/// Write an audit entry; returns its id.
-pub async fn audit(pool: &SqlitePool, e: &AuditEntry<'_>) -> Result<i64, sqlx::Error> {
-    let r = sqlx::query(
-        "INSERT INTO audit_log (at, token_name, role, action, target, detail)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(e.at_ms)
-    .bind(e.token_name)
-    .bind(e.role)
-    .bind(e.action)
-    .bind(e.target)
-    .bind(e.detail.as_deref())
-    .execute(pool)
-    .await?;
-    Ok(r.last_insert_rowid())
-}
-
-/// Which audit entries to read (newest first).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    pub from_ms: Option<i64>,
-    pub to_ms: Option<i64>,
-    pub limit: u32,
-    /// Only entries with a smaller id.
-    pub before_id: Option<i64>,
-}
-
-/// One audit log row.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AuditRow {
-    pub id: i64,
-    pub at: i64,
-    pub token_name: String,
-    pub role: String,
-    pub action: String,
-    pub target: Option<String>,
-    pub detail: Option<String>,
-}
-
-/// Audit entries matching `filter`, newest first.
-pub async fn audit_log(
-    pool: &SqlitePool,
-    filter: &AuditFilter,
-) -> Result<Vec<AuditRow>, sqlx::Error> {
-    sqlx::query_as::<_, AuditRow>(
-        "SELECT id, at, token_name, role, action, target, detail FROM audit_log
-          WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR at < $2) AND ($3 IS NULL OR id < $3)
-          ORDER BY id DESC LIMIT $4",
-    )
-    .bind(filter.from_ms)
-    .bind(filter.to_ms)
-    .bind(filter.before_id)
-    .bind(i64::from(filter.limit))
-    .fetch_all(pool)
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::SqlitePool;
 
     async fn store() -> (tempfile::TempDir, crate::store::Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -363,6 +298,7 @@ mod tests {
     async fn filters_service_from_routing_or_steps_and_pages() {
         let (_dir, s) = store().await;
         let pool = s.pool();
+        let db = &s;
         add_call(pool, "a", 1000, "kk", "completed").await;
         add_routing(
             pool,
@@ -399,7 +335,7 @@ mod tests {
             limit: 100,
             ..Default::default()
         };
-        let rows = list_calls(pool, &all).await.unwrap();
+        let rows = list_calls(db, &all).await.unwrap();
         let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["c", "b", "a"]);
         assert_eq!(rows[2].service.as_deref(), Some("legal"));
@@ -410,7 +346,7 @@ mod tests {
         assert_eq!(rows[0].service, None);
 
         let f = |f: CallFilter| async move {
-            list_calls(pool, &f)
+            list_calls(db, &f)
                 .await
                 .unwrap()
                 .into_iter()
@@ -450,9 +386,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn timeline_merges_by_time_and_audit_round_trips() {
+    async fn timeline_merges_by_time() {
         let (_dir, s) = store().await;
         let pool = s.pool();
+        let db = &s;
         add_call(pool, "a", 1000, "kk", "completed").await;
         add_step(pool, "a", 1, 1000, "greeting", "enter menu").await;
         add_step(pool, "a", 2, 1200, "greeting", "choice 1").await;
@@ -471,7 +408,7 @@ mod tests {
             r#"{"step":"requested","service":"legal"}"#,
         )
         .await;
-        let t = timeline(pool, "a").await.unwrap();
+        let t = timeline(db, "a").await.unwrap();
         let kinds: Vec<_> = t
             .iter()
             .map(|e| match &e.event {
@@ -481,44 +418,7 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["step", "routing", "digit", "step"]);
-        assert!(timeline(pool, "zz").await.unwrap().is_empty());
-        assert!(call(pool, "zz").await.unwrap().is_none());
-
-        let id = audit(
-            pool,
-            &AuditEntry {
-                at_ms: 5,
-                token_name: "boss",
-                role: "admin",
-                action: "read-call",
-                target: Some("a"),
-                detail: None,
-            },
-        )
-        .await
-        .unwrap();
-        let rows = audit_log(
-            pool,
-            &AuditFilter {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].id, id);
-        assert_eq!(rows[0].target.as_deref(), Some("a"));
-        let none = audit_log(
-            pool,
-            &AuditFilter {
-                limit: 10,
-                before_id: Some(id),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        assert!(none.is_empty());
+        assert!(timeline(db, "zz").await.unwrap().is_empty());
+        assert!(call(db, "zz").await.unwrap().is_none());
     }
 }

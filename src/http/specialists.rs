@@ -1,0 +1,182 @@
+//! The specialists: who they are, whether their softphones are registered,
+//! their live routing state, and pausing or resuming them. Served at the
+//! operational routes (`/specialists`, no token) and under `/api/v1/`
+//! (with a token; pauses and resumes there are written to the audit log).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+
+use super::audit::write_audit;
+use super::auth::{Caller, Denied};
+use super::error::ApiError;
+use super::state::HttpState;
+
+#[derive(Serialize)]
+pub struct SpecialistView {
+    id: String,
+    name: String,
+    skills: Vec<String>,
+    languages: Vec<String>,
+    /// "softphone", "uri" or "number"; never the address or number itself.
+    contact: &'static str,
+    /// Registered softphone contacts (softphones only).
+    registered: Option<usize>,
+    /// Live state from routing: available, busy, ringing, paused, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<senim_routing::availability::SpecialistStatus>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct PauseBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A pause reason as kept: no control characters, at most 200 characters.
+fn clean_reason(reason: String) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
+}
+
+#[derive(Serialize)]
+struct PauseAnswer {
+    id: String,
+    paused: bool,
+}
+
+/// Pause a specialist: no calls are offered until resumed.
+pub async fn pause(
+    State(state): State<Arc<HttpState>>,
+    Path(id): Path<String>,
+    body: Option<Json<PauseBody>>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let reason = body
+        .and_then(|Json(b)| b.reason)
+        .unwrap_or_else(|| "paused over HTTP".into());
+    set_paused(&state, id, true, &clean_reason(reason)).await
+}
+
+/// Resume a paused specialist.
+pub async fn resume(
+    State(state): State<Arc<HttpState>>,
+    Path(id): Path<String>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    set_paused(&state, id, false, "resumed over HTTP").await
+}
+
+async fn set_paused(
+    state: &HttpState,
+    id: String,
+    paused: bool,
+    reason: &str,
+) -> (StatusCode, Json<serde_json::Value>) {
+    match state.calls.router.set_paused(&id, paused, reason).await {
+        Some(true) => (
+            StatusCode::OK,
+            Json(serde_json::to_value(PauseAnswer { id, paused }).unwrap_or_default()),
+        ),
+        Some(false) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "no such specialist" })),
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "stopping" })),
+        ),
+    }
+}
+
+/// The specialists and whether their softphones are registered.
+pub async fn specialists(State(state): State<Arc<HttpState>>) -> Json<Vec<SpecialistView>> {
+    Json(specialist_views(&state).await)
+}
+
+/// The specialists with their registrations and live routing state; never
+/// an address, number or password.
+async fn specialist_views(state: &HttpState) -> Vec<SpecialistView> {
+    use senim_routing::specialists::SpecialistContact;
+    let regs = state.calls.registrations.counts();
+    let live = state.calls.router.snapshot().await;
+    state
+        .calls
+        .specialists
+        .iter()
+        .map(|s| {
+            let (contact, registered) = match &s.contact {
+                SpecialistContact::Registered { username, .. } => {
+                    ("softphone", Some(regs.get(username).copied().unwrap_or(0)))
+                }
+                SpecialistContact::Uri(_) => ("uri", None),
+                SpecialistContact::Number(_) => ("number", None),
+            };
+            SpecialistView {
+                id: s.id.to_string(),
+                name: s.name.clone(),
+                skills: s.skills.iter().map(|k| k.as_str().to_string()).collect(),
+                languages: s.languages.clone(),
+                contact,
+                registered,
+                live: live
+                    .as_ref()
+                    .and_then(|l| l.specialists.iter().find(|x| x.id == s.id).cloned()),
+            }
+        })
+        .collect()
+}
+
+/// `POST /api/v1/specialists/{id}/pause`: a specialist pauses only themselves.
+pub async fn api_pause(
+    State(state): State<Arc<HttpState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Option<Json<PauseBody>>,
+) -> Response {
+    let reason = clean_reason(
+        body.and_then(|Json(b)| b.reason)
+            .unwrap_or_else(|| "paused over the API".into()),
+    );
+    change_pause(&state, &caller, id, true, &reason).await
+}
+
+/// `POST /api/v1/specialists/{id}/resume`
+pub async fn api_resume(
+    State(state): State<Arc<HttpState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    change_pause(&state, &caller, id, false, "resumed over the API").await
+}
+
+async fn change_pause(
+    state: &HttpState,
+    caller: &Caller,
+    id: String,
+    paused: bool,
+    reason: &str,
+) -> Response {
+    if !caller.may_pause(&id) {
+        state.api.count_denied(Denied::Forbidden);
+        return ApiError::forbidden("a specialist may pause or resume only themselves")
+            .into_response();
+    }
+    let (status, body) = set_paused(state, id.clone(), paused, reason).await;
+    let action = if paused {
+        "pause-specialist"
+    } else {
+        "resume-specialist"
+    };
+    let detail = serde_json::json!({ "reason": reason, "status": status.as_u16() });
+    // The change is made: an audit failure is logged, not turned into an error.
+    if let Err(e) = write_audit(&state.api.store, caller, action, Some(&id), detail).await {
+        tracing::error!(error = %e, action, "API: cannot write the audit log");
+    }
+    (status, body).into_response()
+}

@@ -1,0 +1,51 @@
+//! What the HTTP handlers share: the call context (for the operational
+//! routes), the API's tokens, store and counters, and the follow-up service.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::auth::{Denied, TokenTable};
+use crate::call::CallContext;
+use crate::follow_ups::FollowUps;
+use crate::store::Store;
+
+/// What the HTTP handlers read.
+pub struct HttpState {
+    /// True once SIP is bound and calls are taken.
+    pub ready: AtomicBool,
+    pub calls: Arc<CallContext>,
+    /// Tokens, the store and counters of the API.
+    pub api: ApiState,
+    /// The follow-up queue's use-cases (claim, notes, click-to-call, ...).
+    pub follow_ups: FollowUps,
+}
+
+/// What the API handlers share.
+pub struct ApiState {
+    pub tokens: TokenTable,
+    pub store: Store,
+    /// Requests refused with 401.
+    pub unauthenticated: AtomicU64,
+    /// Requests refused with 403.
+    pub forbidden: AtomicU64,
+}
+
+impl ApiState {
+    pub fn new(tokens: TokenTable, store: Store) -> ApiState {
+        ApiState {
+            tokens,
+            store,
+            unauthenticated: AtomicU64::new(0),
+            forbidden: AtomicU64::new(0),
+        }
+    }
+
+    /// Count a refused request (see `/metrics`).
+    pub fn count_denied(&self, denied: Denied) {
+        let counter = match denied {
+            Denied::Missing | Denied::Invalid => &self.unauthenticated,
+            Denied::Forbidden => &self.forbidden,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

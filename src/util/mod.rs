@@ -1,0 +1,5 @@
+//! Small parsing and formatting helpers shared by configuration, the store
+//! and HTTP. They import nothing from the rest of the crate.
+
+pub mod duration;
+pub mod time;
