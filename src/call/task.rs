@@ -369,33 +369,17 @@ impl Shell {
     }
 
     fn router(&mut self, request: RouterRequest) {
-        let msg = match request {
-            RouterRequest::Start { call, request } => {
+        let actions = match request {
+            RouterRequest::Start { .. } => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 self.router = Some(rx);
-                ToRouter::Start {
-                    call,
-                    request,
-                    actions: tx,
-                }
+                Some(tx)
             }
-            RouterRequest::LegPickedUp { call, specialist } => {
-                ToRouter::LegPickedUp { call, specialist }
-            }
-            RouterRequest::LegResult {
-                call,
-                specialist,
-                result,
-            } => ToRouter::LegResult {
-                call,
-                specialist,
-                result,
-            },
-            RouterRequest::CallerPressed { call, digit } => ToRouter::CallerPressed { call, digit },
-            RouterRequest::CallerHungUp { call } => ToRouter::CallerHungUp { call },
-            RouterRequest::CallEnded { call } => ToRouter::CallEnded { call },
+            _ => None,
         };
-        self.ctx.router.send(msg);
+        self.ctx
+            .router
+            .send(ToRouter::FromCall { request, actions });
     }
 }
 

@@ -6,39 +6,22 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use senim_call::io::RouterRequest;
 use senim_routing::availability::{Now, RosterSnapshot};
 use senim_routing::hours::{Calendar, Schedules};
-use senim_routing::router::{Action, CallId, LegResult, Router, RouterSettings};
-use senim_routing::specialists::{Skill, SpecialistId, Specialists};
-use senim_routing::strategy::RouteRequest;
+use senim_routing::router::{Action, CallId, Router, RouterSettings};
+use senim_routing::specialists::{Skill, Specialists};
 use tokio::sync::{mpsc, oneshot};
 
 /// What the rest of Senim tells the router.
 #[derive(Debug)]
 pub enum ToRouter {
-    /// A caller asks for a specialist; the router's actions for the call go to `actions`.
-    Start {
-        call: CallId,
-        request: RouteRequest,
-        actions: mpsc::UnboundedSender<Action>,
+    /// What a call tells the router; with `Start`, `actions` is where the
+    /// router's actions for the call go.
+    FromCall {
+        request: RouterRequest,
+        actions: Option<mpsc::UnboundedSender<Action>>,
     },
-    /// A specialist's phone was picked up (the whisper plays).
-    LegPickedUp {
-        call: CallId,
-        specialist: SpecialistId,
-    },
-    /// A ring ended.
-    LegResult {
-        call: CallId,
-        specialist: SpecialistId,
-        result: LegResult,
-    },
-    /// The caller pressed a key while waiting.
-    CallerPressed { call: CallId, digit: char },
-    /// The caller hung up.
-    CallerHungUp { call: CallId },
-    /// The bridged conversation ended.
-    CallEnded { call: CallId },
     /// A softphone's registered contacts changed.
     Registered { username: String, bindings: u32 },
     /// Pause or resume a specialist; the answer is false for an unknown id.
@@ -158,25 +141,29 @@ fn handle(
 ) {
     let now = now();
     match msg {
-        ToRouter::Start {
-            call,
-            request,
-            actions,
-        } => {
-            calls.insert(call.clone(), actions);
-            if let Err(e) = router.start(call, request, now) {
-                tracing::warn!(error = %e, "route request refused");
+        ToRouter::FromCall { request, actions } => match request {
+            RouterRequest::Start { call, request } => {
+                if let Some(actions) = actions {
+                    calls.insert(call.clone(), actions);
+                }
+                if let Err(e) = router.start(call, request, now) {
+                    tracing::warn!(error = %e, "route request refused");
+                }
             }
-        }
-        ToRouter::LegPickedUp { call, specialist } => router.leg_picked_up(&call, &specialist, now),
-        ToRouter::LegResult {
-            call,
-            specialist,
-            result,
-        } => router.leg_result(&call, &specialist, result, now),
-        ToRouter::CallerPressed { call, digit } => router.caller_pressed(&call, digit, now),
-        ToRouter::CallerHungUp { call } => router.caller_hung_up(&call, now),
-        ToRouter::CallEnded { call } => router.call_ended(&call, now),
+            RouterRequest::LegPickedUp { call, specialist } => {
+                router.leg_picked_up(&call, &specialist, now)
+            }
+            RouterRequest::LegResult {
+                call,
+                specialist,
+                result,
+            } => router.leg_result(&call, &specialist, result, now),
+            RouterRequest::CallerPressed { call, digit } => {
+                router.caller_pressed(&call, digit, now)
+            }
+            RouterRequest::CallerHungUp { call } => router.caller_hung_up(&call, now),
+            RouterRequest::CallEnded { call } => router.call_ended(&call, now),
+        },
         ToRouter::Registered { username, bindings } => {
             if !router.registered_username(&username, bindings, now) {
                 tracing::debug!(%username, "registration for a user who is not a specialist");

@@ -605,9 +605,8 @@ fn refer_through_a_trunk_that_takes_it() {
     )));
 }
 
-#[test]
-fn bridged_transfer_tries_each_number_then_the_fallback() {
-    let mut h = after_hours(false);
+/// Each of the partner's numbers answers 486 Busy.
+fn every_partner_number_busy(h: &mut Harness) {
     for _ in 0..4 {
         let Some(inv) = h.sent(Method::Invite).into_iter().last() else {
             break;
@@ -618,6 +617,12 @@ fn bridged_transfer_tries_each_number_then_the_fallback() {
             break;
         }
     }
+}
+
+#[test]
+fn bridged_transfer_tries_each_number_then_the_fallback() {
+    let mut h = after_hours(false);
+    every_partner_number_busy(&mut h);
     assert!(
         h.steps()
             .iter()
@@ -651,16 +656,7 @@ fn bridged_transfer_answered_connects_the_caller() {
 fn a_callback_request_is_sealed_and_typed_keys_are_not_recorded() {
     let mut h = after_hours(false);
     // The partner does not answer: the plan's fallback takes a callback request.
-    for _ in 0..4 {
-        let Some(inv) = h.sent(Method::Invite).into_iter().last() else {
-            break;
-        };
-        h.clear();
-        h.reply(&inv, 486, "");
-        if h.sent(Method::Invite).is_empty() {
-            break;
-        }
-    }
+    every_partner_number_busy(&mut h);
     h.prompt_finished(MediaId::Caller);
     let before = h.digits().len();
     h.rfc4733('2', 5000); // another number

@@ -60,6 +60,16 @@ impl Call {
         }
     }
 
+    /// A key for the callback flow.
+    pub(crate) fn callback_digit(&mut self, digit: char) {
+        let out = self
+            .callback
+            .as_mut()
+            .map(|(_, f)| f.digit(digit))
+            .unwrap_or_default();
+        self.callback_outputs(out);
+    }
+
     /// The callback flow's timer ran out.
     pub(crate) fn callback_timeout(&mut self) {
         let out = self

@@ -89,12 +89,7 @@ impl Call {
             .is_some_and(|(_, f)| f.is_entering_number())
         {
             // A phone number being typed: neither logged nor recorded.
-            let out = self
-                .callback
-                .as_mut()
-                .map(|(_, f)| f.digit(digit.as_char()))
-                .unwrap_or_default();
-            self.callback_outputs(out);
+            self.callback_digit(digit.as_char());
             return;
         }
         tracing::info!(digit = %digit.as_char(), source = source.as_str(), "digit");
@@ -121,12 +116,7 @@ impl Call {
             return;
         }
         if self.callback.is_some() {
-            let out = self
-                .callback
-                .as_mut()
-                .map(|(_, f)| f.digit(digit.as_char()))
-                .unwrap_or_default();
-            self.callback_outputs(out);
+            self.callback_digit(digit.as_char());
             return;
         }
         if self.phase == Phase::Active && self.transfer.is_none() {
