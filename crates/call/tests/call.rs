@@ -109,6 +109,19 @@ fn cancel_after_the_200_changes_nothing() {
 }
 
 #[test]
+fn cancel_racing_the_200_changes_nothing_and_the_ack_starts_the_menu() {
+    // The call answers in its first turn: a CANCEL the endpoint matches
+    // afterwards meets a 200 already sent (RFC 3261 §9.2).
+    let mut h = Harness::start(config(false), MENU, &sdp(40000, "0 101"), 10);
+    h.sip(SipInput::Cancel {
+        invite_key: senim_sip::transaction::TxKey::from_id(1),
+    });
+    assert!(h.ended().is_none());
+    h.ack();
+    assert_eq!(h.played(MediaId::Caller), ["greeting-bilingual"]);
+}
+
+#[test]
 fn re_invite_moves_the_stream_and_allows_a_new_latch() {
     let mut h = answered(MENU, 10);
     h.clear();
