@@ -35,7 +35,7 @@ pub fn start(
         }
     }
     let span = tracing::info_span!("callback", call_id = %format!("senim-callback-{id}"), follow_up = %order.follow_up);
-    let core = ClickToCall::start(ctx.call.clone(), wall_clock(), id.clone(), order)?;
+    let mut core = ClickToCall::start(ctx.call.clone(), wall_clock(), id.clone(), order)?;
     let owner = format!("senim-callback-{id}");
     let (tx, rx) = mpsc::unbounded_channel();
     let _ = endpoint.send(ToEndpoint::Register {
@@ -44,8 +44,8 @@ pub fn start(
     });
     tokio::spawn(
         async move {
-            let shell = Shell::new(ctx, endpoint.clone(), owner.clone(), id, None);
-            shell.run(core, rx).await;
+            let mut shell = Shell::new(ctx, endpoint.clone(), owner.clone(), id, None);
+            shell.run(&mut core, rx).await;
             let _ = endpoint.send(ToEndpoint::CallEnded { call_id: owner });
         }
         .instrument(span),

@@ -106,31 +106,29 @@ impl CallSpawner for Starter {
         let ctx = self.ctx.clone();
         let sip_call_id = senim_call::call::call_id_of(&invite);
         let span = tracing::info_span!("call", call_id = %sip_call_id);
-        tokio::spawn(
-            async move {
-                let id = uuid::Uuid::new_v4().to_string();
-                let (caller, port) = task::bind_caller(&ctx);
-                let core = Call::answer_new(
-                    ctx.call.clone(),
-                    ctx.plans.current(),
-                    wall_clock(),
-                    Incoming {
-                        id: id.clone(),
-                        key,
-                        invite,
-                        peer,
-                        port,
-                    },
-                );
-                let shell =
-                    task::Shell::new(ctx, endpoint.clone(), sip_call_id.clone(), id, caller);
-                shell.run(core, rx).await;
-                let _ = endpoint.send(ToEndpoint::CallEnded {
-                    call_id: sip_call_id,
-                });
-            }
-            .instrument(span),
-        );
+        let fut = async move {
+            let id = uuid::Uuid::new_v4().to_string();
+            let (caller, port) = task::bind_caller(&ctx);
+            let mut core = Call::answer_new(
+                ctx.call.clone(),
+                ctx.plans.current(),
+                wall_clock(),
+                Incoming {
+                    id: id.clone(),
+                    key,
+                    invite,
+                    peer,
+                    port,
+                },
+            );
+            let mut shell =
+                task::Shell::new(ctx, endpoint.clone(), sip_call_id.clone(), id, caller);
+            shell.run(&mut core, rx).await;
+            let _ = endpoint.send(ToEndpoint::CallEnded {
+                call_id: sip_call_id,
+            });
+        };
+        tokio::spawn(fut.instrument(span));
         tx
     }
 }

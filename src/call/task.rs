@@ -138,8 +138,14 @@ impl Shell {
     }
 
     /// Drive the core until it is finished.
-    pub async fn run<C: CallCore>(mut self, mut core: C, mut rx: mpsc::UnboundedReceiver<ToCall>) {
-        self.flush(&mut core);
+    /// The core and the shell are borrowed, not moved in: the task's future
+    /// then holds each once (moved in, they would take their room twice).
+    pub async fn run<C: CallCore>(
+        &mut self,
+        core: &mut C,
+        mut rx: mpsc::UnboundedReceiver<ToCall>,
+    ) {
+        self.flush(core);
         let mut buf = [0u8; 2048];
         loop {
             if core.is_finished(Instant::now()) {
@@ -152,7 +158,7 @@ impl Shell {
                     Some(m) => core.handle_sip(Instant::now(), m),
                     None => {
                         core.handle_sip(Instant::now(), ToCall::Shutdown);
-                        self.flush(&mut core);
+                        self.flush(core);
                         break;
                     }
                 },
@@ -194,7 +200,7 @@ impl Shell {
                 }
                 _ = sleep_opt(wake) => core.handle_timeout(Instant::now()),
             }
-            self.flush(&mut core);
+            self.flush(core);
         }
         // Dropping the ports stops their streams and readers.
         self.caller = None;
@@ -220,12 +226,15 @@ impl Shell {
             Output::Request { request, peer } => {
                 let _ = self.endpoint.send(ToEndpoint::Request {
                     call_id: self.owner.clone(),
-                    request,
+                    request: *request,
                     peer,
                 });
             }
             Output::Stateless { message, peer } => {
-                let _ = self.endpoint.send(ToEndpoint::Stateless { message, peer });
+                let _ = self.endpoint.send(ToEndpoint::Stateless {
+                    message: *message,
+                    peer,
+                });
             }
             Output::Alias { leg_call_id } => {
                 let _ = self.endpoint.send(ToEndpoint::Alias {
@@ -243,8 +252,8 @@ impl Shell {
                     let _ = p.socket.get_ref().send_to(&data, to);
                 }
             }
-            Output::Record(op) => self.ctx.recorder.record(op),
-            Output::Router(request) => self.router(request),
+            Output::Record(op) => self.ctx.recorder.record(*op),
+            Output::Router(request) => self.router(*request),
             Output::Metric(m) => {
                 let s = &self.ctx.sip_stats;
                 match m {

@@ -401,12 +401,12 @@ impl ClickToCall {
                     }
                     tracing::info!(outcome = outcome.as_str(), "callback over");
                     self.out
-                        .push_back(Output::Record(RecordOp::FollowUpCallEnded {
+                        .push_back(Output::Record(Box::new(RecordOp::FollowUpCallEnded {
                             id: self.id.clone(),
                             at: self.clock.epoch_ms(now),
                             answered_at: self.answered_at,
                             outcome: outcome.as_str(),
-                        }));
+                        })));
                 }
             }
         }
@@ -525,7 +525,7 @@ impl CallCore for ClickToCall {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        crate::io::pop_output(&mut self.out)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

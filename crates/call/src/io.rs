@@ -2,6 +2,7 @@
 //! the router, media commands, records and metrics. The driver turns each
 //! [`Output`] into a channel send, a socket write or a stream command.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -118,7 +119,9 @@ pub struct PreparedLeg {
     pub softphone: Option<(rsip::Uri, Peer)>,
 }
 
-/// What the core asks the driver to do.
+/// What the core asks the driver to do. The large payloads are boxed: a
+/// call keeps room for a few outputs between inputs, and thousands of calls
+/// wait at once.
 #[derive(Debug)]
 pub enum Output {
     /// Answer on a server transaction.
@@ -128,12 +131,12 @@ pub enum Output {
     },
     /// Start a client transaction; its responses come back as [`SipInput`].
     Request {
-        request: rsip::Request,
+        request: Box<rsip::Request>,
         peer: Peer,
     },
     /// Send without a transaction (an ACK to a 2xx).
     Stateless {
-        message: rsip::SipMessage,
+        message: Box<rsip::SipMessage>,
         peer: Peer,
     },
     /// Requests with this Call-ID (a leg's) belong to this call.
@@ -158,13 +161,27 @@ pub enum Output {
         data: Vec<u8>,
     },
     /// A change to the call record.
-    Record(RecordOp),
+    Record(Box<RecordOp>),
     /// Tell the router.
-    Router(RouterRequest),
+    Router(Box<RouterRequest>),
     Metric(Metric),
     /// Write the caller's message (8 kHz PCM) to disk; answer with
     /// `handle_voicemail_written`.
     WriteVoicemail {
         samples: Vec<i16>,
     },
+}
+
+/// Outputs a call keeps room for between inputs; a larger burst (answering,
+/// ringing several phones) gives its room back once drained, so thousands
+/// of waiting calls do not each hold the largest burst they ever had.
+const KEEP_OUTPUTS: usize = 4;
+
+/// The next output of a core's queue, oldest first.
+pub(crate) fn pop_output(queue: &mut VecDeque<Output>) -> Option<Output> {
+    let next = queue.pop_front();
+    if next.is_none() && queue.capacity() > KEEP_OUTPUTS {
+        *queue = VecDeque::new();
+    }
+    next
 }

@@ -405,16 +405,22 @@ impl Legs {
         match action {
             LegAction::SendInvite(request) | LegAction::SendCancel(request) => {
                 let peer = slot.leg.peer();
-                out.push_back(Output::Request { request, peer });
+                out.push_back(Output::Request {
+                    request: Box::new(request),
+                    peer,
+                });
             }
             LegAction::SendBye(request) => {
                 let peer = slot.leg.request_peer();
-                out.push_back(Output::Request { request, peer });
+                out.push_back(Output::Request {
+                    request: Box::new(request),
+                    peer,
+                });
             }
             LegAction::SendAck(request) => {
                 let peer = slot.leg.request_peer();
                 out.push_back(Output::Stateless {
-                    message: rsip::SipMessage::Request(request),
+                    message: Box::new(rsip::SipMessage::Request(request)),
                     peer,
                 });
             }

@@ -50,7 +50,7 @@ impl Driver {
             .iter()
             .filter_map(|o| match o {
                 Output::Request { request, .. } if request.method == Method::Invite => {
-                    Some(request.clone())
+                    Some((**request).clone())
                 }
                 _ => None,
             })
@@ -171,7 +171,10 @@ fn specialist_accepts_then_the_person_answers_and_they_talk() {
     );
     d.drain();
     let outcome = d.outputs.iter().find_map(|o| match o {
-        Output::Record(RecordOp::FollowUpCallEnded { outcome, .. }) => Some(*outcome),
+        Output::Record(r) => match &**r {
+            RecordOp::FollowUpCallEnded { outcome, .. } => Some(*outcome),
+            _ => None,
+        },
         _ => None,
     });
     assert_eq!(outcome, Some("talked"));

@@ -56,7 +56,7 @@ fn uri_socket_addr(uri: &rsip::Uri) -> Option<SocketAddr> {
 
 impl Call {
     pub(crate) fn record(&mut self, op: RecordOp) {
-        self.out.push_back(Output::Record(op));
+        self.out.push_back(Output::Record(Box::new(op)));
     }
 
     pub(crate) fn epoch_ms(&self) -> i64 {
@@ -80,7 +80,10 @@ impl Call {
     }
 
     pub(crate) fn send_request(&mut self, request: rsip::Request, peer: Peer) {
-        self.out.push_back(Output::Request { request, peer });
+        self.out.push_back(Output::Request {
+            request: Box::new(request),
+            peer,
+        });
     }
 
     /// The caller's side is over: keep a message being recorded, take a

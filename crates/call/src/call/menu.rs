@@ -109,10 +109,10 @@ impl Call {
         if self.routing.is_some() {
             let call = self.router_call();
             self.out
-                .push_back(Output::Router(RouterRequest::CallerPressed {
+                .push_back(Output::Router(Box::new(RouterRequest::CallerPressed {
                     call,
                     digit: digit.as_char(),
-                }));
+                })));
             return;
         }
         if self.callback.is_some() {

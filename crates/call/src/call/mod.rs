@@ -214,7 +214,7 @@ impl CallCore for Call {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        crate::io::pop_output(&mut self.out)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

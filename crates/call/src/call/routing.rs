@@ -25,7 +25,7 @@ impl Call {
     }
 
     fn tell_router(&mut self, request: RouterRequest) {
-        self.out.push_back(Output::Router(request));
+        self.out.push_back(Output::Router(Box::new(request)));
     }
 
     /// The plan's `<route>`: ask the router; the caller hears hold audio.

@@ -393,7 +393,7 @@ impl Harness {
         self.outputs
             .iter()
             .filter_map(|o| match o {
-                Output::Request { request, peer } => Some((request, *peer)),
+                Output::Request { request, peer } => Some((&**request, *peer)),
                 _ => None,
             })
             .collect()
@@ -411,7 +411,7 @@ impl Harness {
         self.outputs
             .iter()
             .filter_map(|o| match o {
-                Output::Record(r) => Some(r),
+                Output::Record(r) => Some(&**r),
                 _ => None,
             })
             .collect()
@@ -451,7 +451,7 @@ impl Harness {
         self.outputs
             .iter()
             .filter_map(|o| match o {
-                Output::Router(r) => Some(r),
+                Output::Router(r) => Some(&**r),
                 _ => None,
             })
             .collect()
