@@ -113,9 +113,9 @@ pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder)
 fn reload(ctx: &CallContext, trigger: &str) {
     let _ = reload_plan(
         &ctx.plans,
-        &ctx.prompts,
-        &ctx.schedules,
-        &ctx.partners,
+        &ctx.call.prompts,
+        &ctx.call.schedules,
+        &ctx.call.partners,
         trigger,
     );
 }
@@ -239,7 +239,6 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         hasher,
         sealer,
         voicemail_dir,
-        media_ip: settings.media_ip,
         rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),
         plans,
         registrations: registrations.clone(),
@@ -284,7 +283,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let follow_ups = FollowUps::new(
         api_store.clone(),
         ctx.sealer.clone(),
-        ctx.specialists.clone(),
+        ctx.call.specialists.clone(),
         Calls::new(ctx.clone(), ep_tx.clone()),
     );
     let http_state = Arc::new(HttpState {

@@ -16,7 +16,7 @@ use senim_call::legs::{specialist_target, LegTarget};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::task::Shell;
+use super::task::{CallerPort, Shell};
 use super::{wall_clock, CallContext};
 use crate::driver::messages::ToEndpoint;
 
@@ -44,7 +44,8 @@ pub fn start(
     });
     tokio::spawn(
         async move {
-            let mut shell = Shell::new(ctx, endpoint.clone(), owner.clone(), id, None);
+            let mut shell =
+                Shell::new(ctx, endpoint.clone(), owner.clone(), id, CallerPort::none());
             shell.run(&mut core, rx).await;
             let _ = endpoint.send(ToEndpoint::CallEnded { call_id: owner });
         }

@@ -10,7 +10,6 @@ pub mod ports;
 pub mod task;
 pub mod voicemail_file;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -42,7 +41,6 @@ pub struct CallContext {
     pub sealer: NumberSealer,
     /// Where voicemail messages are written (absolute; mode 0700).
     pub voicemail_dir: std::path::PathBuf,
-    pub media_ip: IpAddr,
     pub rtp_ports: ports::PortAllocator,
     /// The dialplan new calls start with.
     pub plans: Arc<PlanHolder>,
@@ -51,14 +49,6 @@ pub struct CallContext {
     /// The router task (specialists, queue).
     pub router: RouterHandle,
     pub sip_stats: Arc<SipStats>,
-}
-
-impl std::ops::Deref for CallContext {
-    type Target = CallConfig;
-
-    fn deref(&self) -> &CallConfig {
-        &self.call
-    }
 }
 
 /// The number keys, as the call core sees them.

@@ -31,10 +31,12 @@ const MAX_OUTPUTS: usize = 100_000;
 
 /// One RTP port of the call: its socket (registered for reading only: the
 /// pacing thread sends on a duplicate, and a registration for writing too
-/// would wake the runtime after every packet sent) and its stream.
+/// would wake the runtime after every packet sent), its stream, and where
+/// the stream reports the end of a prompt.
 pub struct Port {
     socket: Arc<AsyncFd<std::net::UdpSocket>>,
     stream: Option<StreamHandle>,
+    events: mpsc::UnboundedSender<MediaEvent>,
     /// A leg's reader task (the caller's socket is read by the call's task).
     reader: Option<JoinHandle<()>>,
 }
@@ -48,7 +50,10 @@ impl Drop for Port {
 }
 
 impl Port {
-    fn open(socket: std::net::UdpSocket) -> std::io::Result<(Port, u16)> {
+    fn open(
+        socket: std::net::UdpSocket,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> std::io::Result<(Port, u16)> {
         let port = socket.local_addr()?.port();
         socket.set_nonblocking(true)?;
         // SAFETY: a std UdpSocket owns its descriptor, keeps it open until it
@@ -59,6 +64,7 @@ impl Port {
             Port {
                 socket: Arc::new(socket),
                 stream: None,
+                events,
                 reader: None,
             },
             port,
@@ -72,11 +78,36 @@ impl Port {
     }
 }
 
+/// The caller's RTP port, bound: its prompt events come to the call's task.
+pub struct CallerPort {
+    port: Option<Port>,
+    events: mpsc::UnboundedReceiver<MediaEvent>,
+}
+
+impl CallerPort {
+    /// No caller (a call Senim places itself).
+    pub fn none() -> CallerPort {
+        let (_, events) = mpsc::unbounded_channel();
+        CallerPort { port: None, events }
+    }
+}
+
 /// Bind the caller's RTP port: the port, or why none could be bound.
-pub(super) fn bind_caller(ctx: &CallContext) -> (Option<Port>, Result<u16, String>) {
-    match ctx.rtp_ports.bind(ctx.media_ip).and_then(Port::open) {
-        Ok((p, port)) => (Some(p), Ok(port)),
-        Err(e) => (None, Err(e.to_string())),
+pub(super) fn bind_caller(ctx: &CallContext) -> (CallerPort, Result<u16, String>) {
+    let (tx, events) = mpsc::unbounded_channel();
+    let bound = ctx
+        .rtp_ports
+        .bind(ctx.call.media_ip)
+        .and_then(|s| Port::open(s, tx));
+    match bound {
+        Ok((p, port)) => (
+            CallerPort {
+                port: Some(p),
+                events,
+            },
+            Ok(port),
+        ),
+        Err(e) => (CallerPort { port: None, events }, Err(e.to_string())),
     }
 }
 
@@ -102,7 +133,6 @@ pub struct Shell {
     /// The call record's id (the voicemail file's name).
     record_id: String,
     caller: Option<Port>,
-    caller_events_tx: mpsc::UnboundedSender<MediaEvent>,
     caller_events: mpsc::UnboundedReceiver<MediaEvent>,
     legs: HashMap<LegId, Port>,
     leg_tx: mpsc::UnboundedSender<LegInput>,
@@ -117,18 +147,16 @@ impl Shell {
         endpoint: mpsc::UnboundedSender<ToEndpoint>,
         owner: String,
         record_id: String,
-        caller: Option<Port>,
+        caller: CallerPort,
     ) -> Shell {
-        let (caller_events_tx, caller_events) = mpsc::unbounded_channel();
         let (leg_tx, leg_rx) = mpsc::unbounded_channel();
         Shell {
             ctx,
             endpoint,
             owner,
             record_id,
-            caller,
-            caller_events_tx,
-            caller_events,
+            caller: caller.port,
+            caller_events: caller.events,
             legs: HashMap::new(),
             leg_tx,
             leg_rx,
@@ -152,7 +180,6 @@ impl Shell {
                 break;
             }
             let wake = core.poll_timeout().map(tokio::time::Instant::from_std);
-            let socket = self.caller.as_ref().map(|p| p.socket.clone());
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(m) => core.handle_sip(Instant::now(), m),
@@ -162,12 +189,13 @@ impl Shell {
                         break;
                     }
                 },
-                ev = self.caller_events.recv() => {
+                // Open while the caller's port is: it holds the sender.
+                ev = self.caller_events.recv(), if self.caller.is_some() => {
                     if let Some(MediaEvent::PromptFinished { token }) = ev {
                         core.handle_prompt_finished(Instant::now(), MediaId::Caller, token);
                     }
                 }
-                r = recv_from_opt(socket.as_deref(), &mut buf) => {
+                r = recv_from_opt(self.caller.as_ref().map(|p| &*p.socket), &mut buf) => {
                     if let Ok((n, from)) = r {
                         if let Some(data) = buf.get(..n) {
                             self.ctx.sip_stats.rtp_packets_in.fetch_add(1, Ordering::Relaxed);
@@ -310,11 +338,6 @@ impl Shell {
             return;
         }
         let ctx = self.ctx.clone();
-        let events = match id {
-            MediaId::Caller => Some(self.caller_events_tx.clone()),
-            MediaId::Leg(_) => None,
-        };
-        let leg_tx = self.leg_tx.clone();
         let Some(port) = self.port_mut(id) else {
             return;
         };
@@ -324,11 +347,7 @@ impl Shell {
                     tracing::error!("cannot clone the RTP socket");
                     return;
                 };
-                let events = match (events, id) {
-                    (Some(e), _) => e,
-                    (None, MediaId::Leg(leg)) => leg_events(leg, leg_tx),
-                    (None, MediaId::Caller) => return,
-                };
+                let events = port.events.clone();
                 port.stream = Some(ctx.media.add_stream(send, remote, codec, events));
             }
             MediaCommand::Play { prompt, token } => {
@@ -365,12 +384,15 @@ impl Shell {
         let socket = self
             .ctx
             .rtp_ports
-            .bind(self.ctx.media_ip)
+            .bind(self.ctx.call.media_ip)
             .map_err(|e| format!("no RTP port: {e}"))?;
-        let (mut p, port) = Port::open(socket).map_err(|e| format!("RTP socket: {e}"))?;
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (mut p, port) =
+            Port::open(socket, events_tx).map_err(|e| format!("RTP socket: {e}"))?;
         p.reader = Some(tokio::spawn(read_leg(
             leg,
             p.socket.clone(),
+            events,
             self.leg_tx.clone(),
         )));
         self.legs.insert(leg, p);
@@ -392,43 +414,30 @@ impl Shell {
     }
 }
 
-/// A leg stream's prompt events, forwarded as the leg's input.
-fn leg_events(
-    leg: LegId,
-    inputs: mpsc::UnboundedSender<LegInput>,
-) -> mpsc::UnboundedSender<MediaEvent> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(MediaEvent::PromptFinished { token }) = rx.recv().await {
-            if inputs
-                .send(LegInput::PromptFinished { leg, token })
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    tx
-}
-
+/// A leg's RTP and its stream's prompt events, handed to the call's task.
 async fn read_leg(
     leg: LegId,
     socket: Arc<AsyncFd<std::net::UdpSocket>>,
+    mut events: mpsc::UnboundedReceiver<MediaEvent>,
     inputs: mpsc::UnboundedSender<LegInput>,
 ) {
     let mut buf = [0u8; 2048];
     loop {
-        if let Ok((n, from)) = recv_from(&socket, &mut buf).await {
-            if let Some(data) = buf.get(..n) {
-                let msg = LegInput::Rtp {
-                    leg,
-                    data: data.to_vec(),
-                    from,
-                };
-                if inputs.send(msg).is_err() {
-                    return;
-                }
-            }
+        let input = tokio::select! {
+            r = recv_from(&socket, &mut buf) => match r {
+                Ok((n, from)) => match buf.get(..n) {
+                    Some(data) => LegInput::Rtp { leg, data: data.to_vec(), from },
+                    None => continue,
+                },
+                Err(_) => continue,
+            },
+            ev = events.recv() => match ev {
+                Some(MediaEvent::PromptFinished { token }) => LegInput::PromptFinished { leg, token },
+                None => return,
+            },
+        };
+        if inputs.send(input).is_err() {
+            return;
         }
     }
 }

@@ -21,9 +21,9 @@ pub async fn reload(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Re
     let ctx = &state.calls;
     let r = reload_plan(
         &ctx.plans,
-        &ctx.prompts,
-        &ctx.schedules,
-        &ctx.partners,
+        &ctx.call.prompts,
+        &ctx.call.schedules,
+        &ctx.call.partners,
         "HTTP",
     );
     let code = if r.accepted {

@@ -197,7 +197,7 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "senim_specialists_configured",
         "gauge",
         "Specialists in the configuration.",
-        ctx.specialists.iter().count() as u64,
+        ctx.call.specialists.iter().count() as u64,
     );
     let plan = ctx.plans.status();
     m.single(

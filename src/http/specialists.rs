@@ -107,6 +107,7 @@ async fn specialist_views(state: &HttpState) -> Vec<SpecialistView> {
     let live = state.calls.router.snapshot().await;
     state
         .calls
+        .call
         .specialists
         .iter()
         .map(|s| {

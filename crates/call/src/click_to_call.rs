@@ -413,8 +413,7 @@ impl ClickToCall {
     }
 
     fn call_callee(&mut self, now: Instant) {
-        let cfg_target = legs::via_trunk(self.legs_config(), &self.order.number);
-        match cfg_target {
+        match legs::via_trunk(self.legs.config(), &self.order.number) {
             Ok((target, peer)) => {
                 let plan = LegPlan {
                     target: LegTarget::Address(target, peer),
@@ -434,10 +433,6 @@ impl ClickToCall {
                 self.outputs(now, out);
             }
         }
-    }
-
-    fn legs_config(&self) -> &CallConfig {
-        self.legs.config()
     }
 }
 

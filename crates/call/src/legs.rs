@@ -17,7 +17,7 @@ use rsip::Method;
 use senim_media::dtmf;
 use senim_media::g711::Codec;
 use senim_media::prompts::Language;
-use senim_media::sdp;
+use senim_media::{rtp, sdp};
 use senim_routing::specialists::{SpecialistContact, SpecialistId};
 use senim_sip::message::{self, Peer};
 use senim_sip::transaction::TxKey;
@@ -596,7 +596,8 @@ impl Legs {
                 telephone_event: slot.media.telephone_event,
             });
         }
-        if let Some((digit, source)) = slot.media.detect(data, None) {
+        let (header, payload) = rtp::parse(data).ok()?;
+        if let Some((digit, source)) = slot.media.detect(&header, payload, None) {
             tracing::info!(digit = %digit.as_char(), source = source.as_str(), "leg digit");
             slot.leg.on_digit(digit.as_char(), now);
             self.drive(id, out);

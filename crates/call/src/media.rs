@@ -11,7 +11,8 @@ use std::sync::Arc;
 use senim_media::dtmf::{Digit, DtmfSource, InbandDetector, Rfc4733Receiver};
 use senim_media::g711::Codec;
 use senim_media::prompts::Prompt;
-use senim_media::{rtp, sdp};
+use senim_media::rtp::RtpHeader;
+use senim_media::sdp;
 
 use crate::io::{MediaCommand, MediaId, Output};
 
@@ -150,16 +151,16 @@ impl MediaPort {
         }
     }
 
-    /// A digit in an RTP packet (RFC 4733, or in-band when no
-    /// telephone-event was agreed). The decoded audio goes to `listen`
-    /// first, chunk by chunk, so a listener hears a key's tone only up to
-    /// the key.
+    /// A digit in an RTP packet, parsed by the caller (RFC 4733, or
+    /// in-band when no telephone-event was agreed). The decoded audio goes
+    /// to `listen` first, chunk by chunk, so a listener hears a key's tone
+    /// only up to the key.
     pub fn detect(
         &mut self,
-        data: &[u8],
+        header: &RtpHeader,
+        payload: &[u8],
         mut listen: Option<&mut dyn FnMut(Decoded<'_>)>,
     ) -> Option<(Digit, DtmfSource)> {
-        let (header, payload) = rtp::parse(data).ok()?;
         if Some(header.payload_type) == self.telephone_event {
             return self
                 .rfc4733

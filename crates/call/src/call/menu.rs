@@ -21,9 +21,9 @@ use crate::relay::relay_packet;
 impl Call {
     /// The caller's RTP.
     pub(crate) fn caller_rtp(&mut self, data: &[u8], from: SocketAddr) {
-        if rtp::parse(data).is_err() {
+        let Ok((header, payload)) = rtp::parse(data) else {
             return;
-        }
+        };
         let now = self.now;
         let Some(m) = self.media.as_mut() else {
             return;
@@ -42,9 +42,9 @@ impl Call {
         let found = match recorder {
             Some(r) => {
                 let mut listen = |d: Decoded<'_>| r.push_rtp(now, d.ssrc, d.timestamp, d.pcm);
-                m.detect(data, Some(&mut listen))
+                m.detect(&header, payload, Some(&mut listen))
             }
-            None => m.detect(data, None),
+            None => m.detect(&header, payload, None),
         };
         if let Some((digit, source)) = found {
             self.digit(digit, source);
