@@ -127,15 +127,74 @@ impl Default for RoutingConfig {
     }
 }
 
-/// A SIP trunk (the provider or the centre's Asterisk).
+/// A SIP trunk (the provider or the centre's Asterisk). See `docs/trunks.md`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
-    /// A name for logs and records.
+    /// A name for logs, records and `GET /trunks`.
     pub id: String,
-    /// Where INVITEs to phone numbers go, and where the trunk's calls come
-    /// from (IP literal and port).
+    /// Where requests to the trunk go (its proxy or SBC; IP literal and
+    /// port), and where its calls come from.
     pub address: SocketAddr,
+    /// `udp` (default) or `tcp`.
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// The provider's domain for Request-URIs, From and To (and the
+    /// registrar's domain); empty: the address.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// More addresses or CIDR ranges the trunk's calls may come from.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Register to the trunk (needs `username` and `password`).
+    #[serde(default)]
+    pub register: bool,
+    /// Requested registration lifetime, e.g. "3600s" (default one hour).
+    #[serde(default)]
+    pub register_expires: Option<String>,
+    /// The account at the provider (registration and challenges).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The digest user name when the provider gives one apart from `username`.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// The password; better given by `password_env`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Name of an environment variable that holds the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The From user on calls out (the centre's number as the provider
+    /// knows it); empty: `[centre] number`.
+    #[serde(default)]
+    pub from_user: Option<String>,
+    /// The From display name on calls out; empty: `[centre] name`.
+    #[serde(default)]
+    pub from_display: Option<String>,
+    /// Send P-Asserted-Identity with the centre's number (default true when
+    /// the centre has a number).
+    #[serde(default)]
+    pub assert_identity: Option<bool>,
+    /// The `Privacy` header on calls out: "none", "id" or empty for none.
+    #[serde(default)]
+    pub privacy: Option<String>,
+    /// How dialled numbers are written: "e164" (+7…, default), "national"
+    /// (8 7…) or "local" (the city's numbers without `area_code`).
+    #[serde(default)]
+    pub number_format: Option<String>,
+    /// The centre's area code for `number_format = "local"` (e.g. "7232").
+    #[serde(default)]
+    pub area_code: Option<String>,
+    /// At most this many outbound calls at once through the trunk.
+    #[serde(default)]
+    pub max_calls: Option<u32>,
+    /// How often to probe the trunk with OPTIONS, e.g. "30s"; "0s": never.
+    #[serde(default)]
+    pub probe_every: Option<String>,
+    /// How keys arrive from the trunk's callers: "auto" (default),
+    /// "rfc4733", "inband", "info" or "both".
+    #[serde(default)]
+    pub dtmf: Option<String>,
     /// The trunk takes REFER for calls it brought in: transfers to
     /// partners are handed to it instead of bridged through Senim.
     #[serde(default)]
@@ -314,6 +373,189 @@ pub struct Settings {
     pub dialplan_file: Option<PathBuf>,
     /// The retention periods and how often the purge runs.
     pub retention: Retention,
+    /// The trunks, checked and in the call layer's terms.
+    pub trunks: Vec<TrunkSettings>,
+}
+
+/// A trunk after validation: what calls use, and what the driver needs to
+/// register and probe.
+#[derive(Debug, Clone)]
+pub struct TrunkSettings {
+    pub trunk: senim_call::config::Trunk,
+    /// Requested registration lifetime.
+    pub register_expires: Duration,
+    /// How often to probe with OPTIONS (`None`: never).
+    pub probe_every: Option<Duration>,
+}
+
+impl TrunkConfig {
+    /// Check the trunk's values and build its settings; errors name the key.
+    pub fn settings(
+        &self,
+        centre_has_number: bool,
+    ) -> Result<TrunkSettings, (&'static str, String)> {
+        use senim_call::config::{
+            AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk,
+        };
+        use senim_sip::message::Transport;
+        let mut trunk = Trunk::new(self.id.clone(), self.address);
+        trunk.transport = match self.transport.as_deref().unwrap_or("udp") {
+            "udp" | "UDP" => Transport::Udp,
+            "tcp" | "TCP" => Transport::Tcp,
+            other => {
+                return Err((
+                    "trunk.transport",
+                    format!("{other:?} is not \"udp\" or \"tcp\""),
+                ))
+            }
+        };
+        trunk.domain = self.domain.clone().filter(|d| !d.trim().is_empty());
+        if let Some(d) = &trunk.domain {
+            if !d
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            {
+                return Err(("trunk.domain", format!("{d:?} is not a host name")));
+            }
+        }
+        for a in &self.allow {
+            trunk.allow.push(AddressRange::parse(a).ok_or_else(|| {
+                (
+                    "trunk.allow",
+                    format!("{a:?} is not an address or CIDR range like \"192.0.2.0/24\""),
+                )
+            })?);
+        }
+        let password = match (&self.password, &self.password_env) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+                (
+                    "trunk.password_env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?),
+            (None, None) => None,
+        };
+        trunk.credentials = match (&self.username, password) {
+            (Some(u), Some(p)) => Some(Credentials {
+                username: u.clone(),
+                auth_username: self.auth_username.clone(),
+                password: p,
+            }),
+            (None, Some(_)) => {
+                return Err(("trunk.username", "a password needs a username".into()))
+            }
+            (Some(_), None) if self.register => {
+                return Err((
+                    "trunk.password",
+                    "registering needs a password (or password_env)".into(),
+                ))
+            }
+            _ => None,
+        };
+        if let Some(u) = &self.username {
+            if u.is_empty()
+                || !u
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+            {
+                return Err(("trunk.username", format!("{u:?} is not a SIP user name")));
+            }
+        }
+        trunk.register = self.register;
+        if self.register && trunk.credentials.is_none() {
+            return Err((
+                "trunk.username",
+                "registering needs a username and a password".into(),
+            ));
+        }
+        trunk.presentation = Presentation {
+            from_user: self.from_user.clone().filter(|u| !u.is_empty()),
+            from_display: self.from_display.clone(),
+            assert_identity: self.assert_identity.unwrap_or(centre_has_number),
+            privacy: match self.privacy.as_deref().unwrap_or("") {
+                "" => None,
+                p @ ("none" | "id" | "user" | "header") => Some(p.to_string()),
+                other => {
+                    return Err((
+                        "trunk.privacy",
+                        format!("{other:?} is not \"none\", \"id\", \"user\" or \"header\""),
+                    ))
+                }
+            },
+        };
+        if let Some(u) = &trunk.presentation.from_user {
+            if !u
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+            {
+                return Err(("trunk.from_user", format!("{u:?} is not a SIP user name")));
+            }
+        }
+        trunk.number_format = match self.number_format.as_deref().unwrap_or("e164") {
+            "e164" => NumberFormat::E164,
+            "national" => NumberFormat::National,
+            "local" => {
+                let code = self.area_code.clone().unwrap_or_default();
+                if code.is_empty() || !code.chars().all(|c| c.is_ascii_digit()) {
+                    return Err((
+                        "trunk.area_code",
+                        "number_format = \"local\" needs area_code, digits such as \"7232\"".into(),
+                    ));
+                }
+                NumberFormat::Local { area_code: code }
+            }
+            other => {
+                return Err((
+                    "trunk.number_format",
+                    format!("{other:?} is not \"e164\", \"national\" or \"local\""),
+                ))
+            }
+        };
+        trunk.max_calls = self.max_calls;
+        trunk.dtmf = match &self.dtmf {
+            None => DtmfMode::Auto,
+            Some(word) => DtmfMode::parse(word).ok_or_else(|| {
+                (
+                    "trunk.dtmf",
+                    format!(
+                        "{word:?} is not \"auto\", \"rfc4733\", \"inband\", \"info\" or \"both\""
+                    ),
+                )
+            })?,
+        };
+        trunk.refer = self.refer;
+        trunk.refer_no_subscription = self.refer_no_subscription;
+        let register_expires = match &self.register_expires {
+            None => Duration::from_secs(3600),
+            Some(text) => parse_duration(text)
+                .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(86_400))
+                .ok_or_else(|| {
+                    (
+                        "trunk.register_expires",
+                        format!("{text:?} is not a duration between 60s and 24h"),
+                    )
+                })?,
+        };
+        let probe_every = match &self.probe_every {
+            None => Some(Duration::from_secs(30)),
+            Some(text) => match parse_duration(text) {
+                Some(d) if d.is_zero() => None,
+                Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(3600) => Some(d),
+                _ => {
+                    return Err((
+                        "trunk.probe_every",
+                        format!("{text:?} is not \"0s\" or a duration between 1s and 1h"),
+                    ))
+                }
+            },
+        };
+        Ok(TrunkSettings {
+            trunk,
+            register_expires,
+            probe_every,
+        })
+    }
 }
 
 impl Config {
@@ -479,6 +721,7 @@ impl Config {
             }
         }
         let mut seen = std::collections::BTreeSet::new();
+        let mut trunks = Vec::with_capacity(self.trunks.len());
         for t in &self.trunks {
             if !seen.insert(t.id.clone()) {
                 return Err(bad(
@@ -486,6 +729,10 @@ impl Config {
                     format!("trunk {:?} is defined twice", t.id),
                 ));
             }
+            let settings = t
+                .settings(self.centre.number.is_some())
+                .map_err(|(key, message)| bad(key, format!("trunk {:?}: {message}", t.id)))?;
+            trunks.push(settings);
         }
         TokenTable::from_config(&self.api, |id| {
             self.specialists.iter().any(|s| s.id.as_str() == id)
@@ -509,6 +756,7 @@ impl Config {
             sip_t1,
             dialplan_file,
             retention,
+            trunks,
         })
     }
 }

@@ -205,16 +205,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         has_number: cfg.centre.number.is_some(),
         share_caller_number: cfg.centre.share_caller_number,
         accept_timeout,
-        trunks: cfg
-            .trunks
-            .iter()
-            .map(|t| senim_call::config::Trunk {
-                id: t.id.clone(),
-                address: t.address,
-                refer: t.refer,
-                refer_no_subscription: t.refer_no_subscription,
-            })
-            .collect(),
+        trunks: settings.trunks.iter().map(|t| t.trunk.clone()).collect(),
     };
     let call_config = Arc::new(senim_call::config::CallConfig {
         prompts,

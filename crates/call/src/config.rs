@@ -12,6 +12,10 @@ use senim_routing::partners::PartnerDirectory;
 use senim_routing::specialists::Specialists;
 use senim_sip::message::Transport;
 
+pub use crate::trunk::{
+    AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk, TrunkLoad, TrunkSlot,
+};
+
 /// Hashes and seals callers' numbers. The binary's implementation holds the
 /// keys; the core never sees them.
 pub trait NumberGuard: Send + Sync {
@@ -19,19 +23,6 @@ pub trait NumberGuard: Send + Sync {
     fn hash(&self, number: &str) -> String;
     /// The number sealed for a callback (only the API can open it).
     fn seal(&self, number: &str) -> String;
-}
-
-/// A SIP trunk (provider or Asterisk box).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trunk {
-    /// A name for logs and records.
-    pub id: String,
-    /// Where INVITEs to numbers go and where the trunk's calls come from.
-    pub address: SocketAddr,
-    /// The trunk takes REFER for calls it brought in.
-    pub refer: bool,
-    /// Ask for no REFER subscription (RFC 4488).
-    pub refer_no_subscription: bool,
 }
 
 /// How outbound legs present the centre, trunks, ring settings.
@@ -52,18 +43,31 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// The trunk a request from `peer` came through, if any (same address,
-    /// or same IP when no trunk has that exact address).
+    /// The trunk a request from `peer` came through, if any: the one at
+    /// that exact address, else the first whose address or access list
+    /// admits the source IP.
     pub fn trunk_of(&self, peer: SocketAddr) -> Option<&Trunk> {
         self.trunks
             .iter()
             .find(|t| t.address == peer)
-            .or_else(|| self.trunks.iter().find(|t| t.address.ip() == peer.ip()))
+            .or_else(|| self.trunks.iter().find(|t| t.admits(peer)))
     }
 
-    /// The trunk numbers are dialled through (the first configured).
+    /// The trunk numbers are dialled through first (the first configured).
     pub fn dial_trunk(&self) -> Option<&Trunk> {
         self.trunks.first()
+    }
+
+    /// The trunks to try for a number, in the configured order: those up,
+    /// skipping the ones marked down; all of them when every one is down
+    /// (a last try beats giving up).
+    pub fn dial_order(&self) -> Vec<&Trunk> {
+        let up: Vec<&Trunk> = self.trunks.iter().filter(|t| t.load.is_up()).collect();
+        if up.is_empty() {
+            self.trunks.iter().collect()
+        } else {
+            up
+        }
     }
 }
 

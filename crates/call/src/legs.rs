@@ -157,22 +157,18 @@ struct Pending {
     plan: LegPlan,
 }
 
-/// Where a number is reached: through the (first) trunk.
+/// Where a number is reached: through the first trunk that is up.
 pub fn via_trunk(cfg: &CallConfig, number: &str) -> Result<(rsip::Uri, Peer), String> {
     let trunk = cfg
         .outbound
-        .dial_trunk()
+        .dial_order()
+        .into_iter()
+        .next()
         .ok_or_else(|| "no trunk is configured for numbers".to_string())?;
-    let digits: String = number
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '+')
-        .collect();
-    if digits.is_empty() {
-        return Err("the number has no digits".into());
-    }
-    let uri = rsip::Uri::try_from(format!("sip:{digits}@{}", trunk.address).as_str())
-        .map_err(|e| e.to_string())?;
-    Ok((uri, Peer::udp(trunk.address)))
+    let uri = trunk
+        .number_uri(number)
+        .ok_or_else(|| "the number has no digits".to_string())?;
+    Ok((uri, trunk.peer()))
 }
 
 /// Where a specialist's phone is reached: the softphone's latest

@@ -20,4 +20,5 @@ pub mod media;
 pub mod record;
 pub mod relay;
 pub mod time;
+pub mod trunk;
 pub mod voicemail;

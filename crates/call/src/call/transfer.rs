@@ -3,8 +3,6 @@
 //! numbers in turn; then the plan's fallback. Only directory partners are
 //! ever dialled.
 
-use std::net::SocketAddr;
-
 use rsip::Method;
 use senim_dialplan::{Event as PlanEvent, TransferOutcome};
 use senim_routing::partners::Contact;
@@ -97,9 +95,10 @@ impl Call {
                     .outbound
                     .trunk_of(self.peer.addr)
                     .filter(|t| t.refer)
-                    .map(|t| (t.address, t.refer_no_subscription));
-                if let Some((address, no_subscription)) = refer_trunk {
-                    self.send_refer(n, address, no_subscription)?;
+                    .map(|t| (t.number_uri(n), t.refer_no_subscription));
+                if let Some((target, no_subscription)) = refer_trunk {
+                    let target = target.ok_or_else(|| "the number has no digits".to_string())?;
+                    self.send_refer(target, no_subscription)?;
                     return Ok("refer");
                 }
                 let (target, peer) = legs::via_trunk(&self.cfg, n)?;
@@ -158,18 +157,7 @@ impl Call {
         self.transfer_next_event();
     }
 
-    fn send_refer(
-        &mut self,
-        number: &str,
-        trunk: SocketAddr,
-        no_subscription: bool,
-    ) -> Result<(), String> {
-        let digits: String = number
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect();
-        let target = rsip::Uri::try_from(format!("sip:{digits}@{trunk}").as_str())
-            .map_err(|e| e.to_string())?;
+    fn send_refer(&mut self, target: rsip::Uri, no_subscription: bool) -> Result<(), String> {
         let centre = self.cfg.centre_uri();
         let via = self.cfg.sip_address;
         let transport = self.peer.transport;

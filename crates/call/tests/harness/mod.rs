@@ -90,10 +90,8 @@ pub fn config(refer: bool) -> Arc<CallConfig> {
             share_caller_number: false,
             accept_timeout: Duration::from_secs(15),
             trunks: vec![Trunk {
-                id: "provider".into(),
-                address: TRUNK.parse().expect("address"),
                 refer,
-                refer_no_subscription: false,
+                ..Trunk::new("provider", TRUNK.parse().expect("address"))
             }],
         },
         sip_address: SENIM.parse().expect("address"),
