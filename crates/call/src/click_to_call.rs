@@ -18,7 +18,7 @@ use crate::config::CallConfig;
 use crate::core::CallCore;
 use crate::io::{LegId, MediaId, Metric, Output, PreparedLeg, SipInput};
 use crate::leg::LegEnd;
-use crate::legs::{self, LegEvent, LegPlan, LegPurpose, LegTarget, Legs};
+use crate::legs::{self, LegEvent, LegPlan, LegPurpose, Legs};
 use crate::record::RecordOp;
 use crate::time::WallClock;
 
@@ -414,9 +414,9 @@ impl ClickToCall {
 
     fn call_callee(&mut self, now: Instant) {
         match legs::via_trunk(self.legs.config(), &self.order.number) {
-            Ok((target, peer)) => {
+            Ok(target) => {
                 let plan = LegPlan {
-                    target: LegTarget::Address(target, peer),
+                    target,
                     whisper: vec![],
                     language: self.order.language,
                     ring_timeout: CALLEE_RING,

@@ -25,6 +25,7 @@ use senim_media::g711::Codec;
 use senim_media::sdp;
 use senim_routing::router::{LegResult, RingResult};
 use senim_sip::dialog::{Dialog, DialogError, DialogId};
+use senim_sip::digest::client::{authorize_request, new_cnonce, ClientCredentials};
 use senim_sip::message::{self, Peer, Transport};
 
 /// Methods a leg answers, in the INVITE's `Allow` and in 405 responses.
@@ -37,6 +38,16 @@ pub const CANCEL_GUARD: Duration = Duration::from_secs(32);
 /// Forks remembered after ACK + BYE (a retransmitted 2xx is then only
 /// re-ACKed); bounded so a misbehaving peer cannot grow the leg.
 const MAX_CLOSED_FORKS: usize = 16;
+
+/// With another trunk to try, how long a trunk may stay silent (not even a
+/// 100 Trying) before the INVITE goes to the next one.
+pub const ROUTE_GUARD: Duration = Duration::from_secs(4);
+
+/// Responses after which the next trunk is tried: the trunk (not the
+/// called phone) failed.
+fn is_trunk_failure(code: u16) -> bool {
+    code == 408 || (500..=599).contains(&code)
+}
 
 /// Longest display name taken from the configuration (longer ones are cut).
 const MAX_DISPLAY: usize = 64;
@@ -88,6 +99,35 @@ pub struct LegConfig {
     /// Bridge as soon as the far end answers, without whisper or key: for
     /// a partner centre, whose answering is the acceptance.
     pub bridge_on_answer: bool,
+    /// The route of the first INVITE when it goes through a trunk: the
+    /// trunk's id, its credentials and the `Privacy` header.
+    pub trunk: Option<TrunkRoute>,
+    /// Further trunks to try, in order, when the first fails within the
+    /// same attempt (5xx, 408, or no response at all).
+    pub alternatives: Vec<Route>,
+}
+
+/// What changes from one trunk to the next within one attempt.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub target: Uri,
+    pub peer: Peer,
+    pub from_uri: Uri,
+    pub from_display: Option<String>,
+    pub pai: Option<String>,
+    /// `None` for a softphone or a configured URI.
+    pub trunk: Option<TrunkRoute>,
+}
+
+/// A trunk as one route of a leg.
+#[derive(Clone, Debug)]
+pub struct TrunkRoute {
+    /// The trunk's id (records, health).
+    pub id: String,
+    /// Answer 401/407 challenges with these.
+    pub credentials: Option<ClientCredentials>,
+    /// The `Privacy` header value (RFC 3323/3325), if any.
+    pub privacy: Option<String>,
 }
 
 /// How a leg ended.
@@ -171,6 +211,14 @@ pub enum LegAction {
     Ended(LegEnd),
     /// A step for the call record.
     Record(String),
+    /// The trunk `trunk` failed (`no_response`: it did not answer at all,
+    /// or said 503/408); the INVITE goes to the next trunk ([`Leg::peer`]
+    /// has changed).
+    Failover {
+        trunk: String,
+        why: String,
+        no_response: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +258,11 @@ pub struct Leg {
     /// Forks that got ACK + BYE (so a retransmitted 2xx is only re-ACKed).
     closed_forks: Vec<(String, Request)>,
     actions: std::collections::VecDeque<LegAction>,
+    /// The current INVITE carries an answer to a challenge (a second
+    /// challenge that is not `stale` means the credentials are wrong).
+    authorized: bool,
+    /// With another trunk to try: move on when no response at all came by then.
+    route_guard: Option<Instant>,
 }
 
 fn sent_by(addr: SocketAddr) -> String {
@@ -322,7 +375,10 @@ impl Leg {
             end: None,
             closed_forks: Vec::new(),
             actions: std::collections::VecDeque::new(),
+            authorized: false,
+            route_guard: None,
         };
+        leg.arm_route_guard(now);
         leg.push(LegAction::SendInvite(invite));
         leg.push(LegAction::Record("calling".into()));
         leg
@@ -352,7 +408,10 @@ impl Leg {
     /// The earliest deadline; call [`Leg::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::Calling => Some(self.ring_deadline),
+            State::Calling => Some(
+                self.route_guard
+                    .map_or(self.ring_deadline, |g| g.min(self.ring_deadline)),
+            ),
             State::Cancelling { guard, .. } => Some(guard),
             State::Whisper { deadline } => Some(deadline),
             State::Bridged | State::Done => None,
@@ -387,6 +446,11 @@ impl Leg {
     /// The negotiated audio (codec, where to send RTP, telephone-event PT).
     pub fn negotiated(&self) -> Option<&sdp::Negotiated> {
         self.negotiated.as_ref()
+    }
+
+    /// The trunk the INVITE goes through now, if any.
+    pub fn trunk(&self) -> Option<&str> {
+        self.config.trunk.as_ref().map(|t| t.id.as_str())
     }
 
     /// Where the INVITE and CANCEL go: the configured peer.
@@ -504,13 +568,14 @@ impl Leg {
         match code {
             100..=199 => self.on_provisional(response),
             200..=299 => self.on_success(response, now),
-            300..=699 => self.on_failure(response),
+            300..=699 => self.on_failure(response, now),
             _ => {}
         }
     }
 
     fn on_provisional(&mut self, response: &Response) {
         let code = response.status_code.code();
+        self.route_guard = None;
         // RFC 3261 §9.1: any provisional response (100 included) allows a CANCEL.
         self.provisional = true;
         match self.state {
@@ -534,9 +599,20 @@ impl Leg {
         }
     }
 
-    fn on_failure(&mut self, response: &Response) {
+    fn on_failure(&mut self, response: &Response, now: Instant) {
         let code = response.status_code.code();
-        match self.state {
+        let state = self.state;
+        if state == State::Calling
+            && (code == 401 || code == 407)
+            && self.answer_challenge(response, now)
+        {
+            return;
+        }
+        match state {
+            State::Calling if is_trunk_failure(code) && !self.config.alternatives.is_empty() => {
+                let why = status_phrase(response);
+                self.next_route(now, why, matches!(code, 408 | 503));
+            }
             State::Calling => {
                 let end = match code {
                     486 | 600 => LegEnd::Busy,
@@ -692,11 +768,99 @@ impl Leg {
         self.state = State::Done;
     }
 
+    /// Arm the guard that moves to the next trunk when this one does not
+    /// answer at all (only when there is a next trunk).
+    fn arm_route_guard(&mut self, now: Instant) {
+        self.route_guard = (!self.config.alternatives.is_empty()).then_some(now + ROUTE_GUARD);
+    }
+
+    /// A 401/407 to the INVITE: answer it once with the trunk's
+    /// credentials (again only for a `stale` nonce). False when it cannot
+    /// or must not be answered (then it is a failure like any other).
+    fn answer_challenge(&mut self, response: &Response, now: Instant) -> bool {
+        let Some(credentials) = self
+            .config
+            .trunk
+            .as_ref()
+            .and_then(|t| t.credentials.clone())
+        else {
+            return false;
+        };
+        let cnonce = new_cnonce(&mut rand::thread_rng());
+        let next = self.invite_cseq.saturating_add(1);
+        let Ok(answer) = authorize_request(&self.invite, response, &credentials, next, &cnonce)
+        else {
+            return false;
+        };
+        if self.authorized && !answer.challenge.stale {
+            // Challenged again for the same credentials: they are wrong.
+            return false;
+        }
+        self.authorized = true;
+        self.invite_cseq = next;
+        self.invite = answer.request.clone();
+        self.provisional = false;
+        let _ = now;
+        self.record(format!(
+            "challenged ({}): answered",
+            response.status_code.code()
+        ));
+        self.push(LegAction::SendInvite(answer.request));
+        true
+    }
+
+    /// Move to the next trunk (the caller hears nothing of it): a new
+    /// INVITE transaction, same Call-ID and tag, the next CSeq.
+    fn next_route(&mut self, now: Instant, why: String, no_response: bool) {
+        if self.config.alternatives.is_empty() {
+            return;
+        }
+        let route = self.config.alternatives.remove(0);
+        let failed = self
+            .config
+            .trunk
+            .as_ref()
+            .map(|t| t.id.clone())
+            .unwrap_or_default();
+        self.config.target = route.target;
+        self.config.peer = route.peer;
+        self.config.from_uri = route.from_uri;
+        self.config.from_display = route.from_display;
+        self.config.pai = route.pai;
+        let next = route
+            .trunk
+            .as_ref()
+            .map(|t| t.id.clone())
+            .unwrap_or_default();
+        self.config.trunk = route.trunk;
+        self.invite_cseq = self.invite_cseq.saturating_add(1);
+        self.invite = build_invite(
+            &self.config,
+            &self.call_id,
+            &self.local_tag,
+            self.invite_cseq,
+        );
+        self.authorized = false;
+        self.provisional = false;
+        self.ringing = false;
+        self.early_sdp = None;
+        self.arm_route_guard(now);
+        self.record(format!("trunk {failed}: {why}; trying trunk {next}"));
+        self.push(LegAction::Failover {
+            trunk: failed,
+            why,
+            no_response,
+        });
+        self.push(LegAction::SendInvite(self.invite.clone()));
+    }
+
     /// The INVITE's client transaction timed out (Timer B, or the guard for
     /// a phone that rings forever): no final response will come.
     pub fn on_invite_timeout(&mut self, now: Instant) {
-        let _ = now;
         match self.state {
+            State::Calling if !self.provisional && !self.config.alternatives.is_empty() => {
+                self.next_route(now, "no response".into(), true);
+            }
             State::Calling => {
                 self.record("no response from the phone");
                 self.finish(LegEnd::Failed("no response".into()));
@@ -827,6 +991,12 @@ impl Leg {
     /// no answer: a voicemail), the CANCEL guard.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
+            State::Calling
+                if self.route_guard.is_some_and(|g| now >= g) && now < self.ring_deadline =>
+            {
+                let secs = ROUTE_GUARD.as_secs();
+                self.next_route(now, format!("no response within {secs} s"), true);
+            }
             State::Calling if now >= self.ring_deadline => {
                 let secs = self.config.ring_timeout.as_secs();
                 self.start_cancel(LegEnd::NoAnswer, &format!("no answer within {secs} s"), now);
@@ -892,6 +1062,8 @@ fn build_invite(config: &LegConfig, call_id: &str, local_tag: &str, cseq: u32) -
     }
     if shared_caller.is_some() {
         headers.push(message::make_header("Privacy", "none"));
+    } else if let Some(privacy) = config.trunk.as_ref().and_then(|t| t.privacy.as_deref()) {
+        headers.push(message::make_header("Privacy", &no_crlf(privacy)));
     }
     for (name, value) in &config.extra_headers {
         let name = name.trim();

@@ -23,10 +23,12 @@ use senim_sip::message::{self, Peer};
 use senim_sip::transaction::TxKey;
 
 use crate::config::CallConfig;
+use crate::config::TrunkSlot;
 use crate::io::{LegId, MediaId, Output, PreparedLeg};
-use crate::leg::{Leg, LegAction, LegConfig, LegEnd};
+use crate::leg::{Leg, LegAction, LegConfig, LegEnd, Route, TrunkRoute};
 use crate::media::{MediaPort, PromptEnd};
 use crate::relay::{peer_of_uri, relay_packet};
+use senim_sip::digest::client::ClientCredentials;
 
 /// Codecs offered on every leg, in order of preference.
 pub const LEG_CODECS: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
@@ -72,6 +74,8 @@ pub enum LegTarget {
     Address(rsip::Uri, Peer),
     /// A softphone registered to Senim: its latest contact, found by the driver.
     Softphone(String),
+    /// A phone number, through the trunks (in order, failing over).
+    Number(String),
 }
 
 /// Whom to call and how, besides the centre's identity.
@@ -140,6 +144,8 @@ pub struct LegSlot {
     pub bridged: bool,
     /// The language of its whisper and hold audio.
     pub language: Language,
+    /// Its place under the cap of the trunk it goes through.
+    trunk_slot: Option<TrunkSlot>,
 }
 
 impl LegSlot {
@@ -157,18 +163,71 @@ struct Pending {
     plan: LegPlan,
 }
 
-/// Where a number is reached: through the first trunk that is up.
-pub fn via_trunk(cfg: &CallConfig, number: &str) -> Result<(rsip::Uri, Peer), String> {
-    let trunk = cfg
-        .outbound
-        .dial_order()
-        .into_iter()
+/// Where a number is reached: through the trunks (the route is chosen when
+/// the leg is placed). An error when no trunk can write the number.
+pub fn via_trunk(cfg: &CallConfig, number: &str) -> Result<LegTarget, String> {
+    let trunks = &cfg.outbound.trunks;
+    if trunks.is_empty() {
+        return Err("no trunk is configured for numbers".into());
+    }
+    if trunks.iter().all(|t| t.number_uri(number).is_none()) {
+        return Err("the number has no digits".into());
+    }
+    Ok(LegTarget::Number(number.to_string()))
+}
+
+/// A number's routes: the first trunk (in dial order) with room under its
+/// cap, with its slot, then the others to fail over to.
+fn trunk_routes(
+    cfg: &CallConfig,
+    number: &str,
+    display: Option<&str>,
+) -> Result<(Route, Vec<Route>, TrunkSlot), String> {
+    let mut routes = Vec::new();
+    let mut slot = None;
+    for trunk in cfg.outbound.dial_order() {
+        let Some(target) = trunk.number_uri(number) else {
+            continue;
+        };
+        if slot.is_none() {
+            match trunk.load.acquire(trunk.max_calls) {
+                Some(s) => slot = Some(s),
+                None => continue,
+            }
+        }
+        let p = &trunk.presentation;
+        let user = p.from_user.as_deref().unwrap_or(&cfg.outbound.user);
+        let host = trunk.host();
+        let from_uri = rsip::Uri::try_from(format!("sip:{user}@{host}").as_str())
+            .map_err(|e| e.to_string())?;
+        routes.push(Route {
+            target,
+            peer: trunk.peer(),
+            from_uri,
+            from_display: display.map(|d| p.from_display.clone().unwrap_or_else(|| d.to_string())),
+            pai: p.assert_identity.then(|| format!("<sip:{user}@{host}>")),
+            trunk: Some(TrunkRoute {
+                id: trunk.id.clone(),
+                credentials: trunk.credentials.as_ref().map(|c| ClientCredentials {
+                    username: c.digest_user().to_string(),
+                    password: c.password.clone(),
+                }),
+                privacy: p.privacy.clone(),
+            }),
+        });
+    }
+    let Some(slot) = slot else {
+        return Err(if cfg.outbound.trunks.is_empty() {
+            "no trunk is configured for numbers".into()
+        } else {
+            "every trunk is at its call limit".into()
+        });
+    };
+    let mut routes = routes.into_iter();
+    let first = routes
         .next()
-        .ok_or_else(|| "no trunk is configured for numbers".to_string())?;
-    let uri = trunk
-        .number_uri(number)
-        .ok_or_else(|| "the number has no digits".to_string())?;
-    Ok((uri, trunk.peer()))
+        .ok_or_else(|| "no trunk can reach the number".to_string())?;
+    Ok((first, routes.collect(), slot))
 }
 
 /// Where a specialist's phone is reached: the softphone's latest
@@ -189,7 +248,7 @@ pub fn specialist_target(cfg: &CallConfig, id: &SpecialistId) -> Result<LegTarge
                 .ok_or_else(|| "the URI's host is not an IP address over UDP".to_string())?;
             Ok(LegTarget::Address(uri, peer))
         }
-        SpecialistContact::Number(n) => via_trunk(cfg, n).map(|(u, p)| LegTarget::Address(u, p)),
+        SpecialistContact::Number(n) => via_trunk(cfg, n),
     }
 }
 
@@ -274,7 +333,7 @@ impl Legs {
         let id = self.seq;
         let softphone = match &plan.target {
             LegTarget::Softphone(user) => Some(user.clone()),
-            LegTarget::Address(..) => None,
+            LegTarget::Address(..) | LegTarget::Number(_) => None,
         };
         self.pending.push(Pending { id, purpose, plan });
         out.push_back(Output::PrepareLeg { leg: id, softphone });
@@ -300,17 +359,46 @@ impl Legs {
             return;
         };
         let Pending { id, purpose, plan } = self.pending.swap_remove(i);
+        let cfg = self.cfg.clone();
+        let outbound = &cfg.outbound;
+        let from_display = if plan.caller_identity.is_some() || !plan.hide_centre_name {
+            Some(outbound.display.clone())
+        } else {
+            None
+        };
         let prepared = result.and_then(|p| {
-            let (target, peer) = match (&plan.target, p.softphone) {
-                (LegTarget::Address(u, peer), _) => (u.clone(), *peer),
-                (LegTarget::Softphone(_), Some((u, peer))) => (u, peer),
+            let route = match (&plan.target, p.softphone) {
+                (LegTarget::Address(u, peer), _) => Route {
+                    target: u.clone(),
+                    peer: *peer,
+                    from_uri: cfg.centre_uri(),
+                    from_display: from_display.clone(),
+                    pai: outbound
+                        .has_number
+                        .then(|| format!("<sip:{}@{}>", outbound.user, cfg.centre_host())),
+                    trunk: None,
+                },
+                (LegTarget::Softphone(_), Some((u, peer))) => Route {
+                    target: u,
+                    peer,
+                    from_uri: cfg.centre_uri(),
+                    from_display: from_display.clone(),
+                    pai: outbound
+                        .has_number
+                        .then(|| format!("<sip:{}@{}>", outbound.user, cfg.centre_host())),
+                    trunk: None,
+                },
                 (LegTarget::Softphone(_), None) => {
                     return Err("softphone not registered".to_string())
                 }
+                (LegTarget::Number(n), _) => {
+                    let (first, rest, slot) = trunk_routes(&cfg, n, from_display.as_deref())?;
+                    return Ok((p.port, first, rest, Some(slot)));
+                }
             };
-            Ok((p.port, target, peer))
+            Ok((p.port, route, Vec::new(), None))
         });
-        let (port, target, peer) = match prepared {
+        let (port, first, alternatives, trunk_slot) = match prepared {
             Ok(p) => p,
             Err(why) => {
                 out.push_back(Output::Media {
@@ -322,21 +410,13 @@ impl Legs {
                 return;
             }
         };
-        let cfg = &self.cfg;
-        let outbound = &cfg.outbound;
-        let from_display = if plan.caller_identity.is_some() || !plan.hide_centre_name {
-            Some(outbound.display.clone())
-        } else {
-            None
-        };
+        let peer = first.peer;
         let config = LegConfig {
-            target,
+            target: first.target,
             peer,
-            from_uri: cfg.centre_uri(),
-            from_display,
-            pai: outbound
-                .has_number
-                .then(|| format!("<sip:{}@{}>", outbound.user, cfg.centre_host())),
+            from_uri: first.from_uri,
+            from_display: first.from_display,
+            pai: first.pai,
             local_contact: cfg.contact_for(peer.transport),
             via: cfg.sip_address,
             sdp_offer: sdp::build_offer(
@@ -354,6 +434,8 @@ impl Legs {
             caller_identity: plan.caller_identity,
             extra_headers: vec![],
             bridge_on_answer: plan.bridge_on_answer,
+            trunk: first.trunk,
+            alternatives,
         };
         let leg = Leg::new(config, now);
         out.push_back(Output::Alias {
@@ -368,6 +450,7 @@ impl Legs {
             accepted: false,
             bridged: false,
             language: plan.language,
+            trunk_slot,
         });
         self.drive(id, out);
     }
@@ -465,6 +548,24 @@ impl Legs {
             LegAction::Record(step) => {
                 let step = format!("{}: {step}", purpose.who());
                 self.events.push_back(LegEvent::Record { id, step });
+            }
+            LegAction::Failover {
+                trunk,
+                why,
+                no_response,
+            } => {
+                let failed = cfg.outbound.trunks.iter().find(|t| t.id == trunk);
+                if let Some(t) = failed.filter(|t| no_response && t.probed) {
+                    tracing::warn!(trunk = %t.id, %why, "trunk marked down until it answers a probe");
+                    t.load.set_up(false);
+                }
+                // The slot moves to the next trunk (over its cap if need be:
+                // the call is already under way).
+                let next = slot
+                    .leg
+                    .trunk()
+                    .and_then(|id| cfg.outbound.trunks.iter().find(|t| t.id == id));
+                slot.trunk_slot = next.and_then(|t| t.load.acquire(None));
             }
         }
     }

@@ -207,6 +207,9 @@ pub struct Trunk {
     pub refer: bool,
     /// Ask for no REFER subscription (RFC 4488).
     pub refer_no_subscription: bool,
+    /// The driver probes the trunk with OPTIONS: a call that finds it
+    /// silent may mark it down (the next answered probe marks it up).
+    pub probed: bool,
     /// Health and load, shared with the driver.
     pub load: Arc<TrunkLoad>,
 }
@@ -230,6 +233,7 @@ impl Trunk {
             dtmf: DtmfMode::default(),
             refer: false,
             refer_no_subscription: false,
+            probed: false,
             load: Arc::new(TrunkLoad::default()),
         }
     }

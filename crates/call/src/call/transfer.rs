@@ -101,8 +101,8 @@ impl Call {
                     self.send_refer(target, no_subscription)?;
                     return Ok("refer");
                 }
-                let (target, peer) = legs::via_trunk(&self.cfg, n)?;
-                self.place_partner_leg(partner, LegTarget::Address(target, peer));
+                let target = legs::via_trunk(&self.cfg, n)?;
+                self.place_partner_leg(partner, target);
                 Ok("bridged")
             }
             Contact::Uri(u) => {

@@ -14,7 +14,11 @@ use senim_media::sdp;
 use senim_routing::router::{LegResult, RingResult};
 use senim_sip::message::{self, Peer};
 
-use super::{build_cancel, Leg, LegAction, LegConfig, LegEnd, CANCEL_GUARD};
+use super::{
+    build_cancel, Leg, LegAction, LegConfig, LegEnd, Route, TrunkRoute, CANCEL_GUARD, ROUTE_GUARD,
+};
+use senim_sip::digest::client::ClientCredentials;
+use senim_sip::digest::{self, Algorithm};
 
 const SPECIALIST_NUMBER: &str = "+77015550199";
 const CALLER_NUMBER: &str = "+77059998877";
@@ -47,6 +51,8 @@ fn config() -> LegConfig {
         caller_identity: None,
         extra_headers: vec![],
         bridge_on_answer: false,
+        trunk: None,
+        alternatives: vec![],
     }
 }
 
@@ -56,13 +62,18 @@ fn drain(leg: &mut Leg) -> Vec<LegAction> {
 
 /// A new leg and its INVITE.
 fn start(cfg: LegConfig, t0: Instant) -> (Leg, Request) {
+    let guard = if cfg.alternatives.is_empty() {
+        Duration::from_secs(20)
+    } else {
+        ROUTE_GUARD
+    };
     let mut leg = Leg::new(cfg, t0);
     let actions = drain(&mut leg);
     let invite = match &actions[0] {
         LegAction::SendInvite(r) => r.clone(),
         other => panic!("first action {other:?}"),
     };
-    assert_eq!(leg.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+    assert_eq!(leg.poll_timeout(), Some(t0 + guard));
     (leg, invite)
 }
 
@@ -683,4 +694,158 @@ fn a_partner_leg_bridges_on_answer_without_whisper_or_key() {
     let actions = drain(&mut leg);
     assert_eq!(responses(&actions), vec![200]);
     assert_eq!(ended(&actions), vec![LegEnd::Answered]);
+}
+
+// -- trunks: challenges and failover ------------------------------------------
+
+fn trunk_route(id: &str, addr: &str) -> TrunkRoute {
+    let _ = addr;
+    TrunkRoute {
+        id: id.into(),
+        credentials: Some(ClientCredentials {
+            username: "centre".into(),
+            password: "secret".into(),
+        }),
+        privacy: Some("id".into()),
+    }
+}
+
+fn trunk_config() -> LegConfig {
+    let mut cfg = config();
+    cfg.target = uri("sip:+77015550199@203.0.113.10:5060");
+    cfg.peer = Peer::udp("203.0.113.10:5060".parse().unwrap());
+    cfg.trunk = Some(trunk_route("first", "203.0.113.10:5060"));
+    cfg.alternatives = vec![Route {
+        target: uri("sip:87015550199@203.0.113.20:5060"),
+        peer: Peer::udp("203.0.113.20:5060".parse().unwrap()),
+        from_uri: uri("sip:+77232000000@203.0.113.20:5060"),
+        from_display: Some("Senim".into()),
+        pai: Some("<sip:+77232000000@203.0.113.20:5060>".into()),
+        trunk: Some(trunk_route("second", "203.0.113.20:5060")),
+    }];
+    cfg
+}
+
+fn challenge(invite: &Request, code: u16, nonce: &str, stale: bool) -> Response {
+    let mut r = message::response(invite, code, message::reason_phrase(code), Some("proxy"));
+    let name = if code == 407 {
+        "Proxy-Authenticate"
+    } else {
+        "WWW-Authenticate"
+    };
+    let stale = if stale { ", stale=true" } else { "" };
+    r.headers.push(message::make_header(
+        name,
+        &format!(
+            "Digest realm=\"provider\", nonce=\"{nonce}\", qop=\"auth\", algorithm=MD5{stale}"
+        ),
+    ));
+    r
+}
+
+fn invites(actions: &[LegAction]) -> Vec<&Request> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            LegAction::SendInvite(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_proxy_challenge_is_answered_once_with_the_trunks_credentials() {
+    let t0 = Instant::now();
+    let (mut leg, invite) = start(trunk_config(), t0);
+    assert_eq!(
+        message::header_value(&invite, "Privacy").map(str::to_string),
+        Some("id".to_string())
+    );
+    leg.on_response(&challenge(&invite, 407, "n1", false), t0);
+    let actions = drain(&mut leg);
+    let again = invites(&actions);
+    assert_eq!(again.len(), 1, "{actions:?}");
+    let again = again[0].clone();
+    assert_eq!(message::cseq(&again), Some((2, Method::Invite)));
+    assert_eq!(message::call_id(&again), message::call_id(&invite));
+    let auth = message::header_value(&again, "Proxy-Authorization").expect("answer");
+    let creds = digest::parse_authorization(auth).expect("parses");
+    assert_eq!(creds.algorithm, Algorithm::Md5);
+    assert!(digest::verify(&creds, "INVITE", "secret"));
+    assert!(ended(&actions).is_empty());
+    // The answer is refused too: the password is wrong, no loop.
+    leg.on_response(&challenge(&again, 407, "n2", false), t0);
+    let actions = drain(&mut leg);
+    assert!(invites(&actions).is_empty(), "{actions:?}");
+    assert_eq!(ended(&actions).len(), 1);
+    assert!(matches!(&ended(&actions)[0], LegEnd::Failed(w) if w.starts_with("407")));
+}
+
+#[test]
+fn a_stale_nonce_is_answered_again_and_a_2xx_after_it_answers_the_leg() {
+    let t0 = Instant::now();
+    let (mut leg, invite) = start(trunk_config(), t0);
+    leg.on_response(&challenge(&invite, 401, "n1", false), t0);
+    let second = invites(&drain(&mut leg))[0].clone();
+    assert!(message::header_value(&second, "Authorization").is_some());
+    leg.on_response(&challenge(&second, 401, "n2", true), t0);
+    let third = invites(&drain(&mut leg))[0].clone();
+    assert_eq!(message::cseq(&third), Some((3, Method::Invite)));
+    // Responses to an earlier INVITE of the leg change nothing.
+    leg.on_response(&reply(&invite, 486, Some(PHONE_TAG)), t0);
+    assert!(ended(&drain(&mut leg)).is_empty());
+    leg.on_response(&reply(&third, 200, Some(PHONE_TAG)), t0);
+    assert!(drain(&mut leg).contains(&LegAction::PickedUp));
+}
+
+#[test]
+fn a_503_moves_the_invite_to_the_next_trunk_unseen_by_the_caller() {
+    let t0 = Instant::now();
+    let (mut leg, invite) = start(trunk_config(), t0);
+    assert_eq!(leg.trunk(), Some("first"));
+    leg.on_response(&reply(&invite, 503, Some("sbc")), t0);
+    let actions = drain(&mut leg);
+    assert!(ended(&actions).is_empty(), "{actions:?}");
+    assert!(actions.iter().any(|a| matches!(a,
+        LegAction::Failover { trunk, no_response: true, .. } if trunk == "first")));
+    let next = invites(&actions)[0].clone();
+    assert_eq!(leg.trunk(), Some("second"));
+    assert_eq!(leg.peer(), Peer::udp("203.0.113.20:5060".parse().unwrap()));
+    assert_eq!(next.uri.to_string(), "sip:87015550199@203.0.113.20:5060");
+    assert_eq!(message::call_id(&next), message::call_id(&invite));
+    // The last trunk's failure is the leg's.
+    leg.on_response(&reply(&next, 503, Some("sbc2")), t0);
+    let actions = drain(&mut leg);
+    assert!(invites(&actions).is_empty());
+    assert_eq!(ended(&actions).len(), 1);
+}
+
+#[test]
+fn a_busy_phone_is_not_a_trunk_failure() {
+    let t0 = Instant::now();
+    let (mut leg, invite) = start(trunk_config(), t0);
+    leg.on_response(&reply(&invite, 486, Some(PHONE_TAG)), t0);
+    let actions = drain(&mut leg);
+    assert!(invites(&actions).is_empty());
+    assert_eq!(ended(&actions), vec![LegEnd::Busy]);
+}
+
+#[test]
+fn a_silent_trunk_is_left_after_the_guard_but_a_ringing_one_is_not() {
+    let t0 = Instant::now();
+    let (mut leg, _invite) = {
+        let mut leg = Leg::new(trunk_config(), t0);
+        let actions = drain(&mut leg);
+        let invite = invites(&actions)[0].clone();
+        (leg, invite)
+    };
+    assert_eq!(leg.poll_timeout(), Some(t0 + ROUTE_GUARD));
+    leg.handle_timeout(t0 + ROUTE_GUARD);
+    let actions = drain(&mut leg);
+    let next = invites(&actions)[0].clone();
+    assert_eq!(leg.trunk(), Some("second"));
+    // No further trunk: the ring timeout is what is left.
+    assert_eq!(leg.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+    leg.on_response(&reply(&next, 180, Some(PHONE_TAG)), t0 + ROUTE_GUARD);
+    assert!(drain(&mut leg).contains(&LegAction::Ringing));
 }
