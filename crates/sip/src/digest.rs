@@ -1,4 +1,5 @@
-//! HTTP Digest authentication for SIP, server side (RFC 2617, RFC 7616, RFC 8760).
+//! HTTP Digest authentication for SIP (RFC 2617, RFC 7616, RFC 8760): the server side here,
+//! the client side (answering challenges) in [`client`].
 //!
 //! * [`Challenge`] builds a `WWW-Authenticate` value.
 //! * [`parse_authorization`] reads an `Authorization` value into [`Credentials`], tolerant of
@@ -18,6 +19,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+
+pub mod client;
+
+pub use client::{
+    authorize, authorize_request, new_cnonce, parse_challenge, select_challenge, AuthError,
+    AuthorizedRequest, ChallengeKind, ClientCredentials,
+};
 
 use md5::Md5;
 use rand::RngCore;
@@ -351,8 +359,8 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
-/// Parse an `Authorization` (or `Proxy-Authorization`) header value.
-pub fn parse_authorization(value: &str) -> Result<Credentials, DigestError> {
+/// The parameters of a `Digest ...` header value (challenge or credentials).
+fn digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError> {
     let value = value.trim();
     let scheme_end = value
         .find(|c: char| c.is_whitespace())
@@ -361,7 +369,12 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, DigestError> {
     if !scheme.eq_ignore_ascii_case("Digest") {
         return Err(DigestError::NotDigest);
     }
-    let mut params = parse_auth_params(rest)?;
+    parse_auth_params(rest)
+}
+
+/// Parse an `Authorization` (or `Proxy-Authorization`) header value.
+pub fn parse_authorization(value: &str) -> Result<Credentials, DigestError> {
+    let mut params = digest_params(value)?;
     let mut take = |name: &str| {
         params
             .iter()
