@@ -11,6 +11,7 @@
 //! * [`registrar`]: the RFC 3261 §10 registrar for the specialists' phones.
 //! * [`registration`]: the client side of RFC 3261 §10: registering to a SIP provider, with
 //!   refreshes, challenges, 423 and retries with back-off.
+//! * [`health`]: trunk health by out-of-dialog OPTIONS probes (up/down with events).
 //! * [`outbound`]: what the client cores hand to the driver ([`outbound::OutgoingRequest`])
 //!   and the pieces they share (Via with rport, back-off with jitter, the public address).
 //!
@@ -19,6 +20,7 @@
 
 pub mod dialog;
 pub mod digest;
+pub mod health;
 pub mod message;
 pub mod outbound;
 pub mod refer;
