@@ -529,11 +529,11 @@ impl TrunkConfig {
         let register_expires = match &self.register_expires {
             None => Duration::from_secs(3600),
             Some(text) => parse_duration(text)
-                .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(86_400))
+                .filter(|d| *d >= Duration::from_secs(10) && *d <= Duration::from_secs(86_400))
                 .ok_or_else(|| {
                     (
                         "trunk.register_expires",
-                        format!("{text:?} is not a duration between 60s and 24h"),
+                        format!("{text:?} is not a duration between 10s and 24h"),
                     )
                 })?,
         };

@@ -247,6 +247,18 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         registrations,
         router,
         calls: Arc::new(crate::call::Starter { ctx: ctx.clone() }),
+        trunks: settings
+            .trunks
+            .iter()
+            .zip(&ctx.call.outbound.trunks)
+            .map(|(t, shared)| crate::driver::trunks::TrunkPlan {
+                trunk: shared.clone(),
+                register_expires: t.register_expires,
+                probe_every: t.probe_every,
+            })
+            .collect(),
+        sip_address: ctx.call.sip_address,
+        centre_user: ctx.call.outbound.user.clone(),
     };
 
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();

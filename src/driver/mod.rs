@@ -6,3 +6,4 @@ pub mod registrations;
 pub mod router;
 pub mod sip;
 pub mod stats;
+pub mod trunks;

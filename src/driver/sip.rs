@@ -24,6 +24,7 @@ use super::messages::{CallSpawner, ToCall, ToEndpoint};
 use super::registrations::{Registrations, SoftphoneContact};
 use super::router::{RouterHandle, ToRouter};
 use super::stats::SipStats;
+use super::trunks::{TrunkPlan, Trunks};
 use senim_routing::specialists::Specialists;
 use senim_sip::transaction::TimerConfig;
 
@@ -67,6 +68,12 @@ pub struct EndpointSetup {
     pub router: RouterHandle,
     /// Starts a call's task for a new INVITE.
     pub calls: Arc<dyn CallSpawner>,
+    /// The trunks to register to and probe.
+    pub trunks: Vec<TrunkPlan>,
+    /// Senim's address in Via and Contact (the public one behind NAT).
+    pub sip_address: SocketAddr,
+    /// The From user of Senim's probes.
+    pub centre_user: String,
 }
 
 /// Run the endpoint until shut down and every call has ended.
@@ -77,7 +84,15 @@ pub async fn run(
     tx: mpsc::UnboundedSender<ToEndpoint>,
     mut rx: mpsc::UnboundedReceiver<ToEndpoint>,
 ) {
+    let trunks = Trunks::new(
+        &ctx.trunks,
+        ctx.sip_address,
+        &ctx.centre_user,
+        Instant::now(),
+        crate::util::time::now_ms(),
+    );
     let mut ep = Endpoint {
+        trunks,
         registrar: make_registrar(&ctx),
         layer: TransactionLayer::new(ctx.timers),
         udp,
@@ -96,10 +111,13 @@ pub async fn run(
     let accept_tx = tx.clone();
     let acceptor = tokio::spawn(accept_tcp(tcp, accept_tx));
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    // The trunks' first REGISTERs and probes.
+    ep.flush().await;
     loop {
         let wake = [
             ep.layer.poll_timeout(),
             ep.registrar.poll_timeout(),
+            ep.trunks.poll_timeout(),
             ep.stop_at(),
         ]
         .into_iter()
@@ -124,8 +142,10 @@ pub async fn run(
                 let now = Instant::now();
                 ep.layer.handle_timeout(now);
                 ep.registrar.handle_timeout(now);
+                ep.trunks.handle_timeout(now);
             }
         }
+        ep.trunks.notice_calls(Instant::now());
         ep.flush().await;
         if let Some(deadline) = ep.stopping {
             // Once the calls are gone, give their last BYEs a moment to be
@@ -175,6 +195,8 @@ struct TxOwner {
 }
 
 struct Endpoint {
+    /// The trunks' registrations and probes.
+    trunks: Trunks,
     registrar: Registrar,
     layer: TransactionLayer,
     udp: UdpSocket,
@@ -281,6 +303,7 @@ impl Endpoint {
             }
             ToEndpoint::Shutdown => {
                 self.stopping = Some(now + std::time::Duration::from_secs(5));
+                self.trunks.unregister_all(now);
                 for call in self.calls.values() {
                     let _ = call.send(ToCall::Shutdown);
                 }
@@ -292,6 +315,12 @@ impl Endpoint {
     async fn flush(&mut self) {
         loop {
             let mut progressed = false;
+            let now = Instant::now();
+            for (out, index, registration) in self.trunks.poll_requests() {
+                progressed = true;
+                let key = self.layer.send_request(now, out.request, out.peer);
+                self.trunks.bind(key, index, registration);
+            }
             while let Some(t) = self.layer.poll_transmit() {
                 progressed = true;
                 self.transmit(t).await;
@@ -338,11 +367,17 @@ impl Endpoint {
                 }
             }
             Event::Response { key, response } => {
+                if self.trunks.on_response(Instant::now(), key, &response) {
+                    return;
+                }
                 if let Some(call) = self.call_of_tx(key) {
                     let _ = call.send(ToCall::Response { key, response });
                 }
             }
             Event::Timeout { key } => {
+                if self.trunks.on_transaction_timeout(Instant::now(), key) {
+                    return;
+                }
                 if let Some(owner) = self.tx_calls.get(&key) {
                     if let Some(call) = self.calls.get(&owner.call_id) {
                         let _ = call.send(ToCall::Timeout {

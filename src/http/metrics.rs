@@ -171,6 +171,35 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "Pacing ticks that ran late.",
         load(&media.late_ticks),
     );
+    let trunks = &ctx.call.outbound.trunks;
+    let reports: Vec<_> = trunks.iter().map(|t| (t, t.load.report())).collect();
+    let labels: Vec<[(&str, &str); 1]> =
+        trunks.iter().map(|t| [("trunk", t.id.as_str())]).collect();
+    let per_trunk = |value: &dyn Fn(usize) -> u64| -> Vec<(&[(&str, &str)], u64)> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_slice(), value(i)))
+            .collect()
+    };
+    m.family(
+        "senim_trunk_up",
+        "gauge",
+        "1 while the trunk answers its OPTIONS probes (or is not probed and no call found it silent), by trunk.",
+        &per_trunk(&|i| u64::from(reports[i].0.load.is_up())),
+    );
+    m.family(
+        "senim_trunk_registered",
+        "gauge",
+        "1 while Senim is registered to the trunk, by trunk (registering trunks only count).",
+        &per_trunk(&|i| u64::from(reports[i].1.registration.as_deref() == Some("registered"))),
+    );
+    m.family(
+        "senim_trunk_calls",
+        "gauge",
+        "Outbound calls on the trunk now, by trunk.",
+        &per_trunk(&|i| u64::from(reports[i].0.load.active())),
+    );
     let mut counts = [0u64; SPECIALIST_STATES.len()];
     let live = ctx.router.snapshot().await;
     if let Some(live) = &live {

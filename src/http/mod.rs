@@ -27,6 +27,7 @@ pub mod retention;
 pub mod routes;
 pub mod specialists;
 pub mod state;
+pub mod trunks;
 
 pub use state::{ApiState, HttpState};
 
@@ -45,6 +46,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/specialists/{id}/resume", post(specialists::resume))
         .route("/dialplan/reload", post(dialplan::reload))
         .route("/metrics", get(metrics::metrics))
+        .route("/trunks", get(trunks::trunks))
         .merge(routes::router(state.clone()))
         .with_state(state)
 }

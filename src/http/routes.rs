@@ -14,7 +14,7 @@ use axum::{middleware, Router};
 use super::auth::Role;
 use super::guard::{guard, Guard};
 use super::state::HttpState;
-use super::{audit_log, calls, click_to_call, follow_ups, reports, retention, specialists};
+use super::{audit_log, calls, click_to_call, follow_ups, reports, retention, specialists, trunks};
 
 /// Which handler a route runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub enum Endpoint {
     CallFollowUp,
     /// `src/http/retention.rs`
     EraseCaller,
+    /// `src/http/trunks.rs`
+    Trunks,
     /// The OpenAPI document, [`OPENAPI`].
     OpenApi,
 }
@@ -162,6 +164,12 @@ pub const ROUTES: &[ApiRoute] = &[
     },
     ApiRoute {
         method: "GET",
+        path: "/api/v1/trunks",
+        roles: STAFF,
+        endpoint: Endpoint::Trunks,
+    },
+    ApiRoute {
+        method: "GET",
         path: "/api/v1/openapi.json",
         roles: &[],
         endpoint: Endpoint::OpenApi,
@@ -196,6 +204,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::CompleteFollowUp => on(filter, follow_ups::complete),
             Endpoint::CallFollowUp => on(filter, click_to_call::call),
             Endpoint::EraseCaller => on(filter, retention::erase_caller),
+            Endpoint::Trunks => on(filter, trunks::trunks),
             Endpoint::OpenApi => on(filter, openapi),
         };
         if !route.roles.is_empty() {

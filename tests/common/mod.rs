@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod caller;
+pub mod kamailio;
 pub mod phone;
 pub mod walks;
 

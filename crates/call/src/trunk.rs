@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use senim_sip::message::{Peer, Transport};
 
@@ -285,11 +285,32 @@ impl Trunk {
     }
 }
 
+/// What the driver last knew of a trunk, for `GET /trunks` and `/metrics`
+/// (times as Unix epoch milliseconds; never a secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrunkReport {
+    /// `up`, `down`, `unknown` (no probe answered yet) or `unprobed`.
+    pub state: String,
+    /// Since when the trunk is in that state.
+    pub since_ms: Option<i64>,
+    /// The registration's state, for a registering trunk: `unregistered`,
+    /// `registering`, `registered` or `failed`.
+    pub registration: Option<String>,
+    /// Registered until.
+    pub registered_until_ms: Option<i64>,
+    /// The last failure (probe, registration or a call that found it silent).
+    pub last_failure: Option<String>,
+    pub last_failure_ms: Option<i64>,
+    /// Senim's address as the registrar saw it (`received`/`rport`), behind NAT.
+    pub public_address: Option<String>,
+}
+
 /// A trunk's health and current outbound calls, shared with the driver.
 #[derive(Debug)]
 pub struct TrunkLoad {
     down: AtomicBool,
     active: AtomicU32,
+    report: Mutex<TrunkReport>,
 }
 
 impl Default for TrunkLoad {
@@ -297,11 +318,27 @@ impl Default for TrunkLoad {
         TrunkLoad {
             down: AtomicBool::new(false),
             active: AtomicU32::new(0),
+            report: Mutex::new(TrunkReport {
+                state: "unknown".into(),
+                ..TrunkReport::default()
+            }),
         }
     }
 }
 
 impl TrunkLoad {
+    /// What the driver last knew of the trunk.
+    pub fn report(&self) -> TrunkReport {
+        self.report.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Replace the report (the driver).
+    pub fn set_report(&self, report: TrunkReport) {
+        if let Ok(mut r) = self.report.lock() {
+            *r = report;
+        }
+    }
+
     /// Whether the trunk answered its last probe (a trunk is up until a
     /// probe or a call says otherwise).
     pub fn is_up(&self) -> bool {

@@ -1,0 +1,156 @@
+//! Kamailio from Debian as a SIP provider's registrar and proxy, started
+//! by a test with its own configuration (`tests/kamailio/provider.cfg`)
+//! and user database (db_text files in the test's directory); stopped
+//! (SIGTERM, then SIGKILL) when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{have, repo_root};
+
+/// The provider's account for Senim.
+pub const USER: &str = "77232000000";
+pub const PASSWORD: &str = "s3cret-trunk";
+
+/// A running Kamailio; stopped on drop.
+pub struct Kamailio {
+    child: Option<Child>,
+    dir: PathBuf,
+    cfg: PathBuf,
+    pub port: u16,
+    runs: u32,
+}
+
+impl Kamailio {
+    /// Start Kamailio on 127.0.0.1:`port` with digest `algorithm` (`MD5`
+    /// or `SHA-256`); it relays Senim's INVITEs (From user `centre`) to the
+    /// phone at 127.0.0.1:`phone_port`.
+    pub fn start(
+        dir: &Path,
+        port: u16,
+        algorithm: &str,
+        centre: &str,
+        phone_port: u16,
+    ) -> Kamailio {
+        assert!(
+            have("kamailio"),
+            "kamailio is not installed: run scripts/test"
+        );
+        let dir = dir.join(format!("kamailio-{port}"));
+        let db = dir.join("db");
+        std::fs::create_dir_all(&db).expect("kamailio dir");
+        std::fs::write(
+            db.join("version"),
+            "id(int,auto) table_name(string) table_version(int) \n0:version:1\n1:subscriber:7\n",
+        )
+        .expect("version table");
+        std::fs::write(
+            db.join("subscriber"),
+            format!(
+                "id(int,auto) username(string) domain(string) password(string) ha1(string) ha1b(string) \n1:{USER}:provider.test:{PASSWORD}:unused:unused\n"
+            ),
+        )
+        .expect("subscriber table");
+        let template = std::fs::read_to_string(repo_root().join("tests/kamailio/provider.cfg"))
+            .expect("provider.cfg");
+        let cfg_text = template
+            .replace("@PORT@", &port.to_string())
+            .replace("@ALGORITHM@", algorithm)
+            .replace("@DBDIR@", &db.display().to_string())
+            .replace("@CENTRE@", centre)
+            .replace("@PHONE_PORT@", &phone_port.to_string())
+            .replace("@USER@", USER);
+        let cfg = dir.join("provider.cfg");
+        std::fs::write(&cfg, cfg_text).expect("write provider.cfg");
+        let mut k = Kamailio {
+            child: None,
+            dir,
+            cfg,
+            port,
+            runs: 0,
+        };
+        k.run();
+        k
+    }
+
+    fn log_path(&self, run: u32) -> PathBuf {
+        self.dir.join(format!("kamailio-{run}.log"))
+    }
+
+    fn run(&mut self) {
+        self.runs += 1;
+        let log = std::fs::File::create(self.log_path(self.runs)).expect("kamailio log");
+        let runtime = self.dir.join("run");
+        std::fs::create_dir_all(&runtime).expect("runtime dir");
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(&self.cfg)
+            .args(["-DD", "-E"])
+            .arg("-Y")
+            .arg(&runtime)
+            .arg("-w")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start kamailio");
+        self.child = Some(child);
+        let started = super::wait_until(Duration::from_secs(10), || {
+            self.log().contains("Listening on") || self.log().contains("udp_server")
+        });
+        assert!(started, "kamailio did not start:\n{}", self.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// This run's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path(self.runs)).unwrap_or_default()
+    }
+
+    /// Every run's log.
+    pub fn all_logs(&self) -> String {
+        (1..=self.runs)
+            .map(|r| std::fs::read_to_string(self.log_path(r)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n--- restart ---\n")
+    }
+
+    /// Stop it (its registrations are forgotten: usrloc keeps them in memory).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id() as libc::pid_t;
+            // SAFETY: signalling a child this test started.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Its workers leave with it; give the port a moment.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Stop and start again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
