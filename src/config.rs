@@ -188,7 +188,7 @@ pub struct TrunkConfig {
     /// At most this many outbound calls at once through the trunk.
     #[serde(default)]
     pub max_calls: Option<u32>,
-    /// How often to probe the trunk with OPTIONS, e.g. "30s"; "0s": never.
+    /// How often to probe the trunk with OPTIONS, e.g. "30s"; empty or "0s": never.
     #[serde(default)]
     pub probe_every: Option<String>,
     /// How keys arrive from the trunk's callers: "auto" (default),
@@ -538,7 +538,7 @@ impl TrunkConfig {
                 })?,
         };
         let probe_every = match &self.probe_every {
-            None => Some(Duration::from_secs(30)),
+            None => None,
             Some(text) => match parse_duration(text) {
                 Some(d) if d.is_zero() => None,
                 Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(3600) => Some(d),
