@@ -192,6 +192,11 @@ impl Interpreter {
         &self.plan
     }
 
+    /// The node the call starts at (the plan's `start`, or a line's).
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
     /// The caller's language (the plan's default language until chosen).
     pub fn language(&self) -> &str {
         &self.language
