@@ -72,6 +72,10 @@ pub struct Config {
     /// whether a caller who came in through the trunk may be transferred by REFER.
     #[serde(rename = "trunk")]
     pub trunks: Vec<TrunkConfig>,
+    /// The centre's numbers (`[[line]]`): a call to a line's number starts
+    /// the dialplan at the line's node instead of the plan's `start`.
+    #[serde(rename = "line")]
+    pub lines: Vec<LineConfig>,
     /// Where the callers' voice messages are kept.
     pub voicemail: VoicemailConfig,
     /// The HTTP API's tokens (`[[api.token]]`: name, role, sha256 of the
@@ -203,6 +207,21 @@ pub struct TrunkConfig {
     /// only for trunks trusted to complete a transfer they accepted.
     #[serde(default)]
     pub refer_no_subscription: bool,
+}
+
+/// A line: one of the centre's numbers and where its calls start in the
+/// dialplan. See `docs/configuration.md` and `docs/dialplan.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    /// The number callers dial (`+77232000000`, `8 7232 000000`, or a short
+    /// number), compared with the called number in a normalised form.
+    pub number: String,
+    /// The id of the dialplan node its calls start at.
+    pub start: String,
+    /// A name for people ("children's line").
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -375,6 +394,8 @@ pub struct Settings {
     pub retention: Retention,
     /// The trunks, checked and in the call layer's terms.
     pub trunks: Vec<TrunkSettings>,
+    /// The lines, checked (numbers normalised, each once).
+    pub lines: Vec<senim_call::config::Line>,
 }
 
 /// A trunk after validation: what calls use, and what the driver needs to
@@ -734,6 +755,44 @@ impl Config {
                 .map_err(|(key, message)| bad(key, format!("trunk {:?}: {message}", t.id)))?;
             trunks.push(settings);
         }
+        let mut lines: Vec<senim_call::config::Line> = Vec::with_capacity(self.lines.len());
+        for l in &self.lines {
+            let start = l.start.trim();
+            if start.is_empty()
+                || !start
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(bad(
+                    "line.start",
+                    format!(
+                        "line {:?}: {:?} is not a dialplan node id",
+                        l.number, l.start
+                    ),
+                ));
+            }
+            let line = senim_call::config::Line::new(
+                &l.number,
+                start,
+                l.name.clone().filter(|n| !n.trim().is_empty()),
+            )
+            .ok_or_else(|| {
+                bad(
+                    "line.number",
+                    format!("{:?} is not a number like \"+77232000000\"", l.number),
+                )
+            })?;
+            if let Some(first) = lines.iter().find(|o| o.number == line.number) {
+                return Err(bad(
+                    "line.number",
+                    format!(
+                        "{:?} is the same number as a line before it (normalised {}, starting at {:?})",
+                        l.number, first.number, first.start
+                    ),
+                ));
+            }
+            lines.push(line);
+        }
         TokenTable::from_config(&self.api, |id| {
             self.specialists.iter().any(|s| s.id.as_str() == id)
         })
@@ -757,6 +816,7 @@ impl Config {
             dialplan_file,
             retention,
             trunks,
+            lines,
         })
     }
 }
@@ -849,6 +909,46 @@ mod tests {
             format!("[[api.token]]\nname = \"x\"\nrole = \"root\"\nsha256 = \"{hash}\"\n");
         let err = Config::from_toml(&bad_role, Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn lines_are_checked_at_load() {
+        let text = "[[line]]\nnumber = \"+7 7232 000000\"\nstart = \"greeting\"\n\n[[line]]\nnumber = \"87232000001\"\nstart = \"main\"\nname = \"children's line\"\n";
+        let s = Config::from_toml(text, Path::new("c.toml"))
+            .unwrap()
+            .validate("c.toml")
+            .unwrap();
+        let lines: Vec<_> = s
+            .lines
+            .iter()
+            .map(|l| (l.number.as_str(), l.start.as_str(), l.name.as_deref()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("77232000000", "greeting", None),
+                ("77232000001", "main", Some("children's line"))
+            ]
+        );
+        let err = |text: &str| {
+            Config::from_toml(text, Path::new("c.toml"))
+                .and_then(|c| c.validate("c.toml"))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("[[line]]\nnumber = \"centre\"\nstart = \"main\"\n");
+        assert!(
+            e.contains("key `line.number`") && e.contains("centre"),
+            "{e}"
+        );
+        let e = err("[[line]]\nnumber = \"+77232000000\"\nstart = \"\"\n");
+        assert!(e.contains("key `line.start`"), "{e}");
+        let e = err("[[line]]\nnumber = \"+77232000000\"\nstart = \"a\"\n[[line]]\nnumber = \"87232000000\"\nstart = \"b\"\n");
+        assert!(e.contains("same number"), "{e}");
+        let e = err("[[line]]\nnumber = \"+77232000000\"\n");
+        assert!(e.starts_with("c.toml:1:1:") && e.contains("start"), "{e}");
+        assert!(Config::default().validate("d").unwrap().lines.is_empty());
     }
 
     #[test]

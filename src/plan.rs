@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use senim_call::config::Line;
 use senim_dialplan::model::NodeKind;
-use senim_dialplan::{Diagnostic, Plan, PromptCatalog, Severity};
+use senim_dialplan::{Diagnostic, EntryPoint, Plan, PromptCatalog, Severity};
 use senim_media::prompts::{Language, PromptLibrary};
 use senim_routing::hours::Schedules;
 use senim_routing::partners::PartnerDirectory;
@@ -32,22 +33,41 @@ pub struct Context<'a> {
     pub prompts: &'a PromptLibrary,
     pub schedules: &'a Schedules,
     pub partners: &'a PartnerDirectory,
+    /// The lines (`[[line]]`): each line's node must be in the plan.
+    pub lines: &'a [Line],
+}
+
+/// The lines as the validator's entry points.
+fn entry_points(lines: &[Line]) -> Vec<EntryPoint> {
+    lines
+        .iter()
+        .map(|l| EntryPoint {
+            node: l.start.clone(),
+            origin: match &l.name {
+                Some(name) => format!("[[line]] {} ({name})", l.number),
+                None => format!("[[line]] {}", l.number),
+            },
+        })
+        .collect()
 }
 
 /// Load and check a plan: the file itself, then its references to the
-/// configuration (schedules), the partner directory and the known services.
-/// `path` `None` is the default plan embedded in the binary.
+/// configuration (schedules, the lines' start nodes), the partner directory
+/// and the known services. `path` `None` is the default plan embedded in the
+/// binary.
 pub fn load(
     path: Option<&Path>,
     ctx: &Context<'_>,
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     let catalog = Catalog(ctx.prompts);
+    let entries = entry_points(ctx.lines);
     let (plan, mut warnings) = match path {
-        Some(path) => senim_dialplan::load(path, &catalog)?,
-        None => senim_dialplan::load_str(
+        Some(path) => senim_dialplan::load_with_entries(path, &catalog, &entries)?,
+        None => senim_dialplan::load_str_with_entries(
             crate::bundled::DIALPLAN,
             Path::new(crate::bundled::DIALPLAN_NAME),
             &catalog,
+            &entries,
         )?,
     };
     let errors = cross_check(&plan, ctx);
@@ -223,13 +243,14 @@ impl PlanHolder {
 }
 
 /// Reload the dialplan of a running Senim, checked against what its calls
-/// use now (the prompts, schedules and partners they were started with).
-/// Called on SIGHUP, on a change of the file, and from HTTP.
+/// use now (the prompts, schedules, partners and lines they were started
+/// with). Called on SIGHUP, on a change of the file, and from HTTP.
 pub fn reload_plan(
     plans: &PlanHolder,
     prompts: &PromptLibrary,
     schedules: &Schedules,
     partners: &PartnerDirectory,
+    lines: &[Line],
     trigger: &str,
 ) -> Reload {
     plans.reload(
@@ -237,6 +258,7 @@ pub fn reload_plan(
             prompts,
             schedules,
             partners,
+            lines,
         },
         trigger,
     )

@@ -103,6 +103,7 @@ pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder)
             prompts: &prompts,
             schedules: &settings.config.hours,
             partners: &data.partners,
+            lines: &settings.lines,
         },
     )
     .map_err(StartError::Dialplan)?;
@@ -116,6 +117,7 @@ fn reload(ctx: &CallContext, trigger: &str) {
         &ctx.call.prompts,
         &ctx.call.schedules,
         &ctx.call.partners,
+        &ctx.call.lines,
         trigger,
     );
 }
@@ -214,6 +216,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         partners: data.partners,
         specialists: cfg.specialists.clone(),
         outbound,
+        lines: settings.lines.clone(),
         sip_address,
         media_ip: settings.media_ip,
         numbers: Arc::new(crate::call::NumberKeys {

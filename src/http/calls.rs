@@ -111,6 +111,10 @@ pub struct CallView {
     pub transport: String,
     pub codec: Option<String>,
     pub dtmf_mode: Option<String>,
+    /// The trunk the call came in through (its configured id).
+    pub trunk: Option<String>,
+    /// The line dialled (`[[line]]`, its number normalised), if any.
+    pub line: Option<String>,
     /// From the start of routing to its end, ms.
     pub wait_ms: Option<i64>,
     /// Time in the queue, ms.
@@ -135,6 +139,8 @@ impl CallView {
             transport: row.transport,
             codec: row.codec,
             dtmf_mode: row.dtmf_mode,
+            trunk: row.trunk,
+            line: row.line,
             wait_ms: row.wait_ms,
             queue_wait_ms: row.queue_wait_ms,
             routing_result: row.routing_result,
@@ -310,6 +316,8 @@ mod tests {
             codec: None,
             dtmf_mode: None,
             caller_hash: Some("h".into()),
+            trunk: None,
+            line: None,
             wait_ms: None,
             queue_wait_ms: None,
             routing_result: None,

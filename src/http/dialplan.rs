@@ -24,6 +24,7 @@ pub async fn reload(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Re
         &ctx.call.prompts,
         &ctx.call.schedules,
         &ctx.call.partners,
+        &ctx.call.lines,
         "HTTP",
     );
     let code = if r.accepted {

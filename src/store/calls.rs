@@ -41,6 +41,10 @@ pub struct CallRow {
     pub codec: Option<String>,
     pub dtmf_mode: Option<String>,
     pub caller_hash: Option<String>,
+    /// The trunk the call came in through (its configured id).
+    pub trunk: Option<String>,
+    /// The line dialled (its normalised number).
+    pub line: Option<String>,
     /// From the start of routing to its end (the last `finished` step).
     pub wait_ms: Option<i64>,
     /// Time in the queue, when the caller was queued.
@@ -56,7 +60,7 @@ macro_rules! call_columns {
     () => {
         "
     c.id, c.arrived_at, c.answered_at, c.ended_at, c.language, c.outcome, c.hangup_by,
-    c.transport, c.codec, c.dtmf_mode, c.caller_hash,
+    c.transport, c.codec, c.dtmf_mode, c.caller_hash, c.trunk, c.line,
     COALESCE(
         c.service,
         (SELECT json_extract(r.detail, '$.service') FROM call_routing r

@@ -105,16 +105,20 @@ impl Store {
                 at,
                 caller_hash,
                 transport,
+                trunk,
+                line,
             } => {
                 sqlx::query(
-                    "INSERT INTO calls (id, sip_call_id, arrived_at, caller_hash, transport)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO calls (id, sip_call_id, arrived_at, caller_hash, transport, trunk, line)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(call)
                 .bind(sip_call_id)
                 .bind(at)
                 .bind(caller_hash)
                 .bind(transport)
+                .bind(trunk)
+                .bind(line)
                 .execute(self.pool())
                 .await?;
             }

@@ -12,6 +12,7 @@ use senim_routing::partners::PartnerDirectory;
 use senim_routing::specialists::Specialists;
 use senim_sip::message::Transport;
 
+pub use crate::line::Line;
 pub use crate::trunk::{
     AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk, TrunkLoad, TrunkSlot,
 };
@@ -53,6 +54,20 @@ impl Outbound {
             .or_else(|| self.trunks.iter().find(|t| t.admits(peer)))
     }
 
+    /// The trunk an INVITE from `peer` came in through: a registering trunk
+    /// whose contact user is the Request-URI's user (the provider forwards
+    /// calls to the Contact Senim registered), else [`Outbound::trunk_of`]
+    /// the source address (the trunk's address, then its access list).
+    pub fn trunk_for(&self, invite: &rsip::Request, peer: SocketAddr) -> Option<&Trunk> {
+        let user = invite.uri.user();
+        user.and_then(|u| {
+            self.trunks
+                .iter()
+                .find(|t| t.contact_user().is_some_and(|c| c == u))
+        })
+        .or_else(|| self.trunk_of(peer))
+    }
+
     /// The trunk numbers are dialled through first (the first configured).
     pub fn dial_trunk(&self) -> Option<&Trunk> {
         self.trunks.first()
@@ -79,6 +94,9 @@ pub struct CallConfig {
     pub partners: PartnerDirectory,
     pub specialists: Specialists,
     pub outbound: Outbound,
+    /// The centre's lines (`[[line]]`): the called number selects the
+    /// dialplan node a call starts at. Empty: every call starts at `start`.
+    pub lines: Vec<Line>,
     /// The address put in Contact and Via.
     pub sip_address: SocketAddr,
     /// The address put in SDP.
@@ -96,6 +114,15 @@ impl std::fmt::Debug for CallConfig {
 }
 
 impl CallConfig {
+    /// The line an INVITE that came in through `trunk` was made to.
+    pub fn line_for(&self, invite: &rsip::Request, trunk: Option<&Trunk>) -> Option<&Line> {
+        if self.lines.is_empty() {
+            return None;
+        }
+        let called = crate::line::called_number(invite, trunk.and_then(Trunk::contact_user))?;
+        crate::line::line_of(&self.lines, &called)
+    }
+
     /// Senim's SIP address as `host:port`.
     pub fn centre_host(&self) -> String {
         match self.sip_address {
@@ -118,5 +145,82 @@ impl CallConfig {
         };
         let text = format!("sip:senim@{}{transport}", self.centre_host());
         rsip::Uri::try_from(text.as_str()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trunk::{AddressRange, Credentials};
+
+    fn outbound(trunks: Vec<Trunk>) -> Outbound {
+        Outbound {
+            display: "Senim".into(),
+            user: "senim".into(),
+            has_number: false,
+            share_caller_number: false,
+            accept_timeout: Duration::from_secs(15),
+            trunks,
+        }
+    }
+
+    fn invite(ruri_user: &str) -> rsip::Request {
+        let text = format!(
+            "INVITE sip:{ruri_user}@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bK-1\r\nMax-Forwards: 70\r\nFrom: <sip:+77011234567@203.0.113.5>;tag=a\r\nTo: <sip:+77232000000@192.0.2.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        match senim_sip::message::parse(text.as_bytes()).expect("parses") {
+            rsip::SipMessage::Request(r) => r,
+            rsip::SipMessage::Response(_) => panic!("a request"),
+        }
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().expect("address")
+    }
+
+    #[test]
+    fn a_call_is_matched_to_its_trunk() {
+        let asterisk = Trunk::new("asterisk", addr("198.51.100.7:5060"));
+        let provider = Trunk {
+            allow: vec![AddressRange::parse("203.0.113.0/24").unwrap()],
+            ..Trunk::new("provider", addr("203.0.113.5:5060"))
+        };
+        let registered = Trunk {
+            register: true,
+            credentials: Some(Credentials {
+                username: "77232000000".into(),
+                auth_username: None,
+                password: "secret".into(),
+            }),
+            ..Trunk::new("kaztel", addr("192.0.2.77:5060"))
+        };
+        let o = outbound(vec![asterisk, provider, registered]);
+        let id = |user: &str, peer: &str| {
+            o.trunk_for(&invite(user), addr(peer))
+                .map(|t| t.id.as_str())
+        };
+        // By address, on any port.
+        assert_eq!(id("centre", "198.51.100.7:5080"), Some("asterisk"));
+        // By the access list.
+        assert_eq!(id("centre", "203.0.113.99:5060"), Some("provider"));
+        // By the registration's contact user, from an address not listed
+        // (the provider's media gateway).
+        assert_eq!(id("77232000000", "192.0.2.200:5060"), Some("kaztel"));
+        // The contact user wins over an address another trunk admits.
+        assert_eq!(id("77232000000", "203.0.113.99:5060"), Some("kaztel"));
+        // Neither.
+        assert_eq!(id("centre", "192.0.2.200:5060"), None);
+        // A trunk that does not register has no contact user.
+        let o = outbound(vec![Trunk {
+            credentials: Some(Credentials {
+                username: "77232000000".into(),
+                auth_username: None,
+                password: "secret".into(),
+            }),
+            ..Trunk::new("plain", addr("192.0.2.77:5060"))
+        }]);
+        assert!(o
+            .trunk_for(&invite("77232000000"), addr("192.0.2.200:5060"))
+            .is_none());
     }
 }

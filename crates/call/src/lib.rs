@@ -16,6 +16,7 @@ pub mod core;
 pub mod io;
 pub mod leg;
 pub mod legs;
+pub mod line;
 pub mod media;
 pub mod record;
 pub mod relay;

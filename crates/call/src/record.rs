@@ -11,6 +11,10 @@ pub enum RecordOp {
         at: i64,
         caller_hash: Option<String>,
         transport: &'static str,
+        /// The trunk the call came in through (its configured id).
+        trunk: Option<String>,
+        /// The line dialled (its normalised number, `[[line]]`).
+        line: Option<String>,
     },
     Answered {
         call: String,

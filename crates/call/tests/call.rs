@@ -736,3 +736,55 @@ fn voicemail_records_after_the_beep_and_a_key_ends_it() {
         }
     )));
 }
+
+#[test]
+fn a_call_to_a_line_starts_at_its_node_and_records_trunk_and_line() {
+    use senim_call::config::Line;
+    let cfg = config_with_lines(
+        false,
+        vec![
+            Line::new("+77232000000", "greeting", None).unwrap(),
+            Line::new("+77232000001", "main", Some("children's line".into())).unwrap(),
+        ],
+    );
+    let arrived = |h: &Harness| {
+        h.records().iter().find_map(|r| match r {
+            RecordOp::Arrived { trunk, line, .. } => Some((trunk.clone(), line.clone())),
+            _ => None,
+        })
+    };
+    // The second line, dialled in the national form, from the trunk.
+    let invite = invite_to("87232000001", &sdp(40000, "0 101"));
+    let mut h = Harness::start_invite(cfg.clone(), MENU, invite, 10, TRUNK);
+    h.ack();
+    assert_eq!(h.call.node(), "main");
+    assert_eq!(h.played(MediaId::Caller), ["emergency-notice"]);
+    assert_eq!(h.call.trunk(), Some("provider"));
+    assert_eq!(h.call.line(), Some("77232000001"));
+    assert_eq!(
+        arrived(&h),
+        Some((Some("provider".into()), Some("77232000001".into())))
+    );
+    // The first line starts at the plan's start; not from the trunk.
+    let invite = invite_to("+77232000000", &sdp(40000, "0 101"));
+    let mut h = Harness::start_invite(cfg.clone(), MENU, invite, 10, CALLER);
+    h.ack();
+    assert_eq!(h.call.node(), "greeting");
+    assert_eq!(arrived(&h), Some((None, Some("77232000000".into()))));
+    // Another number: no line, the plan's start.
+    let invite = invite_to("+77232000002", &sdp(40000, "0 101"));
+    let mut h = Harness::start_invite(cfg.clone(), MENU, invite, 10, CALLER);
+    h.ack();
+    assert_eq!(h.call.node(), "greeting");
+    assert_eq!(arrived(&h), Some((None, None)));
+    // A line whose node the plan does not have (never after a checked
+    // load): the plan's start, not a stranded caller.
+    let cfg = config_with_lines(
+        false,
+        vec![Line::new("+77232000001", "nowhere", None).unwrap()],
+    );
+    let invite = invite_to("+77232000001", &sdp(40000, "0 101"));
+    let mut h = Harness::start_invite(cfg, MENU, invite, 10, CALLER);
+    h.ack();
+    assert_eq!(h.call.node(), "greeting");
+}

@@ -143,6 +143,8 @@ enum State {
 #[derive(Debug)]
 pub struct Interpreter {
     plan: Arc<Plan>,
+    /// The node [`Event::Started`] enters (the plan's `start`, or a line's).
+    entry: String,
     state: State,
     at: Option<usize>,
     language: String,
@@ -154,10 +156,26 @@ pub struct Interpreter {
 }
 
 impl Interpreter {
+    /// A call that starts at the plan's `start` node.
     pub fn new(plan: Arc<Plan>) -> Self {
+        let entry = plan.start().to_string();
+        Self::with_entry(plan, entry)
+    }
+
+    /// A call that starts at `node` instead of the plan's `start` (the
+    /// start of the line the caller dialled); `None` when the plan has no
+    /// such node. Everything else (language, emergency, the loop guard) is
+    /// as for a call from `start`.
+    pub fn starting_at(plan: Arc<Plan>, node: &str) -> Option<Self> {
+        plan.node(node)?;
+        Some(Self::with_entry(plan, node.to_string()))
+    }
+
+    fn with_entry(plan: Arc<Plan>, entry: String) -> Self {
         let language = plan.default_language().to_string();
         Interpreter {
             plan,
+            entry,
             state: State::Idle,
             at: None,
             language,
@@ -172,6 +190,11 @@ impl Interpreter {
     /// The plan this call runs on.
     pub fn plan(&self) -> &Arc<Plan> {
         &self.plan
+    }
+
+    /// The node the call starts at (the plan's `start`, or a line's).
+    pub fn entry(&self) -> &str {
+        &self.entry
     }
 
     /// The caller's language (the plan's default language until chosen).
@@ -204,7 +227,9 @@ impl Interpreter {
         match (event, node.map(|n| &n.kind)) {
             (_, _) if self.state == State::Done => {}
             (Event::Started, _) if self.state == State::Idle => {
-                self.goto(plan.start(), &mut out);
+                let entry = std::mem::take(&mut self.entry);
+                self.goto(&entry, &mut out);
+                self.entry = entry;
             }
             (Event::Started, _) => {}
             (Event::Digit(c), Some(NodeKind::Menu(m))) if is_key(c) => {

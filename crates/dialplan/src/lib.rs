@@ -18,6 +18,7 @@ pub mod validate;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use interpreter::{Action, Event, Interpreter, RouteOutcome, TransferOutcome};
-pub use loading::{load, load_str, load_unchecked};
+pub use loading::{load, load_str, load_str_with_entries, load_unchecked, load_with_entries};
 pub use model::Plan;
 pub use prompt_catalog::{AnyPrompt, PromptCatalog};
+pub use validate::EntryPoint;

@@ -7,7 +7,7 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::Plan;
 use crate::parse;
 use crate::prompt_catalog::PromptCatalog;
-use crate::validate;
+use crate::validate::{self, EntryPoint};
 
 /// Parse and validate a file. `Ok` with warnings, `Err` with at least one
 /// error. Diagnostics are sorted by position.
@@ -15,9 +15,19 @@ pub fn load(
     path: &Path,
     prompts: &dyn PromptCatalog,
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
+    load_with_entries(path, prompts, &[])
+}
+
+/// Same as [`load`], with nodes where calls may start besides `start`
+/// (the configuration's lines): each must exist, and is checked like `start`.
+pub fn load_with_entries(
+    path: &Path,
+    prompts: &dyn PromptCatalog,
+    entries: &[EntryPoint],
+) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => load_str(&text, path, prompts),
+            Ok(text) => load_str_with_entries(&text, path, prompts, entries),
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
                 let bytes = e.as_bytes();
@@ -68,6 +78,16 @@ pub fn load_str(
     path: &Path,
     prompts: &dyn PromptCatalog,
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
+    load_str_with_entries(text, path, prompts, &[])
+}
+
+/// Same as [`load_with_entries`], from text.
+pub fn load_str_with_entries(
+    text: &str,
+    path: &Path,
+    prompts: &dyn PromptCatalog,
+    entries: &[EntryPoint],
+) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut diags = Vec::new();
     let plan = match parse::parse_xml(body, path) {
@@ -82,7 +102,7 @@ pub fn load_str(
         }
     };
     let plan = plan.map(|mut plan| {
-        validate::check(&mut plan, prompts, &mut diags);
+        validate::check(&mut plan, prompts, entries, &mut diags);
         plan
     });
     diags.sort_by_key(|d| (d.line, d.column, d.severity));

@@ -49,19 +49,41 @@ struct E<'a> {
     silent: Silent,
 }
 
+/// A node where calls may start besides the plan's `start`: the start of a
+/// line (a called number) from the configuration. The validator treats it
+/// like `start`: what it leads to is reachable, checked for the silent
+/// caller and for prompts in the default language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPoint {
+    /// The node id.
+    pub node: String,
+    /// Where it comes from, for messages (e.g. `[[line]] "+77232000001"`).
+    pub origin: String,
+}
+
 /// Run every check; fills the plan's prompt availability from the catalog.
-pub(crate) fn check(plan: &mut Plan, prompts: &dyn PromptCatalog, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn check(
+    plan: &mut Plan,
+    prompts: &dyn PromptCatalog,
+    entries: &[EntryPoint],
+    diags: &mut Vec<Diagnostic>,
+) {
     let path = plan.source.clone();
     let mut out = Out { path: &path, diags };
     references(plan, &mut out);
+    entry_points(plan, entries, &mut out);
     if out.has_errors() {
         return;
     }
+    let entries: Vec<usize> = entries
+        .iter()
+        .filter_map(|e| plan.index_of(&e.node))
+        .collect();
     let adj = edges(plan);
-    unreachable(plan, &adj, &mut out);
+    unreachable(plan, &adj, &entries, &mut out);
     instant_cycles(plan, &adj, &mut out);
-    silent_caller(plan, &adj, &mut out);
-    prompt_languages(plan, &adj, prompts, &mut out);
+    silent_caller(plan, &adj, &entries, &mut out);
+    prompt_languages(plan, &adj, &entries, prompts, &mut out);
     plan.availability = availability(plan, prompts);
 }
 
@@ -90,6 +112,24 @@ fn all_refs(plan: &Plan) -> Vec<&Ref> {
         refs.extend(n.kind.edges().into_iter().map(|e| e.to));
     }
     refs
+}
+
+/// Entry points that name no node, reported at the `<dialplan>` element.
+fn entry_points(plan: &Plan, entries: &[EntryPoint], out: &mut Out<'_>) {
+    for e in entries {
+        if plan.index_of(&e.node).is_none() {
+            let hint = suggest(&e.node, plan.node_ids())
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            out.error(
+                plan.pos,
+                format!(
+                    "{} starts at node \"{}\", which this dialplan does not have{hint}",
+                    e.origin, e.node
+                ),
+            );
+        }
+    }
 }
 
 /// Duplicate ids, dangling references, digits that clash with plan-wide keys.
@@ -201,8 +241,13 @@ fn edges(plan: &Plan) -> Vec<Vec<E<'_>>> {
         .collect()
 }
 
-fn roots(plan: &Plan) -> Vec<usize> {
+fn roots(plan: &Plan, entries: &[usize]) -> Vec<usize> {
     let mut r: Vec<usize> = plan.index_of(&plan.start.target).into_iter().collect();
+    for &e in entries {
+        if !r.contains(&e) {
+            r.push(e);
+        }
+    }
     if plan.emergency_digit.is_some() {
         r.extend(
             plan.emergency
@@ -213,9 +258,9 @@ fn roots(plan: &Plan) -> Vec<usize> {
     r
 }
 
-fn unreachable(plan: &Plan, adj: &[Vec<E<'_>>], out: &mut Out<'_>) {
+fn unreachable(plan: &Plan, adj: &[Vec<E<'_>>], entries: &[usize], out: &mut Out<'_>) {
     let mut seen = vec![false; plan.nodes.len()];
-    let mut queue: VecDeque<usize> = roots(plan).into();
+    let mut queue: VecDeque<usize> = roots(plan, entries).into();
     for &r in &queue {
         seen[r] = true;
     }
@@ -370,7 +415,7 @@ fn instant_cycles(plan: &Plan, adj: &[Vec<E<'_>>], out: &mut Out<'_>) {
 
 /// The path taken by a caller who presses nothing: see `docs/dialplan.md`,
 /// "The silent caller".
-fn silent_caller(plan: &Plan, adj: &[Vec<E<'_>>], out: &mut Out<'_>) {
+fn silent_caller(plan: &Plan, adj: &[Vec<E<'_>>], entries: &[usize], out: &mut Out<'_>) {
     let n = plan.nodes.len();
     // Edges a silent caller takes before any human has been tried.
     let g0: Vec<Vec<usize>> = adj
@@ -383,6 +428,7 @@ fn silent_caller(plan: &Plan, adj: &[Vec<E<'_>>], out: &mut Out<'_>) {
         })
         .collect();
     let mut origins: Vec<usize> = plan.index_of(&plan.start.target).into_iter().collect();
+    origins.extend_from_slice(entries);
     origins.extend(
         plan.nodes
             .iter()
@@ -506,6 +552,7 @@ fn path_to(plan: &Plan, parent: &[Option<usize>], to: usize) -> Vec<usize> {
 fn prompt_languages(
     plan: &Plan,
     adj: &[Vec<E<'_>>],
+    entries: &[usize],
     prompts: &dyn PromptCatalog,
     out: &mut Out<'_>,
 ) {
@@ -517,7 +564,7 @@ fn prompt_languages(
     let n = plan.nodes.len();
     let mut seen = vec![vec![false; langs.len()]; n];
     let mut queue = VecDeque::new();
-    for r in roots(plan) {
+    for r in roots(plan, entries) {
         seen[r][start_lang] = true;
         queue.push_back((r, start_lang));
     }

@@ -730,3 +730,30 @@ fn emergency_key_while_waiting_for_a_specialist_goes_to_the_emergency_node() {
     assert_eq!(transfer_partner(&a), Some("ulba-crisis-centre"));
     assert!(has_record(&a, "route-psychology", "route emergency"));
 }
+
+#[test]
+fn a_call_can_start_at_another_node() {
+    // The centre's plan from its main menu (a line whose callers skip the
+    // language choice): the default language, the menu's prompt, its keys.
+    let mut i = Interpreter::starting_at(centre(), "main").expect("main exists");
+    assert_eq!(i.node(), "");
+    let a = i.handle(Event::Started);
+    assert_eq!(i.node(), "main");
+    assert_eq!(plays(&a), vec![(MAIN.to_vec(), "ru")]);
+    assert!(has_record(&a, "main", "enter menu"), "{a:?}");
+    i.handle(Event::PromptFinished);
+    let a = i.handle(Event::Digit('1'));
+    assert!(has_record(&a, "main", "choice 1"), "{a:?}");
+    // A second Started changes nothing.
+    assert!(i.handle(Event::Started).is_empty());
+    // The emergency digit works as from the start.
+    let mut i = Interpreter::starting_at(centre(), "main").unwrap();
+    i.handle(Event::Started);
+    let a = i.handle(Event::Digit('0'));
+    assert_eq!(transfer_partner(&a), Some("ulba-crisis-centre"), "{a:?}");
+    // No such node: no interpreter (the caller starts at the plan's start instead).
+    assert!(Interpreter::starting_at(centre(), "nowhere").is_none());
+    let mut i = Interpreter::new(centre());
+    i.handle(Event::Started);
+    assert_eq!(i.node(), "greeting");
+}

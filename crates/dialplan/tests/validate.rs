@@ -283,3 +283,88 @@ fn plan_accessors() {
     let (other, _) = load_str(&base("route", " "), Path::new("t.xml"), &AnyPrompt).unwrap();
     assert_ne!(plan.digest(), other.digest());
 }
+
+fn entry(node: &str) -> senim_dialplan::EntryPoint {
+    senim_dialplan::EntryPoint {
+        node: node.into(),
+        origin: format!("[[line]] {node:?}"),
+    }
+}
+
+#[test]
+fn an_entry_point_must_name_a_node() {
+    let xml = base("route", "");
+    let d = senim_dialplan::load_str_with_entries(
+        &xml,
+        Path::new("t.xml"),
+        &AnyPrompt,
+        &[entry("mian")],
+    )
+    .map(|_| ())
+    .unwrap_err();
+    let e: Vec<String> = d.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        e,
+        vec![
+            r#"t.xml:1:1: error: [[line]] "mian" starts at node "mian", which this dialplan does not have (did you mean "main"?)"#
+        ]
+    );
+    senim_dialplan::load_str_with_entries(&xml, Path::new("t.xml"), &AnyPrompt, &[entry("route")])
+        .unwrap();
+}
+
+#[test]
+fn a_node_only_an_entry_point_reaches_is_not_unreachable() {
+    let extra = r#"
+  <menu id="kids" prompt="kids-menu" on-fail="route">
+    <choice digit="1" goto="route"/>
+  </menu>"#;
+    let xml = base("route", extra);
+    let e = errors(&xml);
+    assert!(
+        e.iter().any(|e| e.contains("node \"kids\" is unreachable")),
+        "{e:?}"
+    );
+    let (_, w) = senim_dialplan::load_str_with_entries(
+        &xml,
+        Path::new("t.xml"),
+        &AnyPrompt,
+        &[entry("kids")],
+    )
+    .unwrap();
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn an_entry_point_is_checked_for_the_silent_caller_and_prompts() {
+    // A silent caller of the line is hung up without a human: a warning at the entry.
+    let extra = r#"
+  <play id="kids" prompt="kids-info" next="end"/>"#;
+    let xml = base("route", extra);
+    let (_, w) = senim_dialplan::load_str_with_entries(
+        &xml,
+        Path::new("t.xml"),
+        &AnyPrompt,
+        &[entry("kids")],
+    )
+    .unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].to_string().contains("kids -> end"), "{w:?}");
+    // Its prompts must exist in the default language (the line's caller has chosen none).
+    struct OnlyKk;
+    impl PromptCatalog for OnlyKk {
+        fn has(&self, id: &str, language: &str) -> bool {
+            id != "kids-info" || language == "kk"
+        }
+    }
+    let d =
+        senim_dialplan::load_str_with_entries(&xml, Path::new("t.xml"), &OnlyKk, &[entry("kids")])
+            .map(|_| ())
+            .unwrap_err();
+    assert!(
+        d.iter().any(|d| d
+            .message
+            .contains("\"kids-info\" has no recording in \"ru\"")),
+        "{d:?}"
+    );
+}

@@ -134,6 +134,8 @@ impl Call {
             at,
             caller_hash,
             transport,
+            trunk: self.trunk.clone(),
+            line: self.line.clone(),
         });
         let invite = self.invite.clone();
         // Offer/answer: an offer in the INVITE, or a late offer.

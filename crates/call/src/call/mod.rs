@@ -65,6 +65,18 @@ impl Call {
             peer,
             port,
         } = incoming;
+        // Where the call came from and which of the centre's numbers it
+        // dialled: a line starts the plan at its own node.
+        let trunk = cfg.outbound.trunk_for(&invite, peer.addr);
+        let line = cfg.line_for(&invite, trunk);
+        let flow = line
+            .and_then(|l| Interpreter::starting_at(plan.clone(), &l.start))
+            .unwrap_or_else(|| Interpreter::new(plan));
+        if let Some(l) = line {
+            tracing::info!(line = %l.number, start = %flow.entry(), "call to a line");
+        }
+        let trunk = trunk.map(|t| t.id.clone());
+        let line = line.map(|l| l.number.clone());
         let mut call = Call {
             legs: Legs::new(cfg.clone()),
             cfg,
@@ -81,7 +93,9 @@ impl Call {
             late_offer: false,
             sdp_version: 1,
             session_id: rand::random::<u32>().into(),
-            flow: Interpreter::new(plan),
+            flow,
+            trunk,
+            line,
             timer: None,
             dedup: DigitDeduplicator::new(DTMF_DEDUP_WINDOW),
             digit_seq: 0,
@@ -120,6 +134,16 @@ impl Call {
     /// The dialplan node the caller is at.
     pub fn node(&self) -> &str {
         self.flow.node()
+    }
+
+    /// The trunk the call came in through (its id), if any.
+    pub fn trunk(&self) -> Option<&str> {
+        self.trunk.as_deref()
+    }
+
+    /// The line the caller dialled (its normalised number), if any.
+    pub fn line(&self) -> Option<&str> {
+        self.line.as_deref()
     }
 
     /// The leg bridged with the caller, if any.

@@ -135,6 +135,10 @@ pub struct Call {
     pub(crate) sdp_version: u64,
     pub(crate) session_id: u64,
     pub(crate) flow: Interpreter,
+    /// The trunk the call came in through (its id), if any.
+    pub(crate) trunk: Option<String>,
+    /// The line the caller dialled (its normalised number), if any.
+    pub(crate) line: Option<String>,
     /// The menu's (or the callback flow's) timer.
     pub(crate) timer: Option<Instant>,
     pub(crate) dedup: DigitDeduplicator,

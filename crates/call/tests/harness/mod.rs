@@ -71,6 +71,11 @@ schedule = "24/7"
 
 /// The centre's settings for tests; `refer` makes the trunk take REFER.
 pub fn config(refer: bool) -> Arc<CallConfig> {
+    config_with_lines(refer, Vec::new())
+}
+
+/// The centre's settings with these lines (`[[line]]`).
+pub fn config_with_lines(refer: bool, lines: Vec<senim_call::config::Line>) -> Arc<CallConfig> {
     let schedules = Schedules::from_toml_str(
         "[centre]\nmon = \"09:00-18:00\"\ntue = \"09:00-18:00\"\nwed = \"09:00-18:00\"\nthu = \"09:00-18:00\"\nfri = \"09:00-18:00\"\n",
     )
@@ -94,6 +99,7 @@ pub fn config(refer: bool) -> Arc<CallConfig> {
                 ..Trunk::new("provider", TRUNK.parse().expect("address"))
             }],
         },
+        lines,
         sip_address: SENIM.parse().expect("address"),
         media_ip: "192.0.2.1".parse().expect("address"),
         numbers: Arc::new(TestKeys),
@@ -141,8 +147,13 @@ fn with_body(head: String, body: &str) -> String {
 }
 
 pub fn invite(body: &str) -> rsip::Request {
+    invite_to("centre", body)
+}
+
+/// An INVITE whose Request-URI (and To) user is `user` (a dialled number).
+pub fn invite_to(user: &str, body: &str) -> rsip::Request {
     let head = format!(
-        "INVITE sip:centre@{SENIM} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK-inv1\r\nMax-Forwards: 70\r\nFrom: <sip:{CALLER_NUMBER}@{TRUNK}>;tag=caller1\r\nTo: <sip:centre@{SENIM}>\r\nCall-ID: call-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{CALLER}>\r\n"
+        "INVITE sip:{user}@{SENIM} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK-inv1\r\nMax-Forwards: 70\r\nFrom: <sip:{CALLER_NUMBER}@{TRUNK}>;tag=caller1\r\nTo: <sip:{user}@{SENIM}>\r\nCall-ID: call-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{CALLER}>\r\n"
     );
     parse_request(&with_body(head, body))
 }
@@ -174,6 +185,17 @@ impl Harness {
         hour: i64,
         from: &str,
     ) -> Harness {
+        Self::start_invite(cfg, plan_file, invite(body), hour, from)
+    }
+
+    /// A call for `invite` from `from`.
+    pub fn start_invite(
+        cfg: Arc<CallConfig>,
+        plan_file: &str,
+        invite: rsip::Request,
+        hour: i64,
+        from: &str,
+    ) -> Harness {
         let now = Instant::now();
         let call = Call::answer_new(
             cfg,
@@ -182,7 +204,7 @@ impl Harness {
             Incoming {
                 id: "0b6f7a3e-2f47-4a51-9a2e-5d1c2e9b8f10".into(),
                 key: TxKey::from_id(1),
-                invite: invite(body),
+                invite,
                 peer: Peer::udp(from.parse().expect("address")),
                 port: Ok(30000),
             },
