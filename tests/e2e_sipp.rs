@@ -103,6 +103,30 @@ async fn sipp_inband_tones() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sipp_trunk_dtmf_both_counts_each_key_once() {
+    // The trunk is at 127.0.0.1: a call from that IP is the trunk's (matched
+    // by address, else by IP), so the SIPp caller, on whatever free port it
+    // finds, calls through it.
+    let p_trunk = common::port_block();
+    let plan = common::repo_root().join("tests/dialplans/menu.xml");
+    let plan = plan.display().to_string();
+    let config = format!(
+        "[[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:{p_trunk}\"\ndtmf = \"both\"\n"
+    );
+    let senim = Senim::start_with(Some(&config), &[("SENIM_DIALPLAN", plan.as_str())]);
+    // Key 1 as a tone and an RFC 4733 event at once, key 2 as a tone only,
+    // though telephone-event was agreed.
+    run_ok(&senim, "trunk_caller_dtmf_both.xml");
+    let calls = senim.ended_calls(1).await;
+    assert_eq!(calls[0].dtmf_mode.as_deref(), Some("both"));
+    let keys: Vec<&str> = calls[0].digits.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(keys, ["1", "2"], "each key once: {:?}", calls[0].digits);
+    assert_eq!(calls[0].digits[1].1, "inband", "{:?}", calls[0].digits);
+    assert_eq!(calls[0].language.as_deref(), Some("kk"));
+    assert_eq!(calls[0].outcome.as_deref(), Some("caller-hangup"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sipp_late_offer() {
     let senim = Senim::start(&[]);
     run_ok(&senim, "caller_late_offer.xml");

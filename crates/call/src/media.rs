@@ -15,6 +15,7 @@ use senim_media::rtp::RtpHeader;
 use senim_media::sdp;
 
 use crate::io::{MediaCommand, MediaId, Output};
+use crate::trunk::DtmfMode;
 
 /// What became of a prompt's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub struct MediaPort {
     pub latched: bool,
     pub codec: Codec,
     pub telephone_event: Option<u8>,
+    /// Which RTP paths carry keys (the caller's trunk's `dtmf`; `Auto` for
+    /// everyone else and for legs).
+    dtmf: DtmfMode,
     rfc4733: Rfc4733Receiver,
     inband: Option<InbandDetector>,
     /// The outgoing stream runs.
@@ -67,6 +71,7 @@ impl MediaPort {
             latched: false,
             codec: Codec::Pcmu,
             telephone_event: None,
+            dtmf: DtmfMode::Auto,
             rfc4733: Rfc4733Receiver::new(),
             inband: None,
             streaming: false,
@@ -100,17 +105,53 @@ impl MediaPort {
         }
     }
 
+    /// How keys arrive on this port (before the stream starts).
+    pub fn set_dtmf_mode(&mut self, mode: DtmfMode) {
+        self.dtmf = mode;
+    }
+
+    /// RFC 4733 events are taken: the mode allows them and telephone-event
+    /// was agreed.
+    fn takes_rfc4733(&self) -> bool {
+        self.telephone_event.is_some()
+            && matches!(
+                self.dtmf,
+                DtmfMode::Auto | DtmfMode::Rfc4733 | DtmfMode::Both
+            )
+    }
+
+    /// The in-band detector runs: always in `inband` and `both`, in `auto`
+    /// when no telephone-event was agreed.
+    fn takes_inband(&self) -> bool {
+        match self.dtmf {
+            DtmfMode::Auto => self.telephone_event.is_none(),
+            DtmfMode::Inband | DtmfMode::Both => true,
+            DtmfMode::Rfc4733 | DtmfMode::Info => false,
+        }
+    }
+
+    /// How keys are taken from the RTP, for the call record: `rfc4733`,
+    /// `inband`, `both`, or `info` when neither (SIP INFO is always taken).
+    pub fn dtmf_paths(&self) -> &'static str {
+        match (self.takes_rfc4733(), self.takes_inband()) {
+            (true, true) => "both",
+            (true, false) => "rfc4733",
+            (false, true) => "inband",
+            (false, false) => "info",
+        }
+    }
+
     pub fn is_streaming(&self) -> bool {
         self.streaming
     }
 
     /// Start the outgoing stream to the known remote (in-band detection on
-    /// when no telephone-event was agreed).
+    /// as the DTMF mode says: in `auto`, when no telephone-event was agreed).
     pub fn start_stream(&mut self, out: &mut VecDeque<Output>) {
         let Some(remote) = self.remote else {
             return;
         };
-        self.inband = self.telephone_event.is_none().then(InbandDetector::new);
+        self.inband = self.takes_inband().then(InbandDetector::new);
         self.streaming = true;
         self.playing = 0;
         self.queue.clear();
@@ -151,8 +192,9 @@ impl MediaPort {
         }
     }
 
-    /// A digit in an RTP packet, parsed by the caller (RFC 4733, or
-    /// in-band when no telephone-event was agreed). The decoded audio goes
+    /// A digit in an RTP packet, parsed by the caller: RFC 4733, in-band,
+    /// or both, as the DTMF mode says (telephone-event packets are dropped
+    /// when the mode does not take them). The decoded audio goes
     /// to `listen` first, chunk by chunk, so a listener hears a key's tone
     /// only up to the key.
     pub fn detect(
@@ -162,6 +204,9 @@ impl MediaPort {
         mut listen: Option<&mut dyn FnMut(Decoded<'_>)>,
     ) -> Option<(Digit, DtmfSource)> {
         if Some(header.payload_type) == self.telephone_event {
+            if !self.takes_rfc4733() {
+                return None;
+            }
             return self
                 .rfc4733
                 .handle(header.timestamp, payload)

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use senim_sip::message::{Peer, Transport};
 
-/// How keys arrive from a trunk's callers.
+/// How keys arrive from a trunk's callers. SIP INFO is understood in every
+/// mode; the call's deduplicator drops a press reported by two sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DtmfMode {
     /// RFC 4733 when the SDP negotiated telephone-event, else in-band tones;
@@ -22,9 +23,9 @@ pub enum DtmfMode {
     Auto,
     /// RFC 4733 only (and INFO).
     Rfc4733,
-    /// In-band tones only (telephone-event packets are ignored).
+    /// In-band tones (telephone-event packets are ignored).
     Inband,
-    /// SIP INFO only.
+    /// SIP INFO only (telephone-event packets and tones are ignored).
     Info,
     /// RFC 4733 and in-band tones both, each key press reported once: for
     /// providers that negotiate telephone-event but pass the tones in the audio.

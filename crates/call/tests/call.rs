@@ -8,6 +8,7 @@ use std::time::Duration;
 use harness::*;
 use rsip::Method;
 use senim_call::call::Phase;
+use senim_call::config::DtmfMode;
 use senim_call::core::CallCore;
 use senim_call::io::{MediaCommand, MediaId, Metric, Output, RouterRequest, SipInput};
 use senim_call::record::RecordOp;
@@ -233,36 +234,146 @@ fn info_with_another_body_type_is_415_and_a_bad_body_400() {
 fn inband_tones_are_keys_when_no_telephone_event_was_agreed() {
     let mut h = Harness::start(config(false), MENU, &sdp(40000, "0"), 10);
     h.ack();
-    let tone = dtmf_tone('1', 80);
-    let mut ts = 0u32;
-    for (i, chunk) in tone.chunks(160).enumerate() {
-        let mut payload = vec![0u8; chunk.len()];
-        senim_media::g711::Codec::Pcmu.encode(chunk, &mut payload);
-        h.rtp(
-            MediaId::Caller,
-            &rtp_packet(0, i as u16, ts, &payload),
-            CALLER_RTP,
-        );
-        ts += 160;
-    }
+    h.tone('1', 80);
     assert_eq!(h.digits(), [("1".to_string(), "inband")]);
+    assert_eq!(h.dtmf_mode(), Some("inband"));
 }
 
-fn dtmf_tone(digit: char, ms: usize) -> Vec<i16> {
-    let d = senim_media::dtmf::Digit::from_char(digit).expect("digit");
-    let (lo, hi) = senim_media::dtmf::tone_frequencies(d);
-    let amp = senim_media::dtmf::dbm0_to_amplitude(-10.0);
-    let mut s: Vec<i16> = (0..ms * 8)
-        .map(|i| {
-            let t = i as f32 / 8000.0;
-            let v = amp
-                * ((2.0 * std::f32::consts::PI * lo * t).sin()
-                    + (2.0 * std::f32::consts::PI * hi * t).sin());
-            v as i16
-        })
-        .collect();
-    s.extend(std::iter::repeat_n(0, 800));
-    s
+/// A caller through the trunk with the given `dtmf` mode, whose offer has
+/// telephone-event when `te`.
+fn from_trunk(mode: DtmfMode, te: bool) -> Harness {
+    let codecs = if te { "0 101" } else { "0" };
+    let mut h = Harness::start_from(
+        trunk_dtmf_config(mode),
+        MENU,
+        &sdp(40000, codecs),
+        10,
+        TRUNK,
+    );
+    h.ack();
+    h
+}
+
+fn keys(h: &Harness) -> Vec<(String, &'static str)> {
+    h.digits()
+}
+
+fn key(digit: &str, source: &'static str) -> (String, &'static str) {
+    (digit.to_string(), source)
+}
+
+#[test]
+fn both_takes_tones_from_a_caller_who_agreed_telephone_event() {
+    let mut h = from_trunk(DtmfMode::Both, true);
+    assert_eq!(h.dtmf_mode(), Some("both"));
+    h.tone('1', 80);
+    h.tone('2', 80);
+    assert_eq!(keys(&h), [key("1", "inband"), key("2", "inband")]);
+}
+
+#[test]
+fn both_reports_a_press_sent_both_ways_once() {
+    let mut h = from_trunk(DtmfMode::Both, true);
+    // The event first, then the tone of the same press.
+    h.rfc4733('1', 1000);
+    h.tone('1', 80);
+    // The tone first; the event arrives at the end of the press (its start
+    // packets lost).
+    h.tone('2', 120);
+    h.rfc4733('2', 3000);
+    assert_eq!(keys(&h), [key("1", "rfc4733"), key("2", "inband")]);
+    // Later, the same key again: a new press.
+    h.advance(Duration::from_secs(1));
+    h.rfc4733('2', 12000);
+    h.tone('2', 80);
+    assert_eq!(keys(&h).len(), 3, "{:?}", keys(&h));
+}
+
+#[test]
+fn both_counts_one_then_one_again_twice() {
+    let mut h = from_trunk(DtmfMode::Both, true);
+    // Two quick presses of 1, each sent both ways: 80 ms of tone, 100 ms
+    // apart. The second press's event is 180 ms after the first's.
+    h.rfc4733('1', 1000);
+    h.tone('1', 80);
+    h.rfc4733('1', 2440);
+    h.tone('1', 80);
+    assert_eq!(keys(&h), [key("1", "rfc4733"), key("1", "rfc4733")]);
+    // And the tones alone, quickly, twice.
+    h.tone('3', 60);
+    h.tone('3', 60);
+    assert_eq!(keys(&h)[2..], [key("3", "inband"), key("3", "inband")]);
+    // A press sent both ways, then a quick second press whose event was
+    // lost: its tone alone is a second press.
+    h.rfc4733('4', 9000);
+    h.tone('4', 80);
+    h.tone('4', 60);
+    assert_eq!(keys(&h)[4..], [key("4", "rfc4733"), key("4", "inband")]);
+}
+
+#[test]
+fn both_without_telephone_event_is_inband() {
+    let mut h = from_trunk(DtmfMode::Both, false);
+    assert_eq!(h.dtmf_mode(), Some("inband"));
+    h.tone('1', 80);
+    assert_eq!(keys(&h), [key("1", "inband")]);
+}
+
+#[test]
+fn inband_mode_ignores_telephone_events() {
+    let mut h = from_trunk(DtmfMode::Inband, true);
+    assert_eq!(h.dtmf_mode(), Some("inband"));
+    h.rfc4733('1', 1000);
+    assert!(keys(&h).is_empty(), "{:?}", keys(&h));
+    h.tone('2', 80);
+    h.info(2, '3');
+    assert_eq!(keys(&h), [key("2", "inband"), key("3", "sip-info")]);
+}
+
+#[test]
+fn rfc4733_mode_ignores_tones() {
+    let mut h = from_trunk(DtmfMode::Rfc4733, true);
+    assert_eq!(h.dtmf_mode(), Some("rfc4733"));
+    h.tone('1', 80);
+    assert!(keys(&h).is_empty(), "{:?}", keys(&h));
+    h.rfc4733('2', 5000);
+    h.advance(Duration::from_secs(1));
+    h.info(2, '3');
+    assert_eq!(keys(&h), [key("2", "rfc4733"), key("3", "sip-info")]);
+    // Without telephone-event in the offer, tones are still not keys.
+    let mut h = from_trunk(DtmfMode::Rfc4733, false);
+    assert_eq!(h.dtmf_mode(), Some("info"));
+    h.tone('1', 80);
+    assert!(keys(&h).is_empty(), "{:?}", keys(&h));
+}
+
+#[test]
+fn info_mode_takes_only_info() {
+    let mut h = from_trunk(DtmfMode::Info, true);
+    assert_eq!(h.dtmf_mode(), Some("info"));
+    h.rfc4733('1', 1000);
+    h.tone('1', 80);
+    assert!(keys(&h).is_empty(), "{:?}", keys(&h));
+    let k = h.info(2, '1');
+    assert_eq!(h.response_to(k).map(|r| r.status_code.code()), Some(200));
+    assert_eq!(keys(&h), [key("1", "sip-info")]);
+}
+
+#[test]
+fn a_caller_not_from_the_trunk_gets_auto() {
+    // The trunk says in-band; a caller from elsewhere with telephone-event
+    // is understood by RFC 4733 and their tones are not keys.
+    let mut h = Harness::start(
+        trunk_dtmf_config(DtmfMode::Inband),
+        MENU,
+        &sdp(40000, "0 101"),
+        10,
+    );
+    h.ack();
+    assert_eq!(h.dtmf_mode(), Some("rfc4733"));
+    h.tone('1', 80);
+    h.rfc4733('2', 5000);
+    assert_eq!(keys(&h), [key("2", "rfc4733")]);
 }
 
 #[test]

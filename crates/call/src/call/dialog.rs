@@ -172,6 +172,11 @@ impl Call {
             }
         };
         let mut media = crate::media::MediaPort::new(MediaId::Caller, port);
+        // Keys arrive as the trunk the INVITE came through says; a caller
+        // from anywhere else gets `auto`.
+        if let Some(trunk) = self.cfg.outbound.trunk_of(self.peer.addr) {
+            media.set_dtmf_mode(trunk.dtmf);
+        }
         if let Some((_, n)) = &negotiated {
             media.agree(n);
         }
@@ -216,7 +221,8 @@ impl Call {
     }
 
     fn record_answered(&mut self) {
-        let Some((codec, te)) = self.media.as_ref().map(|m| (m.codec, m.telephone_event)) else {
+        let Some((codec, dtmf_mode)) = self.media.as_ref().map(|m| (m.codec, m.dtmf_paths()))
+        else {
             return;
         };
         let at = self.epoch_ms();
@@ -224,7 +230,7 @@ impl Call {
             call: self.id.clone(),
             at,
             codec: codec.name(),
-            dtmf_mode: if te.is_some() { "rfc4733" } else { "inband" },
+            dtmf_mode,
         });
     }
 

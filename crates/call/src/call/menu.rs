@@ -75,6 +75,7 @@ impl Call {
 
     pub(crate) fn digit(&mut self, digit: dtmf::Digit, source: DtmfSource) {
         if !self.dedup.accept(self.now, digit, source) {
+            tracing::debug!(digit = %digit.as_char(), source = source.as_str(), "the same key press from another source");
             return;
         }
         self.out.push_back(Output::Metric(Metric::Digit(source)));

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use senim_call::call::{Call, Incoming};
-use senim_call::config::{CallConfig, NumberGuard, Outbound, Trunk};
+use senim_call::config::{CallConfig, DtmfMode, NumberGuard, Outbound, Trunk};
 use senim_call::core::CallCore;
 use senim_call::io::{MediaCommand, MediaId, Output, PreparedLeg, RouterRequest, SipInput};
 use senim_call::record::RecordOp;
@@ -71,11 +71,25 @@ schedule = "24/7"
 
 /// The centre's settings for tests; `refer` makes the trunk take REFER.
 pub fn config(refer: bool) -> Arc<CallConfig> {
-    config_with_lines(refer, Vec::new())
+    config_with(refer, DtmfMode::Auto, Vec::new())
 }
 
 /// The centre's settings with these lines (`[[line]]`).
 pub fn config_with_lines(refer: bool, lines: Vec<senim_call::config::Line>) -> Arc<CallConfig> {
+    config_with(refer, DtmfMode::Auto, lines)
+}
+
+/// The centre's settings with the trunk's `dtmf` mode (a caller from the
+/// trunk: `Harness::start_from(.., TRUNK)`).
+pub fn trunk_dtmf_config(dtmf: DtmfMode) -> Arc<CallConfig> {
+    config_with(false, dtmf, Vec::new())
+}
+
+fn config_with(
+    refer: bool,
+    dtmf: DtmfMode,
+    lines: Vec<senim_call::config::Line>,
+) -> Arc<CallConfig> {
     let schedules = Schedules::from_toml_str(
         "[centre]\nmon = \"09:00-18:00\"\ntue = \"09:00-18:00\"\nwed = \"09:00-18:00\"\nthu = \"09:00-18:00\"\nfri = \"09:00-18:00\"\n",
     )
@@ -96,6 +110,7 @@ pub fn config_with_lines(refer: bool, lines: Vec<senim_call::config::Line>) -> A
             accept_timeout: Duration::from_secs(15),
             trunks: vec![Trunk {
                 refer,
+                dtmf,
                 ..Trunk::new("provider", TRUNK.parse().expect("address"))
             }],
         },
@@ -170,6 +185,9 @@ pub struct Harness {
     next_port: u16,
     /// What `PrepareLeg` answers: a port, or this error.
     pub leg_error: Option<String>,
+    /// The caller's next audio packet's sequence number and timestamp.
+    audio_seq: u16,
+    audio_ts: u32,
 }
 
 impl Harness {
@@ -217,6 +235,8 @@ impl Harness {
             next_key: 100,
             next_port: 31000,
             leg_error: None,
+            audio_seq: 0,
+            audio_ts: 0,
         };
         h.drain();
         if let Some(r) = h.response(200) {
@@ -340,6 +360,28 @@ impl Harness {
             let p = rtp_packet(101, seq, timestamp, &payload);
             self.rtp(MediaId::Caller, &p, CALLER_RTP);
         }
+    }
+
+    /// A key pressed in the caller's audio: its dual tone for `ms`, then
+    /// 100 ms of silence, as PCMU packets every 20 ms of virtual time.
+    pub fn tone(&mut self, digit: char, ms: usize) {
+        for chunk in dtmf_tone(digit, ms).chunks(160) {
+            let mut payload = vec![0u8; chunk.len()];
+            senim_media::g711::Codec::Pcmu.encode(chunk, &mut payload);
+            let p = rtp_packet(0, self.audio_seq, self.audio_ts, &payload);
+            self.rtp(MediaId::Caller, &p, CALLER_RTP);
+            self.audio_seq = self.audio_seq.wrapping_add(1);
+            self.audio_ts = self.audio_ts.wrapping_add(160);
+            self.advance(Duration::from_millis(20));
+        }
+    }
+
+    /// The call record's DTMF mode (from its answer).
+    pub fn dtmf_mode(&self) -> Option<&'static str> {
+        self.records().into_iter().find_map(|r| match r {
+            RecordOp::Answered { dtmf_mode, .. } => Some(*dtmf_mode),
+            _ => None,
+        })
     }
 
     /// The stream of `media` reports the end of its current prompt.
@@ -518,6 +560,24 @@ impl Harness {
         });
         key
     }
+}
+
+/// A DTMF dual tone for `ms` (each tone at -10 dBm0), then 100 ms of silence.
+pub fn dtmf_tone(digit: char, ms: usize) -> Vec<i16> {
+    let d = Digit::from_char(digit).expect("digit");
+    let (lo, hi) = senim_media::dtmf::tone_frequencies(d);
+    let amp = senim_media::dtmf::dbm0_to_amplitude(-10.0);
+    let mut s: Vec<i16> = (0..ms * 8)
+        .map(|i| {
+            let t = i as f32 / 8000.0;
+            let v = amp
+                * ((2.0 * std::f32::consts::PI * lo * t).sin()
+                    + (2.0 * std::f32::consts::PI * hi * t).sin());
+            v as i16
+        })
+        .collect();
+    s.extend(std::iter::repeat_n(0, 800));
+    s
 }
 
 pub fn rtp_packet(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
