@@ -69,8 +69,19 @@ number = "+77015550199"
 schedule = "24/7"
 "#;
 
-/// The centre's settings for tests; `refer` makes the trunk take REFER.
+/// The centre's settings for tests; `refer` makes the trunk take REFER
+/// (and promise to present the centre on the calls it places for one).
 pub fn config(refer: bool) -> Arc<CallConfig> {
+    config_with(|t| {
+        t.refer = refer;
+        t.refer_presents_centre = refer;
+    })
+}
+
+/// The centre's settings with the trunk changed by `trunk`.
+pub fn config_with(trunk: impl FnOnce(&mut Trunk)) -> Arc<CallConfig> {
+    let mut t = Trunk::new("provider", TRUNK.parse().expect("address"));
+    trunk(&mut t);
     let schedules = Schedules::from_toml_str(
         "[centre]\nmon = \"09:00-18:00\"\ntue = \"09:00-18:00\"\nwed = \"09:00-18:00\"\nthu = \"09:00-18:00\"\nfri = \"09:00-18:00\"\n",
     )
@@ -89,10 +100,7 @@ pub fn config(refer: bool) -> Arc<CallConfig> {
             has_number: true,
             share_caller_number: false,
             accept_timeout: Duration::from_secs(15),
-            trunks: vec![Trunk {
-                refer,
-                ..Trunk::new("provider", TRUNK.parse().expect("address"))
-            }],
+            trunks: vec![t],
         },
         sip_address: SENIM.parse().expect("address"),
         media_ip: "192.0.2.1".parse().expect("address"),
