@@ -203,6 +203,12 @@ pub struct TrunkConfig {
     /// partners are handed to it instead of bridged through Senim.
     #[serde(default)]
     pub refer: bool,
+    /// The trunk presents the centre's number (not the caller's) on the
+    /// call it places for a REFER (see docs/transfers.md for Asterisk).
+    /// Without this promise `refer = true` is not used: transfers are
+    /// bridged, so a partner never sees the caller's number.
+    #[serde(default)]
+    pub refer_presents_centre: bool,
     /// Ask the trunk for no REFER subscription (RFC 4488, `Refer-Sub: false`):
     /// only for trunks trusted to complete a transfer they accepted.
     #[serde(default)]
@@ -546,6 +552,15 @@ impl TrunkConfig {
             })?,
         };
         trunk.refer = self.refer;
+        trunk.refer_presents_centre = self.refer_presents_centre;
+        if self.refer && !self.refer_presents_centre {
+            tracing::warn!(
+                trunk = %self.id,
+                "refer = true without refer_presents_centre = true: the call the trunk places \
+                 for a REFER could show the caller's number to the partner, so transfers of \
+                 this trunk's callers are bridged instead (see docs/transfers.md)"
+            );
+        }
         trunk.refer_no_subscription = self.refer_no_subscription;
         let register_expires = match &self.register_expires {
             None => Duration::from_secs(3600),
@@ -862,6 +877,24 @@ mod tests {
         c.media.rtp_ports = "20000-10000".into();
         let err = c.validate("senim.toml").unwrap_err().to_string();
         assert!(err.contains("media.rtp_ports"), "{err}");
+    }
+
+    #[test]
+    fn refer_is_used_only_with_the_promise_to_present_the_centre() {
+        let trunk = |extra: &str| {
+            let text = format!("[[trunk]]\nid = \"t\"\naddress = \"127.0.0.1:5090\"\n{extra}");
+            let s = Config::from_toml(&text, Path::new("senim.toml"))
+                .unwrap()
+                .validate("senim.toml")
+                .unwrap();
+            s.trunks[0].trunk.clone()
+        };
+        assert!(!trunk("").transfers_by_refer());
+        let bare = trunk("refer = true\n");
+        assert!(bare.refer && !bare.transfers_by_refer());
+        let promised = trunk("refer = true\nrefer_presents_centre = true\n");
+        assert!(promised.transfers_by_refer());
+        assert!(!trunk("refer_presents_centre = true\n").transfers_by_refer());
     }
 
     #[test]

@@ -473,7 +473,7 @@ fn refer_transfer_through_a_trunk_that_accepts_refer() {
     let plan = plan(dir.path(), &[]);
     let partners = partners(dir.path(), "number = \"+77232771922\"");
     let extra = format!(
-        "[data]\npartners = \"{}\"\n\n[[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:{p_trunk}\"\nrefer = true\n",
+        "[data]\npartners = \"{}\"\n\n[[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:{p_trunk}\"\nrefer = true\nrefer_presents_centre = true\n",
         partners.display()
     );
     let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
@@ -492,12 +492,115 @@ fn refer_transfer_through_a_trunk_that_accepts_refer() {
         common::wait_until(Duration::from_secs(10), || {
             call_outcomes(&senim)
                 .iter()
-                .any(|(_, o)| o.as_deref() == Some("transferred"))
+                .any(|(_, o)| o.as_deref() == Some("handed-over"))
         }),
         "{:?}",
         call_outcomes(&senim)
     );
-    assert_transfer_answered(&senim, "refer");
+    // A NOTIFY "200 OK" says the trunk has the call, not that the partner
+    // answered it.
+    let rows = routing_rows(&senim);
+    assert!(
+        rows.iter().any(|r| r.step == "transfer-ended"
+            && r.detail.contains("refer")
+            && r.result.as_deref() == Some("handed-over")),
+        "{}",
+        rows_text(&rows)
+    );
+    assert!(
+        !rows.iter().any(|r| r.result.as_deref() == Some("answered")),
+        "{}",
+        rows_text(&rows)
+    );
+}
+
+/// Asterisk on a busy partner: the caller's call is hung up (BYE) before
+/// the NOTIFY 503. The transfer failed, the call is over, no REFER for the
+/// partner's second number goes into the dead dialog, and the caller's
+/// number goes nowhere.
+#[test]
+fn a_trunk_bye_before_the_final_notify_fails_the_refer_and_ends_the_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p_trunk = port_block();
+    let plan = plan(dir.path(), &[]);
+    let partners = partners(dir.path(), "number = [\"+77232771922\", \"+77714451144\"]");
+    let extra = format!(
+        "[data]\npartners = \"{}\"\n\n[[trunk]]\nid = \"asterisk\"\naddress = \"127.0.0.1:{p_trunk}\"\nrefer = true\nrefer_presents_centre = true\n",
+        partners.display()
+    );
+    let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    let mut trunk = Phone::start(
+        dir.path(),
+        "trunk_refer_caller_hangs_up.xml",
+        p_trunk,
+        senim.sip,
+    );
+    // The scenario fails on a 200 to the late NOTIFY or on a second REFER.
+    trunk.assert_ok(Duration::from_secs(60), &senim);
+    let m = trunk.messages();
+    // Distinct REFERs (a retransmission repeats its CSeq).
+    let refers: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("CSeq:") && l.trim_end().ends_with(" REFER"))
+        .collect();
+    assert_eq!(refers.len(), 1, "one REFER only:\n{m}");
+    let caller_digits = "77051234567";
+    for header in ["Refer-To:", "Referred-By:"] {
+        let line = m
+            .lines()
+            .find(|l| l.starts_with(header))
+            .unwrap_or_default();
+        assert!(!line.is_empty(), "{header} in the REFER:\n{m}");
+        assert!(
+            !line.contains(caller_digits),
+            "the caller's number in {line}"
+        );
+    }
+    assert!(
+        m.lines()
+            .find(|l| l.starts_with("Referred-By:"))
+            .is_some_and(|l| l.contains("sip:")),
+        "Referred-By names the centre (RFC 3892):\n{m}"
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            call_outcomes(&senim)
+                .iter()
+                .any(|(_, o)| o.as_deref() == Some("caller-hangup"))
+        }),
+        "{:?}\n{}",
+        call_outcomes(&senim),
+        senim.log()
+    );
+    let rows = routing_rows(&senim);
+    let attempts: Vec<&RoutingRow> = rows
+        .iter()
+        .filter(|r| r.step == "transfer-attempt")
+        .collect();
+    assert_eq!(attempts.len(), 1, "{}", rows_text(&rows));
+    assert!(attempts[0].detail.contains("refer"), "{}", rows_text(&rows));
+    let ends: Vec<&RoutingRow> = rows.iter().filter(|r| r.step == "transfer-ended").collect();
+    assert_eq!(ends.len(), 1, "{}", rows_text(&rows));
+    assert_eq!(
+        ends[0].result.as_deref(),
+        Some("failed"),
+        "{}",
+        rows_text(&rows)
+    );
+    assert!(
+        ends[0]
+            .detail
+            .contains("caller's leg ended before the transfer was confirmed"),
+        "{}",
+        rows_text(&rows)
+    );
+    // No fallback ran on the dead dialog: no callback questions.
+    let steps = common::call_steps(&senim);
+    assert!(!steps.iter().any(|s| s.contains("callback")), "{steps:#?}");
+    // The caller's number is in no record either.
+    for r in &rows {
+        assert!(!r.detail.contains(caller_digits), "{}", r.detail);
+    }
 }
 
 #[test]

@@ -553,11 +553,19 @@ impl Endpoint {
             Method::Invite | Method::Bye | Method::Info | Method::Notify | Method::Refer
                 if has_to_tag =>
             {
-                match call_id.as_deref().and_then(|c| self.call_by_id(c)) {
-                    Some(call) => {
-                        let _ = call.send(ToCall::Request { key, request, peer });
-                    }
-                    None => self.respond(key, &request, 481, "Call/Transaction Does Not Exist"),
+                let sent = match call_id.as_deref().and_then(|c| self.call_by_id(c)) {
+                    Some(call) => call.send(ToCall::Request { key, request, peer }),
+                    None => Err(mpsc::error::SendError(ToCall::Request {
+                        key,
+                        request,
+                        peer,
+                    })),
+                };
+                // No call, or its task has just ended (a NOTIFY right after
+                // the caller's BYE): the dialog is gone. Unanswered, the
+                // request's retransmissions would be absorbed for good.
+                if let Err(mpsc::error::SendError(ToCall::Request { key, request, .. })) = sent {
+                    self.respond(key, &request, 481, "Call/Transaction Does Not Exist");
                 }
             }
             Method::Bye | Method::Info => {

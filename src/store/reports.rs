@@ -117,7 +117,9 @@ pub struct Metrics {
     pub wait_avg_s: Option<f64>,
     /// Nearest-rank 90th percentile of the same waits.
     pub wait_p90_s: Option<f64>,
-    /// Calls a partner centre answered.
+    /// Calls transferred to a partner centre: the partner answered a
+    /// bridged call, or the upstream took the call over by REFER
+    /// (`handed-over`: whether the partner answered is not known).
     pub transfers_to_partners: u64,
     /// Callback requests made.
     pub callbacks_requested: u64,
@@ -203,7 +205,8 @@ SELECT c.arrived_at, c.language, c.hangup_by, c.survey_score,
   COALESCE(c.kept_abandoned_queue, EXISTS (SELECT 1 FROM call_routing r
            WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'abandoned')) AS abandoned_queue,
   COALESCE(c.kept_transferred, EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'transfer-ended' AND r.result = 'answered')) AS transferred,
+           WHERE r.call_id = c.id AND r.step = 'transfer-ended'
+             AND r.result IN ('answered', 'handed-over'))) AS transferred,
   COALESCE(c.kept_follow_up,
     EXISTS (SELECT 1 FROM follow_ups f WHERE f.call_id = c.id)) AS follow_up
 FROM calls c

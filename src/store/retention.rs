@@ -313,7 +313,8 @@ async fn remove_timelines(
            kept_abandoned_queue = EXISTS (SELECT 1 FROM call_routing r
              WHERE r.call_id = calls.id AND r.step = 'finished' AND r.result = 'abandoned'),
            kept_transferred = EXISTS (SELECT 1 FROM call_routing r
-             WHERE r.call_id = calls.id AND r.step = 'transfer-ended' AND r.result = 'answered'),
+             WHERE r.call_id = calls.id AND r.step = 'transfer-ended'
+               AND r.result IN ('answered', 'handed-over')),
            kept_follow_up = EXISTS (SELECT 1 FROM follow_ups f WHERE f.call_id = calls.id),
            kept_wait_ms = (SELECT r.wait_ms FROM call_routing r
              WHERE r.call_id = calls.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1),

@@ -206,6 +206,10 @@ pub struct Trunk {
     pub dtmf: DtmfMode,
     /// The trunk takes REFER for calls it brought in.
     pub refer: bool,
+    /// The trunk promises that a call it places for a REFER presents the
+    /// centre's number, not the transferred caller's. REFER is used only
+    /// with both this and `refer` (see [`Trunk::transfers_by_refer`]).
+    pub refer_presents_centre: bool,
     /// Ask for no REFER subscription (RFC 4488).
     pub refer_no_subscription: bool,
     /// The driver probes the trunk with OPTIONS: a call that finds it
@@ -233,6 +237,7 @@ impl Trunk {
             max_calls: None,
             dtmf: DtmfMode::default(),
             refer: false,
+            refer_presents_centre: false,
             refer_no_subscription: false,
             probed: false,
             load: Arc::new(TrunkLoad::default()),
@@ -269,6 +274,14 @@ impl Trunk {
             Transport::Udp => "",
         };
         rsip::Uri::try_from(format!("sip:{written}@{}{transport}", self.host()).as_str()).ok()
+    }
+
+    /// Whether partner transfers of this trunk's callers are handed to it
+    /// by REFER: it takes REFER and presents the centre on the new call
+    /// (else the partner would see the caller's number; a bridged leg is
+    /// used instead).
+    pub fn transfers_by_refer(&self) -> bool {
+        self.refer && self.refer_presents_centre
     }
 
     /// Whether a request from `peer` may have come through this trunk.

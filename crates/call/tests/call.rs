@@ -696,7 +696,11 @@ fn overflow_goes_to_the_plans_branch() {
 
 /// After hours: "closed", then the crisis partner.
 fn after_hours(refer: bool) -> Harness {
-    let mut h = Harness::start_from(config(refer), CENTRE, &sdp(40000, "0 101"), 21, TRUNK);
+    after_hours_with(config(refer))
+}
+
+fn after_hours_with(cfg: std::sync::Arc<senim_call::config::CallConfig>) -> Harness {
+    let mut h = Harness::start_from(cfg, CENTRE, &sdp(40000, "0 101"), 21, TRUNK);
     h.ack();
     h.rfc4733('2', 1000);
     h.prompt_finished(MediaId::Caller);
@@ -705,16 +709,18 @@ fn after_hours(refer: bool) -> Harness {
     h
 }
 
-#[test]
-fn refer_through_a_trunk_that_takes_it() {
-    let mut h = after_hours(true);
-    let refer = h.sent(Method::Refer).last().cloned().expect("a REFER");
-    let text = String::from_utf8_lossy(&message::request_to_bytes(&refer)).to_string();
-    assert!(text.contains("Refer-To:"), "{text}");
-    h.reply(&refer, 202, "");
+/// A NOTIFY from the trunk in the caller's dialog, reporting `sipfrag`.
+fn trunk_notify(
+    h: &mut Harness,
+    cseq: u32,
+    state: &str,
+    sipfrag: &str,
+) -> senim_sip::transaction::TxKey {
+    let body = format!("{sipfrag}\r\n");
     let notify = format!(
-        "NOTIFY sip:senim@{SENIM} SIP/2.0\r\nVia: SIP/2.0/UDP {TRUNK};branch=z9hG4bK-n1\r\nMax-Forwards: 70\r\nFrom: <sip:{CALLER_NUMBER}@{TRUNK}>;tag=caller1\r\nTo: <sip:centre@{SENIM}>;tag={}\r\nCall-ID: call-1@test\r\nCSeq: 3 NOTIFY\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: 16\r\n\r\nSIP/2.0 200 OK\r\n",
-        h.senim_tag
+        "NOTIFY sip:senim@{SENIM} SIP/2.0\r\nVia: SIP/2.0/UDP {TRUNK};branch=z9hG4bK-n{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:{CALLER_NUMBER}@{TRUNK}>;tag=caller1\r\nTo: <sip:centre@{SENIM}>;tag={}\r\nCall-ID: call-1@test\r\nCSeq: {cseq} NOTIFY\r\nEvent: refer\r\nSubscription-State: {state}\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: {}\r\n\r\n{body}",
+        h.senim_tag,
+        body.len()
     );
     let key = h.key();
     h.sip(SipInput::Request {
@@ -722,10 +728,222 @@ fn refer_through_a_trunk_that_takes_it() {
         request: parse_request(&notify),
         peer: senim_sip::message::Peer::udp(addr(TRUNK)),
     });
+    key
+}
+
+/// The `result`s of the record's `transfer-ended` steps, with their detail.
+fn transfer_ends(h: &Harness) -> Vec<(Option<String>, String)> {
+    h.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            RecordOp::Routing {
+                step,
+                result,
+                detail,
+                ..
+            } if step == "transfer-ended" => Some((result.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn wire(request: &rsip::Request) -> String {
+    String::from_utf8_lossy(&message::request_to_bytes(request)).to_string()
+}
+
+#[test]
+fn refer_through_a_trunk_that_takes_it() {
+    let mut h = after_hours(true);
+    let refer = h.sent(Method::Refer).last().cloned().expect("a REFER");
+    let text = wire(&refer);
+    assert!(text.contains("Refer-To: <sip:+77232771922@"), "{text}");
+    assert!(
+        text.contains("Referred-By: <sip:+77232000000@"),
+        "the centre refers (RFC 3892): {text}"
+    );
+    h.reply(&refer, 202, "");
+    let key = trunk_notify(&mut h, 3, "terminated;reason=noresource", "SIP/2.0 200 OK");
     assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    assert_eq!(
+        transfer_ends(&h).first().map(|(r, _)| r.clone()),
+        Some(Some("handed-over".into()))
+    );
+}
+
+#[test]
+fn a_refer_reported_200_is_handed_over_not_answered() {
+    let mut h = after_hours(true);
+    let refer = h.sent(Method::Refer).last().cloned().expect("a REFER");
+    h.reply(&refer, 202, "");
+    let k1 = trunk_notify(&mut h, 3, "active;expires=60", "SIP/2.0 100 Trying");
+    assert_eq!(h.response_to(k1).map(|r| r.status_code.code()), Some(200));
+    assert!(transfer_ends(&h).is_empty(), "100 Trying ends nothing");
+    let k2 = trunk_notify(&mut h, 4, "terminated;reason=noresource", "SIP/2.0 200 OK");
+    assert_eq!(h.response_to(k2).map(|r| r.status_code.code()), Some(200));
+    let ends = transfer_ends(&h);
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(ends[0].0.as_deref(), Some("handed-over"));
+    assert!(ends[0].1.contains("\"how\":\"refer\""), "{ends:?}");
+    assert!(
+        !h.records().iter().any(|r| matches!(
+            r,
+            RecordOp::Routing { result: Some(res), .. } if res == "answered"
+        )),
+        "a NOTIFY 200 is not the partner's answer"
+    );
+    assert!(
+        h.steps().iter().any(|s| s == "handed over"),
+        "{:?}",
+        h.steps()
+    );
+    // Senim leaves the call: the upstream has it.
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(h.ended(), Some(("handed-over".into(), Some("senim"))));
+}
+
+#[test]
+fn a_caller_bye_while_a_refer_is_pending_fails_the_transfer_and_ends_the_call() {
+    let mut h = after_hours(true);
+    let refer = h.sent(Method::Refer).last().cloned().expect("a REFER");
+    h.reply(&refer, 202, "");
+    trunk_notify(&mut h, 3, "active;expires=60", "SIP/2.0 100 Trying");
+    h.clear();
+    // Asterisk hangs up the caller before it reports the partner busy.
+    let bye = h.in_dialog("BYE", 5, "", "");
+    assert_eq!(h.response_to(bye).map(|r| r.status_code.code()), Some(200));
+    assert_eq!(h.ended(), Some(("caller-hangup".into(), Some("caller"))));
+    let ends = transfer_ends(&h);
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(ends[0].0.as_deref(), Some("failed"));
+    assert!(
+        ends[0]
+            .1
+            .contains("caller's leg ended before the transfer was confirmed"),
+        "{ends:?}"
+    );
+    assert!(h
+        .commands(MediaId::Caller)
+        .iter()
+        .any(|c| matches!(c, MediaCommand::Close)));
+    assert!(h.call.is_finished(h.now));
+    // The late NOTIFY 503: no subscription any more, no second number.
+    let late = trunk_notify(
+        &mut h,
+        4,
+        "terminated;reason=noresource",
+        "SIP/2.0 503 Service Unavailable",
+    );
+    assert_eq!(h.response_to(late).map(|r| r.status_code.code()), Some(481));
+    h.advance(Duration::from_secs(120));
+    assert!(
+        h.sent(Method::Refer).is_empty(),
+        "no REFER into a dead dialog"
+    );
+    assert!(
+        h.sent(Method::Invite).is_empty(),
+        "no bridged attempt either"
+    );
+    assert!(h.played(MediaId::Caller).is_empty(), "no prompts to nobody");
+    assert!(
+        !h.commands(MediaId::Caller)
+            .iter()
+            .any(|c| matches!(c, MediaCommand::Start { .. } | MediaCommand::Play { .. })),
+        "no RTP to the caller"
+    );
+    assert!(
+        !h.steps()
+            .iter()
+            .any(|s| s.contains("transfer failed") && !s.contains("confirmed")),
+        "the plan's fallback does not run: {:?}",
+        h.steps()
+    );
+    assert_eq!(transfer_ends(&h).len(), 1);
+}
+
+#[test]
+fn a_notify_503_while_the_caller_is_there_refers_the_next_number_then_falls_back() {
+    let mut h = after_hours(true);
+    let first = h.sent(Method::Refer).last().cloned().expect("a REFER");
+    assert!(wire(&first).contains("Refer-To: <sip:+77232771922@"));
+    h.reply(&first, 202, "");
+    trunk_notify(&mut h, 3, "active;expires=60", "SIP/2.0 100 Trying");
+    h.clear();
+    let k = trunk_notify(
+        &mut h,
+        4,
+        "terminated;reason=noresource",
+        "SIP/2.0 503 Service Unavailable",
+    );
+    assert_eq!(h.response_to(k).map(|r| r.status_code.code()), Some(200));
+    let second = h
+        .sent(Method::Refer)
+        .last()
+        .cloned()
+        .expect("a REFER for the next number");
+    assert!(
+        wire(&second).contains("Refer-To: <sip:+77714451144@"),
+        "{}",
+        wire(&second)
+    );
+    h.reply(&second, 202, "");
+    h.clear();
+    trunk_notify(
+        &mut h,
+        5,
+        "terminated;reason=noresource",
+        "SIP/2.0 486 Busy Here",
+    );
+    assert!(h.sent(Method::Refer).is_empty(), "no number left");
+    assert!(
+        h.steps()
+            .iter()
+            .any(|s| s.contains("transfer to ulba-crisis-centre failed")),
+        "{:?}",
+        h.steps()
+    );
+    // The fallback speaks to the caller, who is still there.
+    assert!(!h.played(MediaId::Caller).is_empty());
+    assert_eq!(h.ended(), None);
+}
+
+#[test]
+fn a_refer_answered_481_means_the_caller_is_gone() {
+    let mut h = after_hours(true);
+    let refer = h.sent(Method::Refer).last().cloned().expect("a REFER");
+    h.clear();
+    h.reply(&refer, 481, "");
+    assert!(
+        h.sent(Method::Refer).is_empty(),
+        "no REFER into a dead dialog"
+    );
+    assert!(h.played(MediaId::Caller).is_empty());
+    assert_eq!(h.ended(), Some(("caller-gone".into(), None)));
+    assert_eq!(
+        transfer_ends(&h).first().map(|(r, _)| r.clone()),
+        Some(Some("failed".into()))
+    );
+}
+
+#[test]
+fn refer_without_the_promise_to_present_the_centre_is_bridged() {
+    let h = after_hours_with(config_with(|t| t.refer = true));
+    assert!(h.sent(Method::Refer).is_empty(), "no REFER");
+    let inv = h
+        .sent(Method::Invite)
+        .last()
+        .cloned()
+        .expect("a bridged INVITE to the partner");
+    let text = wire(&inv);
+    assert!(text.starts_with("INVITE sip:+77232771922@"), "{text}");
+    let digits = CALLER_NUMBER.trim_start_matches('+');
+    assert!(
+        !text.contains(digits),
+        "the caller's number never goes out: {text}"
+    );
     assert!(h.records().iter().any(|r| matches!(
         r,
-        RecordOp::Routing { step, result: Some(res), .. } if step == "transfer-ended" && res == "answered"
+        RecordOp::Routing { step, detail, .. }
+            if step == "transfer-attempt" && detail.contains("bridged")
     )));
 }
 

@@ -65,8 +65,13 @@ pub enum RouteOutcome {
 /// How a transfer to a partner ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransferOutcome {
-    /// The partner has the call; the interpreter is done.
+    /// The partner answered a call Senim bridged; the interpreter is done
+    /// (outcome `transferred`).
     Transferred,
+    /// The upstream took the call over (REFER accepted and its 2xx
+    /// reported); whether the partner answered is not known to Senim. The
+    /// interpreter is done (outcome `handed-over`).
+    HandedOver,
     Failed,
 }
 
@@ -213,7 +218,7 @@ impl Interpreter {
         self.state == State::Done
     }
 
-    /// How the call ended ("completed", "transferred", a hangup node's
+    /// How the call ended ("completed", "transferred", "handed-over", a hangup node's
     /// `outcome`, "dialplan-loop"), once done.
     pub fn outcome(&self) -> Option<&str> {
         self.outcome.as_deref()
@@ -312,6 +317,11 @@ impl Interpreter {
                         self.record(&mut out, "transferred".into());
                         self.state = State::Done;
                         self.outcome = Some("transferred".into());
+                    }
+                    TransferOutcome::HandedOver => {
+                        self.record(&mut out, "handed over".into());
+                        self.state = State::Done;
+                        self.outcome = Some("handed-over".into());
                     }
                     TransferOutcome::Failed => {
                         self.record(&mut out, "transfer failed".into());

@@ -422,6 +422,17 @@ fn hours_closed_plays_after_hours_then_the_crisis_partner() {
 }
 
 #[test]
+fn transfer_handed_over_is_done_without_claiming_an_answer() {
+    let mut i = in_main_menu('2');
+    i.handle(Event::Digit('0'));
+    let a = i.handle(Event::TransferResult(TransferOutcome::HandedOver));
+    assert!(has_record(&a, "crisis", "handed over"));
+    assert!(hangup(&a).is_none(), "the upstream has the call: no hangup");
+    assert!(i.is_done());
+    assert_eq!(i.outcome(), Some("handed-over"));
+}
+
+#[test]
 fn transfer_failed_falls_back_to_callback_then_voicemail() {
     let mut i = in_main_menu('2');
     i.handle(Event::Digit('0'));

@@ -147,7 +147,11 @@ fn random_event(rng: &mut Rng) -> Event {
         ),
         9 => Event::PeerHungUp,
         10 => Event::TransferResult(
-            [TransferOutcome::Transferred, TransferOutcome::Failed][rng.below(2)],
+            [
+                TransferOutcome::Transferred,
+                TransferOutcome::HandedOver,
+                TransferOutcome::Failed,
+            ][rng.below(3)],
         ),
         _ => {
             if rng.below(2) == 0 {

@@ -457,6 +457,42 @@ async fn an_empty_database_gives_zero_rows_not_errors() {
 }
 
 #[tokio::test]
+async fn a_transfer_handed_over_by_refer_counts_and_a_failed_one_does_not() {
+    let db = Db::open().await;
+    let caller = Some("caller");
+    let refer = r#"{"how":"refer"}"#;
+    for (id, minute, result) in [("h1", 0, "handed-over"), ("h2", 10, "failed")] {
+        let at = at(3, 2, 12, minute, 0);
+        db.call(Call {
+            id,
+            at,
+            language: Some("ru"),
+            service: None,
+            hangup_by: caller,
+            survey: None,
+        })
+        .await;
+        db.routing(
+            id,
+            at + 30_000,
+            &[
+                ("transfer-attempt", None, None, refer),
+                ("transfer-ended", Some(result), None, refer),
+            ],
+        )
+        .await;
+    }
+    let r = made(&db, Grouping::Day).await;
+    assert_eq!(r.total.offered, 2);
+    assert_eq!(r.total.transfers_to_partners, 1);
+    assert_eq!(r.total.answered, 0, "a REFER is not a specialist's answer");
+    assert_eq!(
+        r.total.abandoned_menu, 0,
+        "a transfer was tried: not abandoned in the menu"
+    );
+}
+
+#[tokio::test]
 async fn bad_ranges_are_refused() {
     let db = Db::open().await;
     let store = &db.store;

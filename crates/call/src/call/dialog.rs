@@ -87,7 +87,8 @@ impl Call {
     }
 
     /// The caller's side is over: keep a message being recorded, take a
-    /// callback request half given, end the legs, write the end.
+    /// callback request half given, fail a transfer not yet confirmed, end
+    /// the legs, write the end.
     pub(crate) fn end(&mut self, outcome: &str, hangup_by: Option<&'static str>) {
         if self.phase == Phase::Ended {
             return;
@@ -103,6 +104,7 @@ impl Call {
                 self.store_callback(&r);
             }
         }
+        self.transfer_call_ended();
         self.end_legs();
         let at = self.epoch_ms();
         self.record(RecordOp::Ended {

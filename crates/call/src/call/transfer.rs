@@ -1,21 +1,32 @@
 //! Transfers to partner centres: REFER in the caller's dialog through a
-//! trunk that takes it, otherwise a bridged leg; each of the partner's
-//! numbers in turn; then the plan's fallback. Only directory partners are
-//! ever dialled.
+//! trunk that takes it and promises to present the centre on the new call,
+//! otherwise a bridged leg; each of the partner's numbers in turn while the
+//! caller is still there; then the plan's fallback. Only directory partners
+//! are ever dialled.
+//!
+//! What is recorded is only what Senim knows: a bridged leg the partner
+//! answered is `answered`; a REFER whose NOTIFY reported a 2xx is
+//! `handed-over` (an upstream such as Asterisk reports 200 as soon as its
+//! own call starts, so the partner's answer is not known); a transfer the
+//! caller's side ended before it was confirmed is `failed`. See
+//! docs/transfers.md.
 
 use rsip::Method;
 use senim_dialplan::{Event as PlanEvent, TransferOutcome};
 use senim_routing::partners::Contact;
 use senim_sip::message;
-use senim_sip::refer::{ReferConfig, ReferState, ReferTransfer};
+use senim_sip::refer::{ReferConfig, ReferFailure, ReferState, ReferTransfer};
 use senim_sip::transaction::TxKey;
 
-use super::state::{Call, PartnerTransfer};
+use super::state::{Call, PartnerTransfer, Phase};
 use crate::legs::{self, LegPlan, LegPurpose, LegTarget};
 use crate::relay::peer_of_uri;
 
 /// How long a partner's phone may ring before the next number is tried.
 const PARTNER_RING: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why a transfer in progress failed when the caller's side ended.
+pub(crate) const CALLER_GONE: &str = "caller's leg ended before the transfer was confirmed";
 
 impl Call {
     /// The plan's `<transfer>`.
@@ -45,6 +56,11 @@ impl Call {
     /// Try the partner's next number; None while an attempt is under way,
     /// else the plan's answer (failed: nothing left to try).
     fn transfer_next(&mut self) -> Option<PlanEvent> {
+        if self.phase == Phase::Ended {
+            // Nobody to transfer: the end already recorded the transfer.
+            self.transfer = None;
+            return None;
+        }
         // Bounded by the directory entry's list of numbers.
         for _ in 0..16 {
             let t = self.transfer.as_mut()?;
@@ -90,11 +106,14 @@ impl Call {
     fn try_contact(&mut self, partner: &str, contact: &Contact) -> Result<&'static str, String> {
         match contact {
             Contact::Number(n) => {
+                // REFER only through a trunk that promised to present the
+                // centre on the call it places: else the partner would see
+                // the caller's number, and a bridged leg is used instead.
                 let refer_trunk = self
                     .cfg
                     .outbound
                     .trunk_of(self.peer.addr)
-                    .filter(|t| t.refer)
+                    .filter(|t| t.transfers_by_refer())
                     .map(|t| (t.number_uri(n), t.refer_no_subscription));
                 if let Some((target, no_subscription)) = refer_trunk {
                     let target = target.ok_or_else(|| "the number has no digits".to_string())?;
@@ -224,14 +243,30 @@ impl Call {
             .unwrap_or_default();
         match state {
             ReferState::Succeeded => {
+                // The upstream has the call; a sipfrag 2xx says only that
+                // its own call started (Asterisk sends it with its
+                // ringback), so the partner's answer is not claimed.
+                let confirmed = self
+                    .transfer
+                    .as_ref()
+                    .and_then(|t| t.refer.as_ref())
+                    .is_some_and(ReferTransfer::is_confirmed);
                 self.record_transfer_end(
                     &partner,
-                    Some("answered".into()),
-                    serde_json::json!({ "partner": partner, "how": "refer" }),
+                    Some("handed-over".into()),
+                    serde_json::json!({ "partner": partner, "how": "refer", "notify_2xx": confirmed }),
                 );
                 self.transfer = None;
                 self.stop_caller_audio();
-                self.flow_event(PlanEvent::TransferResult(TransferOutcome::Transferred));
+                self.flow_event(PlanEvent::TransferResult(TransferOutcome::HandedOver));
+            }
+            ReferState::Failed(ReferFailure::Refused(481)) => {
+                // RFC 3261 §12.2.1.2: the caller's dialog is gone (its BYE
+                // may be late or lost). No other number, no fallback.
+                let detail = serde_json::json!({ "partner": partner, "how": "refer", "why": "Refused(481)" });
+                self.record_transfer_end(&partner, Some("failed".into()), detail);
+                self.transfer = None;
+                self.end("caller-gone", None);
             }
             ReferState::Failed(why) => {
                 let detail = serde_json::json!({ "partner": partner, "how": "refer", "why": format!("{why:?}") });
@@ -299,7 +334,34 @@ impl Call {
         }
     }
 
-    /// How an attempt to reach a partner ended (`result`: answered, failed, ...).
+    /// The caller's side ended (BYE, CANCEL, a limit, shutdown) while a
+    /// transfer was in progress: the attempt under way failed, as the
+    /// transfer was never confirmed; no other number is tried and the
+    /// plan's fallback does not run (nobody is there to hear it). A NOTIFY
+    /// that comes later gets 481.
+    pub(crate) fn transfer_call_ended(&mut self) {
+        let Some(t) = self.transfer.take() else {
+            return;
+        };
+        let how = if t.refer.is_some() {
+            "refer"
+        } else {
+            "bridged"
+        };
+        tracing::info!(partner = %t.partner, how, "{CALLER_GONE}");
+        self.record_transfer_end(
+            &t.partner,
+            Some("failed".into()),
+            serde_json::json!({ "partner": t.partner, "how": how, "why": CALLER_GONE }),
+        );
+        self.record_step(
+            &t.node,
+            format!("transfer to {} failed: {CALLER_GONE}", t.partner),
+        );
+    }
+
+    /// How an attempt to reach a partner ended (`result`: answered,
+    /// handed-over, failed, ...).
     pub(crate) fn record_transfer_end(
         &mut self,
         partner: &str,

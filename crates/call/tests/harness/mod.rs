@@ -69,27 +69,46 @@ number = "+77015550199"
 schedule = "24/7"
 "#;
 
-/// The centre's settings for tests; `refer` makes the trunk take REFER.
+/// The centre's settings for tests; `refer` makes the trunk take REFER
+/// (and promise to present the centre on the calls it places for one).
 pub fn config(refer: bool) -> Arc<CallConfig> {
-    config_with(refer, DtmfMode::Auto, Vec::new())
+    config_full(
+        |t| {
+            t.refer = refer;
+            t.refer_presents_centre = refer;
+        },
+        Vec::new(),
+    )
 }
 
 /// The centre's settings with these lines (`[[line]]`).
 pub fn config_with_lines(refer: bool, lines: Vec<senim_call::config::Line>) -> Arc<CallConfig> {
-    config_with(refer, DtmfMode::Auto, lines)
+    config_full(
+        |t| {
+            t.refer = refer;
+            t.refer_presents_centre = refer;
+        },
+        lines,
+    )
 }
 
 /// The centre's settings with the trunk's `dtmf` mode (a caller from the
 /// trunk: `Harness::start_from(.., TRUNK)`).
 pub fn trunk_dtmf_config(dtmf: DtmfMode) -> Arc<CallConfig> {
-    config_with(false, dtmf, Vec::new())
+    config_full(|t| t.dtmf = dtmf, Vec::new())
 }
 
-fn config_with(
-    refer: bool,
-    dtmf: DtmfMode,
+/// The centre's settings with the trunk changed by `trunk`.
+pub fn config_with(trunk: impl FnOnce(&mut Trunk)) -> Arc<CallConfig> {
+    config_full(trunk, Vec::new())
+}
+
+fn config_full(
+    trunk: impl FnOnce(&mut Trunk),
     lines: Vec<senim_call::config::Line>,
 ) -> Arc<CallConfig> {
+    let mut t = Trunk::new("provider", TRUNK.parse().expect("address"));
+    trunk(&mut t);
     let schedules = Schedules::from_toml_str(
         "[centre]\nmon = \"09:00-18:00\"\ntue = \"09:00-18:00\"\nwed = \"09:00-18:00\"\nthu = \"09:00-18:00\"\nfri = \"09:00-18:00\"\n",
     )
@@ -108,11 +127,7 @@ fn config_with(
             has_number: true,
             share_caller_number: false,
             accept_timeout: Duration::from_secs(15),
-            trunks: vec![Trunk {
-                refer,
-                dtmf,
-                ..Trunk::new("provider", TRUNK.parse().expect("address"))
-            }],
+            trunks: vec![t],
         },
         lines,
         sip_address: SENIM.parse().expect("address"),
