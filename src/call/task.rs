@@ -111,6 +111,26 @@ pub(super) fn bind_caller(ctx: &CallContext) -> (CallerPort, Result<u16, String>
     }
 }
 
+/// Most requests a finished call answers from its closed inbox (they can
+/// only be those queued before it closed).
+const MAX_QUEUED: usize = 10_000;
+
+/// The core is finished, but the endpoint may have queued SIP for it (a
+/// NOTIFY right after the caller's BYE) before it hears the call ended.
+/// Close the inbox, so the endpoint answers whatever comes later itself
+/// (481), and give the core what is already queued: a finished call answers
+/// 481. Dropped unread, such a request would never be answered and its
+/// retransmissions would be absorbed by its server transaction.
+fn answer_queued<C: CallCore>(core: &mut C, rx: &mut mpsc::UnboundedReceiver<ToCall>) {
+    rx.close();
+    for _ in 0..MAX_QUEUED {
+        match rx.try_recv() {
+            Ok(m) => core.handle_sip(Instant::now(), m),
+            Err(_) => return,
+        }
+    }
+}
+
 /// What a leg's reader task reports.
 enum LegInput {
     Rtp {
@@ -230,6 +250,8 @@ impl Shell {
             }
             self.flush(core);
         }
+        answer_queued(core, &mut rx);
+        self.flush(core);
         // Dropping the ports stops their streams and readers.
         self.caller = None;
         self.legs.clear();
@@ -485,5 +507,49 @@ async fn sleep_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core that is already finished and counts the SIP it is given.
+    #[derive(Default)]
+    struct Finished {
+        sip: usize,
+    }
+
+    impl CallCore for Finished {
+        fn handle_sip(&mut self, _now: Instant, _input: ToCall) {
+            self.sip += 1;
+        }
+        fn handle_rtp(&mut self, _: Instant, _: MediaId, _: &[u8], _: SocketAddr) {}
+        fn handle_prompt_finished(&mut self, _: Instant, _: MediaId, _: u64) {}
+        fn handle_leg_prepared(&mut self, _: Instant, _: LegId, _: Result<PreparedLeg, String>) {}
+        fn handle_timeout(&mut self, _: Instant) {}
+        fn poll_output(&mut self) -> Option<Output> {
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn is_finished(&self, _: Instant) -> bool {
+            true
+        }
+    }
+
+    /// SIP queued for a call as it finished reaches the core (which answers
+    /// it), and SIP sent later is refused, so the endpoint answers it.
+    #[test]
+    fn a_finished_call_answers_what_was_queued_and_refuses_the_rest() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for _ in 0..2 {
+            assert!(tx.send(ToCall::Shutdown).is_ok());
+        }
+        let mut core = Finished::default();
+        answer_queued(&mut core, &mut rx);
+        assert_eq!(core.sip, 2);
+        assert!(tx.send(ToCall::Shutdown).is_err());
     }
 }
