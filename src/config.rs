@@ -195,6 +195,10 @@ pub struct TrunkConfig {
     /// How often to probe the trunk with OPTIONS, e.g. "30s"; empty or "0s": never.
     #[serde(default)]
     pub probe_every: Option<String>,
+    /// TCP trunks: a CRLF keep-alive ping on the connection this often
+    /// (RFC 5626), e.g. "90s" (the default); "0s": none.
+    #[serde(default)]
+    pub keepalive: Option<String>,
     /// How keys arrive from the trunk's callers: "auto" (default),
     /// "rfc4733", "inband", "info" or "both".
     #[serde(default)]
@@ -413,6 +417,8 @@ pub struct TrunkSettings {
     pub register_expires: Duration,
     /// How often to probe with OPTIONS (`None`: never).
     pub probe_every: Option<Duration>,
+    /// TCP: how often to ping the connection (`None`: never).
+    pub keepalive: Option<Duration>,
 }
 
 impl TrunkConfig {
@@ -586,10 +592,35 @@ impl TrunkConfig {
                 }
             },
         };
+        use senim_sip::message::Transport as Wire;
+        let keepalive = match (&self.keepalive, trunk.transport) {
+            (None, Wire::Tcp) => Some(Duration::from_secs(90)),
+            (None, _) => None,
+            (Some(text), transport) => match parse_duration(text) {
+                Some(d) if d.is_zero() => None,
+                Some(_) if transport != Wire::Tcp => {
+                    return Err((
+                        "trunk.keepalive",
+                        format!(
+                            "{text:?}: CRLF keep-alives are for TCP trunks; a UDP trunk's NAT \
+                             binding is kept open by probe_every"
+                        ),
+                    ))
+                }
+                Some(d) if d >= Duration::from_secs(5) && d <= Duration::from_secs(3600) => Some(d),
+                _ => {
+                    return Err((
+                        "trunk.keepalive",
+                        format!("{text:?} is not \"0s\" or a duration between 5s and 1h"),
+                    ))
+                }
+            },
+        };
         Ok(TrunkSettings {
             trunk,
             register_expires,
             probe_every,
+            keepalive,
         })
     }
 }

@@ -258,6 +258,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
                 trunk: shared.clone(),
                 register_expires: t.register_expires,
                 probe_every: t.probe_every,
+                keepalive: t.keepalive,
             })
             .collect(),
         sip_address: ctx.call.sip_address,

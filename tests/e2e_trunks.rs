@@ -10,7 +10,10 @@
 //! - A call out to a number goes through the provider, whose 407 Senim
 //!   answers; the phone sees the centre's number, never the caller's.
 //! - With two trunks and the first stopped, calls leave by the second, the
-//!   first is shown down, and it comes back up by itself when restarted.
+//!   first is shown down, and it comes back up by itself when restarted
+//!   (and Senim registers to it again at once).
+//! - Over TCP: Senim opens the connection, registers, calls in and out
+//!   over it, and registers again when the connection is lost.
 
 mod common;
 
@@ -230,17 +233,20 @@ fn with_the_first_trunk_stopped_calls_leave_by_the_second_and_it_comes_back_up()
     let (a_port, b_port, phone_port) = (port_block(), port_block(), port_block());
     let mut first = Kamailio::start(dir.path(), a_port, "MD5", CENTRE, phone_port);
     let second = Kamailio::start(dir.path(), b_port, "MD5", CENTRE, phone_port + 40);
-    let trunk = |id: &str, port: u16| {
+    // The first registers for an hour: only its coming back up can make
+    // Senim register again soon after a restart.
+    let trunk = |id: &str, port: u16, register: &str| {
         format!(
             "[[trunk]]\nid = \"{id}\"\naddress = \"127.0.0.1:{port}\"\ndomain = \"provider.test\"\n\
-             username = \"{USER}\"\npassword = \"{PASSWORD}\"\nprobe_every = \"1s\"\n\n"
+             username = \"{USER}\"\npassword = \"{PASSWORD}\"\nprobe_every = \"1s\"\n{register}\n"
         )
     };
-    let config = format!(
+    let config =
+        format!(
         "[centre]\nname = \"Senim\"\nnumber = \"{CENTRE}\"\n\n[data]\npartners = \"{}\"\n\n{}{}",
         partners(dir.path()),
-        trunk("first", a_port),
-        trunk("second", b_port)
+        trunk("first", a_port, "register = true\nregister_expires = \"1h\"\n"),
+        trunk("second", b_port, "")
     );
     // A short T1 so that an unanswered probe times out in seconds.
     let senim = Senim::start_with(Some(&config), &[("SENIM_SIP_T1", "100ms")]);
@@ -248,9 +254,11 @@ fn with_the_first_trunk_stopped_calls_leave_by_the_second_and_it_comes_back_up()
         wait_until(Duration::from_secs(5), || trunk_field(
             &senim, "first", "state"
         ) == "up"
-            && trunk_field(&senim, "second", "state") == "up"),
-        "both up: {}",
-        trunks_view(&senim)
+            && trunk_field(&senim, "second", "state") == "up"
+            && registrations(&first) == 1),
+        "both up, the first registered: {}\n{}",
+        trunks_view(&senim),
+        first.log()
     );
     first.stop();
     assert!(
@@ -288,5 +296,76 @@ fn with_the_first_trunk_stopped_calls_leave_by_the_second_and_it_comes_back_up()
         ) == "up"),
         "the first is up again: {}",
         trunks_view(&senim)
+    );
+    // Restarted, it may have forgotten Senim: Senim registers again at
+    // once, though its binding had most of an hour left.
+    assert!(
+        wait_until(Duration::from_secs(5), || registrations(&first) >= 1),
+        "registered again once back up:\n{}\n--- senim ---\n{}",
+        first.log(),
+        senim.log()
+    );
+}
+
+/// A trunk over TCP: Senim opens the connection itself, registers and
+/// calls out over it (the provider's 407 answered), the provider's call
+/// comes in over TCP, and when the provider restarts (the connection
+/// lost) Senim registers again at once over a new one, though its
+/// binding had most of an hour left.
+#[test]
+fn over_tcp_registers_calls_out_and_registers_again_when_the_connection_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (k_port, phone_port) = (port_block(), port_block());
+    let mut provider = Kamailio::start(dir.path(), k_port, "MD5", CENTRE, phone_port);
+    let config = format!(
+        "[centre]\nname = \"Senim\"\nnumber = \"{CENTRE}\"\n\n[data]\npartners = \"{}\"\n\n\
+         [[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:{k_port}\"\ndomain = \"provider.test\"\n\
+         transport = \"tcp\"\nregister = true\nregister_expires = \"1h\"\nusername = \"{USER}\"\n\
+         password = \"{PASSWORD}\"\nkeepalive = \"5s\"\n",
+        partners(dir.path()),
+    );
+    let senim = Senim::start_with(Some(&config), &[]);
+    assert!(
+        wait_until(Duration::from_secs(10), || trunk_field(
+            &senim,
+            "provider",
+            "registration"
+        ) == "registered"),
+        "registered over TCP: {}\n{}\n--- senim ---\n{}",
+        trunks_view(&senim),
+        provider.log(),
+        senim.log()
+    );
+    let log = provider.log();
+    assert!(log.contains("PROVIDER got REGISTER over tcp"), "{log}");
+    assert!(
+        !log.contains("PROVIDER got REGISTER over udp"),
+        "nothing over UDP:\n{log}"
+    );
+    assert!(log.contains("transport=tcp"), "a TCP contact:\n{log}");
+    // The network calls the centre: the provider forwards the call to
+    // Senim's contact over TCP, and the caller presses 0: the partner's
+    // number, through the provider, over TCP.
+    let mut partner = Phone::start(dir.path(), "partner_answer.xml", phone_port, senim.sip);
+    let provider_addr: SocketAddr = format!("127.0.0.1:{k_port}").parse().expect("address");
+    let mut caller = call_through(provider_addr);
+    assert_eq!(caller.press_info('0'), Some(200));
+    bridged_then_hang_up(&mut caller, &mut partner, &senim);
+    let log = provider.log();
+    assert!(log.contains("PROVIDER got INVITE over tcp"), "{log}");
+    assert!(
+        log.contains("PROVIDER relays an authorized INVITE"),
+        "{log}"
+    );
+    // The provider restarts: the connection drops, and Senim registers
+    // again over a new one.
+    provider.restart();
+    assert!(
+        wait_until(Duration::from_secs(15), || provider
+            .log()
+            .contains("PROVIDER registered")),
+        "registered again after the connection was lost:\n{}\n--- senim ---\n{}",
+        provider.log(),
+        senim.log()
     );
 }

@@ -71,6 +71,10 @@ pub enum ToEndpoint {
     TcpClosed {
         addr: SocketAddr,
     },
+    /// A connection Senim was opening could not be opened.
+    TcpFailed {
+        addr: SocketAddr,
+    },
     /// Stop taking calls, end the ones in progress, then stop.
     Shutdown,
 }

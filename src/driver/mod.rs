@@ -6,4 +6,5 @@ pub mod registrations;
 pub mod router;
 pub mod sip;
 pub mod stats;
+pub mod tcp;
 pub mod trunks;

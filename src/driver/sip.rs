@@ -11,13 +11,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rsip::Method;
 use senim_sip::message::{self, Peer, Transport};
 use senim_sip::registrar::{Registrar, UserAccount};
 use senim_sip::transaction::{Event, TransactionLayer, Transmit, TxKey};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::messages::{CallSpawner, ToCall, ToEndpoint};
@@ -41,6 +40,8 @@ const KNOWN_NOT_ALLOWED: [&str; 7] = [
     "PUBLISH",
 ];
 const MAX_TCP_CONNECTIONS: usize = 1024;
+/// Most messages waiting for one connection Senim is opening.
+const MAX_WAITING_FOR_CONNECTION: usize = 64;
 /// After the last call has ended on shutdown, how long its final requests may take.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_DATAGRAM: usize = 65_535;
@@ -97,6 +98,7 @@ pub async fn run(
         layer: TransactionLayer::new(ctx.timers),
         udp,
         tcp_writers: HashMap::new(),
+        dialing: HashMap::new(),
         calls: HashMap::new(),
         aliases: HashMap::new(),
         call_aliases: HashMap::new(),
@@ -109,7 +111,7 @@ pub async fn run(
         calls_gone: None,
     };
     let accept_tx = tx.clone();
-    let acceptor = tokio::spawn(accept_tcp(tcp, accept_tx));
+    let acceptor = tokio::spawn(super::tcp::accept(tcp, accept_tx));
     let mut buf = vec![0u8; MAX_DATAGRAM];
     // The trunks' first REGISTERs and probes.
     ep.flush().await;
@@ -201,6 +203,8 @@ struct Endpoint {
     layer: TransactionLayer,
     udp: UdpSocket,
     tcp_writers: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+    /// Connections Senim is opening, with what waits to be written on them.
+    dialing: HashMap<SocketAddr, Vec<Bytes>>,
     /// Call-ID to the call's task.
     calls: HashMap<String, mpsc::UnboundedSender<ToCall>>,
     /// Leg Call-IDs to the Call-ID of the call that placed them.
@@ -290,16 +294,31 @@ impl Endpoint {
             }
             ToEndpoint::TcpFrame { data, peer } => self.layer.handle_bytes(now, &data, peer),
             ToEndpoint::TcpOpened { addr, writer } => {
+                let waiting = self.dialing.remove(&addr).unwrap_or_default();
                 if self.tcp_writers.len() < MAX_TCP_CONNECTIONS {
+                    for data in waiting {
+                        let _ = writer.send(data);
+                    }
                     self.tcp_writers.insert(addr, writer);
                 }
             }
             ToEndpoint::TcpClosed { addr } => {
                 self.tcp_writers.remove(&addr);
-                self.registrar.handle_flow_closed(Peer {
+                let peer = Peer {
+                    transport: Transport::Tcp,
+                    addr,
+                };
+                self.registrar.handle_flow_closed(peer);
+                self.layer.transport_failed(peer);
+                self.trunks.flow_closed(now, addr);
+            }
+            ToEndpoint::TcpFailed { addr } => {
+                self.dialing.remove(&addr);
+                let ended = self.layer.transport_failed(Peer {
                     transport: Transport::Tcp,
                     addr,
                 });
+                tracing::debug!(%addr, requests = ended, "requests ended: no connection");
             }
             ToEndpoint::Shutdown => {
                 self.stopping = Some(now + std::time::Duration::from_secs(5));
@@ -351,11 +370,30 @@ impl Endpoint {
                 Some(w) => {
                     let _ = w.send(t.data);
                 }
-                None => {
-                    tracing::debug!(to = %t.peer.addr, "no TCP connection for this peer; message dropped")
-                }
+                None => self.dial(t.peer.addr, t.data),
             },
         }
+    }
+
+    /// A message for a TCP peer with no connection: open one (to a trunk
+    /// only: a phone's connection is its own to open) and send it once open.
+    fn dial(&mut self, addr: SocketAddr, data: Bytes) {
+        if let Some(waiting) = self.dialing.get_mut(&addr) {
+            if waiting.len() < MAX_WAITING_FOR_CONNECTION {
+                waiting.push(data);
+            }
+            return;
+        }
+        let Some(keepalive) = self.trunks.tcp_keepalive(addr) else {
+            tracing::debug!(to = %addr, "no TCP connection for this peer; message dropped");
+            return;
+        };
+        if self.tcp_writers.len() + self.dialing.len() >= MAX_TCP_CONNECTIONS {
+            tracing::warn!(to = %addr, "too many TCP connections; message dropped");
+            return;
+        }
+        self.dialing.insert(addr, vec![data]);
+        tokio::spawn(super::tcp::dial(addr, keepalive, self.tx.clone()));
     }
 
     fn event(&mut self, ev: Event) {
@@ -581,71 +619,4 @@ impl Endpoint {
             }
         }
     }
-}
-
-async fn accept_tcp(listener: TcpListener, tx: mpsc::UnboundedSender<ToEndpoint>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                tokio::spawn(tcp_connection(stream, addr, tx.clone()));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "tcp accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// One TCP connection: frames by Content-Length on the way in, writes what the
-/// endpoint sends on the way out. A hopeless frame closes the connection.
-async fn tcp_connection(
-    stream: TcpStream,
-    addr: SocketAddr,
-    tx: mpsc::UnboundedSender<ToEndpoint>,
-) {
-    let (mut read, mut write) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
-    if tx
-        .send(ToEndpoint::TcpOpened { addr, writer: wtx })
-        .is_err()
-    {
-        return;
-    }
-    let peer = Peer {
-        transport: Transport::Tcp,
-        addr,
-    };
-    let writer = tokio::spawn(async move {
-        while let Some(data) = wrx.recv().await {
-            if write.write_all(&data).await.is_err() {
-                break;
-            }
-        }
-    });
-    let mut buf = BytesMut::with_capacity(8192);
-    'conn: loop {
-        match read.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        loop {
-            match message::frame_len(&buf) {
-                Ok(Some(n)) => {
-                    let frame = buf.split_to(n).freeze();
-                    let trimmed = message::is_keepalive(&frame);
-                    if !trimmed && tx.send(ToEndpoint::TcpFrame { data: frame, peer }).is_err() {
-                        break 'conn;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, %addr, "closing TCP connection on a bad frame");
-                    break 'conn;
-                }
-            }
-        }
-    }
-    writer.abort();
-    let _ = tx.send(ToEndpoint::TcpClosed { addr });
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use senim_call::trunk::{Trunk, TrunkReport};
 use senim_sip::digest::client::ClientCredentials;
 use senim_sip::health::{HealthEvent, OptionsProbe, ProbeConfig, TrunkState};
+use senim_sip::message::Transport;
 use senim_sip::outbound::OutgoingRequest;
 use senim_sip::registration::{
     Registration, RegistrationConfig, RegistrationEvent, RegistrationState,
@@ -28,6 +29,8 @@ pub struct TrunkPlan {
     pub register_expires: Duration,
     /// OPTIONS every so often (`None`: never).
     pub probe_every: Option<Duration>,
+    /// TCP: a CRLF ping on the connection every so often (`None`: never).
+    pub keepalive: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +44,18 @@ struct Agent {
     registration: Option<Registration>,
     probe: Option<OptionsProbe>,
     last_failure: Option<(String, i64)>,
+    /// TCP: how often to ping the connection.
+    keepalive: Option<Duration>,
+    /// The probe has found the trunk down since it was last up.
+    was_down: bool,
+    /// When a lost connection last made the registration start over.
+    recovered_at: Option<Instant>,
 }
+
+/// A registration starts over after a lost connection at most this often
+/// (a trunk that accepts connections and drops them at once is not
+/// registered to in a loop).
+const FLOW_RECOVERY_EVERY: Duration = Duration::from_secs(30);
 
 /// Every trunk's registration and probe.
 pub struct Trunks {
@@ -77,7 +91,16 @@ impl Trunks {
                     let mut config = RegistrationConfig::new(
                         &format!("sip:{domain}"),
                         &format!("sip:{}@{domain}", c.username),
-                        &format!("sip:{}@{}", c.username, host(sip_address)),
+                        &format!(
+                            "sip:{}@{}{}",
+                            c.username,
+                            host(sip_address),
+                            if trunk.transport == Transport::Tcp {
+                                ";transport=tcp"
+                            } else {
+                                ""
+                            }
+                        ),
                         trunk.peer(),
                         sip_address,
                         ClientCredentials::new(c.digest_user(), &c.password),
@@ -118,6 +141,9 @@ impl Trunks {
                 registration,
                 probe,
                 last_failure: None,
+                keepalive: plan.keepalive,
+                was_down: false,
+                recovered_at: None,
             });
         }
         let mut trunks = Trunks {
@@ -272,6 +298,42 @@ impl Trunks {
         }
     }
 
+    /// `Some(ping interval)` when `addr` is a TCP trunk's: Senim opens its
+    /// connection there when it has something to send. `None`: not a trunk.
+    pub fn tcp_keepalive(&self, addr: SocketAddr) -> Option<Option<Duration>> {
+        self.agents
+            .iter()
+            .find(|a| {
+                let peer = a.trunk.peer();
+                peer.transport == Transport::Tcp && peer.addr == addr
+            })
+            .map(|a| a.keepalive)
+    }
+
+    /// The TCP connection to `addr` closed: a trunk registered over it
+    /// registers again at once (RFC 5626 §4.4.1), over a new connection,
+    /// as the registrar can no longer reach Senim over the old one.
+    pub fn flow_closed(&mut self, now: Instant, addr: SocketAddr) {
+        for a in &mut self.agents {
+            let peer = a.trunk.peer();
+            if peer.transport != Transport::Tcp || peer.addr != addr {
+                continue;
+            }
+            if a.recovered_at
+                .is_some_and(|t| now < t + FLOW_RECOVERY_EVERY)
+            {
+                continue;
+            }
+            if let Some(r) = a.registration.as_mut() {
+                if r.state() == RegistrationState::Registered {
+                    tracing::info!(trunk = %a.trunk.id, "connection to the trunk lost; registering again");
+                    a.recovered_at = Some(now);
+                    r.register(now);
+                }
+            }
+        }
+    }
+
     /// Remove every registration (shutdown); true when a request went out.
     pub fn unregister_all(&mut self, now: Instant) -> bool {
         let mut any = false;
@@ -313,8 +375,18 @@ impl Trunks {
                         HealthEvent::Up => {
                             tracing::info!(trunk = %a.trunk.id, "trunk up");
                             a.trunk.load.set_up(true);
+                            // Back from down: it may have restarted and
+                            // forgotten Senim's binding, however long the
+                            // binding had left. Register again now.
+                            if std::mem::take(&mut a.was_down) {
+                                if let Some(r) = a.registration.as_mut() {
+                                    tracing::info!(trunk = %a.trunk.id, "trunk back up; registering again");
+                                    r.register(now);
+                                }
+                            }
                         }
                         HealthEvent::Down { reason } => {
+                            a.was_down = true;
                             tracing::warn!(trunk = %a.trunk.id, %reason, "trunk down");
                             a.trunk.load.set_up(false);
                             a.last_failure = Some((reason.to_string(), now_ms));

@@ -79,6 +79,11 @@ impl Kamailio {
     }
 
     fn run(&mut self) {
+        let port = self.port;
+        assert!(
+            super::wait_until(Duration::from_secs(10), || port_free(port)),
+            "port {port} (UDP or TCP) is taken: a process of an earlier run?"
+        );
         self.runs += 1;
         let log = std::fs::File::create(self.log_path(self.runs)).expect("kamailio log");
         let runtime = self.dir.join("run");
@@ -137,8 +142,9 @@ impl Kamailio {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            // Its workers leave with it; give the port a moment.
-            std::thread::sleep(Duration::from_millis(300));
+            // Its workers leave after it, holding its sockets until they do.
+            let port = self.port;
+            super::wait_until(Duration::from_secs(10), || port_free(port));
         }
     }
 
@@ -147,6 +153,12 @@ impl Kamailio {
         self.stop();
         self.run();
     }
+}
+
+/// Nothing listens on 127.0.0.1:`port`, over UDP or TCP.
+fn port_free(port: u16) -> bool {
+    std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 impl Drop for Kamailio {

@@ -51,6 +51,13 @@ impl Outbound {
         self.trunks
             .iter()
             .find(|t| t.address == peer)
+            // Over TCP the trunk's requests come on its own connections,
+            // from ports of its choosing.
+            .or_else(|| {
+                self.trunks.iter().find(|t| {
+                    t.transport == senim_sip::message::Transport::Tcp && t.address.ip() == peer.ip()
+                })
+            })
             .or_else(|| self.trunks.iter().find(|t| t.admits(peer)))
     }
 

@@ -107,6 +107,23 @@ pub struct LegConfig {
     pub alternatives: Vec<Route>,
 }
 
+impl LegConfig {
+    /// Senim's Contact towards the current route: over TCP it says so
+    /// (`;transport=tcp`), so that requests back come over TCP too.
+    pub fn contact(&self) -> Uri {
+        let mut uri = self.local_contact.clone();
+        let has_transport = uri
+            .params
+            .iter()
+            .any(|p| matches!(p, rsip::Param::Transport(_)));
+        if self.peer.transport == senim_sip::message::Transport::Tcp && !has_transport {
+            uri.params
+                .push(rsip::Param::Transport(rsip::Transport::Tcp));
+        }
+        uri
+    }
+}
+
 /// What changes from one trunk to the next within one attempt.
 #[derive(Clone, Debug)]
 pub struct Route {
@@ -665,8 +682,7 @@ impl Leg {
     /// ACK and BYE a 2xx that is not wanted (a fork, or a race with CANCEL).
     fn ack_and_bye(&mut self, response: &Response) {
         let to_tag = message::to_tag(response).unwrap_or_default();
-        let mut d = match Dialog::new_uac(&self.invite, response, self.config.local_contact.clone())
-        {
+        let mut d = match Dialog::new_uac(&self.invite, response, self.config.contact()) {
             Ok(d) => d,
             Err(_) => self.fallback_dialog(response),
         };
@@ -702,14 +718,14 @@ impl Leg {
             route_set: Vec::new(),
             local_cseq: self.invite_cseq,
             remote_cseq: None,
-            local_contact: self.config.local_contact.clone(),
+            local_contact: self.config.contact(),
             local_header,
             remote_header,
         }
     }
 
     fn answer(&mut self, response: &Response, now: Instant) {
-        let dialog = Dialog::new_uac(&self.invite, response, self.config.local_contact.clone());
+        let dialog = Dialog::new_uac(&self.invite, response, self.config.contact());
         let mut dialog = match dialog {
             Ok(d) => d,
             Err(e) => {
@@ -1044,7 +1060,7 @@ fn build_invite(config: &LegConfig, call_id: &str, local_tag: &str, cseq: u32) -
         message::make_header("CSeq", &format!("{cseq} INVITE")),
         message::make_header(
             "Contact",
-            &format!("<{}>", message::uri_to_string(&config.local_contact)),
+            &format!("<{}>", message::uri_to_string(&config.contact())),
         ),
         message::make_header("Allow", LEG_ALLOW),
     ];

@@ -21,6 +21,7 @@
 pub mod dialog;
 pub mod digest;
 pub mod health;
+pub mod keepalive;
 pub mod message;
 pub mod outbound;
 pub mod refer;

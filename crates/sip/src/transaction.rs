@@ -512,6 +512,28 @@ impl TransactionLayer {
         self.events.pop_front()
     }
 
+    /// The transport to `peer` failed (a TCP connection could not be
+    /// opened, or closed under a request). RFC 3261 §8.1.3.1 / §17.1.4: the
+    /// client transactions waiting on it end now, each reported as
+    /// [`Event::Timeout`], rather than after Timer B or F. Returns how many.
+    pub fn transport_failed(&mut self, peer: Peer) -> usize {
+        let failed: Vec<TxKey> = self
+            .txs
+            .iter()
+            .filter(|(_, tx)| {
+                !tx.kind.is_server()
+                    && tx.peer == peer
+                    && matches!(tx.state, State::Calling | State::Trying | State::Proceeding)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &failed {
+            self.events.push_back(Event::Timeout { key: *key });
+            self.terminate(*key);
+        }
+        failed.len()
+    }
+
     /// RFC 3261 §9.2: the INVITE server transaction a CANCEL refers to (same top Via branch and
     /// sent-by, Call-ID and CSeq number, method INVITE), if it is still alive.
     pub fn find_invite_for_cancel(&self, cancel: &Request) -> Option<TxKey> {

@@ -892,3 +892,44 @@ fn ten_thousand_transactions_share_one_timer_set() {
     assert!(h.layer.is_empty());
     assert_eq!(h.layer.poll_timeout(), None);
 }
+
+#[test]
+fn a_failed_transport_ends_the_client_transactions_on_it_at_once() {
+    let mut h = Harness::new();
+    let dead = tcp(UAC_ADDR);
+    let other = tcp("192.0.2.20:5060");
+    let invite = h
+        .layer
+        .send_request(h.at(ms(0)), client_request(rsip::Method::Invite), dead);
+    let options = h
+        .layer
+        .send_request(h.at(ms(0)), client_request(rsip::Method::Options), dead);
+    let elsewhere = h
+        .layer
+        .send_request(h.at(ms(0)), client_request(rsip::Method::Options), other);
+    h.transmits();
+    assert_eq!(h.layer.transport_failed(dead), 2);
+    let mut ended: Vec<TxKey> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Timeout { key } => Some(key),
+            _ => None,
+        })
+        .collect();
+    ended.sort_by_key(|k| k.id());
+    let mut expected = vec![invite, options];
+    expected.sort_by_key(|k| k.id());
+    assert_eq!(ended, expected);
+    // Nothing more of them: no second timeout when Timer B/F would fire.
+    let later = h.run_until(Duration::from_secs(64));
+    assert_eq!(
+        later
+            .iter()
+            .flat_map(|(_, _, ev)| ev)
+            .filter(|e| matches!(e, Event::Timeout { key } if *key != elsewhere))
+            .count(),
+        0
+    );
+    assert_eq!(h.layer.transport_failed(dead), 0);
+}
