@@ -14,7 +14,8 @@ use senim_sip::message::Transport;
 
 pub use crate::line::Line;
 pub use crate::trunk::{
-    AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk, TrunkLoad, TrunkSlot,
+    AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk, TrunkLoad,
+    TrunkRefusal, TrunkSlot,
 };
 
 /// Hashes and seals callers' numbers. The binary's implementation holds the

@@ -28,6 +28,8 @@ use senim_sip::dialog::{Dialog, DialogError, DialogId};
 use senim_sip::digest::client::{authorize_request, new_cnonce, ClientCredentials};
 use senim_sip::message::{self, Peer, Transport};
 
+use crate::trunk::TrunkRefusal;
+
 /// Methods a leg answers, in the INVITE's `Allow` and in 405 responses.
 pub const LEG_ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
 
@@ -103,7 +105,8 @@ pub struct LegConfig {
     /// trunk's id, its credentials and the `Privacy` header.
     pub trunk: Option<TrunkRoute>,
     /// Further trunks to try, in order, when the first fails within the
-    /// same attempt (5xx, 408, or no response at all).
+    /// same attempt (5xx, 408, or no response at all); each must still be
+    /// able to take the call then ([`Leg::fail_over`]).
     pub alternatives: Vec<Route>,
 }
 
@@ -229,14 +232,43 @@ pub enum LegAction {
     /// A step for the call record.
     Record(String),
     /// The trunk `trunk` failed (`no_response`: it did not answer at all,
-    /// or said 503/408); the INVITE goes to the next trunk ([`Leg::peer`]
-    /// has changed).
+    /// or said 503/408) and other trunks are left. Answer at once with
+    /// [`Leg::fail_over`], saying which of them may take the call: the
+    /// INVITE then goes to the first that may ([`Leg::peer`] has changed),
+    /// or, when none may, the leg goes on as if the failed trunk had been
+    /// the only one.
     Failover {
         trunk: String,
         why: String,
         no_response: bool,
     },
 }
+
+/// How the current trunk failed, kept while the controller is asked for
+/// the next one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TrunkFailure {
+    /// A 408 or 5xx final response: its code and status line.
+    Rejected(u16, String),
+    /// The INVITE transaction timed out without any response.
+    TimedOut,
+    /// Nothing at all within [`ROUTE_GUARD`]; the INVITE is still out.
+    Silent,
+}
+
+impl TrunkFailure {
+    /// For the record and the log.
+    fn why(&self) -> String {
+        match self {
+            TrunkFailure::Rejected(_, status) => status.clone(),
+            TrunkFailure::TimedOut => "no response".to_string(),
+            TrunkFailure::Silent => format!("no response within {} s", ROUTE_GUARD.as_secs()),
+        }
+    }
+}
+
+/// Why the leg did not fail over when no other trunk could take the call.
+const NO_TRUNK_LEFT: &str = "no other trunk can take the call";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -280,6 +312,8 @@ pub struct Leg {
     authorized: bool,
     /// With another trunk to try: move on when no response at all came by then.
     route_guard: Option<Instant>,
+    /// A [`LegAction::Failover`] waits for [`Leg::fail_over`].
+    failover: Option<TrunkFailure>,
 }
 
 fn sent_by(addr: SocketAddr) -> String {
@@ -394,6 +428,7 @@ impl Leg {
             actions: std::collections::VecDeque::new(),
             authorized: false,
             route_guard: None,
+            failover: None,
         };
         leg.arm_route_guard(now);
         leg.push(LegAction::SendInvite(invite));
@@ -620,27 +655,20 @@ impl Leg {
         let code = response.status_code.code();
         let state = self.state;
         if state == State::Calling
+            && self.failover.is_none()
             && (code == 401 || code == 407)
             && self.answer_challenge(response, now)
         {
             return;
         }
         match state {
+            // The trunk was given up on already: its INVITE's last words.
+            State::Calling if self.failover.is_some() => {}
             State::Calling if is_trunk_failure(code) && !self.config.alternatives.is_empty() => {
-                let why = status_phrase(response);
-                self.next_route(now, why, matches!(code, 408 | 503));
+                let failure = TrunkFailure::Rejected(code, status_phrase(response));
+                self.ask_route(failure, matches!(code, 408 | 503));
             }
-            State::Calling => {
-                let end = match code {
-                    486 | 600 => LegEnd::Busy,
-                    603 => LegEnd::Declined,
-                    408 | 480 | 487 => LegEnd::NoAnswer,
-                    _ => LegEnd::Failed(status_phrase(response)),
-                };
-                self.record(format!("rejected: {}", status_phrase(response)));
-                self.finish(end);
-                self.state = State::Done;
-            }
+            State::Calling => self.rejected(code, status_phrase(response)),
             State::Cancelling { .. } => {
                 self.record(format!("INVITE ended: {}", status_phrase(response)));
                 self.state = State::Done;
@@ -778,6 +806,20 @@ impl Leg {
         }
     }
 
+    /// A final error to the INVITE ends the leg (`status`: the status line,
+    /// perhaps with why no other trunk was tried).
+    fn rejected(&mut self, code: u16, status: String) {
+        let end = match code {
+            486 | 600 => LegEnd::Busy,
+            603 => LegEnd::Declined,
+            408 | 480 | 487 => LegEnd::NoAnswer,
+            _ => LegEnd::Failed(status.clone()),
+        };
+        self.record(format!("rejected: {status}"));
+        self.finish(end);
+        self.state = State::Done;
+    }
+
     fn fail_after_answer(&mut self, why: String) {
         self.record(why.clone());
         self.finish(LegEnd::Failed(why));
@@ -825,19 +867,73 @@ impl Leg {
         true
     }
 
-    /// Move to the next trunk (the caller hears nothing of it): a new
-    /// INVITE transaction, same Call-ID and tag, the next CSeq.
-    fn next_route(&mut self, now: Instant, why: String, no_response: bool) {
-        if self.config.alternatives.is_empty() {
+    /// The current trunk failed and others are left: ask the controller
+    /// which may take the call ([`LegAction::Failover`], then
+    /// [`Leg::fail_over`]).
+    fn ask_route(&mut self, failure: TrunkFailure, no_response: bool) {
+        let trunk = self.trunk().unwrap_or_default().to_string();
+        let why = failure.why();
+        self.route_guard = None;
+        self.failover = Some(failure);
+        self.push(LegAction::Failover {
+            trunk,
+            why,
+            no_response,
+        });
+    }
+
+    /// The controller's answer to [`LegAction::Failover`]: `claim` says
+    /// whether a route's trunk may take the call now (up and under its
+    /// cap; the controller then holds its slot). The other trunks are
+    /// taken in order; those refused are skipped, and recorded. The first
+    /// one claimed gets the INVITE (the caller hears nothing of it): a new
+    /// INVITE transaction, same Call-ID and tag, the next CSeq. When none
+    /// is left, the leg goes on as if the failed trunk had been the only
+    /// one: a final error or no response at all ends it, a silent trunk is
+    /// waited for until the ring timeout.
+    pub fn fail_over(
+        &mut self,
+        now: Instant,
+        mut claim: impl FnMut(&TrunkRoute) -> Result<(), TrunkRefusal>,
+    ) {
+        let Some(failure) = self.failover.take() else {
+            return;
+        };
+        // Answered, cancelled, or the silent trunk spoke after all.
+        if self.state != State::Calling || (failure == TrunkFailure::Silent && self.provisional) {
             return;
         }
-        let route = self.config.alternatives.remove(0);
-        let failed = self
-            .config
-            .trunk
-            .as_ref()
-            .map(|t| t.id.clone())
-            .unwrap_or_default();
+        let failed = self.trunk().unwrap_or_default().to_string();
+        let why = failure.why();
+        while !self.config.alternatives.is_empty() {
+            let route = self.config.alternatives.remove(0);
+            if let Some(trunk) = &route.trunk {
+                if let Err(refusal) = claim(trunk) {
+                    self.record(format!("trunk {} skipped: {refusal}", trunk.id));
+                    continue;
+                }
+            }
+            self.take_route(now, route, &failed, &why);
+            return;
+        }
+        match failure {
+            TrunkFailure::Rejected(code, status) => {
+                self.rejected(code, format!("{status}; {NO_TRUNK_LEFT}"))
+            }
+            TrunkFailure::TimedOut => {
+                let why = format!("no response; {NO_TRUNK_LEFT}");
+                self.record(why.clone());
+                self.finish(LegEnd::Failed(why));
+                self.state = State::Done;
+            }
+            TrunkFailure::Silent => {
+                self.record(format!("trunk {failed}: {why}; {NO_TRUNK_LEFT}"));
+            }
+        }
+    }
+
+    /// Send the INVITE through `route` instead of the trunk that failed.
+    fn take_route(&mut self, now: Instant, route: Route, failed: &str, why: &str) {
         self.config.target = route.target;
         self.config.peer = route.peer;
         self.config.from_uri = route.from_uri;
@@ -862,20 +958,17 @@ impl Leg {
         self.early_sdp = None;
         self.arm_route_guard(now);
         self.record(format!("trunk {failed}: {why}; trying trunk {next}"));
-        self.push(LegAction::Failover {
-            trunk: failed,
-            why,
-            no_response,
-        });
         self.push(LegAction::SendInvite(self.invite.clone()));
     }
 
     /// The INVITE's client transaction timed out (Timer B, or the guard for
     /// a phone that rings forever): no final response will come.
     pub fn on_invite_timeout(&mut self, now: Instant) {
+        let _ = now;
         match self.state {
+            State::Calling if self.failover.is_some() => {}
             State::Calling if !self.provisional && !self.config.alternatives.is_empty() => {
-                self.next_route(now, "no response".into(), true);
+                self.ask_route(TrunkFailure::TimedOut, true);
             }
             State::Calling => {
                 self.record("no response from the phone");
@@ -1010,8 +1103,7 @@ impl Leg {
             State::Calling
                 if self.route_guard.is_some_and(|g| now >= g) && now < self.ring_deadline =>
             {
-                let secs = ROUTE_GUARD.as_secs();
-                self.next_route(now, format!("no response within {secs} s"), true);
+                self.ask_route(TrunkFailure::Silent, true);
             }
             State::Calling if now >= self.ring_deadline => {
                 let secs = self.config.ring_timeout.as_secs();

@@ -23,7 +23,7 @@ use senim_sip::message::{self, Peer};
 use senim_sip::transaction::TxKey;
 
 use crate::config::CallConfig;
-use crate::config::TrunkSlot;
+use crate::config::{TrunkRefusal, TrunkSlot};
 use crate::io::{LegId, MediaId, Output, PreparedLeg};
 use crate::leg::{Leg, LegAction, LegConfig, LegEnd, Route, TrunkRoute};
 use crate::media::{MediaPort, PromptEnd};
@@ -177,7 +177,10 @@ pub fn via_trunk(cfg: &CallConfig, number: &str) -> Result<LegTarget, String> {
 }
 
 /// A number's routes: the first trunk (in dial order) with room under its
-/// cap, with its slot, then the others to fail over to.
+/// cap, with its slot, then the later ones to fail over to. Trunks marked
+/// down are left out by the dial order (unless every trunk is down); those
+/// kept are checked again when the leg fails over, since a trunk may fill
+/// up or go down while the first rings.
 fn trunk_routes(
     cfg: &CallConfig,
     number: &str,
@@ -452,17 +455,17 @@ impl Legs {
             language: plan.language,
             trunk_slot,
         });
-        self.drive(id, out);
+        self.drive(now, id, out);
     }
 
     /// Carry out what a leg asks, until it asks nothing more; a leg whose
     /// SIP side is over is forgotten and its port closed.
-    fn drive(&mut self, id: LegId, out: &mut VecDeque<Output>) {
+    fn drive(&mut self, now: Instant, id: LegId, out: &mut VecDeque<Output>) {
         for _ in 0..MAX_ACTIONS {
             let Some(action) = self.get_mut(id).and_then(|s| s.leg.poll_action()) else {
                 break;
             };
-            self.action(id, action, out);
+            self.action(now, id, action, out);
         }
         let done = self.get(id).is_some_and(|l| l.leg.is_terminated());
         if done {
@@ -474,7 +477,7 @@ impl Legs {
         }
     }
 
-    fn action(&mut self, id: LegId, action: LegAction, out: &mut VecDeque<Output>) {
+    fn action(&mut self, now: Instant, id: LegId, action: LegAction, out: &mut VecDeque<Output>) {
         let cfg = self.cfg.clone();
         let request_key = self.request_key;
         let Some(slot) = self.get_mut(id) else {
@@ -559,13 +562,21 @@ impl Legs {
                     tracing::warn!(trunk = %t.id, %why, "trunk marked down until it answers a probe");
                     t.load.set_up(false);
                 }
-                // The slot moves to the next trunk (over its cap if need be:
-                // the call is already under way).
-                let next = slot
-                    .leg
-                    .trunk()
-                    .and_then(|id| cfg.outbound.trunks.iter().find(|t| t.id == id));
-                slot.trunk_slot = next.and_then(|t| t.load.acquire(None));
+                // The next trunk must be up and under its cap (providers
+                // refuse calls over it). The failed trunk's slot is given
+                // back once the next one's is held, or with the leg.
+                let mut claimed = None;
+                slot.leg.fail_over(now, |route| {
+                    let trunk = cfg.outbound.trunks.iter().find(|t| t.id == route.id);
+                    // Routes come from the configuration; an id not in it
+                    // cannot take the call.
+                    let held = trunk.ok_or(TrunkRefusal::Down)?.claim()?;
+                    claimed = Some(held);
+                    Ok(())
+                });
+                if claimed.is_some() {
+                    slot.trunk_slot = claimed;
+                }
             }
         }
     }
@@ -597,7 +608,7 @@ impl Legs {
                 slot.leg.cancel(now);
             }
         }
-        self.drive(id, out);
+        self.drive(now, id, out);
     }
 
     /// End a leg whatever its state (CANCEL while ringing, BYE once answered).
@@ -606,7 +617,7 @@ impl Legs {
         if let Some(slot) = self.get_mut(id) {
             slot.leg.hangup(now);
         }
-        self.drive(id, out);
+        self.drive(now, id, out);
     }
 
     /// End every leg (those waiting for a port are dropped).
@@ -635,7 +646,7 @@ impl Legs {
             if let Some(slot) = self.get_mut(id) {
                 slot.leg.cancel(now);
             }
-            self.drive(id, out);
+            self.drive(now, id, out);
         }
     }
 
@@ -697,7 +708,7 @@ impl Legs {
         if let Some((digit, source)) = slot.media.detect(&header, payload, None) {
             tracing::info!(digit = %digit.as_char(), source = source.as_str(), "leg digit");
             slot.leg.on_digit(digit.as_char(), now);
-            self.drive(id, out);
+            self.drive(now, id, out);
         }
         None
     }
@@ -717,7 +728,7 @@ impl Legs {
         if slot.media.prompt_finished(token, out) == PromptEnd::Finished && slot.whispering {
             slot.whispering = false;
             slot.leg.on_whisper_finished(now);
-            self.drive(id, out);
+            self.drive(now, id, out);
         }
     }
 
@@ -735,7 +746,7 @@ impl Legs {
         if let Some(slot) = self.get_mut(id) {
             slot.leg.on_response(response, now);
         }
-        self.drive(id, out);
+        self.drive(now, id, out);
         true
     }
 
@@ -754,7 +765,7 @@ impl Legs {
             if let Some(slot) = self.get_mut(id) {
                 slot.leg.on_invite_timeout(now);
             }
-            self.drive(id, out);
+            self.drive(now, id, out);
         }
         true
     }
@@ -778,7 +789,7 @@ impl Legs {
         if let Some(slot) = self.get_mut(id) {
             slot.leg.on_request(request, now);
         }
-        self.drive(id, out);
+        self.drive(now, id, out);
         self.request_key = None;
         if request.method == Method::Info {
             let content_type = message::header_value(&sip, "Content-Type").unwrap_or("");
@@ -786,7 +797,7 @@ impl Legs {
                 if let Some(slot) = self.get_mut(id) {
                     slot.leg.on_digit(digit.as_char(), now);
                 }
-                self.drive(id, out);
+                self.drive(now, id, out);
             }
         }
         true
@@ -805,7 +816,7 @@ impl Legs {
                     slot.leg.handle_timeout(now);
                 }
             }
-            self.drive(id, out);
+            self.drive(now, id, out);
         }
     }
 }

@@ -297,6 +297,35 @@ impl Trunk {
             None
         }
     }
+
+    /// A slot for one more outbound call when the trunk is up and has room
+    /// under `max_calls` (the cap is hard: providers refuse calls over it).
+    pub fn claim(&self) -> Result<TrunkSlot, TrunkRefusal> {
+        if !self.load.is_up() {
+            return Err(TrunkRefusal::Down);
+        }
+        self.load
+            .acquire(self.max_calls)
+            .ok_or(TrunkRefusal::AtCallLimit)
+    }
+}
+
+/// Why a trunk cannot take one more outbound call now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrunkRefusal {
+    /// Marked down (a probe or a call found it silent).
+    Down,
+    /// As many outbound calls as its `max_calls`.
+    AtCallLimit,
+}
+
+impl std::fmt::Display for TrunkRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrunkRefusal::Down => "down",
+            TrunkRefusal::AtCallLimit => "at its call limit",
+        })
+    }
 }
 
 /// What the driver last knew of a trunk, for `GET /trunks` and `/metrics`
@@ -446,5 +475,21 @@ mod tests {
         assert_eq!(load.active(), 1);
         assert!(load.acquire(Some(2)).is_some());
         assert_eq!(load.active(), 1);
+    }
+
+    #[test]
+    fn a_claim_needs_the_trunk_up_and_under_its_cap() {
+        let trunk = Trunk {
+            max_calls: Some(1),
+            ..Trunk::new("t", "192.0.2.9:5060".parse().unwrap())
+        };
+        let held = trunk.claim().unwrap();
+        assert_eq!(trunk.claim().unwrap_err(), TrunkRefusal::AtCallLimit);
+        drop(held);
+        trunk.load.set_up(false);
+        assert_eq!(trunk.claim().unwrap_err(), TrunkRefusal::Down);
+        assert_eq!(trunk.load.active(), 0);
+        trunk.load.set_up(true);
+        assert!(trunk.claim().is_ok());
     }
 }

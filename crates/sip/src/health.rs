@@ -24,10 +24,10 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rsip::{Headers, Method, Request, Response, Uri};
+use rsip::{Method, Response, Uri};
 
 use crate::message::{self, Peer};
-use crate::outbound::{self, OutgoingRequest};
+use crate::outbound::{ClientRequest, OutgoingRequest};
 use crate::registration::reason_text;
 
 /// Probe interval while the trunk is up.
@@ -388,35 +388,21 @@ impl OptionsProbe {
     fn send(&mut self, now: Instant) {
         self.cseq = self.cseq.wrapping_add(1) % (1 << 31);
         let call_id = message::new_call_id(&self.config.via_sent_by.ip().to_string());
-        let from = message::with_tag(
-            &format!("<{}>", self.config.from.trim()),
-            &message::new_tag(),
-        );
-        let mut headers = vec![
-            message::make_header(
-                "Via",
-                &outbound::via_value(self.config.peer.transport, self.config.via_sent_by),
-            ),
-            message::make_header("Max-Forwards", "70"),
-            message::make_header("From", &from),
-            message::make_header("To", &format!("<{}>", self.config.target.trim())),
-            message::make_header("Call-ID", &call_id),
-            message::make_header("CSeq", &format!("{} OPTIONS", self.cseq)),
-            message::make_header("Accept", "application/sdp"),
-        ];
-        outbound::push_optional(
-            &mut headers,
-            "User-Agent",
-            self.config.user_agent.as_deref(),
-        );
-        headers.push(message::make_header("Content-Length", "0"));
-        let request = Request {
+        let from_tag = message::new_tag();
+        let request = ClientRequest {
             method: Method::Options,
-            uri: self.target_uri.clone(),
-            version: rsip::Version::V2,
-            headers: Headers::from(headers),
-            body: vec![],
-        };
+            uri: &self.target_uri,
+            from: &self.config.from,
+            from_tag: &from_tag,
+            to: &self.config.target,
+            call_id: &call_id,
+            cseq: self.cseq,
+            transport: self.config.peer.transport,
+            via_sent_by: self.config.via_sent_by,
+            extra: vec![message::make_header("Accept", "application/sdp")],
+            user_agent: self.config.user_agent.as_deref(),
+        }
+        .build();
         self.outbox.clear();
         self.outbox.push_back(OutgoingRequest {
             request,

@@ -13,7 +13,8 @@
 //!   refreshes, challenges, 423 and retries with back-off.
 //! * [`health`]: trunk health by out-of-dialog OPTIONS probes (up/down with events).
 //! * [`outbound`]: what the client cores hand to the driver ([`outbound::OutgoingRequest`])
-//!   and the pieces they share (Via with rport, back-off with jitter, the public address).
+//!   and the pieces they share (the request's headers, Via with rport, back-off with jitter,
+//!   the public address).
 //!
 //! Nothing here reads the clock, opens a socket or spawns a task: the driver feeds `now`
 //! and drains `poll_transmit` / `poll_event` / `poll_timeout`.

@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rsip::{Headers, Method, Request, Response, Uri};
+use rsip::{Method, Request, Response, Uri};
 
 use crate::digest::{self, AuthError, ClientCredentials};
 use crate::message::{self, NameAddr, Peer};
-use crate::outbound::{self, OutgoingRequest};
+use crate::outbound::{self, ClientRequest, OutgoingRequest};
 
 /// Expiry asked for by default (seconds).
 pub const DEFAULT_EXPIRES: u32 = 3600;
@@ -552,39 +552,29 @@ impl Registration {
 
     fn build(&mut self, expires: u32) -> Request {
         self.cseq += 1;
-        let aor = format!("<{}>", self.config.aor.trim());
         let mut contact = NameAddr {
             display: None,
             uri: self.config.contact.trim().to_string(),
             params: vec![],
         };
         contact.set_param("expires", Some(expires.to_string()));
-        let mut headers = vec![
-            message::make_header(
-                "Via",
-                &outbound::via_value(self.config.peer.transport, self.config.via_sent_by),
-            ),
-            message::make_header("Max-Forwards", "70"),
-            message::make_header("From", &message::with_tag(&aor, &self.from_tag)),
-            message::make_header("To", &aor),
-            message::make_header("Call-ID", &self.call_id),
-            message::make_header("CSeq", &format!("{} REGISTER", self.cseq)),
-            message::make_header("Contact", &contact.to_string()),
-            message::make_header("Expires", &expires.to_string()),
-        ];
-        outbound::push_optional(
-            &mut headers,
-            "User-Agent",
-            self.config.user_agent.as_deref(),
-        );
-        headers.push(message::make_header("Content-Length", "0"));
-        Request {
+        ClientRequest {
             method: Method::Register,
-            uri: self.registrar_uri.clone(),
-            version: rsip::Version::V2,
-            headers: Headers::from(headers),
-            body: vec![],
+            uri: &self.registrar_uri,
+            from: &self.config.aor,
+            from_tag: &self.from_tag,
+            to: &self.config.aor,
+            call_id: &self.call_id,
+            cseq: self.cseq,
+            transport: self.config.peer.transport,
+            via_sent_by: self.config.via_sent_by,
+            extra: vec![
+                message::make_header("Contact", &contact.to_string()),
+                message::make_header("Expires", &expires.to_string()),
+            ],
+            user_agent: self.config.user_agent.as_deref(),
         }
+        .build()
     }
 
     /// Start a new attempt (a request without credentials).

@@ -17,6 +17,7 @@ use senim_sip::message::{self, Peer};
 use super::{
     build_cancel, Leg, LegAction, LegConfig, LegEnd, Route, TrunkRoute, CANCEL_GUARD, ROUTE_GUARD,
 };
+use crate::config::{Trunk, TrunkSlot};
 use senim_sip::digest::client::ClientCredentials;
 use senim_sip::digest::{self, Algorithm};
 
@@ -743,6 +744,21 @@ fn challenge(invite: &Request, code: u16, nonce: &str, stale: bool) -> Response 
     r
 }
 
+/// The leg's actions after a trunk failed, every other trunk free: the
+/// `Failover` is answered as the controller would.
+fn fail_over_freely(leg: &mut Leg, now: Instant) -> Vec<LegAction> {
+    let mut actions = drain(leg);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, LegAction::Failover { .. })),
+        "{actions:?}"
+    );
+    leg.fail_over(now, |_| Ok(()));
+    actions.extend(drain(leg));
+    actions
+}
+
 fn invites(actions: &[LegAction]) -> Vec<&Request> {
     actions
         .iter()
@@ -804,7 +820,7 @@ fn a_503_moves_the_invite_to_the_next_trunk_unseen_by_the_caller() {
     let (mut leg, invite) = start(trunk_config(), t0);
     assert_eq!(leg.trunk(), Some("first"));
     leg.on_response(&reply(&invite, 503, Some("sbc")), t0);
-    let actions = drain(&mut leg);
+    let actions = fail_over_freely(&mut leg, t0);
     assert!(ended(&actions).is_empty(), "{actions:?}");
     assert!(actions.iter().any(|a| matches!(a,
         LegAction::Failover { trunk, no_response: true, .. } if trunk == "first")));
@@ -841,11 +857,401 @@ fn a_silent_trunk_is_left_after_the_guard_but_a_ringing_one_is_not() {
     };
     assert_eq!(leg.poll_timeout(), Some(t0 + ROUTE_GUARD));
     leg.handle_timeout(t0 + ROUTE_GUARD);
-    let actions = drain(&mut leg);
+    let actions = fail_over_freely(&mut leg, t0 + ROUTE_GUARD);
     let next = invites(&actions)[0].clone();
     assert_eq!(leg.trunk(), Some("second"));
     // No further trunk: the ring timeout is what is left.
     assert_eq!(leg.poll_timeout(), Some(t0 + Duration::from_secs(20)));
     leg.on_response(&reply(&next, 180, Some(PHONE_TAG)), t0 + ROUTE_GUARD);
     assert!(drain(&mut leg).contains(&LegAction::Ringing));
+}
+
+// -- trunks at their call limit -----------------------------------------------
+
+/// Three trunks in dial order, each with a cap of one call.
+fn three_trunks() -> Vec<Trunk> {
+    [
+        ("first", "203.0.113.10:5060"),
+        ("second", "203.0.113.20:5060"),
+        ("third", "203.0.113.30:5060"),
+    ]
+    .into_iter()
+    .map(|(id, addr)| Trunk {
+        max_calls: Some(1),
+        ..Trunk::new(id, addr.parse().unwrap())
+    })
+    .collect()
+}
+
+/// A leg through `first` with `second` and `third` to fail over to.
+fn three_trunk_config() -> LegConfig {
+    let mut cfg = trunk_config();
+    let mut third = cfg.alternatives[0].clone();
+    third.target = uri("sip:87015550199@203.0.113.30:5060");
+    third.peer = Peer::udp("203.0.113.30:5060".parse().unwrap());
+    third.trunk = Some(trunk_route("third", "203.0.113.30:5060"));
+    cfg.alternatives.push(third);
+    cfg
+}
+
+/// Answer the leg's `Failover` as the controller does: a trunk takes the
+/// call if it is up and under its cap, and its slot then replaces `held`.
+fn fail_over_to(
+    leg: &mut Leg,
+    now: Instant,
+    trunks: &[Trunk],
+    held: &mut Option<TrunkSlot>,
+) -> Vec<LegAction> {
+    let mut actions = drain(leg);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, LegAction::Failover { .. })),
+        "{actions:?}"
+    );
+    let mut claimed = None;
+    leg.fail_over(now, |route| {
+        let trunk = trunks.iter().find(|t| t.id == route.id).expect("a trunk");
+        claimed = Some(trunk.claim()?);
+        Ok(())
+    });
+    if claimed.is_some() {
+        *held = claimed;
+    }
+    actions.extend(drain(leg));
+    actions
+}
+
+fn records(actions: &[LegAction]) -> Vec<&str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            LegAction::Record(r) => Some(r.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_trunk_is_skipped_on_failover_and_the_next_takes_the_call() {
+    let t0 = Instant::now();
+    let trunks = three_trunks();
+    let mut held = Some(trunks[0].claim().unwrap());
+    // Another call fills the second trunk.
+    let _other = trunks[1].claim().unwrap();
+    let (mut leg, invite) = start(three_trunk_config(), t0);
+    leg.on_response(&reply(&invite, 503, Some("sbc")), t0);
+    let actions = fail_over_to(&mut leg, t0, &trunks, &mut held);
+    assert!(ended(&actions).is_empty(), "{actions:?}");
+    assert_eq!(leg.trunk(), Some("third"));
+    assert_eq!(leg.peer(), Peer::udp("203.0.113.30:5060".parse().unwrap()));
+    let next = invites(&actions);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].uri.to_string(), "sip:87015550199@203.0.113.30:5060");
+    assert_eq!(message::cseq(next[0]), Some((2, Method::Invite)));
+    assert_eq!(
+        records(&actions),
+        vec![
+            "trunk second skipped: at its call limit",
+            "trunk first: 503 Service Unavailable; trying trunk third",
+        ]
+    );
+    // No trunk is left to try: no guard, the ring timeout is what is left.
+    assert_eq!(leg.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+    leg.on_response(&reply(next[0], 180, Some(PHONE_TAG)), t0);
+    assert!(drain(&mut leg).contains(&LegAction::Ringing));
+}
+
+#[test]
+fn a_down_trunk_is_skipped_on_failover() {
+    let t0 = Instant::now();
+    let trunks = three_trunks();
+    let mut held = Some(trunks[0].claim().unwrap());
+    trunks[1].load.set_up(false);
+    let (mut leg, _) = start(three_trunk_config(), t0);
+    leg.handle_timeout(t0 + ROUTE_GUARD);
+    let actions = fail_over_to(&mut leg, t0 + ROUTE_GUARD, &trunks, &mut held);
+    assert_eq!(leg.trunk(), Some("third"));
+    assert_eq!(invites(&actions).len(), 1);
+    assert_eq!(
+        records(&actions),
+        vec![
+            "trunk second skipped: down",
+            "trunk first: no response within 4 s; trying trunk third",
+        ]
+    );
+}
+
+#[test]
+fn with_every_other_trunk_full_the_trunks_failure_ends_the_leg() {
+    let t0 = Instant::now();
+    let trunks = three_trunks();
+    let mut held = Some(trunks[0].claim().unwrap());
+    let _others = [trunks[1].claim().unwrap(), trunks[2].claim().unwrap()];
+    let (mut leg, invite) = start(three_trunk_config(), t0);
+    leg.on_response(&reply(&invite, 503, Some("sbc")), t0);
+    let actions = fail_over_to(&mut leg, t0, &trunks, &mut held);
+    assert!(invites(&actions).is_empty(), "{actions:?}");
+    assert_eq!(
+        ended(&actions),
+        vec![LegEnd::Failed(
+            "503 Service Unavailable; no other trunk can take the call".into()
+        )]
+    );
+    assert_eq!(leg.result(), Some(LegResult::Failed));
+    assert_eq!(
+        records(&actions),
+        vec![
+            "trunk second skipped: at its call limit",
+            "trunk third skipped: at its call limit",
+            "rejected: 503 Service Unavailable; no other trunk can take the call",
+        ]
+    );
+    assert_eq!(leg.trunk(), Some("first"));
+    assert!(leg.is_terminated());
+    assert_eq!(leg.poll_timeout(), None);
+    // The failed trunk's slot is still held: it goes with the leg.
+    assert_eq!(trunks[0].load.active(), 1);
+    drop(held);
+    assert_eq!(trunks[0].load.active(), 0);
+}
+
+#[test]
+fn with_every_other_trunk_full_no_response_ends_the_leg_and_silence_is_waited_for() {
+    let t0 = Instant::now();
+    let trunks = three_trunks();
+    let _others = [trunks[1].claim().unwrap(), trunks[2].claim().unwrap()];
+
+    // The INVITE transaction times out: the leg fails.
+    let mut held = Some(trunks[0].claim().unwrap());
+    let (mut leg, _) = start(three_trunk_config(), t0);
+    leg.on_invite_timeout(t0 + Duration::from_secs(2));
+    let actions = fail_over_to(&mut leg, t0 + Duration::from_secs(2), &trunks, &mut held);
+    assert_eq!(
+        ended(&actions),
+        vec![LegEnd::Failed(
+            "no response; no other trunk can take the call".into()
+        )]
+    );
+    assert!(leg.is_terminated());
+    drop(held);
+
+    // The first trunk is only silent so far: the leg keeps waiting for it,
+    // with its slot, until the ring timeout.
+    let mut held = Some(trunks[0].claim().unwrap());
+    let (mut leg, invite) = start(three_trunk_config(), t0);
+    leg.handle_timeout(t0 + ROUTE_GUARD);
+    let actions = fail_over_to(&mut leg, t0 + ROUTE_GUARD, &trunks, &mut held);
+    assert!(invites(&actions).is_empty());
+    assert!(ended(&actions).is_empty());
+    assert_eq!(
+        records(&actions)[2],
+        "trunk first: no response within 4 s; no other trunk can take the call"
+    );
+    assert_eq!(leg.trunk(), Some("first"));
+    assert_eq!(trunks[0].load.active(), 1);
+    assert_eq!(leg.poll_timeout(), Some(t0 + Duration::from_secs(20)));
+    leg.on_response(&reply(&invite, 180, Some(PHONE_TAG)), t0 + ROUTE_GUARD);
+    assert!(drain(&mut leg).contains(&LegAction::Ringing));
+    leg.handle_timeout(t0 + Duration::from_secs(20));
+    assert_eq!(ended(&drain(&mut leg)), vec![LegEnd::NoAnswer]);
+}
+
+#[test]
+fn a_silent_trunk_that_speaks_before_the_answer_keeps_the_call() {
+    let t0 = Instant::now();
+    let (mut leg, invite) = start(trunk_config(), t0);
+    leg.handle_timeout(t0 + ROUTE_GUARD);
+    assert!(drain(&mut leg)
+        .iter()
+        .any(|a| matches!(a, LegAction::Failover { .. })));
+    // The 100 Trying arrives before the controller answered.
+    leg.on_response(&reply(&invite, 100, None), t0 + ROUTE_GUARD);
+    leg.fail_over(t0 + ROUTE_GUARD, |_| panic!("no trunk is needed"));
+    assert!(invites(&drain(&mut leg)).is_empty());
+    assert_eq!(leg.trunk(), Some("first"));
+    // A second answer asks nothing.
+    leg.fail_over(t0 + ROUTE_GUARD, |_| panic!("no trunk is needed"));
+    assert!(drain(&mut leg).is_empty());
+}
+
+// -- the legs of a call: each trunk's count of calls ---------------------------
+
+mod counts {
+    use std::collections::VecDeque;
+    use std::path::Path;
+    use std::sync::{Arc, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use senim_media::prompts::{Language, PromptLibrary};
+    use senim_routing::hours::{Calendar, Holidays, Schedules};
+    use senim_routing::partners::PartnerDirectory;
+    use senim_routing::specialists::Specialists;
+    use senim_sip::message;
+
+    use super::{PHONE_TAG, SPECIALIST_NUMBER};
+    use crate::config::{CallConfig, NumberGuard, Outbound, Trunk};
+    use crate::io::{LegId, Output, PreparedLeg};
+    use crate::leg::ROUTE_GUARD;
+    use crate::legs::{LegEvent, LegPlan, LegPurpose, LegTarget, Legs};
+
+    struct Plain;
+
+    impl NumberGuard for Plain {
+        fn hash(&self, number: &str) -> String {
+            number.len().to_string()
+        }
+        fn seal(&self, number: &str) -> String {
+            number.len().to_string()
+        }
+    }
+
+    fn prompts() -> Arc<PromptLibrary> {
+        static P: OnceLock<Arc<PromptLibrary>> = OnceLock::new();
+        P.get_or_init(|| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../voice-prompts");
+            Arc::new(PromptLibrary::load(&dir).expect("the bundled prompts load"))
+        })
+        .clone()
+    }
+
+    fn config(trunks: Vec<Trunk>) -> Arc<CallConfig> {
+        Arc::new(CallConfig {
+            prompts: prompts(),
+            schedules: Schedules::empty(),
+            calendar: Calendar::new(chrono_tz::Asia::Almaty, Holidays::empty()),
+            partners: PartnerDirectory::default(),
+            specialists: Specialists::empty(),
+            outbound: Outbound {
+                display: "Senim".into(),
+                user: "+77232000000".into(),
+                has_number: true,
+                share_caller_number: false,
+                accept_timeout: Duration::from_secs(15),
+                trunks,
+            },
+            lines: Vec::new(),
+            sip_address: "192.0.2.1:5060".parse().unwrap(),
+            media_ip: "192.0.2.1".parse().unwrap(),
+            numbers: Arc::new(Plain),
+        })
+    }
+
+    /// Place a leg to a number through the trunks; its id.
+    fn place(legs: &mut Legs, now: Instant, out: &mut VecDeque<Output>) -> LegId {
+        let plan = LegPlan {
+            target: LegTarget::Number(SPECIALIST_NUMBER.into()),
+            whisper: Vec::new(),
+            language: Language::Kk,
+            ring_timeout: Duration::from_secs(20),
+            bridge_on_answer: true,
+            caller_identity: None,
+            hide_centre_name: false,
+        };
+        let id = legs.place(LegPurpose::Callee("f1".into()), plan, out);
+        let port = PreparedLeg {
+            port: 20000,
+            softphone: None,
+        };
+        legs.prepared(now, id, Ok(port), out);
+        id
+    }
+
+    /// The last INVITE the legs sent.
+    fn last_invite(out: &VecDeque<Output>) -> rsip::Request {
+        out.iter()
+            .rev()
+            .find_map(|o| match o {
+                Output::Request { request, .. } if request.method == rsip::Method::Invite => {
+                    Some((**request).clone())
+                }
+                _ => None,
+            })
+            .expect("an INVITE")
+    }
+
+    fn reply(legs: &mut Legs, now: Instant, invite: &rsip::Request, code: u16) {
+        let response =
+            message::response(invite, code, message::reason_phrase(code), Some(PHONE_TAG));
+        let call_id = message::call_id(invite).expect("a Call-ID");
+        let mut out = VecDeque::new();
+        assert!(legs.on_response(now, &call_id, &response, &mut out));
+    }
+
+    fn active(trunks: &[Trunk]) -> Vec<u32> {
+        trunks.iter().map(|t| t.load.active()).collect()
+    }
+
+    fn steps(legs: &mut Legs) -> Vec<String> {
+        std::iter::from_fn(|| legs.poll_event())
+            .filter_map(|e| match e {
+                LegEvent::Record { step, .. } => Some(step),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_slot_moves_to_the_trunk_that_takes_the_call_and_goes_with_the_leg() {
+        let t0 = Instant::now();
+        let trunks = super::three_trunks();
+        let cfg = config(trunks.clone());
+        let _other = trunks[1].claim().unwrap();
+        let mut legs = Legs::new(cfg);
+        let mut out = VecDeque::new();
+        let id = place(&mut legs, t0, &mut out);
+        assert_eq!(active(&trunks), vec![1, 1, 0]);
+        let first = last_invite(&out);
+        assert_eq!(first.uri.to_string(), "sip:+77015550199@203.0.113.10:5060");
+
+        out.clear();
+        let call_id = message::call_id(&first).unwrap();
+        let response = message::response(&first, 503, "Service Unavailable", Some("sbc"));
+        assert!(legs.on_response(t0, &call_id, &response, &mut out));
+        let third = last_invite(&out);
+        assert_eq!(third.uri.to_string(), "sip:+77015550199@203.0.113.30:5060");
+        // The first trunk's slot came back, the third's is held, the
+        // second stays at its limit (not exceeded).
+        assert_eq!(active(&trunks), vec![0, 1, 1]);
+        let steps = steps(&mut legs);
+        assert!(
+            steps.contains(&"callee: trunk second skipped: at its call limit".to_string()),
+            "{steps:?}"
+        );
+
+        // The phone is busy: the leg ends and gives its slot back.
+        reply(&mut legs, t0, &third, 486);
+        assert!(legs.get(id).is_none());
+        assert_eq!(active(&trunks), vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn with_no_trunk_free_the_slot_is_held_until_the_leg_ends() {
+        let t0 = Instant::now();
+        let trunks = super::three_trunks();
+        let cfg = config(trunks.clone());
+        let mut legs = Legs::new(cfg);
+        let mut out = VecDeque::new();
+        let id = place(&mut legs, t0, &mut out);
+        let _others = [trunks[1].claim().unwrap(), trunks[2].claim().unwrap()];
+        assert_eq!(active(&trunks), vec![1, 1, 1]);
+        let first = last_invite(&out);
+
+        // Silent past the guard, nowhere to go: the leg waits, slot kept.
+        out.clear();
+        legs.handle_timeout(t0 + ROUTE_GUARD, &mut out);
+        assert!(legs.get(id).is_some());
+        assert_eq!(legs.get(id).unwrap().leg.trunk(), Some("first"));
+        assert_eq!(active(&trunks), vec![1, 1, 1]);
+
+        // Its 503 at last: no trunk is free, the leg fails and its slot
+        // comes back; the others' calls are untouched.
+        reply(&mut legs, t0 + ROUTE_GUARD, &first, 503);
+        let ended: Vec<LegEvent> = std::iter::from_fn(|| legs.poll_event())
+            .filter(|e| matches!(e, LegEvent::Ended { .. }))
+            .collect();
+        assert_eq!(ended.len(), 1, "{ended:?}");
+        assert!(legs.get(id).is_none());
+        assert_eq!(active(&trunks), vec![0, 1, 1]);
+    }
 }
