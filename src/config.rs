@@ -297,8 +297,12 @@ pub struct SipConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// Address RTP sockets bind to and SDP advertises; defaults to the SIP address's IP.
+    /// Address RTP sockets bind to; defaults to the SIP address's IP.
     pub ip: Option<IpAddr>,
+    /// Address SDP advertises when callers reach RTP at another address
+    /// than `ip` (behind NAT, with the RTP range forwarded). Default: the
+    /// IP of `[sip] public_address` when that is set, else `ip`.
+    pub public_ip: Option<IpAddr>,
     /// RTP port range, inclusive, for example "10000-20000". Even ports are used.
     pub rtp_ports: String,
     /// Pacing threads; 0 means one per core.
@@ -355,6 +359,7 @@ impl Default for MediaConfig {
         MediaConfig {
             ip: None,
             rtp_ports: "10000-20000".into(),
+            public_ip: None,
             pacing_threads: 0,
         }
     }
@@ -394,7 +399,10 @@ pub struct Settings {
     /// Where the configuration came from, for messages.
     pub origin: String,
     pub rtp_ports: (u16, u16),
+    /// The address RTP sockets bind to.
     pub media_ip: IpAddr,
+    /// The address SDP advertises (the public one behind NAT).
+    pub sdp_ip: IpAddr,
     /// The prompts folder; `None`: the prompts embedded in the binary.
     pub prompts_dir: Option<PathBuf>,
     pub sip_t1: Duration,
@@ -682,6 +690,13 @@ impl Config {
                 }
                 "SENIM_DATABASE_URL" => self.database.url = value,
                 "SENIM_RTP_PORTS" => self.media.rtp_ports = value,
+                "SENIM_MEDIA_PUBLIC_IP" => {
+                    self.media.public_ip = Some(
+                        value
+                            .parse()
+                            .map_err(|e| bad("media.public_ip", format!("{value:?}: {e}")))?,
+                    )
+                }
                 "SENIM_MEDIA_IP" => {
                     self.media.ip = Some(
                         value
@@ -761,6 +776,17 @@ impl Config {
             return Err(bad(
                 "media.ip",
                 "an address callers can send RTP to is needed when sip.listen is a wildcard".into(),
+            ));
+        }
+        let sdp_ip = self
+            .media
+            .public_ip
+            .or_else(|| self.sip.public_address.map(|a| a.ip()))
+            .unwrap_or(media_ip);
+        if sdp_ip.is_unspecified() {
+            return Err(bad(
+                "media.public_ip",
+                "must be an address callers can send RTP to, not a wildcard".into(),
             ));
         }
         for (key, value) in [
@@ -857,6 +883,7 @@ impl Config {
             origin: origin.to_string(),
             rtp_ports,
             media_ip,
+            sdp_ip,
             prompts_dir,
             sip_t1,
             dialplan_file,
@@ -973,6 +1000,33 @@ mod tests {
             format!("[[api.token]]\nname = \"x\"\nrole = \"root\"\nsha256 = \"{hash}\"\n");
         let err = Config::from_toml(&bad_role, Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn sdp_names_the_public_address_behind_nat() {
+        let settings = |text: &str| {
+            Config::from_toml(text, Path::new("c.toml"))
+                .and_then(|c| c.validate("c.toml"))
+                .map(|s| (s.media_ip.to_string(), s.sdp_ip.to_string()))
+                .map_err(|e| e.to_string())
+        };
+        let lan = "[sip]\nlisten = \"192.168.1.10:5060\"\n";
+        assert_eq!(
+            settings(lan).unwrap(),
+            ("192.168.1.10".into(), "192.168.1.10".into())
+        );
+        let nat = format!("{lan}public_address = \"203.0.113.5:5060\"\n");
+        assert_eq!(
+            settings(&nat).unwrap(),
+            ("192.168.1.10".into(), "203.0.113.5".into())
+        );
+        let own = format!("{nat}[media]\npublic_ip = \"203.0.113.6\"\n");
+        assert_eq!(
+            settings(&own).unwrap(),
+            ("192.168.1.10".into(), "203.0.113.6".into())
+        );
+        let e = settings(&format!("{lan}[media]\npublic_ip = \"0.0.0.0\"\n")).unwrap_err();
+        assert!(e.contains("media.public_ip"), "{e}");
     }
 
     #[test]

@@ -218,7 +218,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         outbound,
         lines: settings.lines.clone(),
         sip_address,
-        media_ip: settings.media_ip,
+        media_ip: settings.sdp_ip,
         numbers: Arc::new(crate::call::NumberKeys {
             hasher: hasher.clone(),
             sealer: sealer.clone(),
@@ -234,6 +234,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         sealer,
         voicemail_dir,
         rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),
+        rtp_ip: settings.media_ip,
         plans,
         registrations: registrations.clone(),
         router: router.clone(),

@@ -457,3 +457,19 @@ async fn symmetric_rtp_follows_the_callers_source_address() {
     );
     assert_eq!(c.bye(), Some(200));
 }
+
+/// Behind NAT: SDP names `[media] public_ip` while the RTP sockets stay
+/// bound to the local address, and the caller still gets the greeting
+/// (Senim sends from its local port to where the caller's RTP comes from).
+#[tokio::test(flavor = "multi_thread")]
+async fn sdp_names_the_public_media_address() {
+    let senim = Senim::start(&[("SENIM_MEDIA_PUBLIC_IP", "192.0.2.77")]);
+    let mut c = Caller::new(senim.sip);
+    let offer = c.offer("0 101", OFFER_MAPS);
+    let answer = c.call(Some(&offer), None);
+    let sdp = caller::body(&answer);
+    assert!(sdp.contains("c=IN IP4 192.0.2.77"), "{answer}");
+    assert!(!sdp.contains("127.0.0.1"), "{answer}");
+    assert!(!c.rtp_for(Duration::from_millis(500)).is_empty());
+    assert_eq!(c.bye(), Some(200));
+}

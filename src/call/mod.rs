@@ -42,6 +42,9 @@ pub struct CallContext {
     /// Where voicemail messages are written (absolute; mode 0700).
     pub voicemail_dir: std::path::PathBuf,
     pub rtp_ports: ports::PortAllocator,
+    /// The address the calls' RTP sockets bind to (SDP may advertise
+    /// another: `CallConfig::media_ip`).
+    pub rtp_ip: std::net::IpAddr,
     /// The dialplan new calls start with.
     pub plans: Arc<PlanHolder>,
     /// Registered contacts per softphone user name, kept by the SIP endpoint.

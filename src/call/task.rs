@@ -97,7 +97,7 @@ pub(super) fn bind_caller(ctx: &CallContext) -> (CallerPort, Result<u16, String>
     let (tx, events) = mpsc::unbounded_channel();
     let bound = ctx
         .rtp_ports
-        .bind(ctx.call.media_ip)
+        .bind(ctx.rtp_ip)
         .and_then(|s| Port::open(s, tx));
     match bound {
         Ok((p, port)) => (
@@ -406,7 +406,7 @@ impl Shell {
         let socket = self
             .ctx
             .rtp_ports
-            .bind(self.ctx.call.media_ip)
+            .bind(self.ctx.rtp_ip)
             .map_err(|e| format!("no RTP port: {e}"))?;
         let (events_tx, events) = mpsc::unbounded_channel();
         let (mut p, port) =

@@ -107,7 +107,8 @@ pub struct CallConfig {
     pub lines: Vec<Line>,
     /// The address put in Contact and Via.
     pub sip_address: SocketAddr,
-    /// The address put in SDP.
+    /// The address put in SDP (`[media] public_ip` behind NAT; RTP sockets
+    /// may be bound to another).
     pub media_ip: IpAddr,
     pub numbers: Arc<dyn NumberGuard>,
 }
