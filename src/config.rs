@@ -292,6 +292,11 @@ pub struct SipConfig {
     pub t1: String,
     /// Digest realm of the registrar for the specialists' softphones.
     pub realm: String,
+    /// SIP messages a second one source may send on average (trunks are
+    /// not limited); over it, messages are dropped unanswered. 0: no limit.
+    pub rate_limit: u32,
+    /// Messages one source may send at once before `rate_limit` applies.
+    pub rate_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,6 +355,8 @@ impl Default for SipConfig {
             user: "senim".into(),
             t1: "500ms".into(),
             realm: "senim".into(),
+            rate_limit: 50,
+            rate_burst: 100,
         }
     }
 }
@@ -710,6 +717,11 @@ impl Config {
                 }
                 "SENIM_NUMBER_KEY_FILE" => self.privacy.number_key_file = PathBuf::from(value),
                 "SENIM_SIP_T1" => self.sip.t1 = value,
+                "SENIM_SIP_RATE_LIMIT" => {
+                    self.sip.rate_limit = value
+                        .parse()
+                        .map_err(|e| bad("sip.rate_limit", format!("{value:?}: {e}")))?
+                }
                 "SENIM_DIALPLAN" => self.dialplan.file = Some(PathBuf::from(value)),
                 "SENIM_VOICEMAIL_DIR" => self.voicemail.dir = PathBuf::from(value),
                 _ => {}

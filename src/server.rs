@@ -264,6 +264,13 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             .collect(),
         sip_address: ctx.call.sip_address,
         centre_user: ctx.call.outbound.user.clone(),
+        source_limit: (cfg.sip.rate_limit > 0).then(|| {
+            senim_sip::source_limit::SourceLimitConfig {
+                rate: f64::from(cfg.sip.rate_limit),
+                burst: cfg.sip.rate_burst.max(1),
+                ..Default::default()
+            }
+        }),
     };
 
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();

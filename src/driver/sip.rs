@@ -15,6 +15,7 @@ use bytes::Bytes;
 use rsip::Method;
 use senim_sip::message::{self, Peer, Transport};
 use senim_sip::registrar::{Registrar, UserAccount};
+use senim_sip::source_limit::{SourceLimitConfig, SourceLimiter, Verdict};
 use senim_sip::transaction::{Event, TransactionLayer, Transmit, TxKey};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -75,6 +76,8 @@ pub struct EndpointSetup {
     pub sip_address: SocketAddr,
     /// The From user of Senim's probes.
     pub centre_user: String,
+    /// Per-source limit of SIP messages (`None`: no limit).
+    pub source_limit: Option<SourceLimitConfig>,
 }
 
 /// Run the endpoint until shut down and every call has ended.
@@ -92,7 +95,13 @@ pub async fn run(
         Instant::now(),
         crate::util::time::now_ms(),
     );
+    let limiter = ctx
+        .source_limit
+        .map(|config| SourceLimiter::new(config, Instant::now()));
+    let tcp_limits = Arc::new(super::tcp::ConnectionLimits::default());
     let mut ep = Endpoint {
+        limiter,
+        tcp_limits: tcp_limits.clone(),
         trunks,
         registrar: make_registrar(&ctx),
         layer: TransactionLayer::new(ctx.timers),
@@ -111,7 +120,7 @@ pub async fn run(
         calls_gone: None,
     };
     let accept_tx = tx.clone();
-    let acceptor = tokio::spawn(super::tcp::accept(tcp, accept_tx));
+    let acceptor = tokio::spawn(super::tcp::accept(tcp, accept_tx, tcp_limits));
     let mut buf = vec![0u8; MAX_DATAGRAM];
     // The trunks' first REGISTERs and probes.
     ep.flush().await;
@@ -131,7 +140,10 @@ pub async fn run(
                     ep.ctx.stats.messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let peer = Peer { transport: Transport::Udp, addr: from };
                     if let Some(data) = buf.get(..n) {
-                        ep.layer.handle_bytes(Instant::now(), data, peer);
+                        let now = Instant::now();
+                        if ep.admits_traffic(now, from) {
+                            ep.layer.handle_bytes(now, data, peer);
+                        }
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "udp receive error"),
@@ -149,6 +161,7 @@ pub async fn run(
         }
         ep.trunks.notice_calls(Instant::now());
         ep.flush().await;
+        ep.publish_counters();
         if let Some(deadline) = ep.stopping {
             // Once the calls are gone, give their last BYEs a moment to be
             // answered (or retransmitted), then stop.
@@ -197,6 +210,10 @@ struct TxOwner {
 }
 
 struct Endpoint {
+    /// Per-source limit of what arrives (trunks are not limited).
+    limiter: Option<SourceLimiter>,
+    /// Counts of TCP connections, shared with the acceptor.
+    tcp_limits: Arc<super::tcp::ConnectionLimits>,
     /// The trunks' registrations and probes.
     trunks: Trunks,
     registrar: Registrar,
@@ -228,6 +245,43 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    /// Whether a message from `from` is taken: a trunk's always, anyone
+    /// else's within the per-source rate limit. Dropped ones are counted,
+    /// and logged once per burst.
+    fn admits_traffic(&mut self, now: Instant, from: SocketAddr) -> bool {
+        let Some(limiter) = self.limiter.as_mut() else {
+            return true;
+        };
+        if self.ctx.trunks.iter().any(|p| p.trunk.admits(from)) {
+            return true;
+        }
+        match limiter.check(now, from.ip()) {
+            Verdict::Allow => true,
+            Verdict::Drop { first } => {
+                self.ctx
+                    .stats
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if first {
+                    tracing::warn!(source = %from.ip(), "SIP messages over the per-source rate limit are dropped");
+                }
+                false
+            }
+        }
+    }
+
+    /// Counters kept elsewhere, copied to the stats.
+    fn publish_counters(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = &self.ctx.stats;
+        stats
+            .overload_refused
+            .store(self.layer.refused_for_room(), Relaxed);
+        stats
+            .tcp_refused
+            .store(self.tcp_limits.refused.load(Relaxed), Relaxed);
+    }
+
     /// When stopping, the next moment to check whether to stop.
     fn stop_at(&self) -> Option<Instant> {
         let deadline = self.stopping?;
@@ -292,7 +346,11 @@ impl Endpoint {
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            ToEndpoint::TcpFrame { data, peer } => self.layer.handle_bytes(now, &data, peer),
+            ToEndpoint::TcpFrame { data, peer } => {
+                if self.admits_traffic(now, peer.addr) {
+                    self.layer.handle_bytes(now, &data, peer)
+                }
+            }
             ToEndpoint::TcpOpened { addr, writer } => {
                 let waiting = self.dialing.remove(&addr).unwrap_or_default();
                 if self.tcp_writers.len() < MAX_TCP_CONNECTIONS {

@@ -14,4 +14,10 @@ pub struct SipStats {
     pub dtmf_inband: std::sync::atomic::AtomicU64,
     /// Calls bridged to a specialist or partner now.
     pub calls_connected: std::sync::atomic::AtomicU64,
+    /// SIP messages dropped over the per-source rate limit.
+    pub rate_limited: std::sync::atomic::AtomicU64,
+    /// New requests refused with 503: the transaction table was full.
+    pub overload_refused: std::sync::atomic::AtomicU64,
+    /// TCP connections closed at accept: too many in all or from one address.
+    pub tcp_refused: std::sync::atomic::AtomicU64,
 }

@@ -147,6 +147,16 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "SIP messages received since start.",
         load(&sip.messages_in),
     );
+    m.family(
+        "senim_sip_refused_total",
+        "counter",
+        "SIP traffic refused since start, by reason: messages over the per-source rate limit (dropped), new requests answered 503 for a full transaction table, TCP connections closed at accept (too many).",
+        &[
+            (&[("reason", "rate-limit")], load(&sip.rate_limited)),
+            (&[("reason", "overload")], load(&sip.overload_refused)),
+            (&[("reason", "tcp-connections")], load(&sip.tcp_refused)),
+        ],
+    );
     m.single(
         "senim_rtp_streams",
         "gauge",

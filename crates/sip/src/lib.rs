@@ -28,6 +28,7 @@ pub mod outbound;
 pub mod refer;
 pub mod registrar;
 pub mod registration;
+pub mod source_limit;
 pub mod transaction;
 
 pub use rsip;

@@ -250,7 +250,19 @@ pub struct TransactionLayer {
     accepted_index: HashMap<AckMatch, TxKey>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Most server transactions at once.
+    max_server: usize,
+    /// New requests refused for want of room.
+    refused: u64,
 }
+
+/// Most server transactions at once by default: far above what the
+/// centre's calls need, far below what would exhaust memory (a
+/// transaction keeps its request, a few hundred bytes to a few KiB).
+pub const DEFAULT_MAX_SERVER_TRANSACTIONS: usize = 20_000;
+
+/// What a request refused for want of room is told to wait, in seconds.
+pub const OVERLOAD_RETRY_AFTER: u32 = 10;
 
 impl Default for TransactionLayer {
     fn default() -> Self {
@@ -271,7 +283,22 @@ impl TransactionLayer {
             accepted_index: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            max_server: DEFAULT_MAX_SERVER_TRANSACTIONS,
+            refused: 0,
         }
+    }
+
+    /// At most `max` server transactions at once (at least one): a new
+    /// request beyond that gets a stateless 503 with Retry-After (RFC 3261
+    /// §21.5.4) and no transaction, so a flood cannot grow the table
+    /// without bound.
+    pub fn set_max_server_transactions(&mut self, max: usize) {
+        self.max_server = max.max(1);
+    }
+
+    /// New requests refused so far because the table was full.
+    pub fn refused_for_room(&self) -> u64 {
+        self.refused
     }
 
     /// The timer configuration.
@@ -724,9 +751,22 @@ impl TransactionLayer {
             }
             return;
         }
+        let reply_to = response_destination(&request, peer);
+        if self.server_index.len() >= self.max_server {
+            self.refused = self.refused.saturating_add(1);
+            let mut busy = message::response(&request, 503, "Service Unavailable", None);
+            busy.headers.push(rsip::Header::Other(
+                "Retry-After".into(),
+                OVERLOAD_RETRY_AFTER.to_string(),
+            ));
+            self.transmits.push_back(Transmit {
+                peer: reply_to,
+                data: message::response_to_bytes(&busy),
+            });
+            return;
+        }
         let key = self.new_key();
         let invite = request.method == Method::Invite;
-        let reply_to = response_destination(&request, peer);
         let mut tx = Tx {
             kind: if invite {
                 Kind::ServerInvite

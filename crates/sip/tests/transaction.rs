@@ -933,3 +933,28 @@ fn a_failed_transport_ends_the_client_transactions_on_it_at_once() {
     );
     assert_eq!(h.layer.transport_failed(dead), 0);
 }
+
+#[test]
+fn a_full_table_refuses_new_requests_with_503_and_keeps_the_old() {
+    let mut h = Harness::new();
+    h.layer.set_max_server_transactions(2);
+    let peer = udp(UAC_ADDR);
+    h.receive(ms(0), &invite("z9hG4bK-full-1"), peer);
+    h.receive(ms(0), &invite("z9hG4bK-full-2"), peer);
+    assert_eq!(h.events().len(), 2);
+    h.transmits();
+    h.receive(ms(1), &invite("z9hG4bK-full-3"), peer);
+    assert!(h.events().is_empty(), "no transaction, no event");
+    let sent = h.transmits();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(status_of(&sent[0]), 503);
+    let text = String::from_utf8_lossy(&sent[0].data).to_string();
+    assert!(text.contains("Retry-After: 10"), "{text}");
+    assert_eq!(h.layer.refused_for_room(), 1);
+    // A retransmission of a request that has its transaction is still absorbed.
+    h.receive(ms(2), &invite("z9hG4bK-full-1"), peer);
+    let again = h.transmits();
+    assert_eq!(again.len(), 1);
+    assert_eq!(status_of(&again[0]), 100);
+    assert_eq!(h.layer.len(), 2);
+}
