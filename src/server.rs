@@ -264,6 +264,8 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             .collect(),
         sip_address: ctx.call.sip_address,
         centre_user: ctx.call.outbound.user.clone(),
+        registrar: settings.registrar.clone(),
+        unknown_sources: cfg.sip.unknown_sources,
     };
 
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();
