@@ -15,6 +15,8 @@ use std::time::Duration;
 use senim_routing::hours::Schedules;
 use serde::Deserialize;
 
+use crate::driver::admission::UnknownSources;
+use crate::driver::registrar::{RegistrarConfig, RegistrarSettings};
 use crate::http::auth::{ApiConfig, TokenTable};
 use crate::store::retention::{Retention, RetentionConfig};
 use crate::util::duration::{parse_duration, parse_port_range};
@@ -50,6 +52,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
+    /// The specialists' softphones' registrar: lock-out, digest algorithms.
+    pub registrar: RegistrarConfig,
     pub media: MediaConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
@@ -297,6 +301,10 @@ pub struct SipConfig {
     pub rate_limit: u32,
     /// Messages one source may send at once before `rate_limit` applies.
     pub rate_burst: u32,
+    /// What requests from strangers (neither a trunk, nor a registered
+    /// softphone, nor part of a call) get: "drop" (no answer, the default)
+    /// or "403".
+    pub unknown_sources: UnknownSources,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,6 +365,7 @@ impl Default for SipConfig {
             realm: "senim".into(),
             rate_limit: 50,
             rate_burst: 100,
+            unknown_sources: UnknownSources::default(),
         }
     }
 }
@@ -421,6 +430,8 @@ pub struct Settings {
     pub trunks: Vec<TrunkSettings>,
     /// The lines, checked (numbers normalised, each once).
     pub lines: Vec<senim_call::config::Line>,
+    /// `[registrar]`, checked.
+    pub registrar: RegistrarSettings,
 }
 
 /// A trunk after validation: what calls use, and what the driver needs to
@@ -737,6 +748,18 @@ impl Config {
             key,
             message,
         };
+        if self.trunks.is_empty() && !self.sip.listen.ip().is_loopback() {
+            return Err(bad(
+                "sip.listen",
+                format!(
+                    "{} is not a loopback address and no [[trunk]] is configured, so Senim would \
+                     take calls from anyone who can reach it. Add a [[trunk]] with the provider's \
+                     or Asterisk's address (and `allow` for the other addresses its calls come \
+                     from; see docs/trunks.md), or listen on 127.0.0.1",
+                    self.sip.listen
+                ),
+            ));
+        }
         let rtp_ports = parse_port_range(&self.media.rtp_ports)
             .ok_or_else(|| {
                 bad(
@@ -839,6 +862,10 @@ impl Config {
                 .map_err(|(key, message)| bad(key, format!("trunk {:?}: {message}", t.id)))?;
             trunks.push(settings);
         }
+        let registrar = self
+            .registrar
+            .settings()
+            .map_err(|(key, message)| bad(key, message))?;
         let mut lines: Vec<senim_call::config::Line> = Vec::with_capacity(self.lines.len());
         for l in &self.lines {
             let start = l.start.trim();
@@ -902,6 +929,7 @@ impl Config {
             retention,
             trunks,
             lines,
+            registrar,
         })
     }
 }
@@ -1022,7 +1050,7 @@ mod tests {
                 .map(|s| (s.media_ip.to_string(), s.sdp_ip.to_string()))
                 .map_err(|e| e.to_string())
         };
-        let lan = "[sip]\nlisten = \"192.168.1.10:5060\"\n";
+        let lan = "[[trunk]]\nid = \"provider\"\naddress = \"198.51.100.20:5060\"\n\n[sip]\nlisten = \"192.168.1.10:5060\"\n";
         assert_eq!(
             settings(lan).unwrap(),
             ("192.168.1.10".into(), "192.168.1.10".into())
@@ -1079,6 +1107,51 @@ mod tests {
         let e = err("[[line]]\nnumber = \"+77232000000\"\n");
         assert!(e.starts_with("c.toml:1:1:") && e.contains("start"), "{e}");
         assert!(Config::default().validate("d").unwrap().lines.is_empty());
+    }
+
+    #[test]
+    fn a_network_address_without_a_trunk_is_refused_with_the_fix() {
+        let validate = |text: &str| {
+            Config::from_toml(text, Path::new("c.toml"))
+                .and_then(|c| c.validate("c.toml"))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        for listen in ["0.0.0.0:5060", "192.168.1.10:5060", "[::]:5060"] {
+            let e = validate(&format!("[sip]\nlisten = \"{listen}\"\n")).unwrap_err();
+            assert!(e.contains("key `sip.listen`"), "{e}");
+            assert!(e.contains("[[trunk]]") && e.contains("127.0.0.1"), "{e}");
+        }
+        validate("[sip]\nlisten = \"127.0.0.1:5060\"\n").unwrap();
+        validate("[sip]\nlisten = \"[::1]:5060\"\n").unwrap();
+        validate(
+            "[sip]\nlisten = \"0.0.0.0:5060\"\n[media]\nip = \"192.168.1.10\"\n\
+             [[trunk]]\nid = \"provider\"\naddress = \"198.51.100.20:5060\"\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn unknown_sources_and_the_registrar_are_checked_at_load() {
+        let settings = |text: &str| {
+            Config::from_toml(text, Path::new("c.toml"))
+                .and_then(|c| c.validate("c.toml"))
+                .map_err(|e| e.to_string())
+        };
+        let s = settings("").unwrap();
+        assert_eq!(s.config.sip.unknown_sources, UnknownSources::Drop);
+        assert_eq!(s.registrar, RegistrarSettings::default());
+        let s = settings("[sip]\nunknown_sources = \"403\"\n").unwrap();
+        assert_eq!(s.config.sip.unknown_sources, UnknownSources::Forbidden);
+        let e = settings("[sip]\nunknown_sources = \"reject\"\n").unwrap_err();
+        assert!(e.starts_with("c.toml:2:"), "{e}");
+        let s =
+            settings("[registrar]\nmax_failures = 5\nlockout = \"2s\"\nalgorithms = [\"MD5\"]\n")
+                .unwrap();
+        assert_eq!(s.registrar.lockout.max_failures, 5);
+        assert_eq!(s.registrar.lockout.lock_for, Duration::from_secs(2));
+        let e = settings("[registrar]\nlockout = \"2\"\n").unwrap_err();
+        assert!(e.contains("key `registrar.lockout`"), "{e}");
     }
 
     #[test]

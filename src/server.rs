@@ -271,6 +271,8 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
                 ..Default::default()
             }
         }),
+        registrar: settings.registrar.clone(),
+        unknown_sources: cfg.sip.unknown_sources,
     };
 
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();

@@ -57,6 +57,35 @@ fn bad_value_names_the_key() {
 }
 
 #[test]
+fn a_network_listen_address_without_a_trunk_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("senim.toml");
+    std::fs::write(
+        &cfg,
+        "[sip]\nlisten = \"0.0.0.0:5060\"\n\n[media]\nip = \"192.0.2.10\"\n",
+    )
+    .unwrap();
+    for cmd in ["serve", "check"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_senim"))
+            .args([cmd, "--config"])
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{cmd} refuses it");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("senim.toml") && err.contains("key `sip.listen`"),
+            "{cmd}: {err}"
+        );
+        assert!(
+            err.contains("add a [[trunk]]") || err.contains("Add a [[trunk]]"),
+            "{cmd}: the fix is named: {err}"
+        );
+    }
+}
+
+#[test]
 fn missing_prompt_is_refused_at_start_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let prompts = dir.path().join("prompts");

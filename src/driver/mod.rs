@@ -1,7 +1,9 @@
 //! The thin I/O layer: sockets, threads and timers around the sans-IO cores.
 
+pub mod admission;
 pub mod media;
 pub mod messages;
+pub mod registrar;
 pub mod registrations;
 pub mod router;
 pub mod sip;

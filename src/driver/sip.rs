@@ -5,6 +5,10 @@
 //! Requests outside any call are answered here: OPTIONS (200 with Allow,
 //! Accept, Supported), unknown dialogs (481), methods Senim does not take
 //! (405 or 501), merged INVITEs (482), new calls while stopping (503).
+//!
+//! Before any of that, every request passes [`Admission`]: scanners are
+//! dropped, and only trunks, registered softphones and calls in progress
+//! (or loopback, with no trunk) get further; strangers get a 403 or nothing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,13 +18,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use rsip::Method;
 use senim_sip::message::{self, Peer, Transport};
-use senim_sip::registrar::{Registrar, UserAccount};
-use senim_sip::source_limit::{SourceLimitConfig, SourceLimiter, Verdict};
+use senim_sip::registrar::{LockTarget, RegisterError, Registrar};
+use senim_sip::source_limit::{self, SourceLimitConfig, SourceLimiter};
 use senim_sip::transaction::{Event, TransactionLayer, Transmit, TxKey};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+use super::admission::{Admission, Facts, UnknownSources, Verdict};
 use super::messages::{CallSpawner, ToCall, ToEndpoint};
+use super::registrar::{make_registrar, RegistrarSettings};
 use super::registrations::{Registrations, SoftphoneContact};
 use super::router::{RouterHandle, ToRouter};
 use super::stats::SipStats;
@@ -78,6 +84,10 @@ pub struct EndpointSetup {
     pub centre_user: String,
     /// Per-source limit of SIP messages (`None`: no limit).
     pub source_limit: Option<SourceLimitConfig>,
+    /// Lock-out and digest algorithms of the registrar.
+    pub registrar: RegistrarSettings,
+    /// What requests from strangers get.
+    pub unknown_sources: UnknownSources,
 }
 
 /// Run the endpoint until shut down and every call has ended.
@@ -99,11 +109,14 @@ pub async fn run(
         .source_limit
         .map(|config| SourceLimiter::new(config, Instant::now()));
     let tcp_limits = Arc::new(super::tcp::ConnectionLimits::default());
+    let shared: Vec<senim_call::config::Trunk> =
+        ctx.trunks.iter().map(|t| t.trunk.clone()).collect();
     let mut ep = Endpoint {
         limiter,
         tcp_limits: tcp_limits.clone(),
         trunks,
-        registrar: make_registrar(&ctx),
+        admission: Admission::new(&shared, ctx.unknown_sources),
+        registrar: make_registrar(&ctx.realm, &ctx.specialists, &ctx.registrar),
         layer: TransactionLayer::new(ctx.timers),
         udp,
         tcp_writers: HashMap::new(),
@@ -142,7 +155,7 @@ pub async fn run(
                     if let Some(data) = buf.get(..n) {
                         let now = Instant::now();
                         if ep.admits_traffic(now, from) {
-                            ep.layer.handle_bytes(now, data, peer);
+                            ep.receive(now, data, peer);
                         }
                     }
                 }
@@ -188,19 +201,6 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// The registrar for the specialists' softphones.
-fn make_registrar(ctx: &EndpointSetup) -> Registrar {
-    let users = ctx
-        .specialists
-        .softphones()
-        .map(|(_, username, password)| UserAccount::with_password(username, password.expose(), 4))
-        .collect();
-    let mut registrar = Registrar::new(ctx.realm.clone(), users, 60, 3600, 600, rand::random());
-    // Unknown user names get the same 401 as wrong passwords: nothing to probe.
-    registrar.set_conceal_unknown_users(true);
-    registrar
-}
-
 /// Which call a transaction belongs to, and what it was.
 #[derive(Debug, Clone)]
 struct TxOwner {
@@ -216,6 +216,8 @@ struct Endpoint {
     tcp_limits: Arc<super::tcp::ConnectionLimits>,
     /// The trunks' registrations and probes.
     trunks: Trunks,
+    /// Who may talk to Senim.
+    admission: Admission,
     registrar: Registrar,
     layer: TransactionLayer,
     udp: UdpSocket,
@@ -256,8 +258,8 @@ impl Endpoint {
             return true;
         }
         match limiter.check(now, from.ip()) {
-            Verdict::Allow => true,
-            Verdict::Drop { first } => {
+            source_limit::Verdict::Allow => true,
+            source_limit::Verdict::Drop { first } => {
                 self.ctx
                     .stats
                     .rate_limited
@@ -348,7 +350,7 @@ impl Endpoint {
             }
             ToEndpoint::TcpFrame { data, peer } => {
                 if self.admits_traffic(now, peer.addr) {
-                    self.layer.handle_bytes(now, &data, peer)
+                    self.receive(now, &data, peer)
                 }
             }
             ToEndpoint::TcpOpened { addr, writer } => {
@@ -385,6 +387,126 @@ impl Endpoint {
                     let _ = call.send(ToCall::Shutdown);
                 }
             }
+        }
+    }
+
+    /// Bytes from a peer: let them in to the transaction layer, or not.
+    fn receive(&mut self, now: Instant, data: &[u8], peer: Peer) {
+        if message::is_keepalive(data) {
+            return;
+        }
+        let request = match message::parse(data) {
+            Ok(rsip::SipMessage::Request(request)) => request,
+            Ok(response) => {
+                self.layer.handle_message(now, response, peer);
+                return;
+            }
+            Err(_) => {
+                let phone = self.registrar.is_bound_source(peer, now);
+                if self.admission.answer_unparsable(peer, phone) {
+                    // The layer answers 400 (or 501, 505) where it can.
+                    self.layer.handle_bytes(now, data, peer);
+                } else {
+                    self.count(&self.ctx.stats.refused_unknown_source);
+                    tracing::debug!(from = %peer.addr, "unparsable message from a stranger dropped");
+                }
+                return;
+            }
+        };
+        let call_id = message::call_id(&request);
+        let in_call = call_id
+            .as_deref()
+            .is_some_and(|c| self.call_by_id(c).is_some())
+            || (request.method == rsip::Method::Cancel
+                && self.layer.find_invite_for_cancel(&request).is_some());
+        let request_user = request.uri.user().map(str::to_string);
+        let verdict = self.admission.decide(&Facts {
+            method: &request.method,
+            user_agent: message::header_value(&request, "User-Agent"),
+            request_user: request_user.as_deref(),
+            source: peer,
+            in_call,
+            registered_phone: self.registrar.is_bound_source(peer, now),
+        });
+        match verdict {
+            Verdict::Admit(_) => {
+                self.layer
+                    .handle_message(now, rsip::SipMessage::Request(request), peer)
+            }
+            Verdict::Scanner => {
+                self.count(&self.ctx.stats.dropped_scanners);
+                tracing::debug!(from = %peer.addr, method = %request.method, "scanner dropped");
+            }
+            Verdict::Refuse {
+                answer,
+                claimed_trunk,
+            } => {
+                self.count(&self.ctx.stats.refused_unknown_source);
+                match claimed_trunk {
+                    Some(trunk) => tracing::info!(
+                        from = %peer.addr,
+                        method = %request.method,
+                        %trunk,
+                        "refused: the request names this trunk's registered user but comes from \
+                         an address the trunk does not list; add it to the trunk's `allow` if it \
+                         is the provider's"
+                    ),
+                    None => tracing::debug!(
+                        from = %peer.addr,
+                        method = %request.method,
+                        "refused: not a trunk, a registered softphone or a call in progress"
+                    ),
+                }
+                if answer {
+                    let response =
+                        message::response(&request, 403, "Forbidden", Some(&message::new_tag()));
+                    self.layer
+                        .send_stateless(rsip::SipMessage::Response(response), peer);
+                }
+            }
+        }
+    }
+
+    fn count(&self, counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Log a REGISTER's failure with where it came from, count it, and say
+    /// when it locked a user or an address out.
+    fn note_register(&self, outcome: &senim_sip::registrar::RegisterOutcome, peer: Peer) {
+        match &outcome.result {
+            Err(e) if outcome.failed_credentials => {
+                self.count(&self.ctx.stats.register_failures);
+                let user = match e {
+                    RegisterError::BadCredentials { user } => user.as_str(),
+                    RegisterError::UnknownUser(user) => user.as_str(),
+                    RegisterError::Forbidden { auth_user, .. } => auth_user.as_str(),
+                    _ => "",
+                };
+                tracing::warn!(from = %peer.addr, user = ?user, error = %e, "REGISTER with wrong credentials");
+            }
+            Err(e @ RegisterError::LockedOut(_)) => {
+                tracing::debug!(from = %peer.addr, error = %e, "REGISTER refused unchecked");
+            }
+            Err(e) => tracing::debug!(from = %peer.addr, error = %e, "REGISTER refused"),
+            Ok(_) => {}
+        }
+        for lock in &outcome.locked {
+            let secs = lock
+                .until
+                .saturating_duration_since(Instant::now())
+                .as_secs();
+            match &lock.target {
+                LockTarget::User(_) => self.count(&self.ctx.stats.register_lockouts_user),
+                LockTarget::Source(_) => self.count(&self.ctx.stats.register_lockouts_source),
+            }
+            tracing::warn!(
+                from = %peer.addr,
+                locked = %lock.target,
+                for_secs = secs,
+                "too many wrong passwords: locked out; the right password is refused until the \
+                 lock-out ends"
+            );
         }
     }
 
@@ -635,9 +757,7 @@ impl Endpoint {
                 let outcome = self
                     .registrar
                     .handle_register(Instant::now(), &request, peer);
-                if let Err(e) = &outcome.result {
-                    tracing::debug!(error = %e, "REGISTER refused");
-                }
+                self.note_register(&outcome, peer);
                 if let Err(e) = self
                     .layer
                     .send_response(Instant::now(), key, outcome.response)

@@ -20,4 +20,14 @@ pub struct SipStats {
     pub overload_refused: std::sync::atomic::AtomicU64,
     /// TCP connections closed at accept: too many in all or from one address.
     pub tcp_refused: std::sync::atomic::AtomicU64,
+    /// Requests from strangers refused (a 403 or no answer), and unparsable
+    /// messages from them dropped.
+    pub refused_unknown_source: std::sync::atomic::AtomicU64,
+    /// Requests from known scanners dropped.
+    pub dropped_scanners: std::sync::atomic::AtomicU64,
+    /// REGISTERs whose credentials failed (wrong password, unknown user).
+    pub register_failures: std::sync::atomic::AtomicU64,
+    /// Lock-outs started, of a user name and of a source address.
+    pub register_lockouts_user: std::sync::atomic::AtomicU64,
+    pub register_lockouts_source: std::sync::atomic::AtomicU64,
 }

@@ -157,6 +157,30 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
             (&[("reason", "tcp-connections")], load(&sip.tcp_refused)),
         ],
     );
+    m.family(
+        "senim_sip_requests_refused_total",
+        "counter",
+        "SIP requests refused since start: from strangers (neither a trunk, nor a registered softphone, nor a call in progress; answered 403 or not at all, by [sip] unknown_sources) and from known scanners (never answered).",
+        &[
+            (&[("reason", "unknown-source")], load(&sip.refused_unknown_source)),
+            (&[("reason", "scanner")], load(&sip.dropped_scanners)),
+        ],
+    );
+    m.single(
+        "senim_registrar_failures_total",
+        "counter",
+        "REGISTERs with wrong credentials (wrong password, unknown user) since start.",
+        load(&sip.register_failures),
+    );
+    m.family(
+        "senim_registrar_lockouts_total",
+        "counter",
+        "Lock-outs after repeated wrong passwords since start, of a user name or a source address.",
+        &[
+            (&[("of", "user")], load(&sip.register_lockouts_user)),
+            (&[("of", "source")], load(&sip.register_lockouts_source)),
+        ],
+    );
     m.single(
         "senim_rtp_streams",
         "gauge",

@@ -1,7 +1,7 @@
 //! A small SIP/RTP test caller written from the RFCs, independent of Senim's
 //! own SIP code, for assertions SIPp cannot make (RTP timing and headers).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 pub struct Caller {
@@ -15,6 +15,8 @@ pub struct Caller {
     /// Senim's RTP address from its SDP.
     pub remote_rtp: Option<SocketAddr>,
     pub answer: String,
+    /// The local address its SIP and RTP sockets are bound to.
+    pub ip: IpAddr,
     rtp_seq: u16,
     rtp_ts: u32,
 }
@@ -48,9 +50,17 @@ pub fn body(msg: &str) -> &str {
 
 impl Caller {
     pub fn new(server: SocketAddr) -> Caller {
-        let sip = UdpSocket::bind("127.0.0.1:0").expect("bind sip");
-        let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind rtp");
+        Self::new_from(server, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// A caller whose sockets are bound to `ip` (any of 127.0.0.0/8 works
+    /// on Linux without set-up), so that it comes from another source than
+    /// a trunk on 127.0.0.1.
+    pub fn new_from(server: SocketAddr, ip: IpAddr) -> Caller {
+        let sip = UdpSocket::bind(SocketAddr::new(ip, 0)).expect("bind sip");
+        let rtp = UdpSocket::bind(SocketAddr::new(ip, 0)).expect("bind rtp");
         Caller {
+            ip,
             sip,
             rtp,
             server,
@@ -75,8 +85,9 @@ impl Caller {
 
     pub fn offer(&self, formats: &str, rtpmaps: &str) -> String {
         format!(
-            "v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP {formats}\r\n{rtpmaps}a=ptime:20\r\na=sendrecv\r\n",
-            self.rtp_port()
+            "v=0\r\no=test 1 1 IN IP4 {ip}\r\ns=test\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {formats}\r\n{rtpmaps}a=ptime:20\r\na=sendrecv\r\n",
+            self.rtp_port(),
+            ip = self.ip
         )
     }
 
@@ -96,7 +107,8 @@ impl Caller {
 
     fn via(&self, branch: &str) -> String {
         format!(
-            "Via: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK{branch};rport",
+            "Via: SIP/2.0/UDP {}:{};branch=z9hG4bK{branch};rport",
+            self.ip,
             self.sip_port()
         )
     }
@@ -119,11 +131,12 @@ impl Caller {
             .map(|c| format!("Content-Type: {c}\r\n"))
             .unwrap_or_default();
         format!(
-            "{method} sip:100@{server} SIP/2.0\r\n{via}\r\nMax-Forwards: 70\r\nFrom: <sip:+77011234567@127.0.0.1>;tag={from}\r\nTo: <sip:100@{server}>{to_tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:caller@127.0.0.1:{port}>\r\n{extra}{ct}Content-Length: {len}\r\n\r\n{body}",
+            "{method} sip:100@{server} SIP/2.0\r\n{via}\r\nMax-Forwards: 70\r\nFrom: <sip:+77011234567@{ip}>;tag={from}\r\nTo: <sip:100@{server}>{to_tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:caller@{ip}:{port}>\r\n{extra}{ct}Content-Length: {len}\r\n\r\n{body}",
             server = self.server,
             via = self.via(branch),
             from = self.from_tag,
             cid = self.call_id,
+            ip = self.ip,
             port = self.sip_port(),
             len = body.len(),
         )

@@ -44,7 +44,7 @@ pub const MAX_WRAP_UP: Duration = Duration::from_secs(3600);
 /// The most calls at a time one specialist may be given.
 pub const MAX_CALLS_LIMIT: u32 = 8;
 /// The shortest softphone password accepted.
-pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MIN_PASSWORD_LEN: usize = 12;
 
 // ---------------------------------------------------------------------------
 // Skills and ids

@@ -245,6 +245,14 @@ fn bad_contacts_are_refused() {
     let e = err(&soft("username = \"aigerim\"\npassword = \"short\""));
     assert!(e.contains("key `password`: too short"), "{e}");
     assert!(!e.contains("short\""), "the password is not echoed: {e}");
+    // Twelve characters at least (docs/configuration.md): eleven are refused.
+    let e = err(&soft("username = \"aigerim\"\npassword = \"eleven-char\""));
+    assert!(e.contains("too short: at least 12 characters"), "{e}");
+    assert!(Specialists::from_toml_str(
+        &soft("username = \"aigerim\"\npassword = \"twelve-chars\""),
+        Path::new("specialists.toml")
+    )
+    .is_ok());
     assert!(err(&soft(
         "username = \"ai gerim\"\npassword = \"a long secret\""
     ))

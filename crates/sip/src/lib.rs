@@ -8,7 +8,8 @@
 //! * [`dialog`]: RFC 3261 §12 dialog state and in-dialog request construction.
 //! * [`digest`]: digest authentication (RFC 2617 / 7616 / 8760): the server side with nonces,
 //!   and in [`digest::client`] the answers to 401/407 challenges.
-//! * [`registrar`]: the RFC 3261 §10 registrar for the specialists' phones.
+//! * [`registrar`]: the RFC 3261 §10 registrar for the specialists' phones, with the
+//!   [`lockout`] of users and source addresses after repeated wrong passwords.
 //! * [`registration`]: the client side of RFC 3261 §10: registering to a SIP provider, with
 //!   refreshes, challenges, 423 and retries with back-off.
 //! * [`health`]: trunk health by out-of-dialog OPTIONS probes (up/down with events).
@@ -23,6 +24,7 @@ pub mod dialog;
 pub mod digest;
 pub mod health;
 pub mod keepalive;
+pub mod lockout;
 pub mod message;
 pub mod outbound;
 pub mod refer;

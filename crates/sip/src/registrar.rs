@@ -8,11 +8,21 @@
 //! transport the REGISTER came from, which works through NAT) with [`Binding::uri`] as the
 //! Request-URI.
 //!
-//! Authentication is digest ([`crate::digest`]): MD5 by default, SHA-256 optionally, with
-//! stateless nonces (5-minute lifetime) and nonce-count replay protection. See `docs/sip.md`
-//! for the order of the checks and the status codes.
+//! Authentication is digest ([`crate::digest`]): SHA-256 offered first and MD5 second (RFC 8760,
+//! one WWW-Authenticate each), with stateless nonces (5-minute lifetime) and nonce-count replay
+//! protection. See `docs/sip.md` for the order of the checks and the status codes.
+//!
+//! Guessing is made slow and unrewarding ([`crate::lockout`]): wrong passwords are counted per
+//! user and per source address, and once either reaches the limit the registrar stops checking
+//! passwords for it until the lock-out period is over, answering every attempt with the same
+//! fresh 401 challenge a wrong password gets (so the lock itself tells a guesser nothing). A
+//! REGISTER from the exact address of one of the user's current bindings is still checked, so
+//! a stranger cannot knock a registered phone offline by failing on purpose. With
+//! [`Registrar::set_conceal_unknown_users`] an unknown user and a wrong password get the same
+//! answer at every step.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rsip::{Method, Request, Response};
@@ -20,6 +30,7 @@ use rsip::{Method, Request, Response};
 use crate::digest::{
     self, Algorithm, Challenge, Credentials, NonceError, NonceManager, NonceStatus,
 };
+use crate::lockout::{FailureTracker, LockoutPolicy};
 use crate::message::{self, NameAddr, Peer};
 
 /// Most Contact values accepted in one REGISTER.
@@ -30,6 +41,8 @@ pub const MAX_CONTACTS_LIMIT: usize = 64;
 pub const MAX_EXPIRES_LIMIT: u32 = 365 * 24 * 3600;
 /// Most events kept for [`Registrar::poll_event`] before the oldest are dropped.
 const MAX_EVENTS: usize = 4096;
+/// Most users, and most source addresses, whose failures are remembered at once.
+const MAX_TRACKED: usize = 4096;
 
 /// How a user's secret is configured (its `Debug` output hides the values).
 #[derive(Clone, PartialEq, Eq)]
@@ -185,6 +198,10 @@ pub enum RegisterError {
         /// The user name the client claimed.
         user: String,
     },
+    /// Credentials were given while the user or the source is locked out after repeated
+    /// failures: not checked, answered like a wrong password (401 with a fresh challenge).
+    #[error("credentials not checked: {0} is locked out")]
+    LockedOut(LockTarget),
     /// The nonce was not issued by this registrar (or the opaque differs) (401).
     #[error("invalid nonce")]
     InvalidNonce,
@@ -244,6 +261,7 @@ impl RegisterError {
             RegisterError::UnsupportedScheme => 416,
             RegisterError::Unauthenticated
             | RegisterError::BadCredentials { .. }
+            | RegisterError::LockedOut(_)
             | RegisterError::InvalidNonce
             | RegisterError::StaleNonce
             | RegisterError::Replay(_)
@@ -256,6 +274,33 @@ impl RegisterError {
     }
 }
 
+/// Who a lock-out applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LockTarget {
+    /// A configured user name: no source may try its password.
+    User(String),
+    /// A source IP address (any port): it may try no password.
+    Source(IpAddr),
+}
+
+impl std::fmt::Display for LockTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockTarget::User(u) => write!(f, "user {u}"),
+            LockTarget::Source(ip) => write!(f, "source {ip}"),
+        }
+    }
+}
+
+/// A lock-out that a REGISTER has just started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    /// The user or source locked.
+    pub target: LockTarget,
+    /// When the lock ends.
+    pub until: Instant,
+}
+
 /// The answer to a REGISTER.
 #[derive(Clone, Debug)]
 pub struct RegisterOutcome {
@@ -263,6 +308,11 @@ pub struct RegisterOutcome {
     pub response: Response,
     /// `Ok(user)` when the registration (or query) was accepted, else why not.
     pub result: Result<String, RegisterError>,
+    /// The request carried credentials that failed (a wrong password, an unknown user, another
+    /// user's name): one failure counted towards the lock-outs. Log it with the source.
+    pub failed_credentials: bool,
+    /// Locks this request's failure started (a user, a source, or both).
+    pub locked: Vec<Lockout>,
 }
 
 /// One Contact of a REGISTER, checked.
@@ -292,6 +342,35 @@ pub struct Registrar {
     conceal_unknown_users: bool,
     epoch: Option<Instant>,
     events: VecDeque<RegistrarEvent>,
+    /// Lock-out: `None` when switched off.
+    lockout: Option<Lockouts>,
+    /// What the request being handled counted and locked.
+    failed: bool,
+    newly_locked: Vec<Lockout>,
+}
+
+/// The failure counts per user and per source address.
+#[derive(Debug)]
+struct Lockouts {
+    users: FailureTracker<String>,
+    sources: FailureTracker<IpAddr>,
+}
+
+impl Lockouts {
+    fn new(policy: LockoutPolicy) -> Self {
+        Lockouts {
+            users: FailureTracker::new(policy, MAX_TRACKED),
+            sources: FailureTracker::new(policy, MAX_TRACKED),
+        }
+    }
+}
+
+/// The address a source is counted under: IPv4-mapped IPv6 as IPv4.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 impl Registrar {
@@ -311,6 +390,9 @@ impl Registrar {
         let max_expires = max_expires.clamp(min_expires, MAX_EXPIRES_LIMIT);
         let nonces = NonceManager::new(secret);
         Registrar {
+            lockout: Some(Lockouts::new(LockoutPolicy::default())),
+            failed: false,
+            newly_locked: Vec::new(),
             realm,
             users: users_map(users),
             bindings: HashMap::new(),
@@ -319,7 +401,7 @@ impl Registrar {
             default_expires: default_expires.clamp(min_expires, max_expires),
             opaque: nonces.opaque(),
             nonces,
-            algorithms: vec![Algorithm::Md5],
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             conceal_unknown_users: false,
             epoch: None,
             events: VecDeque::new(),
@@ -327,8 +409,9 @@ impl Registrar {
     }
 
     /// The digest algorithms offered, most preferred first (one WWW-Authenticate each).
-    /// Default: MD5 only, because some deployed phones give up on the first challenge whose
-    /// algorithm they do not know. An empty list is ignored.
+    /// Default: SHA-256 then MD5 (RFC 8760 §2.4: the client takes the first it supports). A
+    /// phone that gives up on the first challenge whose algorithm it does not know needs
+    /// `[Md5]` (or MD5 first). An empty list is ignored.
     pub fn set_algorithms(&mut self, algorithms: Vec<Algorithm>) {
         let mut list: Vec<Algorithm> = Vec::new();
         for a in algorithms.into_iter().map(Algorithm::base) {
@@ -342,9 +425,40 @@ impl Registrar {
     }
 
     /// Answer REGISTERs for unknown users with a challenge (and later 401s) instead of 404,
-    /// so that user names cannot be probed. Default: off (404 helps set-up).
+    /// and a digest user name that is not the AOR's with 401 instead of 403, so that user names
+    /// cannot be probed: an unknown user and a wrong password get the same answer. Default: off
+    /// (404 and 403 help set-up).
     pub fn set_conceal_unknown_users(&mut self, conceal: bool) {
         self.conceal_unknown_users = conceal;
+    }
+
+    /// The lock-out after repeated failed credentials, or `None` to switch it off. Default:
+    /// [`LockoutPolicy::default`]. Setting it forgets the failures counted so far.
+    pub fn set_lockout(&mut self, policy: Option<LockoutPolicy>) {
+        self.lockout = policy.map(Lockouts::new);
+    }
+
+    /// When the user's lock-out ends, if the user is locked out at `now`.
+    pub fn user_locked_until(&self, username: &str, now: Instant) -> Option<Instant> {
+        self.lockout
+            .as_ref()
+            .and_then(|l| l.users.locked_until(&username.to_string(), now))
+    }
+
+    /// When the source address's lock-out ends, if it is locked out at `now`.
+    pub fn source_locked_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
+        self.lockout
+            .as_ref()
+            .and_then(|l| l.sources.locked_until(&source_key(ip), now))
+    }
+
+    /// Whether `source` (transport and address) is where one of the bindings current at `now`
+    /// registered from: requests from there come from a registered phone.
+    pub fn is_bound_source(&self, source: Peer, now: Instant) -> bool {
+        self.bindings
+            .values()
+            .flatten()
+            .any(|b| b.source == source && b.expires_at > now)
     }
 
     /// Replace the user table (configuration reload). Bindings of removed users are dropped
@@ -481,18 +595,51 @@ impl Registrar {
         source: Peer,
     ) -> RegisterOutcome {
         self.handle_timeout(now);
-        match self.process(now, request, source) {
-            Ok((user, response)) => RegisterOutcome {
-                response,
-                result: Ok(user),
-            },
-            Err(err) => {
-                let response = self.error_response(now, request, &err);
-                RegisterOutcome {
-                    response,
-                    result: Err(err),
-                }
+        self.failed = false;
+        self.newly_locked.clear();
+        let (response, result) = match self.process(now, request, source) {
+            Ok((user, response)) => (response, Ok(user)),
+            Err(err) => (self.error_response(now, request, &err), Err(err)),
+        };
+        RegisterOutcome {
+            response,
+            result,
+            failed_credentials: std::mem::take(&mut self.failed),
+            locked: std::mem::take(&mut self.newly_locked),
+        }
+    }
+
+    /// The lock that stops the credentials of `user` from `ip` being checked at `now`, if any.
+    fn lock_on(&self, user: &str, ip: IpAddr, now: Instant) -> Option<LockTarget> {
+        let l = self.lockout.as_ref()?;
+        if l.sources.locked_until(&ip, now).is_some() {
+            return Some(LockTarget::Source(ip));
+        }
+        let user = user.to_string();
+        l.users
+            .locked_until(&user, now)
+            .map(|_| LockTarget::User(user))
+    }
+
+    /// One failed credential check from `ip` (for `user` when its password was tried).
+    fn count_failure(&mut self, now: Instant, user: Option<&str>, ip: IpAddr) {
+        self.failed = true;
+        let Some(l) = self.lockout.as_mut() else {
+            return;
+        };
+        if let Some(user) = user {
+            if let Some(until) = l.users.fail(&user.to_string(), now) {
+                self.newly_locked.push(Lockout {
+                    target: LockTarget::User(user.to_string()),
+                    until,
+                });
             }
+        }
+        if let Some(until) = l.sources.fail(&ip, now) {
+            self.newly_locked.push(Lockout {
+                target: LockTarget::Source(ip),
+                until,
+            });
         }
     }
 
@@ -519,12 +666,15 @@ impl Registrar {
             }
             RegisterError::Unauthenticated
             | RegisterError::BadCredentials { .. }
+            | RegisterError::LockedOut(_)
             | RegisterError::InvalidNonce
             | RegisterError::AlgorithmNotOffered(_) => self.add_challenges(now, &mut resp, false),
             RegisterError::StaleNonce | RegisterError::Replay(_) => {
                 self.add_challenges(now, &mut resp, true)
             }
-            RegisterError::UnknownUser(_) if self.conceal_unknown_users => {
+            RegisterError::UnknownUser(_) | RegisterError::Forbidden { .. }
+                if self.conceal_unknown_users =>
+            {
                 resp = message::response(request, 401, "", Some(&tag));
                 self.add_challenges(now, &mut resp, false);
             }
@@ -600,11 +750,47 @@ impl Registrar {
             .as_ref()
             .map(|a| percent_decode(&a.user))
             .unwrap_or_default();
-        let Some(account) = self.users.get(&aor_user).cloned() else {
+        let account = self.users.get(&aor_user).cloned();
+        if account.is_none() && !self.conceal_unknown_users {
+            return Err(RegisterError::UnknownUser(truncate(&aor_user, 64)));
+        }
+        // Step 3 and 4: authentication and authorisation. The credentials are read the same
+        // way whether the user exists or not, so only the password decides the answer.
+        let creds = self.credentials(request)?;
+        let ip = source_key(source.addr.ip());
+        let from_binding = self
+            .bindings
+            .get(&aor_user)
+            .is_some_and(|l| l.iter().any(|b| b.source == source && b.expires_at > now));
+        if !from_binding {
+            if let Some(target) = self.lock_on(&aor_user, ip, now) {
+                return Err(RegisterError::LockedOut(target));
+            }
+        }
+        let Some(account) = account else {
+            // The same work as a wrong password, so the time taken tells nothing either.
+            let _ = digest::verify(&creds, "REGISTER", "");
+            self.count_failure(now, None, ip);
             return Err(RegisterError::UnknownUser(truncate(&aor_user, 64)));
         };
-        // Step 3 and 4: authentication and authorisation.
-        self.authenticate(now, request, &account)?;
+        match self.authenticate(now, &creds, &account) {
+            Ok(()) => {
+                if let Some(l) = self.lockout.as_mut() {
+                    l.users.clear(&account.username, now);
+                }
+            }
+            Err(e) => {
+                match &e {
+                    RegisterError::BadCredentials { user } => {
+                        let user = user.clone();
+                        self.count_failure(now, Some(&user), ip);
+                    }
+                    RegisterError::Forbidden { .. } => self.count_failure(now, None, ip),
+                    _ => {}
+                }
+                return Err(e);
+            }
+        }
         let user = account.username.clone();
 
         let call_id = message::call_id(request)
@@ -766,13 +952,8 @@ impl Registrar {
         Ok((user, resp))
     }
 
-    /// Steps 3-4: digest authentication of `account` (the AOR's user).
-    fn authenticate(
-        &mut self,
-        now: Instant,
-        request: &Request,
-        account: &UserAccount,
-    ) -> Result<(), RegisterError> {
+    /// Step 3: the credentials for our realm (the first Authorization with it).
+    fn credentials(&self, request: &Request) -> Result<Credentials, RegisterError> {
         let values = message::header_values(request, "Authorization");
         let mut creds: Option<Credentials> = None;
         let mut first_error = None;
@@ -788,12 +969,19 @@ impl Registrar {
                 }
             }
         }
-        let Some(creds) = creds else {
-            return Err(match first_error {
-                Some(e) => RegisterError::Malformed(format!("Authorization: {e}")),
-                None => RegisterError::Unauthenticated,
-            });
-        };
+        creds.ok_or_else(|| match first_error {
+            Some(e) => RegisterError::Malformed(format!("Authorization: {e}")),
+            None => RegisterError::Unauthenticated,
+        })
+    }
+
+    /// Steps 3-4: digest authentication of `account` (the AOR's user).
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        creds: &Credentials,
+        account: &UserAccount,
+    ) -> Result<(), RegisterError> {
         if creds.username != account.username {
             return Err(RegisterError::Forbidden {
                 auth_user: truncate(&creds.username, 64),
@@ -812,13 +1000,13 @@ impl Registrar {
             return Err(RegisterError::InvalidNonce);
         }
         let good = match &account.password_or_ha1 {
-            UserSecret::Password(p) => digest::verify(&creds, "REGISTER", p),
+            UserSecret::Password(p) => digest::verify(creds, "REGISTER", p),
             UserSecret::Ha1 { md5, sha256 } => {
                 let ha1 = match creds.algorithm.base() {
                     Algorithm::Sha256 => sha256.as_deref(),
                     _ => md5.as_deref(),
                 };
-                ha1.is_some_and(|h| digest::verify_ha1(&creds, "REGISTER", h))
+                ha1.is_some_and(|h| digest::verify_ha1(creds, "REGISTER", h))
             }
         };
         if !good {

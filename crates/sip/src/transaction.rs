@@ -332,7 +332,16 @@ impl TransactionLayer {
                 }
                 self.events.push_back(Event::Malformed { peer, error });
             }
-            Ok(SipMessage::Request(mut request)) => {
+            Ok(message) => self.handle_message(now, message, peer),
+        }
+    }
+
+    /// A message the caller has parsed already ([`message::parse`]), for instance to decide
+    /// whether to let it in at all: handled as [`Self::handle_bytes`] handles it after parsing
+    /// (the Via stamping included).
+    pub fn handle_message(&mut self, now: Instant, message: SipMessage, peer: Peer) {
+        match message {
+            SipMessage::Request(mut request) => {
                 if peer.transport == Transport::Udp {
                     stamp_via(&mut request, peer.addr);
                 }
@@ -342,7 +351,7 @@ impl TransactionLayer {
                     self.on_request(now, request, peer);
                 }
             }
-            Ok(SipMessage::Response(response)) => self.on_response(now, response, peer),
+            SipMessage::Response(response) => self.on_response(now, response, peer),
         }
     }
 

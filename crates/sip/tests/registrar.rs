@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use senim_sip::digest::{self, Algorithm, Credentials, Qop};
+use senim_sip::lockout::LockoutPolicy;
 use senim_sip::message::{self, Peer};
 use senim_sip::registrar::{
-    RegisterError, RegisterOutcome, Registrar, RegistrarEvent, UserAccount, UserSecret,
+    LockTarget, Lockout, RegisterError, RegisterOutcome, Registrar, RegistrarEvent, UserAccount,
+    UserSecret,
 };
 use senim_sip::rsip::{self, SipMessage};
 
@@ -206,17 +208,17 @@ fn challenge_then_authorised_register() {
     let first = reg.handle_register(t0, &phone.register(""), src);
     assert_eq!(code(&first), 401);
     let www = message::header_values(&first.response, "WWW-Authenticate");
-    assert_eq!(www.len(), 1, "MD5 only by default");
-    assert!(
-        www[0].starts_with("Digest realm=\"senim\", nonce=\""),
-        "{}",
-        www[0]
-    );
-    assert!(
-        www[0].ends_with(", algorithm=MD5, qop=\"auth\""),
-        "{}",
-        www[0]
-    );
+    assert_eq!(www.len(), 2, "SHA-256 and MD5 by default (RFC 8760)");
+    for (value, algorithm) in www.iter().zip(["SHA-256", "MD5"]) {
+        assert!(
+            value.starts_with("Digest realm=\"senim\", nonce=\""),
+            "{value}"
+        );
+        assert!(
+            value.ends_with(&format!(", algorithm={algorithm}, qop=\"auth\"")),
+            "SHA-256 first: {www:?}"
+        );
+    }
     assert!(
         message::to_tag(&first.response).is_some(),
         "responses carry a To tag"
@@ -300,12 +302,11 @@ fn wrong_password_gets_a_fresh_challenge() {
     assert!(events(&mut reg).is_empty());
 
     // Right password, HA1-configured account.
-    let ha1 = digest::ha1("alice", REALM, "s3cret", Algorithm::Md5);
     reg.update_users(vec![UserAccount {
         username: "alice".into(),
         password_or_ha1: UserSecret::Ha1 {
-            md5: Some(ha1),
-            sha256: None,
+            md5: Some(digest::ha1("alice", REALM, "s3cret", Algorithm::Md5)),
+            sha256: Some(digest::ha1("alice", REALM, "s3cret", Algorithm::Sha256)),
         },
         max_contacts: 1,
     }]);
@@ -773,7 +774,6 @@ fn source_peer_and_flow_closed() {
 fn sha256_offered_and_used() {
     let t0 = base();
     let mut reg = registrar();
-    reg.set_algorithms(vec![Algorithm::Sha256, Algorithm::Md5]);
     let src = peer("198.51.100.1:5060");
     let mut phone = Phone::new("alice", "s3cret", "<sip:alice@10.0.0.2>");
     let first = reg.handle_register(t0, &phone.register(""), src);
@@ -846,6 +846,8 @@ fn random_authorization_never_panics() {
     let mut rng = StdRng::seed_from_u64(0xa11ce);
     let t0 = base();
     let mut reg = registrar();
+    // Every mutation is checked: no lock-out stops the checks after 20 wrong digests.
+    reg.set_lockout(None);
     let src = peer("198.51.100.1:5060");
     let mut phone = Phone::new("alice", "s3cret", "<sip:alice@10.0.0.2>");
     let first = reg.handle_register(t0, &phone.register(""), src);
@@ -907,4 +909,289 @@ fn random_authorization_never_panics() {
     // A mutation can leave the digest intact (e.g. only whitespace changed), but each nonce
     // count is accepted at most once.
     assert!(accepted <= 1, "{accepted}");
+}
+
+// ---------------------------------------------------------------------------
+// Lock-out after repeated wrong passwords, and answers that give nothing away
+// ---------------------------------------------------------------------------
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// What a 401 shows a client, with the per-response values (nonce, To tag) masked.
+fn shape(o: &RegisterOutcome) -> Vec<String> {
+    let mut out = vec![o.response.status_code.to_string()];
+    for h in o.response.headers.iter() {
+        let text = h.to_string();
+        let (name, value) = text.split_once(':').unwrap_or((&text, ""));
+        let value = match name.to_ascii_lowercase().as_str() {
+            "www-authenticate" => {
+                let start = value.find("nonce=\"").unwrap() + 7;
+                let end = start + value[start..].find('"').unwrap();
+                format!("{}*{}", &value[..start], &value[end..])
+            }
+            "to" => "*".to_string(),
+            "from" | "call-id" | "via" | "cseq" => "(echoed)".to_string(),
+            _ => value.to_string(),
+        };
+        out.push(format!("{name}:{value}"));
+    }
+    out
+}
+
+/// `n` wrong passwords for `user` from `src` at `at`, each answered 401.
+fn fail(reg: &mut Registrar, at: Instant, src: Peer, user: &'static str, n: usize) -> Vec<Lockout> {
+    let mut phone = Phone::new(user, "not-the-password", "<sip:x@10.0.0.66>");
+    let first = reg.handle_register(at, &phone.register(""), src);
+    phone.learn(&first);
+    let mut locked = Vec::new();
+    for _ in 0..n {
+        let out = reg.handle_register(at, &phone.register(""), src);
+        assert_eq!(code(&out), 401, "{:?}", out.result);
+        locked.extend(out.locked);
+    }
+    locked
+}
+
+#[test]
+fn twenty_wrong_passwords_lock_the_user_until_the_period_ends() {
+    let t0 = base();
+    let mut reg = registrar();
+    let attacker = peer("203.0.113.66:5060");
+    let mut phone = Phone::new("alice", "wrong", "<sip:alice@10.0.0.2>");
+    let first = reg.handle_register(t0, &phone.register(""), attacker);
+    assert!(
+        !first.failed_credentials,
+        "asking for a challenge is no failure"
+    );
+    phone.learn(&first);
+    for i in 1..=19 {
+        let out = reg.handle_register(t0, &phone.register(""), attacker);
+        assert_eq!(
+            out.result,
+            Err(RegisterError::BadCredentials {
+                user: "alice".into()
+            })
+        );
+        assert!(out.failed_credentials);
+        assert!(out.locked.is_empty(), "not yet at {i}");
+    }
+    let wrong = reg.handle_register(t0, &phone.register(""), attacker);
+    let until = t0 + 15 * MINUTE;
+    assert_eq!(
+        wrong.locked,
+        vec![
+            Lockout {
+                target: LockTarget::User("alice".into()),
+                until
+            },
+            Lockout {
+                target: LockTarget::Source("203.0.113.66".parse().unwrap()),
+                until
+            },
+        ],
+        "the 20th failure locks the user and the address"
+    );
+    assert_eq!(reg.user_locked_until("alice", t0), Some(until));
+    assert_eq!(reg.user_locked_until("bob", t0), None);
+
+    // Locked: the right password, from anywhere, gets what a wrong one gets.
+    let office = peer("198.51.100.20:5060");
+    phone.password = "s3cret";
+    for (at, src) in [(t0, attacker), (t0 + 14 * MINUTE, office)] {
+        let out = reg.handle_register(at, &phone.register(""), src);
+        assert!(
+            matches!(out.result, Err(RegisterError::LockedOut(_))),
+            "{:?}",
+            out.result
+        );
+        assert_eq!(
+            shape(&out),
+            shape(&wrong),
+            "a lock-out looks like a wrong password"
+        );
+        assert!(!out.failed_credentials, "not checked, not counted");
+        assert!(reg.bindings("alice").is_empty());
+    }
+    // The other users are not affected (from another address).
+    let mut bob = Phone::new("bob", "hunter2", "<sip:bob@10.0.0.3>");
+    assert_eq!(code(&bob.login(&mut reg, t0, office, "")), 200);
+
+    // Once the period is over, the right password works again, from both addresses.
+    let out = phone.login(&mut reg, until, office, "");
+    assert_eq!(code(&out), 200, "{:?}", out.result);
+    assert_eq!(
+        reg.source_locked_until("203.0.113.66".parse().unwrap(), until),
+        None
+    );
+    let out = phone.login(&mut reg, until, attacker, "");
+    assert_eq!(code(&out), 200, "{:?}", out.result);
+}
+
+#[test]
+fn failures_decay_so_an_occasional_typo_never_locks() {
+    let t0 = base();
+    let mut reg = registrar();
+    let src = peer("198.51.100.1:5060");
+    // 19 failures, then two are forgotten over two minutes: two more do not lock...
+    assert!(fail(&mut reg, t0, src, "alice", 19).is_empty());
+    assert!(fail(&mut reg, t0 + 2 * MINUTE, src, "alice", 2).is_empty());
+    assert_eq!(reg.user_locked_until("alice", t0 + 2 * MINUTE), None);
+    // ...the next does.
+    let locked = fail(&mut reg, t0 + 2 * MINUTE, src, "alice", 1);
+    assert_eq!(locked.len(), 2, "{locked:?}");
+
+    // One wrong password a minute, for hours, never locks.
+    let mut reg = registrar();
+    for m in 0..300 {
+        assert!(fail(&mut reg, t0 + m * MINUTE, src, "alice", 1).is_empty());
+    }
+    // A right password clears the user's count.
+    let mut reg = registrar();
+    let mut phone = Phone::new("alice", "s3cret", "<sip:alice@10.0.0.2>");
+    fail(&mut reg, t0, src, "alice", 19);
+    assert_eq!(
+        code(&phone.login(&mut reg, t0, peer("198.51.100.2:5060"), "")),
+        200
+    );
+    let other = peer("198.51.100.3:5060");
+    assert!(fail(&mut reg, t0, other, "alice", 19).is_empty());
+}
+
+#[test]
+fn one_address_trying_many_names_is_locked() {
+    let t0 = base();
+    let mut reg = registrar();
+    reg.set_conceal_unknown_users(true);
+    let scanner = peer("203.0.113.9:40000");
+    let names = ["admin", "100", "101", "test", "operator"];
+    let mut locked = Vec::new();
+    for (i, name) in names.iter().cycle().take(20).enumerate() {
+        // A new port each time: the address counts, not the port.
+        let src = peer(&format!("203.0.113.9:{}", 40000 + i));
+        let mut phone = Phone::new(name, "guess", "<sip:x@10.0.0.9>");
+        let first = reg.handle_register(t0, &phone.register(""), src);
+        assert_eq!(code(&first), 401);
+        phone.learn(&first);
+        let out = reg.handle_register(t0, &phone.register(""), src);
+        assert_eq!(code(&out), 401);
+        assert!(
+            out.failed_credentials,
+            "an unknown user's password is a failure too"
+        );
+        locked.extend(out.locked);
+    }
+    assert_eq!(
+        locked,
+        vec![Lockout {
+            target: LockTarget::Source("203.0.113.9".parse().unwrap()),
+            until: t0 + 15 * MINUTE
+        }],
+        "unknown names lock the address, never a user"
+    );
+    let mut bob = Phone::new("bob", "hunter2", "<sip:bob@10.0.0.3>");
+    let out = bob.login(&mut reg, t0, scanner, "");
+    assert_eq!(
+        out.result,
+        Err(RegisterError::LockedOut(LockTarget::Source(
+            "203.0.113.9".parse().unwrap()
+        )))
+    );
+    assert_eq!(
+        code(&bob.login(&mut reg, t0, peer("198.51.100.1:5060"), "")),
+        200
+    );
+}
+
+#[test]
+fn a_registered_phone_keeps_refreshing_while_its_user_is_locked() {
+    let t0 = base();
+    let mut reg = registrar();
+    let desk = peer("198.51.100.20:5062");
+    let mut phone = Phone::new("alice", "s3cret", "<sip:alice@10.0.0.2>");
+    assert_eq!(
+        code(&phone.login(&mut reg, t0, desk, "Expires: 300\r\n")),
+        200
+    );
+    // Someone fails on purpose to lock Alice out.
+    let t1 = t0 + MINUTE;
+    assert_eq!(
+        fail(&mut reg, t1, peer("203.0.113.66:5060"), "alice", 20).len(),
+        2
+    );
+    // Her phone's refresh from where it registered is still checked and accepted...
+    let out = phone.login(&mut reg, t1 + 3 * MINUTE, desk, "Expires: 300\r\n");
+    assert_eq!(code(&out), 200, "{:?}", out.result);
+    // ...but a new registration from elsewhere waits for the end of the lock.
+    let mut laptop = Phone::new("alice", "s3cret", "<sip:alice@10.0.0.5>");
+    let out = laptop.login(&mut reg, t1 + 5 * MINUTE, peer("198.51.100.30:5060"), "");
+    assert_eq!(
+        out.result,
+        Err(RegisterError::LockedOut(LockTarget::User("alice".into())))
+    );
+}
+
+#[test]
+fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
+    let t0 = base();
+    let mut reg = registrar();
+    reg.set_conceal_unknown_users(true);
+    let src = peer("198.51.100.1:5060");
+    let answers = |reg: &mut Registrar, user: &'static str, password: &'static str| {
+        let mut phone = Phone::new(user, password, "<sip:x@10.0.0.2>");
+        let first = reg.handle_register(t0, &phone.register(""), src);
+        phone.learn(&first);
+        let second = reg.handle_register(t0, &phone.register(""), src);
+        // A malformed Authorization: 400 for everyone.
+        let bad = reg.handle_register(
+            t0,
+            &phone.register("Authorization: Digest username=\"\r\n"),
+            src,
+        );
+        (shape(&first), shape(&second), code(&bad))
+    };
+    let unknown = answers(&mut reg, "mallory", "guess");
+    let wrong = answers(&mut reg, "alice", "guess");
+    assert_eq!(unknown, wrong);
+    assert_eq!(wrong.1[0], "401 Unauthorized");
+
+    // Another user's name in the digest: the same 401, not a 403 that would confirm the AOR.
+    let mut bob = Phone::new("bob", "hunter2", "<sip:bob@10.0.0.3>");
+    let first = reg.handle_register(t0, &bob.register(""), src);
+    bob.learn(&first);
+    let mut req = bob.register("");
+    for h in req.headers.iter_mut() {
+        if matches!(h, rsip::Header::To(_)) {
+            *h = message::make_header("To", "<sip:alice@127.0.0.1>");
+        }
+    }
+    let out = reg.handle_register(t0, &req, src);
+    assert_eq!(shape(&out), wrong.1);
+    assert!(out.failed_credentials);
+}
+
+#[test]
+fn the_lock_out_follows_its_policy_or_is_off() {
+    let t0 = base();
+    let src = peer("198.51.100.1:5060");
+    let mut reg = registrar();
+    reg.set_lockout(Some(LockoutPolicy {
+        max_failures: 3,
+        lock_for: Duration::from_secs(2),
+        decay: Duration::from_secs(1),
+    }));
+    assert!(fail(&mut reg, t0, src, "alice", 2).is_empty());
+    assert_eq!(fail(&mut reg, t0, src, "alice", 1).len(), 2);
+    let mut phone = Phone::new("alice", "s3cret", "<sip:alice@10.0.0.2>");
+    assert_eq!(
+        code(&phone.login(&mut reg, t0 + Duration::from_millis(1999), src, "")),
+        401
+    );
+    assert_eq!(
+        code(&phone.login(&mut reg, t0 + Duration::from_secs(2), src, "")),
+        200
+    );
+
+    reg.set_lockout(None);
+    assert!(fail(&mut reg, t0, src, "alice", 100).is_empty());
+    assert_eq!(code(&phone.login(&mut reg, t0, src, "")), 200);
 }
