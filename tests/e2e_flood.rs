@@ -40,8 +40,11 @@ fn metric(senim: &Senim, line_start: &str) -> f64 {
 #[test]
 fn a_flood_from_one_source_is_limited_while_a_trunk_call_is_answered() {
     let p_trunk = port_block();
-    // The trunk is 127.0.0.1; the flood comes from 127.0.0.2.
-    let config = format!("[[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:{p_trunk}\"\n");
+    // The trunk is 127.0.0.1; the flood comes from 127.0.0.2, a stranger
+    // answered 403 (so that what passes the rate limit can be counted).
+    let config = format!(
+        "[sip]\nunknown_sources = \"403\"\n\n[[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:{p_trunk}\"\n"
+    );
     let senim = Senim::start_with(Some(&config), &[]);
     let flooder = UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");
     flooder.set_nonblocking(true).expect("nonblocking");
