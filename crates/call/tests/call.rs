@@ -31,16 +31,17 @@ fn answers_with_sdp_and_plays_the_greeting_after_the_ack() {
     let ok = h.response(200).expect("200 OK");
     let body = String::from_utf8_lossy(&ok.body).to_string();
     assert!(body.contains("m=audio 30000 RTP/AVP 8 101"), "{body}");
+    assert!(
+        h.commands(MediaId::Caller).is_empty(),
+        "no RTP before the ACK: {:?}",
+        h.commands(MediaId::Caller)
+    );
+    h.ack();
     // The caller's SDP names its own host: vouched, sent to at once.
     assert!(matches!(
         h.commands(MediaId::Caller).first(),
         Some(MediaCommand::Start { remote: Some(r), .. }) if *r == addr(CALLER_RTP)
     ));
-    assert!(
-        h.played(MediaId::Caller).is_empty(),
-        "nothing before the ACK"
-    );
-    h.ack();
     assert_eq!(h.played(MediaId::Caller), ["greeting-bilingual"]);
     assert_eq!(h.call.phase(), Phase::Active);
     let kinds: Vec<_> = h
@@ -354,6 +355,23 @@ fn keys_from_a_stranger_are_ignored() {
     // The caller's own key still works.
     h.rfc4733('1', 1000);
     assert_eq!(h.digits(), [("1".to_string(), "rfc4733")]);
+}
+
+/// An ACK must carry the dialog's tag: without it (forged for an INVITE
+/// from a forged source), no RTP starts and the menu does not run.
+#[test]
+fn an_ack_without_the_dialogs_tag_starts_nothing() {
+    let mut h = Harness::start(config(false), MENU, &sdp(40000, "0 101"), 10);
+    let tag = std::mem::take(&mut h.senim_tag);
+    h.senim_tag = "not-ours".into();
+    h.ack();
+    assert_eq!(h.call.phase(), Phase::Answered);
+    assert!(h.commands(MediaId::Caller).is_empty());
+    assert!(h.played(MediaId::Caller).is_empty());
+    h.senim_tag = tag;
+    h.ack();
+    assert_eq!(h.call.phase(), Phase::Active);
+    assert_eq!(h.played(MediaId::Caller), ["greeting-bilingual"]);
 }
 
 #[test]

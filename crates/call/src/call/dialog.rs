@@ -216,8 +216,10 @@ impl Call {
         self.respond(self.invite_key, ok);
         self.dialog = Some(dialog);
         self.media = Some(media);
+        // The stream starts with the ACK, not now: only an ACK that carries
+        // this dialog's tag shows the INVITE's source is real (a forged
+        // source never sees the 200), and no prompt plays before it anyway.
         if negotiated.is_some() {
-            self.start_caller_stream();
             self.record_answered();
         }
         true
@@ -321,6 +323,15 @@ impl Call {
         if self.phase != Phase::Answered {
             return;
         }
+        // The ACK must carry the tag Senim gave the dialog in its 200: only
+        // whoever received the 200 knows it. An ACK without it (forged for
+        // an INVITE from a forged source) starts nothing; the 200 then goes
+        // unacknowledged and the call ends.
+        let ours = self.dialog.as_ref().map(|d| d.id.local_tag.as_str());
+        if ours.is_none() || message::to_tag(&request).as_deref() != ours {
+            tracing::info!("ACK without the dialog's tag ignored");
+            return;
+        }
         if self.late_offer {
             let negotiated = std::str::from_utf8(&request.body)
                 .map_err(|_| "body is not UTF-8".to_string())
@@ -332,7 +343,6 @@ impl Call {
                     if let Some(m) = self.media.as_mut() {
                         m.agree(&n, peer.addr.ip(), vouched, &mut self.out);
                     }
-                    self.start_caller_stream();
                     self.record_answered();
                 }
                 Err(why) => {
@@ -343,6 +353,7 @@ impl Call {
                 }
             }
         }
+        self.start_caller_stream();
         self.phase = Phase::Active;
         tracing::info!(plan = %self.flow.plan().digest(), "call answered; menus start");
         self.flow_event(PlanEvent::Started);
