@@ -316,6 +316,7 @@ impl Shell {
                     Metric::Digit(DtmfSource::Inband) => {
                         s.dtmf_inband.fetch_add(1, Ordering::Relaxed)
                     }
+                    Metric::RtpDropped => s.rtp_packets_dropped.fetch_add(1, Ordering::Relaxed),
                     Metric::Connected => s.calls_connected.fetch_add(1, Ordering::Relaxed),
                     Metric::Disconnected => s
                         .calls_connected

@@ -56,7 +56,7 @@ enum Command {
     },
     SetRemote {
         id: u64,
-        remote: SocketAddr,
+        remote: Option<SocketAddr>,
     },
     Remove {
         id: u64,
@@ -66,7 +66,9 @@ enum Command {
 struct Stream {
     id: u64,
     socket: UdpSocket,
-    remote: SocketAddr,
+    /// Where the packets go; None: nowhere yet (the stream keeps time and
+    /// its prompts play on, unheard).
+    remote: Option<SocketAddr>,
     codec: Codec,
     rtp: RtpSender,
     playing: Option<(Arc<Prompt>, usize, u64)>,
@@ -115,11 +117,12 @@ impl MediaEngine {
         &self.stats
     }
 
-    /// Start sending RTP on `socket` to `remote`: silence until a prompt is played.
+    /// Start sending RTP on `socket` to `remote`: silence until a prompt is
+    /// played. With no remote, nothing is sent until one is set.
     pub fn add_stream(
         &self,
         socket: UdpSocket,
-        remote: SocketAddr,
+        remote: Option<SocketAddr>,
         codec: Codec,
         events: UnboundedSender<MediaEvent>,
     ) -> StreamHandle {
@@ -170,8 +173,9 @@ impl StreamHandle {
         let _ = self.shard.send(Command::Stop { id: self.id });
     }
 
-    /// Send to this address from now on (symmetric RTP, re-INVITE).
-    pub fn set_remote(&self, remote: SocketAddr) {
+    /// Send to this address from now on (the far end's learned source, a
+    /// re-INVITE); None: send nothing until set again.
+    pub fn set_remote(&self, remote: Option<SocketAddr>) {
         let _ = self.shard.send(Command::SetRemote {
             id: self.id,
             remote,
@@ -258,17 +262,24 @@ fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>, offset: Duration) {
                 },
                 None => silence,
             };
-            let n = s.rtp.write_packet(
-                s.codec.payload_type(),
-                frame,
-                SAMPLES_PER_FRAME,
-                &mut packet,
-            );
-            match s.socket.send_to(&packet[..n], s.remote) {
-                Ok(_) => sent += 1,
-                Err(_) => {
-                    stats.send_errors.fetch_add(1, Ordering::Relaxed);
+            match s.remote {
+                Some(remote) => {
+                    let n = s.rtp.write_packet(
+                        s.codec.payload_type(),
+                        frame,
+                        SAMPLES_PER_FRAME,
+                        &mut packet,
+                    );
+                    match s.socket.send_to(&packet[..n], remote) {
+                        Ok(_) => sent += 1,
+                        Err(_) => {
+                            stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                 }
+                // Nowhere to send yet: time goes on (RFC 3550: the
+                // timestamp follows the clock, the sequence the packets sent).
+                None => s.rtp.advance(SAMPLES_PER_FRAME),
             }
             if let Some(token) = finished {
                 s.playing = None;

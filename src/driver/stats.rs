@@ -6,8 +6,12 @@ pub struct SipStats {
     pub calls_active: std::sync::atomic::AtomicU64,
     pub calls_total: std::sync::atomic::AtomicU64,
     pub messages_in: std::sync::atomic::AtomicU64,
-    /// RTP packets received from callers and from outbound legs.
+    /// RTP datagrams received on the calls' ports (callers' and outbound
+    /// legs'), those dropped included.
     pub rtp_packets_in: std::sync::atomic::AtomicU64,
+    /// RTP datagrams dropped because they did not come from the port's far
+    /// end (strict RTP: a stranger, or a source still on probation).
+    pub rtp_packets_dropped: std::sync::atomic::AtomicU64,
     /// Keys accepted (after de-duplication), by source.
     pub dtmf_rfc4733: std::sync::atomic::AtomicU64,
     pub dtmf_sip_info: std::sync::atomic::AtomicU64,

@@ -128,8 +128,14 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
     m.single(
         "senim_rtp_packets_received_total",
         "counter",
-        "RTP packets received from callers and outbound legs since start.",
+        "RTP packets received on the ports of callers and outbound legs since start, those dropped included.",
         load(&sip.rtp_packets_in),
+    );
+    m.single(
+        "senim_rtp_packets_dropped_total",
+        "counter",
+        "RTP packets dropped since start because they did not come from the far end the call's SDP and signalling name (strict RTP), or came while its source was still being learned.",
+        load(&sip.rtp_packets_dropped),
     );
     m.family(
         "senim_dtmf_total",

@@ -84,14 +84,20 @@ pub enum RouterRequest {
 /// What the pacing engine does with a port's outgoing stream.
 #[derive(Debug, Clone)]
 pub enum MediaCommand {
-    /// Start sending to `remote` in `codec` (silence until a prompt plays).
-    Start { remote: SocketAddr, codec: Codec },
+    /// Start the stream in `codec` (silence until a prompt plays), sending
+    /// to `remote`; with no remote it keeps time and sends nothing until a
+    /// `SetRemote` gives it somewhere to send.
+    Start {
+        remote: Option<SocketAddr>,
+        codec: Codec,
+    },
     /// Play a prompt from its first frame; its end is reported with `token`.
     Play { prompt: Arc<Prompt>, token: u64 },
     /// Stop the prompt: silence from the next frame.
     StopPrompt,
-    /// Send to this address from now on (symmetric RTP, re-INVITE).
-    SetRemote(SocketAddr),
+    /// Send to this address from now on (the far end's learned source, a
+    /// re-INVITE); None: send nothing until told again.
+    SetRemote(Option<SocketAddr>),
     /// Stop the stream; the port stays open (its RTP is relayed).
     StopStream,
     /// Close the port: the leg is gone.
@@ -107,6 +113,9 @@ pub enum Metric {
     Connected,
     /// A conversation ended.
     Disconnected,
+    /// An RTP packet dropped: its source is not the call's far end (strict
+    /// RTP), or is still on probation.
+    RtpDropped,
 }
 
 /// What a leg needs from the world before its INVITE can go out.

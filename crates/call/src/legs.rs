@@ -17,7 +17,7 @@ use rsip::Method;
 use senim_media::dtmf;
 use senim_media::g711::Codec;
 use senim_media::prompts::Language;
-use senim_media::{rtp, sdp};
+use senim_media::sdp;
 use senim_routing::specialists::{SpecialistContact, SpecialistId};
 use senim_sip::message::{self, Peer};
 use senim_sip::transaction::TxKey;
@@ -520,8 +520,11 @@ impl Legs {
             LegAction::Ringing => {}
             LegAction::PickedUp => {
                 // The phone answered: start the leg's media (whisper stream, DTMF).
+                // Senim chose whom to call, and the answer came back in its
+                // own transaction: the answer's address is vouched for.
                 if let Some(n) = slot.leg.negotiated().cloned() {
-                    slot.media.agree(&n);
+                    let signalling = slot.leg.peer().addr.ip();
+                    slot.media.agree(&n, signalling, true, out);
                     slot.media.start_stream(out);
                 }
                 self.events.push_back(LegEvent::PickedUp { id, purpose });
@@ -672,7 +675,7 @@ impl Legs {
         if let Some(slot) = self.get(id) {
             let m = &slot.media;
             if let (Some(remote), Some(packet)) = (
-                m.remote,
+                m.remote(),
                 relay_packet(data, from_codec, from_te, m.codec, m.telephone_event),
             ) {
                 out.push_back(Output::SendRtp {
@@ -696,7 +699,8 @@ impl Legs {
         out: &mut VecDeque<Output>,
     ) -> Option<Relay> {
         let slot = self.get_mut(id)?;
-        slot.media.latch(from, out);
+        // Only the far end's own RTP counts (strict RTP).
+        let (header, payload) = slot.media.receive(now, from, data, out)?;
         if slot.bridged {
             return Some(Relay {
                 leg: id,
@@ -704,7 +708,6 @@ impl Legs {
                 telephone_event: slot.media.telephone_event,
             });
         }
-        let (header, payload) = rtp::parse(data).ok()?;
         if let Some((digit, source)) = slot.media.detect(&header, payload, None) {
             tracing::info!(digit = %digit.as_char(), source = source.as_str(), "leg digit");
             slot.leg.on_digit(digit.as_char(), now);
@@ -846,7 +849,9 @@ fn answer_reinvite(
     let port = slot.media.local_port;
     let body = match answer {
         Some(Ok((offer, n))) => {
-            slot.media.moved(&n, out);
+            // In the leg's own dialog: vouched for, as its answer was.
+            let signalling = slot.leg.peer().addr.ip();
+            slot.media.agree(&n, signalling, true, out);
             sdp::build_answer_to_offer(&offer, cfg.media_ip, port, 1, 2, &n)
         }
         Some(Err(code)) => {

@@ -1,20 +1,23 @@
 //! One RTP port of a call, as the core sees it: the caller's or a leg's.
-//! Where its packets go (symmetric RTP latching), the codec agreed, DTMF
-//! detection on what arrives (RFC 4733 or in-band), and the prompts its
-//! outgoing stream plays, in order. The socket and the pacing stream are the
-//! driver's; this struct only says what they must do, as [`Output`]s.
+//! Whose packets it takes and where its own go (strict RTP, a
+//! [`MediaPeer`]), the codec agreed, DTMF detection on what arrives
+//! (RFC 4733 or in-band), and the prompts its outgoing stream plays, in
+//! order. The socket and the pacing stream are the driver's; this struct
+//! only says what they must do, as [`Output`]s.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use senim_media::dtmf::{Digit, DtmfSource, InbandDetector, Rfc4733Receiver};
 use senim_media::g711::Codec;
+use senim_media::peer::{MediaPeer, Verdict};
 use senim_media::prompts::Prompt;
-use senim_media::rtp::RtpHeader;
+use senim_media::rtp::{self, RtpHeader};
 use senim_media::sdp;
 
-use crate::io::{MediaCommand, MediaId, Output};
+use crate::io::{MediaCommand, MediaId, Metric, Output};
 use crate::trunk::DtmfMode;
 
 /// What became of a prompt's end.
@@ -40,10 +43,10 @@ pub struct Decoded<'a> {
 pub struct MediaPort {
     pub id: MediaId,
     pub local_port: u16,
-    /// Where the stream is sent (None until known: late offer).
-    pub remote: Option<SocketAddr>,
-    /// The remote address was learned from the far end's own RTP.
-    pub latched: bool,
+    /// Whose RTP is taken, and where the stream may be sent.
+    peer: MediaPeer,
+    /// An SDP was agreed (the codec and the far end are known).
+    agreed: bool,
     pub codec: Codec,
     pub telephone_event: Option<u8>,
     /// Which RTP paths carry keys (the caller's trunk's `dtmf`; `Auto` for
@@ -67,8 +70,8 @@ impl MediaPort {
         MediaPort {
             id,
             local_port,
-            remote: None,
-            latched: false,
+            peer: MediaPeer::new(),
+            agreed: false,
             codec: Codec::Pcmu,
             telephone_event: None,
             dtmf: DtmfMode::Auto,
@@ -89,20 +92,47 @@ impl MediaPort {
         });
     }
 
-    /// The codec and DTMF mode agreed (an answer, or the far end's answer).
-    pub fn agree(&mut self, n: &sdp::Negotiated) {
+    /// An SDP was agreed (the answer to the caller's offer, the far end's
+    /// answer, a re-INVITE's offer): the codec and DTMF payload type, and
+    /// the far end's address. `signalling` is the IP the SDP's SIP came
+    /// from (or went to); `vouched` says whether that signalling vouches for
+    /// the SDP's address, so the stream may go there before the far end's
+    /// RTP is seen. A new address is learned again (strict RTP); a running
+    /// stream follows where it may now send.
+    pub fn agree(
+        &mut self,
+        n: &sdp::Negotiated,
+        signalling: IpAddr,
+        vouched: bool,
+        out: &mut VecDeque<Output>,
+    ) {
         self.codec = n.codec;
         self.telephone_event = n.telephone_event;
-        self.remote = Some(n.remote_rtp);
+        self.agreed = true;
+        let before = self.peer.destination();
+        if self.peer.expect(n.remote_rtp, signalling, vouched) {
+            tracing::debug!(
+                media = ?self.id,
+                sdp = %n.remote_rtp,
+                vouched = self.peer.is_vouched(),
+                "the far end's SDP names a new address; its RTP source is learned again"
+            );
+        }
+        let after = self.peer.destination();
+        if self.streaming && after != before {
+            self.command(out, MediaCommand::SetRemote(after));
+        }
     }
 
-    /// A re-INVITE moved the far end: a new address, one new latch allowed.
-    pub fn moved(&mut self, n: &sdp::Negotiated, out: &mut VecDeque<Output>) {
-        self.agree(n);
-        self.latched = false;
-        if self.streaming {
-            self.command(out, MediaCommand::SetRemote(n.remote_rtp));
-        }
+    /// Where the stream is sent (None: nowhere yet, or nowhere the
+    /// signalling vouches for until the far end's RTP is seen).
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.peer.destination()
+    }
+
+    /// Whose RTP is taken.
+    pub fn peer(&self) -> &MediaPeer {
+        &self.peer
     }
 
     /// How keys arrive on this port (before the stream starts).
@@ -145,12 +175,14 @@ impl MediaPort {
         self.streaming
     }
 
-    /// Start the outgoing stream to the known remote (in-band detection on
-    /// as the DTMF mode says: in `auto`, when no telephone-event was agreed).
+    /// Start the outgoing stream (in-band detection on as the DTMF mode
+    /// says: in `auto`, when no telephone-event was agreed). It keeps time
+    /// but sends nothing while there is nowhere it may send.
     pub fn start_stream(&mut self, out: &mut VecDeque<Output>) {
-        let Some(remote) = self.remote else {
+        if !self.agreed {
             return;
-        };
+        }
+        let remote = self.peer.destination();
         self.inband = self.takes_inband().then(InbandDetector::new);
         self.streaming = true;
         self.playing = 0;
@@ -176,20 +208,43 @@ impl MediaPort {
         }
     }
 
-    /// Symmetric RTP: send to where the far end's RTP comes from. Latch
-    /// once; a re-INVITE allows one new latch.
-    pub fn latch(&mut self, from: SocketAddr, out: &mut VecDeque<Output>) {
-        if self.latched {
-            return;
-        }
-        self.latched = true;
-        if self.remote != Some(from) {
-            tracing::debug!(%from, media = ?self.id, "RTP latched to the far end's source address");
-            self.remote = Some(from);
-            if self.streaming {
-                self.command(out, MediaCommand::SetRemote(from));
+    /// A datagram on the port, from `from`: its RTP header and payload if
+    /// it is taken (strict RTP: the far end's source, see [`MediaPeer`])
+    /// and parses as RTP. A dropped packet is counted
+    /// ([`Metric::RtpDropped`]); the packet that locks the port on its
+    /// source also points the stream there (symmetric RTP).
+    pub fn receive<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &'a [u8],
+        out: &mut VecDeque<Output>,
+    ) -> Option<(RtpHeader, &'a [u8])> {
+        let parsed = rtp::parse(data).ok();
+        let before = self.peer.destination();
+        let verdict = self.peer.check(
+            now,
+            from,
+            parsed.as_ref().map(|(h, _)| (h.ssrc, h.sequence)),
+        );
+        match verdict {
+            Verdict::Accept => {}
+            Verdict::Learned => {
+                tracing::debug!(%from, media = ?self.id, "RTP source learned; locked until a new SDP address");
+                let after = self.peer.destination();
+                if self.streaming && after != before {
+                    self.command(out, MediaCommand::SetRemote(after));
+                }
+            }
+            Verdict::Probation | Verdict::Stranger => {
+                if verdict == Verdict::Stranger && self.peer.strangers() == 1 {
+                    tracing::info!(%from, media = ?self.id, "RTP from an address the call does not take media from: dropped (counted in senim_rtp_packets_dropped_total)");
+                }
+                out.push_back(Output::Metric(Metric::RtpDropped));
+                return None;
             }
         }
+        parsed
     }
 
     /// A digit in an RTP packet, parsed by the caller: RFC 4733, in-band,

@@ -31,15 +31,17 @@ fn answers_with_sdp_and_plays_the_greeting_after_the_ack() {
     let ok = h.response(200).expect("200 OK");
     let body = String::from_utf8_lossy(&ok.body).to_string();
     assert!(body.contains("m=audio 30000 RTP/AVP 8 101"), "{body}");
-    assert!(matches!(
-        h.commands(MediaId::Caller).first(),
-        Some(MediaCommand::Start { .. })
-    ));
     assert!(
-        h.played(MediaId::Caller).is_empty(),
-        "nothing before the ACK"
+        h.commands(MediaId::Caller).is_empty(),
+        "no RTP before the ACK: {:?}",
+        h.commands(MediaId::Caller)
     );
     h.ack();
+    // The caller's SDP names its own host: vouched, sent to at once.
+    assert!(matches!(
+        h.commands(MediaId::Caller).first(),
+        Some(MediaCommand::Start { remote: Some(r), .. }) if *r == addr(CALLER_RTP)
+    ));
     assert_eq!(h.played(MediaId::Caller), ["greeting-bilingual"]);
     assert_eq!(h.call.phase(), Phase::Active);
     let kinds: Vec<_> = h
@@ -95,7 +97,7 @@ fn late_offer_takes_the_answer_from_the_ack() {
     h.in_dialog("ACK", 1, "", &sdp(41000, "0 101"));
     assert!(matches!(
         h.commands(MediaId::Caller).first(),
-        Some(MediaCommand::Start { remote, .. }) if *remote == addr("198.51.100.20:41000")
+        Some(MediaCommand::Start { remote, .. }) if *remote == Some(addr("198.51.100.20:41000"))
     ));
 }
 
@@ -123,17 +125,81 @@ fn cancel_racing_the_200_changes_nothing_and_the_ack_starts_the_menu() {
 }
 
 #[test]
-fn re_invite_moves_the_stream_and_allows_a_new_latch() {
+fn re_invite_moves_the_stream_and_learns_the_new_source() {
     let mut h = answered(MENU, 10);
     h.clear();
     let key = h.in_dialog("INVITE", 2, "", &sdp(42000, "0 101"));
     let ok = h.response_to(key).expect("an answer");
     assert_eq!(ok.status_code.code(), 200);
     assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 30000"));
-    assert!(h
-        .commands(MediaId::Caller)
+    assert!(h.commands(MediaId::Caller).iter().any(
+        |c| matches!(c, MediaCommand::SetRemote(a) if *a == Some(addr("198.51.100.20:42000")))
+    ));
+    // The old address is not taken any more; the new one is, at once.
+    h.clear();
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(101, 1, 160, &encode('7')),
+        CALLER_RTP,
+    );
+    assert!(h.digits().is_empty(), "{:?}", h.digits());
+    assert_eq!(dropped(&h), 1);
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(101, 1, 320, &encode('1')),
+        "198.51.100.20:42000",
+    );
+    assert_eq!(h.digits(), [("1".to_string(), "rfc4733")]);
+}
+
+/// A re-INVITE from the caller naming an address on another network: no
+/// RTP goes there; the stream waits for the caller's RTP and follows it.
+#[test]
+fn re_invite_to_an_address_the_signalling_does_not_vouch_for_waits_for_rtp() {
+    let mut h = answered(MENU, 10);
+    h.clear();
+    let key = h.in_dialog("INVITE", 2, "", &sdp_at("192.0.2.200", 42000, "0 101"));
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    assert_eq!(
+        remotes(&h),
+        [None],
+        "nothing is sent to the address before its RTP is seen"
+    );
+    // RTP from the address the SDP names is taken and sent to.
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(0, 1, 160, &[0xff; 160]),
+        "192.0.2.200:42000",
+    );
+    assert_eq!(remotes(&h), [None, Some(addr("192.0.2.200:42000"))]);
+}
+
+fn encode(digit: char) -> [u8; 4] {
+    senim_media::dtmf::encode_event(
+        senim_media::dtmf::Digit::from_char(digit).expect("digit"),
+        true,
+        10,
+        800,
+    )
+}
+
+/// RTP packets the call dropped (strict RTP).
+fn dropped(h: &Harness) -> usize {
+    h.outputs
         .iter()
-        .any(|c| matches!(c, MediaCommand::SetRemote(a) if *a == addr("198.51.100.20:42000"))));
+        .filter(|o| matches!(o, Output::Metric(Metric::RtpDropped)))
+        .count()
+}
+
+/// Where the caller's stream was told to send, in order (Start and SetRemote).
+fn remotes(h: &Harness) -> Vec<Option<std::net::SocketAddr>> {
+    h.commands(MediaId::Caller)
+        .into_iter()
+        .filter_map(|c| match c {
+            MediaCommand::Start { remote, .. } | MediaCommand::SetRemote(remote) => Some(*remote),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -165,20 +231,147 @@ fn senim_hangs_up_with_a_bye_when_the_plan_ends() {
 }
 
 #[test]
-fn rtp_latches_once_to_the_callers_source() {
+fn rtp_from_strangers_is_dropped_and_counted_and_never_moves_the_stream() {
     let mut h = answered(MENU, 10);
     h.clear();
-    let p = rtp_packet(0, 1, 160, &[0xff; 160]);
-    h.rtp(MediaId::Caller, &p, "198.51.100.99:50000");
-    h.rtp(MediaId::Caller, &p, "198.51.100.98:50002");
-    let moves: Vec<_> = h
-        .commands(MediaId::Caller)
-        .into_iter()
-        .filter(|c| matches!(c, MediaCommand::SetRemote(_)))
-        .collect();
-    assert_eq!(moves.len(), 1, "latched once: {moves:?}");
-    // Garbage is dropped without a latch or a panic.
+    for (i, from) in [
+        "198.51.100.99:50000",
+        "198.51.100.98:50002",
+        "203.0.113.7:40000",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for seq in 0..10u16 {
+            let p = rtp_packet(0, seq, 160 * u32::from(seq), &[0xff; 160]);
+            h.rtp(MediaId::Caller, &p, from);
+            h.now += Duration::from_millis(20);
+        }
+        assert_eq!(dropped(&h), 10 * (i + 1));
+    }
+    assert_eq!(remotes(&h), [], "the stream stays where the SDP said");
+    // Garbage is dropped without a panic.
     h.rtp(MediaId::Caller, &[1, 2, 3], "198.51.100.97:1");
+    assert_eq!(dropped(&h), 31);
+}
+
+/// The caller sends from another port of its host (a NAT that keeps the
+/// address, or a phone that does not send from the port it names): the
+/// source is learned after a probation, and the stream follows it; then
+/// the SDP's own port is refused.
+#[test]
+fn a_source_on_the_callers_host_is_learned_after_a_probation() {
+    let mut h = answered(MENU, 10);
+    h.clear();
+    let from = "198.51.100.20:50000";
+    for seq in 0..4u16 {
+        let p = rtp_packet(0, seq, 160 * u32::from(seq), &[0xff; 160]);
+        h.rtp(MediaId::Caller, &p, from);
+        h.now += Duration::from_millis(20);
+    }
+    assert_eq!(dropped(&h), 3, "the probation's packets");
+    assert_eq!(remotes(&h), [Some(addr(from))]);
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(101, 9, 9000, &encode('1')),
+        CALLER_RTP,
+    );
+    assert!(h.digits().is_empty(), "locked on the learned source");
+}
+
+/// A caller behind NAT: its SDP names its private address, its SIP comes
+/// from the NAT's public one. Senim sends nothing until the caller's RTP
+/// comes (from the public address), then sends there; a stranger is never
+/// learned.
+#[test]
+fn behind_nat_nothing_is_sent_until_the_callers_rtp_comes() {
+    let mut h = Harness::start(
+        config(false),
+        MENU,
+        &sdp_at("192.168.1.10", 4000, "0 101"),
+        10,
+    );
+    h.ack();
+    assert_eq!(remotes(&h), [None], "the stream runs, unheard");
+    assert_eq!(h.played(MediaId::Caller), ["greeting-bilingual"]);
+    let mut seq = 0u16;
+    let mut send = |h: &mut Harness, from: &str| {
+        let p = rtp_packet(0, seq, 160 * u32::from(seq), &[0xff; 160]);
+        seq += 1;
+        h.rtp(MediaId::Caller, &p, from);
+        h.now += Duration::from_millis(20);
+    };
+    for _ in 0..10 {
+        send(&mut h, "203.0.113.66:30000");
+    }
+    assert_eq!(remotes(&h), [None]);
+    let nat = "198.51.100.20:61000";
+    for _ in 0..4 {
+        send(&mut h, nat);
+    }
+    assert_eq!(remotes(&h), [None, Some(addr(nat))]);
+}
+
+/// A trunk's SDP may name its media server, another host than its SIP
+/// address: the trunk vouches for it, so the stream goes there at once.
+#[test]
+fn a_trunks_sdp_is_vouched_for_whatever_its_address() {
+    let mut h = Harness::start_from(
+        config(false),
+        MENU,
+        &sdp_at("203.0.113.50", 20000, "0 101"),
+        10,
+        TRUNK,
+    );
+    h.ack();
+    assert_eq!(remotes(&h), [Some(addr("203.0.113.50:20000"))]);
+}
+
+/// A stranger's keys change nothing: neither RFC 4733 events nor tones
+/// are taken, the prompt is not cut, no digit is recorded.
+#[test]
+fn keys_from_a_stranger_are_ignored() {
+    let mut h = answered(MENU, 10);
+    h.clear();
+    let stranger = "198.51.100.66:40000";
+    for i in 0..6u16 {
+        let p = rtp_packet(101, 500 + i, 8000, &encode('0'));
+        h.rtp(MediaId::Caller, &p, stranger);
+        h.now += Duration::from_millis(20);
+    }
+    for (i, chunk) in dtmf_tone('0', 120).chunks(160).enumerate() {
+        let mut payload = vec![0u8; chunk.len()];
+        senim_media::g711::Codec::Pcmu.encode(chunk, &mut payload);
+        let p = rtp_packet(0, 600 + i as u16, 160 * i as u32, &payload);
+        h.rtp(MediaId::Caller, &p, stranger);
+        h.advance(Duration::from_millis(20));
+    }
+    assert!(h.digits().is_empty(), "{:?}", h.digits());
+    assert!(!h
+        .commands(MediaId::Caller)
+        .iter()
+        .any(|c| matches!(c, MediaCommand::StopPrompt | MediaCommand::SetRemote(_))));
+    assert!(dropped(&h) >= 6 + 8);
+    // The caller's own key still works.
+    h.rfc4733('1', 1000);
+    assert_eq!(h.digits(), [("1".to_string(), "rfc4733")]);
+}
+
+/// An ACK must carry the dialog's tag: without it (forged for an INVITE
+/// from a forged source), no RTP starts and the menu does not run.
+#[test]
+fn an_ack_without_the_dialogs_tag_starts_nothing() {
+    let mut h = Harness::start(config(false), MENU, &sdp(40000, "0 101"), 10);
+    let tag = std::mem::take(&mut h.senim_tag);
+    h.senim_tag = "not-ours".into();
+    h.ack();
+    assert_eq!(h.call.phase(), Phase::Answered);
+    assert!(h.commands(MediaId::Caller).is_empty());
+    assert!(h.played(MediaId::Caller).is_empty());
+    h.senim_tag = tag;
+    h.ack();
+    assert_eq!(h.call.phase(), Phase::Active);
+    assert_eq!(h.played(MediaId::Caller), ["greeting-bilingual"]);
 }
 
 #[test]
@@ -537,7 +730,7 @@ fn a_specialist_not_reachable_is_a_failed_ring() {
 fn bridged() -> (Harness, rsip::Request) {
     let mut h = routed();
     let inv = ring(&mut h, "aigerim");
-    h.reply(&inv, 200, &sdp(45000, "0 101"));
+    h.reply(&inv, 200, &phone_sdp("0 101"));
     assert_eq!(
         h.outputs
             .iter()
@@ -569,11 +762,7 @@ fn bridged() -> (Harness, rsip::Request) {
         10,
         800,
     );
-    h.rtp(
-        MediaId::Leg(1),
-        &rtp_packet(101, 7, 8000, &key),
-        "198.51.100.30:45000",
-    );
+    h.rtp(MediaId::Leg(1), &rtp_packet(101, 7, 8000, &key), PHONE_RTP);
     assert!(h.router().iter().any(|r| matches!(
         r,
         RouterRequest::LegResult {
@@ -590,6 +779,51 @@ fn bridged() -> (Harness, rsip::Request) {
     h.drain();
     assert_eq!(h.call.bridged_leg(), Some(1));
     (h, inv)
+}
+
+/// The accept key must come from the specialist's phone: a stranger's
+/// key on the leg's port is dropped and the whisper goes on; the phone's
+/// own key accepts.
+#[test]
+fn a_strangers_accept_key_on_a_leg_is_ignored() {
+    let mut h = routed();
+    let inv = ring(&mut h, "aigerim");
+    h.reply(&inv, 200, &phone_sdp("0 101"));
+    h.clear();
+    for (i, from) in ["203.0.113.66:45000", "198.51.100.20:45000"]
+        .iter()
+        .enumerate()
+    {
+        for n in 0..6u16 {
+            let seq = 10 * i as u16 + n;
+            h.rtp(
+                MediaId::Leg(1),
+                &rtp_packet(101, seq, 8000 + 1000 * i as u32, &encode('1')),
+                from,
+            );
+            h.now += Duration::from_millis(20);
+        }
+    }
+    assert!(!h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::LegResult {
+            result: LegResult::Answered,
+            ..
+        }
+    )));
+    assert_eq!(dropped(&h), 12);
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(101, 7, 9000, &encode('1')),
+        PHONE_RTP,
+    );
+    assert!(h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::LegResult {
+            result: LegResult::Answered,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -612,7 +846,7 @@ fn accept_bridges_and_media_flows_both_ways() {
     h.rtp(
         MediaId::Leg(1),
         &rtp_packet(0, 1, 160, &[0x7f; 160]),
-        "198.51.100.30:45000",
+        PHONE_RTP,
     );
     let sends: Vec<_> = h
         .outputs
@@ -625,7 +859,7 @@ fn accept_bridges_and_media_flows_both_ways() {
     assert_eq!(
         sends,
         [
-            (MediaId::Leg(1), addr("198.51.100.30:45000")),
+            (MediaId::Leg(1), addr(PHONE_RTP)),
             (MediaId::Caller, addr(CALLER_RTP)),
         ]
     );

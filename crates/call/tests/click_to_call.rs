@@ -127,7 +127,7 @@ fn specialist_accepts_then_the_person_answers_and_they_talk() {
     d.drain();
     let to_specialist = d.invites().pop().expect("the specialist is rung first");
     assert!(to_specialist.uri.to_string().contains("aigerim"));
-    d.reply(&to_specialist, 200, &sdp(45000, "0 101"));
+    d.reply(&to_specialist, 200, &phone_sdp("0 101"));
     for _ in 0..3 {
         d.finish_prompt(1);
     }
@@ -141,7 +141,7 @@ fn specialist_accepts_then_the_person_answers_and_they_talk() {
         d.now,
         MediaId::Leg(1),
         &rtp_packet(101, 1, 8000, &key),
-        addr("198.51.100.30:45000"),
+        addr(PHONE_RTP),
     );
     d.drain();
     assert_eq!(d.core.stage(), Stage::CallingCallee);

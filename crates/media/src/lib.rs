@@ -11,6 +11,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod peer;
 pub mod prompts;
 pub mod rtp;
 pub mod sdp;

@@ -215,6 +215,10 @@ struct AckMatch {
     call_id: String,
     cseq: u32,
     from_tag: String,
+    /// The To tag of the 2xx: only whoever received it can put it in the
+    /// ACK, so an ACK forged for an INVITE from a forged source matches no
+    /// transaction (the 2xx then times out as unacknowledged).
+    to_tag: String,
 }
 
 struct Tx {
@@ -474,7 +478,10 @@ impl TransactionLayer {
                 } else if code >= 200 {
                     tx.state = State::Accepted;
                     tx.interval = config.t1;
-                    let am = ack_match(&tx.request);
+                    let am = ack_match(&tx.request).map(|m| AckMatch {
+                        to_tag: message::to_tag(&response).unwrap_or_default(),
+                        ..m
+                    });
                     if let Some(am) = am.clone() {
                         self.accepted_index.insert(am, key);
                     }
@@ -838,9 +845,13 @@ impl TransactionLayer {
                         }
                         State::Confirmed => return,
                         State::Accepted => {
-                            // A peer that reuses the INVITE branch for the 2xx ACK.
-                            tx.got_ack = true;
-                            self.set_timer(key, TimerKind::Retransmit, None);
+                            // A peer that reuses the INVITE branch for the 2xx
+                            // ACK; it must still carry the 2xx's To tag.
+                            let tag = message::to_tag(&request).unwrap_or_default();
+                            if tx.ack_match.as_ref().is_some_and(|m| m.to_tag == tag) {
+                                tx.got_ack = true;
+                                self.set_timer(key, TimerKind::Retransmit, None);
+                            }
                             self.events.push_back(Event::Ack { request, peer });
                             return;
                         }
@@ -975,12 +986,14 @@ fn server_match(request: &Request) -> Option<ServerMatch> {
     }
 }
 
-/// How an ACK for a 2xx is matched to its INVITE (it has a different branch).
+/// How an ACK for a 2xx is matched to its INVITE (it has a different
+/// branch): Call-ID, CSeq number, From tag, and the To tag (the 2xx's).
 fn ack_match(request: &Request) -> Option<AckMatch> {
     Some(AckMatch {
         call_id: message::call_id(request)?,
         cseq: message::cseq(request)?.0,
         from_tag: message::from_tag(request).unwrap_or_default(),
+        to_tag: message::to_tag(request).unwrap_or_default(),
     })
 }
 

@@ -536,6 +536,46 @@ fn accepted_retransmits_2xx_until_ack() {
     assert!(h.layer.is_empty(), "Timer L ended the Accepted state");
 }
 
+/// An ACK without the 2xx's To tag (forged, for an INVITE whose source was
+/// forged: the forger never saw the 2xx) neither stops the retransmissions
+/// nor hides the missing ACK; it is still passed up, for the dialog to refuse.
+#[test]
+fn an_ack_without_the_2xx_to_tag_is_no_ack() {
+    let mut h = Harness::new();
+    let uac = udp(UAC_ADDR);
+    h.receive(ms(0), &invite("z9hG4bKinv9"), uac);
+    let key = server_key(&h.events());
+    h.transmits();
+    let req = h.layer.request_of(key).unwrap().clone();
+    h.layer
+        .send_response(h.t0, key, message::response(&req, 200, "OK", Some("ivr9")))
+        .unwrap();
+    h.transmits();
+    let forged = |branch: &str, tag: &str| {
+        request_text("ACK", branch, "ACK", UAC_ADDR, "").replace(
+            "To: <sip:ivr@example.com>",
+            &format!("To: <sip:ivr@example.com>{tag}"),
+        )
+    };
+    // Its own branch (a 2xx ACK) or the INVITE's (a peer that reuses it);
+    // no tag, or a guessed one.
+    h.receive(ms(100), &forged("z9hG4bKforged1", ""), uac);
+    h.receive(ms(200), &forged("z9hG4bKforged2", ";tag=guess"), uac);
+    h.receive(ms(300), &forged("z9hG4bKinv9", ";tag=guess"), uac);
+    assert_eq!(h.events().len(), 3, "passed up");
+    let fired = h.run_until(Duration::from_secs(100));
+    assert_eq!(
+        offsets(&fired),
+        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500],
+        "the 2xx is still retransmitted"
+    );
+    assert_eq!(
+        timeouts(&fired),
+        vec![32000],
+        "and times out unacknowledged"
+    );
+}
+
 #[test]
 fn timer_l_reports_a_missing_ack() {
     let mut h = Harness::new();

@@ -8,7 +8,7 @@ use rsip::prelude::*;
 use rsip::Method;
 use senim_dialplan::Event as PlanEvent;
 use senim_media::dtmf::{self, DtmfSource};
-use senim_media::sdp;
+use senim_media::{peer, sdp};
 use senim_sip::dialog::Dialog;
 use senim_sip::message::{self, Peer, Transport};
 use senim_sip::transaction::TxKey;
@@ -180,7 +180,8 @@ impl Call {
             media.set_dtmf_mode(trunk.dtmf);
         }
         if let Some((_, n)) = &negotiated {
-            media.agree(n);
+            let vouched = self.vouches(self.peer.addr, n.remote_rtp.ip());
+            media.agree(n, self.peer.addr.ip(), vouched, &mut self.out);
         }
         let local_tag = message::new_tag();
         let contact = self.contact_uri();
@@ -215,11 +216,23 @@ impl Call {
         self.respond(self.invite_key, ok);
         self.dialog = Some(dialog);
         self.media = Some(media);
+        // The stream starts with the ACK, not now: only an ACK that carries
+        // this dialog's tag shows the INVITE's source is real (a forged
+        // source never sees the 200), and no prompt plays before it anyway.
         if negotiated.is_some() {
-            self.start_caller_stream();
             self.record_answered();
         }
         true
+    }
+
+    /// Whether the caller's signalling, from `signalling`, vouches for media
+    /// at `sdp`: it came from a configured trunk (by address), or the
+    /// addresses alone vouch ([`peer::vouches`]: the same IP, both loopback,
+    /// both private in one /24). Otherwise Senim sends nothing until the
+    /// caller's own RTP shows where it is.
+    pub(crate) fn vouches(&self, signalling: SocketAddr, sdp: IpAddr) -> bool {
+        peer::vouches(signalling.ip(), sdp)
+            || (self.cfg.outbound.trunk_of(signalling).is_some() && !sdp.is_unspecified())
     }
 
     fn record_answered(&mut self) {
@@ -279,8 +292,8 @@ impl Call {
 
     pub(crate) fn sip(&mut self, msg: SipInput) {
         match msg {
-            SipInput::Request { key, request, .. } => self.in_dialog_request(key, request),
-            SipInput::Ack { request, .. } => self.ack(request),
+            SipInput::Request { key, request, peer } => self.in_dialog_request(key, request, peer),
+            SipInput::Ack { request, peer } => self.ack(request, peer),
             SipInput::Cancel { .. } => {
                 // The 200 went out before the CANCEL arrived: the CANCEL has no
                 // effect on an answered call (RFC 3261 §9.2); the caller sends BYE.
@@ -306,8 +319,17 @@ impl Call {
         }
     }
 
-    fn ack(&mut self, request: rsip::Request) {
+    fn ack(&mut self, request: rsip::Request, peer: Peer) {
         if self.phase != Phase::Answered {
+            return;
+        }
+        // The ACK must carry the tag Senim gave the dialog in its 200: only
+        // whoever received the 200 knows it. An ACK without it (forged for
+        // an INVITE from a forged source) starts nothing; the 200 then goes
+        // unacknowledged and the call ends.
+        let ours = self.dialog.as_ref().map(|d| d.id.local_tag.as_str());
+        if ours.is_none() || message::to_tag(&request).as_deref() != ours {
+            tracing::info!("ACK without the dialog's tag ignored");
             return;
         }
         if self.late_offer {
@@ -317,10 +339,10 @@ impl Call {
                 .and_then(|a| sdp::negotiate_answer(&a, &CODECS).map_err(|e| e.to_string()));
             match negotiated {
                 Ok(n) => {
+                    let vouched = self.vouches(peer.addr, n.remote_rtp.ip());
                     if let Some(m) = self.media.as_mut() {
-                        m.agree(&n);
+                        m.agree(&n, peer.addr.ip(), vouched, &mut self.out);
                     }
-                    self.start_caller_stream();
                     self.record_answered();
                 }
                 Err(why) => {
@@ -331,12 +353,13 @@ impl Call {
                 }
             }
         }
+        self.start_caller_stream();
         self.phase = Phase::Active;
         tracing::info!(plan = %self.flow.plan().digest(), "call answered; menus start");
         self.flow_event(PlanEvent::Started);
     }
 
-    fn in_dialog_request(&mut self, key: TxKey, request: rsip::Request) {
+    fn in_dialog_request(&mut self, key: TxKey, request: rsip::Request, peer: Peer) {
         if message::call_id(&rsip::SipMessage::Request(request.clone())).as_deref()
             != Some(self.sip_call_id.as_str())
         {
@@ -368,7 +391,7 @@ impl Call {
                 self.end("caller-hangup", Some("caller"));
             }
             Method::Info => self.info(key, &request),
-            Method::Invite => self.reinvite(key, &request),
+            Method::Invite => self.reinvite(key, &request, peer),
             Method::Notify => self.notify(key, &request),
             Method::Refer => {
                 let mut r = message::response(
@@ -415,7 +438,7 @@ impl Call {
         }
     }
 
-    fn reinvite(&mut self, key: TxKey, request: &rsip::Request) {
+    fn reinvite(&mut self, key: TxKey, request: &rsip::Request, peer: Peer) {
         let Some(local_port) = self.media.as_ref().map(|m| m.local_port) else {
             self.respond_code(key, request, 500, "Server Internal Error");
             return;
@@ -440,8 +463,11 @@ impl Call {
         self.sdp_version += 1;
         let body = match &negotiated {
             Some((offer, n)) => {
+                // A new address is learned again, and sent to at once only
+                // if this request's source vouches for it.
+                let vouched = self.vouches(peer.addr, n.remote_rtp.ip());
                 if let Some(m) = self.media.as_mut() {
-                    m.moved(n, &mut self.out);
+                    m.agree(n, peer.addr.ip(), vouched, &mut self.out);
                 }
                 sdp::build_answer_to_offer(
                     offer,

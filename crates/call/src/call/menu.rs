@@ -1,5 +1,5 @@
-//! The caller's side of the menus: their RTP (latching, DTMF, audio for a
-//! voicemail), keys from every source de-duplicated, prompts played in
+//! The caller's side of the menus: their RTP (strict RTP, DTMF, audio for
+//! a voicemail), keys from every source de-duplicated, prompts played in
 //! order, and the dialplan interpreter driven with what happened.
 
 use std::collections::VecDeque;
@@ -9,7 +9,6 @@ use std::sync::Arc;
 use senim_dialplan::{Action, Event as PlanEvent};
 use senim_media::dtmf::{self, DtmfSource};
 use senim_media::prompts::{Language, Prompt};
-use senim_media::rtp;
 
 use super::state::{Call, Phase};
 use crate::callback_request::{self, CallbackFlow};
@@ -21,14 +20,15 @@ use crate::relay::relay_packet;
 impl Call {
     /// The caller's RTP.
     pub(crate) fn caller_rtp(&mut self, data: &[u8], from: SocketAddr) {
-        let Ok((header, payload)) = rtp::parse(data) else {
-            return;
-        };
         let now = self.now;
         let Some(m) = self.media.as_mut() else {
             return;
         };
-        m.latch(from, &mut self.out);
+        // Only the caller's own RTP counts: a stranger's packets (keys
+        // included) are dropped here.
+        let Some((header, payload)) = m.receive(now, from, data, &mut self.out) else {
+            return;
+        };
         if let Some(id) = self.bridge {
             self.legs
                 .relay_into(id, data, m.codec, m.telephone_event, &mut self.out);
@@ -61,7 +61,7 @@ impl Call {
     ) {
         if let Some(m) = self.media.as_ref() {
             if let (Some(remote), Some(packet)) = (
-                m.remote,
+                m.remote(),
                 relay_packet(data, codec, te, m.codec, m.telephone_event),
             ) {
                 self.out.push_back(Output::SendRtp {

@@ -1,5 +1,5 @@
 //! One caller's call as a sans-IO state machine: it answers the INVITE,
-//! keeps the dialog, receives the caller's RTP (symmetric RTP latching, DTMF
+//! keeps the dialog, receives the caller's RTP (strict RTP, DTMF
 //! by RFC 4733, SIP INFO or in-band tones), drives the menu flow, routes to
 //! specialists, bridges, transfers to partners, takes voicemail and callback
 //! requests, and writes the call record at every step.

@@ -152,10 +152,25 @@ pub fn plan(file: &str) -> Arc<senim_dialplan::Plan> {
     Arc::new(plan)
 }
 
+/// The caller's SDP (its address is the caller's: 198.51.100.20).
 pub fn sdp(port: u16, codecs: &str) -> String {
+    sdp_at("198.51.100.20", port, codecs)
+}
+
+/// An SDP naming `ip` as its connection address.
+pub fn sdp_at(ip: &str, port: u16, codecs: &str) -> String {
     format!(
-        "v=0\r\no=- 1 1 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\nm=audio {port} RTP/AVP {codecs}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {codecs}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
     )
+}
+
+/// Where the specialist's phone (aigerim, 198.51.100.30) sends its RTP from,
+/// as its answer says ([`phone_sdp`]).
+pub const PHONE_RTP: &str = "198.51.100.30:45000";
+
+/// The specialist's phone's answer.
+pub fn phone_sdp(codecs: &str) -> String {
+    sdp_at("198.51.100.30", 45000, codecs)
 }
 
 pub fn parse_request(text: &str) -> rsip::Request {
