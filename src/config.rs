@@ -301,6 +301,10 @@ pub struct SipConfig {
     pub rate_limit: u32,
     /// Messages one source may send at once before `rate_limit` applies.
     pub rate_burst: u32,
+    /// Most calls at once (callers', and those Senim places itself); a new
+    /// call beyond gets 503 with Retry-After. Each takes an RTP port and a
+    /// little CPU: see BENCHMARKS.md for what a machine holds.
+    pub max_calls: u32,
     /// What requests from strangers (neither a trunk, nor a registered
     /// softphone, nor part of a call) get: "drop" (no answer, the default)
     /// or "403".
@@ -365,6 +369,7 @@ impl Default for SipConfig {
             realm: "senim".into(),
             rate_limit: 50,
             rate_burst: 100,
+            max_calls: 1000,
             unknown_sources: UnknownSources::default(),
         }
     }

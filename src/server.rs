@@ -264,6 +264,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             .collect(),
         sip_address: ctx.call.sip_address,
         centre_user: ctx.call.outbound.user.clone(),
+        max_calls: usize::try_from(cfg.sip.max_calls.max(1)).unwrap_or(usize::MAX),
         source_limit: (cfg.sip.rate_limit > 0).then(|| {
             senim_sip::source_limit::SourceLimitConfig {
                 rate: f64::from(cfg.sip.rate_limit),

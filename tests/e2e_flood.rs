@@ -1,7 +1,8 @@
 //! Floods on the SIP port: one source sending far more than any phone
 //! would is held to the per-source rate limit (the rest dropped unanswered
 //! and counted in `/metrics`), while a call from the trunk, placed during
-//! the flood, is answered and hears its greeting. Speed itself is measured
+//! the flood, is answered and hears its greeting; a call beyond
+//! `[sip] max_calls` gets 503 with Retry-After. Speed itself is measured
 //! in `scripts/bench` (part d), not here.
 
 mod common;
@@ -111,4 +112,59 @@ fn a_flood_from_one_source_is_limited_while_a_trunk_call_is_answered() {
         dropped >= (f64::from(sent) - allowed) * 0.5,
         "dropped {dropped} of {sent}, {answered} answered"
     );
+}
+
+/// `[sip] max_calls`: a call beyond the cap is answered 503 with
+/// Retry-After and starts nothing; once a call ends, the next is taken.
+#[test]
+fn a_call_over_max_calls_gets_503_with_retry_after() {
+    let senim = Senim::start_with(Some("[sip]\nmax_calls = 1\n"), &[]);
+    let mut first = Caller::new(senim.sip);
+    let offer = first.offer("0 101", OFFER_MAPS);
+    first.call(Some(&offer), None);
+    let second = Caller::new(senim.sip);
+    let offer = second.offer("0 101", OFFER_MAPS);
+    let invite = second.request(
+        "INVITE",
+        1,
+        "z9hG4bK-over-cap",
+        "",
+        Some("application/sdp"),
+        &offer,
+    );
+    second.send_raw(&invite);
+    let mut refused = None;
+    for _ in 0..5 {
+        match second.recv(Duration::from_secs(2)) {
+            Some(m) if common::caller::status(&m).is_some_and(|c| c >= 200) => {
+                refused = Some(m);
+                break;
+            }
+            Some(_) => continue,
+            None => break,
+        }
+    }
+    let refused = refused.expect("a final answer to the call over the cap");
+    assert_eq!(common::caller::status(&refused), Some(503), "{refused}");
+    assert_eq!(
+        common::caller::header(&refused, "Retry-After"),
+        Some("30"),
+        "{refused}"
+    );
+    assert_eq!(
+        metric(&senim, "senim_sip_refused_total{reason=\"max-calls\"}"),
+        1.0
+    );
+    assert_eq!(first.bye(), Some(200));
+    // The first is over: a new call is taken.
+    let mut third = Caller::new(senim.sip);
+    let offer = third.offer("0 101", OFFER_MAPS);
+    // The first call's task may take a moment to finish.
+    let answered = common::wait_until(Duration::from_secs(10), || {
+        let (_, h) = http(senim.http, "GET", "/healthz");
+        h.contains("\"calls_active\":0")
+    });
+    assert!(answered, "the first call ended");
+    third.call(Some(&offer), None);
+    assert_eq!(third.bye(), Some(200));
 }

@@ -84,6 +84,8 @@ pub struct EndpointSetup {
     pub centre_user: String,
     /// Per-source limit of SIP messages (`None`: no limit).
     pub source_limit: Option<SourceLimitConfig>,
+    /// Most calls at once; a new INVITE beyond gets 503 with Retry-After.
+    pub max_calls: usize,
     /// Lock-out and digest algorithms of the registrar.
     pub registrar: RegistrarSettings,
     /// What requests from strangers get.
@@ -732,6 +734,28 @@ impl Endpoint {
                 }
                 if self.calls.contains_key(&call_id) || self.aliases.contains_key(&call_id) {
                     self.respond(key, &request, 482, "Loop Detected");
+                    return;
+                }
+                if self.calls.len() >= self.ctx.max_calls {
+                    self.ctx
+                        .stats
+                        .calls_refused_full
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(
+                        calls = self.calls.len(),
+                        "call refused: [sip] max_calls reached"
+                    );
+                    let mut busy = message::response(
+                        &request,
+                        503,
+                        "Service Unavailable",
+                        Some(&message::new_tag()),
+                    );
+                    busy.headers
+                        .push(rsip::Header::Other("Retry-After".into(), "30".into()));
+                    if let Err(e) = self.layer.send_response(Instant::now(), key, busy) {
+                        tracing::debug!(error = %e, "could not respond");
+                    }
                     return;
                 }
                 let handle = self.ctx.calls.spawn(self.tx.clone(), key, request, peer);

@@ -18,6 +18,8 @@ pub struct SipStats {
     pub dtmf_inband: std::sync::atomic::AtomicU64,
     /// Calls bridged to a specialist or partner now.
     pub calls_connected: std::sync::atomic::AtomicU64,
+    /// New calls refused with 503: `[sip] max_calls` were in progress.
+    pub calls_refused_full: std::sync::atomic::AtomicU64,
     /// SIP messages dropped over the per-source rate limit.
     pub rate_limited: std::sync::atomic::AtomicU64,
     /// New requests refused with 503: the transaction table was full.
