@@ -97,6 +97,10 @@ pub struct CentreConfig {
     /// Show the caller's number to the specialist (From display name). Off
     /// by default: callers may be victims of violence.
     pub share_caller_number: bool,
+    /// The area code of the centre's city, without the country code
+    /// (Oskemen: "7232"): callers may leave a local number of that city for
+    /// a callback. Empty: only full numbers (+7 / 8 and ten digits).
+    pub area_code: String,
 }
 
 impl Default for CentreConfig {
@@ -105,6 +109,7 @@ impl Default for CentreConfig {
             name: "Senim".into(),
             number: None,
             share_caller_number: false,
+            area_code: "7232".into(),
         }
     }
 }
@@ -414,6 +419,8 @@ pub struct Settings {
     pub trunks: Vec<TrunkSettings>,
     /// The lines, checked (numbers normalised, each once).
     pub lines: Vec<senim_call::config::Line>,
+    /// The centre's area code (`[centre] area_code`), for local numbers.
+    pub area_code: Option<senim_call::config::AreaCode>,
 }
 
 /// A trunk after validation: what calls use, and what the driver needs to
@@ -813,6 +820,13 @@ impl Config {
                 ));
             }
         }
+        let area_code = match self.centre.area_code.trim() {
+            "" => None,
+            code => Some(
+                senim_call::config::AreaCode::parse(code)
+                    .map_err(|e| bad("centre.area_code", e.to_string()))?,
+            ),
+        };
         let mut seen = std::collections::BTreeSet::new();
         let mut trunks = Vec::with_capacity(self.trunks.len());
         for t in &self.trunks {
@@ -890,6 +904,7 @@ impl Config {
             retention,
             trunks,
             lines,
+            area_code,
         })
     }
 }

@@ -223,6 +223,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             hasher: hasher.clone(),
             sealer: sealer.clone(),
         }),
+        callbacks: senim_call::config::CallbackPolicy {
+            area_code: settings.area_code.clone(),
+        },
     });
     let registrations = Arc::new(crate::driver::registrations::Registrations::default());
     let sip_stats = Arc::new(SipStats::default());

@@ -12,6 +12,7 @@ use senim_routing::partners::PartnerDirectory;
 use senim_routing::specialists::Specialists;
 use senim_sip::message::Transport;
 
+pub use crate::kazakh_number::AreaCode;
 pub use crate::line::Line;
 pub use crate::trunk::{
     AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk, TrunkLoad,
@@ -25,6 +26,14 @@ pub trait NumberGuard: Send + Sync {
     fn hash(&self, number: &str) -> String;
     /// The number sealed for a callback (only the API can open it).
     fn seal(&self, number: &str) -> String;
+}
+
+/// What callback requests and click-to-call accept.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackPolicy {
+    /// The centre's area code (`[centre] area_code`): local numbers of its
+    /// city are taken without it. `None`: only full numbers.
+    pub area_code: Option<AreaCode>,
 }
 
 /// How outbound legs present the centre, trunks, ring settings.
@@ -111,6 +120,8 @@ pub struct CallConfig {
     /// may be bound to another).
     pub media_ip: IpAddr,
     pub numbers: Arc<dyn NumberGuard>,
+    /// Which numbers callbacks are taken for and called on.
+    pub callbacks: CallbackPolicy,
 }
 
 impl std::fmt::Debug for CallConfig {

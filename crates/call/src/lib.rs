@@ -14,6 +14,7 @@ pub mod click_to_call;
 pub mod config;
 pub mod core;
 pub mod io;
+pub mod kazakh_number;
 pub mod leg;
 pub mod legs;
 pub mod line;

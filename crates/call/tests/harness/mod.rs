@@ -133,6 +133,9 @@ fn config_full(
         sip_address: SENIM.parse().expect("address"),
         media_ip: "192.0.2.1".parse().expect("address"),
         numbers: Arc::new(TestKeys),
+        callbacks: senim_call::config::CallbackPolicy {
+            area_code: senim_call::config::AreaCode::parse("7232").ok(),
+        },
     })
 }
 
