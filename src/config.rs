@@ -78,6 +78,8 @@ pub struct Config {
     pub lines: Vec<LineConfig>,
     /// Where the callers' voice messages are kept.
     pub voicemail: VoicemailConfig,
+    /// Callback requests: how many one caller may leave.
+    pub callback: CallbackConfig,
     /// The HTTP API's tokens (`[[api.token]]`: name, role, sha256 of the
     /// token, and for role specialist their id).
     pub api: ApiConfig,
@@ -111,6 +113,22 @@ impl Default for CentreConfig {
             share_caller_number: false,
             area_code: "7232".into(),
         }
+    }
+}
+
+/// The `[callback]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackConfig {
+    /// Callback requests one caller may leave in any 24 hours, counted per
+    /// keyed hash of their own number and of the number they leave. 0: no
+    /// limit.
+    pub max_per_day: u32,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        CallbackConfig { max_per_day: 3 }
     }
 }
 
@@ -942,6 +960,29 @@ mod tests {
         let text = "[http]\nlisten = 8080\n";
         let err = Config::from_toml(text, Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn callback_numbers_and_limit() {
+        let settings = |text: &str| {
+            Config::from_toml(text, Path::new("senim.toml"))
+                .unwrap()
+                .validate("senim.toml")
+        };
+        let d = settings("").unwrap();
+        assert_eq!(d.area_code.as_ref().map(|a| a.as_str()), Some("7232"));
+        assert_eq!(d.config.callback.max_per_day, 3);
+        let s = settings("[centre]\narea_code = \"727\"\n[callback]\nmax_per_day = 0\n").unwrap();
+        assert_eq!(s.area_code.map(|a| a.local_length()), Some(7));
+        assert_eq!(s.config.callback.max_per_day, 0);
+        assert!(settings("[centre]\narea_code = \"\"\n")
+            .unwrap()
+            .area_code
+            .is_none());
+        let err = settings("[centre]\narea_code = \"8 7232\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("centre.area_code"), "{err}");
     }
 
     #[test]

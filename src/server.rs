@@ -152,6 +152,13 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         store.clone(),
         settings.retention,
     ));
+    // The day's limit of callback requests counts those already stored.
+    let callback_limit = crate::call::callback_quota::SharedCallbackLimit::load(
+        &store,
+        cfg.callback.max_per_day,
+        crate::call::epoch_ms(),
+    )
+    .await?;
     let (recorder, writer) = spawn_writer(store);
     let media = MediaEngine::start(cfg.media.pacing_threads).map_err(StartError::Media)?;
     let (udp, tcp) = sip::bind(cfg.sip.listen)
@@ -225,6 +232,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         }),
         callbacks: senim_call::config::CallbackPolicy {
             area_code: settings.area_code.clone(),
+            quota: Arc::new(callback_limit),
         },
     });
     let registrations = Arc::new(crate::driver::registrations::Registrations::default());

@@ -64,6 +64,18 @@ pub enum NumberRefusal {
     Incomplete,
 }
 
+impl NumberRefusal {
+    /// A short name for records and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberRefusal::NotANumber => "not-a-number",
+            NumberRefusal::International => "international",
+            NumberRefusal::NotKazakh => "not-kazakh",
+            NumberRefusal::Incomplete => "incomplete",
+        }
+    }
+}
+
 /// Why an area code is refused (configuration).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not an area code in Kazakhstan: 3 to 5 digits starting with 7, such as \"7232\"")]

@@ -9,6 +9,7 @@
 //! channels. The `senim` binary's driver owns those.
 
 pub mod call;
+pub mod callback_limit;
 pub mod callback_request;
 pub mod click_to_call;
 pub mod config;
