@@ -32,6 +32,7 @@ pub mod retention;
 pub mod routes;
 pub mod specialists;
 pub mod state;
+pub mod tls;
 pub mod trunks;
 
 pub use state::{ApiState, HttpState};
