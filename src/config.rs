@@ -82,6 +82,8 @@ pub struct Config {
     pub lines: Vec<LineConfig>,
     /// Where the callers' voice messages are kept.
     pub voicemail: VoicemailConfig,
+    /// Callback requests: how many one caller may leave.
+    pub callback: CallbackConfig,
     /// The HTTP API's tokens (`[[api.token]]`: name, role, sha256 of the
     /// token, and for role specialist their id).
     pub api: ApiConfig,
@@ -101,6 +103,10 @@ pub struct CentreConfig {
     /// Show the caller's number to the specialist (From display name). Off
     /// by default: callers may be victims of violence.
     pub share_caller_number: bool,
+    /// The area code of the centre's city, without the country code
+    /// (Oskemen: "7232"): callers may leave a local number of that city for
+    /// a callback. Empty: only full numbers (+7 / 8 and ten digits).
+    pub area_code: String,
 }
 
 impl Default for CentreConfig {
@@ -109,7 +115,24 @@ impl Default for CentreConfig {
             name: "Senim".into(),
             number: None,
             share_caller_number: false,
+            area_code: "7232".into(),
         }
+    }
+}
+
+/// The `[callback]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackConfig {
+    /// Callback requests one caller may leave in any 24 hours, counted per
+    /// keyed hash of their own number and of the number they leave. 0: no
+    /// limit.
+    pub max_per_day: u32,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        CallbackConfig { max_per_day: 3 }
     }
 }
 
@@ -330,6 +353,27 @@ pub struct MediaConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// PEM certificate chain; with `tls_key` the listener speaks HTTPS
+    /// only. Both files are read again when they change.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// A reverse proxy terminates TLS in front of Senim: a listen address
+    /// that is not loopback is then allowed without `tls_cert`.
+    pub behind_proxy: bool,
+}
+
+impl HttpConfig {
+    /// The certificate and key when HTTPS is configured.
+    pub fn tls(&self) -> Option<crate::http::tls::TlsFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::http::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -390,6 +434,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+            behind_proxy: false,
         }
     }
 }
@@ -437,6 +484,8 @@ pub struct Settings {
     pub lines: Vec<senim_call::config::Line>,
     /// `[registrar]`, checked.
     pub registrar: RegistrarSettings,
+    /// The centre's area code (`[centre] area_code`), for local numbers.
+    pub area_code: Option<senim_call::config::AreaCode>,
 }
 
 /// A trunk after validation: what calls use, and what the driver needs to
@@ -711,6 +760,8 @@ impl Config {
                         .parse()
                         .map_err(|e| bad("http.listen", format!("{value:?}: {e}")))?
                 }
+                "SENIM_HTTP_TLS_CERT" => self.http.tls_cert = Some(PathBuf::from(value)),
+                "SENIM_HTTP_TLS_KEY" => self.http.tls_key = Some(PathBuf::from(value)),
                 "SENIM_DATABASE_URL" => self.database.url = value,
                 "SENIM_RTP_PORTS" => self.media.rtp_ports = value,
                 "SENIM_MEDIA_PUBLIC_IP" => {
@@ -783,6 +834,36 @@ impl Config {
                     format!("{:?} is not a duration between 50ms and 5s", self.sip.t1),
                 )
             })?;
+        match (&self.http.tls_cert, &self.http.tls_key) {
+            (Some(_), None) => {
+                return Err(bad(
+                    "http.tls_key",
+                    "http.tls_cert is set: the private key's PEM file is needed too".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "http.tls_cert",
+                    "http.tls_key is set: the certificate's PEM file is needed too".into(),
+                ))
+            }
+            _ => {}
+        }
+        if !self.http.listen.ip().is_loopback()
+            && self.http.tls().is_none()
+            && !self.http.behind_proxy
+        {
+            return Err(bad(
+                "http.listen",
+                format!(
+                    "{} is not a loopback address, and bearer tokens and callers' data must \
+                     not cross a network in clear: set [http] tls_cert and tls_key (PEM files) \
+                     so that Senim serves HTTPS, or behind_proxy = true when a reverse proxy \
+                     terminates TLS in front of it",
+                    self.http.listen
+                ),
+            ));
+        }
         if !self.database.url.starts_with("sqlite:") {
             return Err(bad(
                 "database.url",
@@ -853,6 +934,13 @@ impl Config {
                 ));
             }
         }
+        let area_code = match self.centre.area_code.trim() {
+            "" => None,
+            code => Some(
+                senim_call::config::AreaCode::parse(code)
+                    .map_err(|e| bad("centre.area_code", e.to_string()))?,
+            ),
+        };
         let mut seen = std::collections::BTreeSet::new();
         let mut trunks = Vec::with_capacity(self.trunks.len());
         for t in &self.trunks {
@@ -935,6 +1023,7 @@ impl Config {
             trunks,
             lines,
             registrar,
+            area_code,
         })
     }
 }
@@ -972,6 +1061,85 @@ mod tests {
         let text = "[http]\nlisten = 8080\n";
         let err = Config::from_toml(text, Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn http_off_loopback_needs_tls_or_a_proxy() {
+        let settings = |text: &str| {
+            Config::from_toml(text, Path::new("senim.toml"))
+                .unwrap()
+                .validate("senim.toml")
+        };
+        let err = settings("[http]\nlisten = \"0.0.0.0:8080\"\n")
+            .unwrap_err()
+            .to_string();
+        for word in [
+            "http.listen",
+            "0.0.0.0:8080",
+            "tls_cert",
+            "tls_key",
+            "behind_proxy",
+        ] {
+            assert!(err.contains(word), "{word}: {err}");
+        }
+        assert!(settings("[http]\nlisten = \"192.0.2.5:8080\"\n").is_err());
+        assert!(settings("[http]\nlisten = \"0.0.0.0:8080\"\nbehind_proxy = true\n").is_ok());
+        let tls =
+            settings("[http]\nlisten = \"[::]:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n")
+                .unwrap();
+        assert_eq!(
+            tls.config.http.tls().map(|f| f.cert),
+            Some(PathBuf::from("c.pem"))
+        );
+        // Loopback needs neither; [::1] is loopback too.
+        assert!(settings("[http]\nlisten = \"[::1]:8080\"\n").is_ok());
+        // One file without the other names the missing key.
+        let err = settings("[http]\ntls_cert = \"c.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.tls_key"), "{err}");
+        let err = settings("[http]\ntls_key = \"k.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.tls_cert"), "{err}");
+        // From the environment as well.
+        let mut c = Config::default();
+        c.apply_env([
+            ("SENIM_HTTP_LISTEN".to_string(), "0.0.0.0:0".to_string()),
+            (
+                "SENIM_HTTP_TLS_CERT".to_string(),
+                "/etc/senim/c.pem".to_string(),
+            ),
+            (
+                "SENIM_HTTP_TLS_KEY".to_string(),
+                "/etc/senim/k.pem".to_string(),
+            ),
+        ])
+        .unwrap();
+        assert!(c.validate("env").is_ok());
+    }
+
+    #[test]
+    fn callback_numbers_and_limit() {
+        let settings = |text: &str| {
+            Config::from_toml(text, Path::new("senim.toml"))
+                .unwrap()
+                .validate("senim.toml")
+        };
+        let d = settings("").unwrap();
+        assert_eq!(d.area_code.as_ref().map(|a| a.as_str()), Some("7232"));
+        assert_eq!(d.config.callback.max_per_day, 3);
+        let s = settings("[centre]\narea_code = \"727\"\n[callback]\nmax_per_day = 0\n").unwrap();
+        assert_eq!(s.area_code.map(|a| a.local_length()), Some(7));
+        assert_eq!(s.config.callback.max_per_day, 0);
+        assert!(settings("[centre]\narea_code = \"\"\n")
+            .unwrap()
+            .area_code
+            .is_none());
+        let err = settings("[centre]\narea_code = \"8 7232\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("centre.area_code"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 
+use senim_call::kazakh_number::NumberRefusal;
 use senim_media::prompts::Language;
 use senim_routing::specialists::{SpecialistId, Specialists};
 
@@ -73,9 +74,14 @@ pub enum FollowUpError {
     /// The specialist's phone cannot be rung now.
     #[error("the specialist's phone cannot be rung now (softphone not registered, or no trunk)")]
     SpecialistUnreachable,
-    /// The number may not or cannot be called (abroad, no trunk, ...).
+    /// The number cannot be called now (no trunk is configured).
     #[error("the number cannot be called back: {0}")]
     Uncallable(String),
+    /// The number kept is not one the centre calls back: abroad, outside
+    /// Kazakhstan's +7 ranges, or incomplete (a number kept before these
+    /// checks existed).
+    #[error("the number cannot be called back: {0}")]
+    NumberRefused(NumberRefusal),
     /// A query failed.
     #[error("database: {0}")]
     Store(StoreError),
@@ -526,6 +532,7 @@ impl FollowUps {
                 tracing::info!(follow_up = %f.id, error = %e, "callback not started");
                 match e {
                     StartError::Specialist(_) => FollowUpError::SpecialistUnreachable,
+                    StartError::Refused(why) => FollowUpError::NumberRefused(why),
                     StartError::Number(why) => FollowUpError::Uncallable(why),
                 }
             })
@@ -564,9 +571,13 @@ mod tests {
             format!("`result` must be one of {}", fu::RESULTS.join(", "))
         );
         assert_eq!(
-            FollowUpError::Uncallable("only numbers in Kazakhstan are called back".into())
-                .to_string(),
-            "the number cannot be called back: only numbers in Kazakhstan are called back"
+            FollowUpError::Uncallable("no trunk is configured".into()).to_string(),
+            "the number cannot be called back: no trunk is configured"
+        );
+        assert_eq!(
+            FollowUpError::NumberRefused(NumberRefusal::International).to_string(),
+            "the number cannot be called back: international numbers are not called back; \
+             only numbers in Kazakhstan are"
         );
     }
 

@@ -131,6 +131,14 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
         settings.dialplan_file = Some(file);
     }
     let (prompts, data, plans) = senim::server::load_all(&settings)?;
+    if let Some(files) = settings.config.http.tls() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?;
+        runtime.block_on(files.load())?;
+        println!("ok: HTTPS certificate {}", files.cert.display());
+    }
     let status = plans.status();
     for w in &status.last_messages {
         println!("{w}");

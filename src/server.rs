@@ -61,6 +61,9 @@ pub enum StartError {
     /// The voicemail folder could not be created or made private.
     #[error("voicemail.dir: {0}")]
     Voicemail(#[from] crate::call::voicemail_file::VoicemailError),
+    /// The HTTPS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::http::tls::TlsError),
 }
 
 /// Load the prompts (every file is read and encoded now, never mid-call).
@@ -145,6 +148,11 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         &cfg.privacy.number_key_file,
     )?;
     let voicemail_dir = crate::call::voicemail_file::prepare_dir(&cfg.voicemail.dir)?;
+    // HTTPS: the certificate and key are checked before anything listens.
+    let tls = match cfg.http.tls() {
+        Some(files) => Some((files.load().await?, files)),
+        None => None,
+    };
     let store = Store::open(&cfg.database.url).await?;
     let api_store = store.clone();
     // Personal data past its retention period goes at start and every `retention.every`.
@@ -152,6 +160,13 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         store.clone(),
         settings.retention,
     ));
+    // The day's limit of callback requests counts those already stored.
+    let callback_limit = crate::call::callback_quota::SharedCallbackLimit::load(
+        &store,
+        cfg.callback.max_per_day,
+        crate::call::epoch_ms(),
+    )
+    .await?;
     let (recorder, writer) = spawn_writer(store);
     let media = MediaEngine::start(cfg.media.pacing_threads).map_err(StartError::Media)?;
     let (udp, tcp) = sip::bind(cfg.sip.listen)
@@ -223,6 +238,10 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             hasher: hasher.clone(),
             sealer: sealer.clone(),
         }),
+        callbacks: senim_call::config::CallbackPolicy {
+            area_code: settings.area_code.clone(),
+            quota: Arc::new(callback_limit),
+        },
     });
     let registrations = Arc::new(crate::driver::registrations::Registrations::default());
     let sip_stats = Arc::new(SipStats::default());
@@ -288,12 +307,16 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         tracing::error!(error = %e, "api tokens refused; the API answers 401 to everyone");
         http::auth::TokenTable::default()
     });
-    if !http_bound.ip().is_loopback() {
-        tracing::warn!(
+    match (&tls, http_bound.ip().is_loopback()) {
+        (Some((_, files)), _) => {
+            tracing::info!(http = %http_bound, cert = %files.cert.display(), "HTTPS: the listener speaks TLS only")
+        }
+        (None, false) => tracing::info!(
             http = %http_bound,
-            "the HTTP listener is not on loopback: put it behind a TLS proxy, bearer tokens \
-             and /metrics must not cross a network in clear"
-        );
+            "HTTP on a non-loopback address in clear: [http] behind_proxy says a reverse proxy \
+             terminates TLS; let only the proxy reach this address"
+        ),
+        (None, true) => {}
     }
     if tokens.is_empty() {
         tracing::info!("no [[api.token]] configured: the API under /api/v1/ refuses every request");
@@ -312,16 +335,38 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(http_state.clone());
-    let http_task = tokio::spawn(async move {
-        let r = axum::serve(http_listener, app)
-            .with_graceful_shutdown(async {
+    let mut cert_watch = None;
+    let http_task = match tls {
+        None => tokio::spawn(async move {
+            let r = axum::serve(http_listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = http_stop_rx.await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }),
+        Some((config, files)) => {
+            cert_watch = Some(tokio::spawn(http::tls::watch(files, config.clone())));
+            let handle = axum_server::Handle::<SocketAddr>::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
                 let _ = http_stop_rx.await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(2)));
+            });
+            tokio::spawn(async move {
+                let r = axum_server::Server::from_listener(http_listener)
+                    .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(config))
+                    .handle(handle)
+                    .serve(app.into_make_service())
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "HTTPS server failed");
+                }
             })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "HTTP server failed");
         }
-    });
+    };
     drop(ctx);
     http_state.ready.store(true, Ordering::Relaxed);
     let bound = Bound {
@@ -336,6 +381,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     tracing::info!("stopping: ending calls in progress");
     reloader.abort();
     retention.abort();
+    if let Some(w) = cert_watch {
+        w.abort();
+    }
     http_state.ready.store(false, Ordering::Relaxed);
     let _ = ep_tx.send(ToEndpoint::Shutdown);
     drop(ep_tx);

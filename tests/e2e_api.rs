@@ -1,7 +1,8 @@
 //! The coordinator's API against the real binary: bearer tokens made by
 //! `senim token`, roles, a SIPp call listed and read with its timeline, the
 //! audit log of that read, `/metrics` in the Prometheus text format and the
-//! OpenAPI document.
+//! OpenAPI document; every route that changes something refuses a request
+//! without a token.
 
 mod common;
 
@@ -432,4 +433,91 @@ async fn coordinator_reads_a_call_and_the_admin_sees_the_read_in_the_audit_log()
         value(&after, "senim_api_requests_refused_total{status=\"401\"}"),
         0.0
     );
+}
+
+/// Every route that changes something (the route table's POSTs, the
+/// operational ones among them) answers 401 without a token or with an
+/// unknown one and changes nothing; with the right token the operational
+/// ones work.
+#[test]
+fn every_route_that_changes_something_refuses_without_a_token() {
+    let (senim, t) = start();
+    let mutating: Vec<_> = senim::http::routes::ROUTES
+        .iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert!(mutating.len() >= 10, "{mutating:?}");
+    for r in &mutating {
+        let path = r.path.replace("{id}", "erlan");
+        let (code, headers, body) = http_with(senim.http, r.method, &path, &[], "{}");
+        assert_eq!(code, 401, "{} {path} without a token: {body}", r.method);
+        assert!(
+            header(&headers, "www-authenticate").is_some_and(|v| v.starts_with("Bearer")),
+            "{} {path}: {headers:?}",
+            r.method
+        );
+        let (code, _) = post(&senim, &path, "not-a-token");
+        assert_eq!(code, 401, "{} {path} with an unknown token", r.method);
+    }
+    let state = |senim: &Senim| {
+        let (_, body) = http(senim.http, "GET", "/specialists");
+        let body = body
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        let list: Value = serde_json::from_str(&body).expect("JSON");
+        list.as_array()
+            .and_then(|l| l.iter().find(|s| s["id"] == "erlan"))
+            .and_then(|s| s["live"]["state"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_ne!(
+        state(&senim),
+        "paused",
+        "nothing was paused without a token"
+    );
+
+    // With a token: a specialist pauses and resumes themselves at the
+    // operational paths, not someone else; only admin reloads the plan.
+    let (code, body) = post(&senim, "/specialists/erlan/pause", &t.erlan);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(state(&senim), "paused");
+    let (code, _) = post(&senim, "/specialists/aigerim/pause", &t.erlan);
+    assert_eq!(code, 403);
+    let (code, body) = post(&senim, "/specialists/erlan/resume", &t.erlan);
+    assert_eq!(code, 200, "{body}");
+    assert_ne!(state(&senim), "paused");
+    let (code, _) = post(&senim, "/dialplan/reload", &t.coordinator);
+    assert_eq!(code, 403, "a coordinator does not reload the plan");
+    let (code, body) = post(&senim, "/dialplan/reload", &t.admin);
+    assert_eq!(code, 200, "{body}");
+    let reload: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(reload["accepted"], true, "{reload}");
+
+    // Each change is in the audit log with the token's name.
+    let audit = get_json(&senim, "/api/v1/audit?limit=100", &t.admin);
+    let actions: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e["action"].as_str().unwrap_or_default().to_string(),
+                        e["token_name"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for (action, who) in [
+        ("pause-specialist", "Erlan"),
+        ("resume-specialist", "Erlan"),
+        ("reload-dialplan", "office admin"),
+    ] {
+        assert!(
+            actions.iter().any(|(a, w)| a == action && w == who),
+            "{action} by {who}: {actions:?}"
+        );
+    }
 }

@@ -210,3 +210,102 @@ fn click_to_call_rings_the_specialist_then_the_caller_with_the_centres_number() 
         "the log holds the number"
     );
 }
+
+/// A callback request kept with `number` (as one kept before the IVR
+/// checked numbers would be), sealed with the running Senim's number key;
+/// its id.
+async fn insert_request(senim: &Senim, id: &str, number: &str) {
+    let key = std::fs::read_to_string(senim.dir.path().join("senim.numbers.key"))
+        .expect("number key file");
+    let key: Vec<u8> = (0..key.trim().len() / 2)
+        .filter_map(|i| u8::from_str_radix(key.trim().get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let sealed = senim::privacy::NumberSealer::new(&key)
+        .expect("key")
+        .seal(number);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}", senim.db_path.display()))
+        .await
+        .expect("open db");
+    sqlx::query(
+        "INSERT INTO follow_ups (id, kind, created_at, number_sealed, number_source,
+                                 call_window, leave_message, say_centre_name, language, service)
+         VALUES ($1, 'callback', 1, $2, 'typed', 'soon', 0, 0, 'ru', 'legal')",
+    )
+    .bind(id)
+    .bind(sealed)
+    .execute(&pool)
+    .await
+    .expect("insert follow-up");
+    pool.close().await;
+}
+
+#[test]
+fn click_to_call_refuses_a_number_outside_kazakhstan_and_rings_nobody() {
+    let (p_specialist, p_trunk) = (port_block(), port_block());
+    let (erlan, e) = make_token("Erlan", "specialist", Some("erlan"));
+    let (admin, a) = make_token("office admin", "admin", None);
+    let senim = Senim::start_with(
+        Some(&config(p_specialist, p_trunk, &format!("{e}\n{a}"))),
+        &[],
+    );
+    // Listen where the specialist's phone and the trunk would be rung.
+    let listen = |port: u16| {
+        let s = std::net::UdpSocket::bind(("127.0.0.1", port)).expect("bind");
+        s.set_read_timeout(Some(Duration::from_millis(1500))).ok();
+        s
+    };
+    let (specialist, trunk) = (listen(p_specialist), listen(p_trunk));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // A Russian mobile (+7, outside 6xx/7xx) and an international form.
+    let cases = [
+        ("fu-russia", "+79161234567", "not a number in Kazakhstan"),
+        ("fu-abroad", "8 10 49 30 1234567", "international numbers"),
+    ];
+    for (id, number, why) in cases {
+        rt.block_on(insert_request(&senim, id, number));
+        let (code, body) = request(
+            &senim,
+            "POST",
+            &format!("/api/v1/follow-ups/{id}/claim"),
+            &erlan,
+        );
+        assert_eq!(code, 200, "{body}");
+        let (code, body) = request(
+            &senim,
+            "POST",
+            &format!("/api/v1/follow-ups/{id}/call"),
+            &erlan,
+        );
+        assert_eq!(code, 422, "{body}\n{}", senim.log());
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{body}");
+        assert!(!body.to_string().contains("9161234567"), "{body}");
+        assert!(!body.to_string().contains("301234567"), "{body}");
+        // No attempt is left on the follow-up.
+        let (_, detail) = request(&senim, "GET", &format!("/api/v1/follow-ups/{id}"), &erlan);
+        assert_eq!(
+            detail["calls"].as_array().map_or(0, Vec::len),
+            0,
+            "{detail}"
+        );
+    }
+    let mut buf = [0u8; 2048];
+    assert!(
+        specialist.recv_from(&mut buf).is_err(),
+        "the specialist was rung"
+    );
+    assert!(trunk.recv_from(&mut buf).is_err(), "the number was dialled");
+    // The attempts are audited (the number was opened to be checked).
+    let (code, audit) = request(&senim, "GET", "/api/v1/audit?limit=100", &admin);
+    assert_eq!(code, 200, "{audit}");
+    let attempts = audit["entries"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["action"] == "call-follow-up").count());
+    assert_eq!(attempts, Some(2), "{audit}");
+    assert!(
+        !senim.log().contains("9161234567"),
+        "the log holds the number"
+    );
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{http, http_with, info_keys_scenario, make_token, repo_root, sipp_file, Senim};
+use common::{http_with, info_keys_scenario, make_token, repo_root, sipp_file, Senim};
 use serde_json::Value;
 
 /// Two lines on the test plan (`tests/dialplans/menu.xml`): the centre's
@@ -171,14 +171,15 @@ async fn a_plan_without_a_lines_node_is_refused_at_check_and_reload() {
 
     // A running Senim refuses a reload whose plan loses a line's node, and
     // keeps serving the old plan: calls to the line still start there.
-    let senim = Senim::start_with(Some(&config(&plan, "")), &[]);
+    let (admin, entry) = make_token("ops", "admin", None);
+    let senim = Senim::start_with(Some(&config(&plan, &entry)), &[]);
     let renamed = original
         .replace("id=\"main\"", "id=\"main-menu\"")
         .replace("goto=\"main\"", "goto=\"main-menu\"")
         .replace("next=\"main\"", "next=\"main-menu\"");
     assert_ne!(renamed, original);
     std::fs::write(&plan, &renamed).unwrap();
-    let (code, body) = http(senim.http, "POST", "/dialplan/reload");
+    let (code, body) = common::http_as(senim.http, "POST", "/dialplan/reload", &admin);
     assert_eq!(code, 422, "{body}");
     assert!(
         body.contains("starts at node \\\"main\\\", which this dialplan does not have"),

@@ -130,8 +130,9 @@ async fn broken_reload_is_refused_mid_call_and_a_good_one_serves_new_calls_only(
     let plan = work.path().join("centre.xml");
     let original = std::fs::read_to_string(repo_root().join("dialplans/centre.xml")).unwrap();
     std::fs::write(&plan, &original).unwrap();
+    let (admin, entry) = common::make_token("ops", "admin", None);
     let config = format!(
-        "[hours]\ncentre = \"24/7\"\n\n[dialplan]\nfile = \"{}\"\nwatch = true\n",
+        "[hours]\ncentre = \"24/7\"\n\n[dialplan]\nfile = \"{}\"\nwatch = true\n\n{entry}",
         plan.display()
     );
     let senim = Senim::start_with(Some(&config), &[]);
@@ -151,7 +152,10 @@ async fn broken_reload_is_refused_mid_call_and_a_good_one_serves_new_calls_only(
     // Break the file: refused over HTTP, by SIGHUP and by the file watcher.
     let broken = repo_root().join("dialplans/broken/09-dangling-goto.xml");
     std::fs::copy(&broken, &plan).unwrap();
+    // Without a token nothing is reloaded.
     let (code, body) = http(senim.http, "POST", "/dialplan/reload");
+    assert_eq!(code, 401, "{body}");
+    let (code, body) = common::http_as(senim.http, "POST", "/dialplan/reload", &admin);
     assert_eq!(code, 422, "{body}");
     assert!(
         body.contains(&format!("{}:5:23: error: ", plan.display())),

@@ -638,10 +638,23 @@ fn a_paused_specialist_is_not_rung_and_pause_is_set_over_http() {
         specialist("erlan", r#"["psychology"]"#, r#"["kk"]"#, p_accept),
     ]
     .concat();
+    let (coordinator, entry) = common::make_token("coordinator", "coordinator", None);
+    let (asel, asel_entry) = common::make_token("Asel", "specialist", Some("asel"));
+    let extra = format!("{extra}\n{entry}\n{asel_entry}\n");
     let senim = Senim::start_with(Some(&config(OPEN, &plan, &extra)), &[]);
+    // Pausing needs a token: nothing changes without one.
     let (code, _) = common::http(senim.http, "POST", "/specialists/asel/pause");
+    assert_eq!(code, 401);
+    let (_, body) = common::http(senim.http, "GET", "/specialists");
+    assert_eq!(state_of(&body, "asel"), "available", "{body}");
+    let (code, _) = common::http_as(senim.http, "POST", "/specialists/asel/pause", &coordinator);
     assert_eq!(code, 200);
-    let (code, _) = common::http(senim.http, "POST", "/specialists/nobody/pause");
+    let (code, _) = common::http_as(
+        senim.http,
+        "POST",
+        "/specialists/nobody/pause",
+        &coordinator,
+    );
     assert_eq!(code, 404);
     let (_, body) = common::http(senim.http, "GET", "/specialists");
     assert_eq!(state_of(&body, "asel"), "paused", "{body}");
@@ -663,8 +676,10 @@ fn a_paused_specialist_is_not_rung_and_pause_is_set_over_http() {
         .filter_map(|r| r.specialist.as_deref())
         .collect();
     assert_eq!(rang, ["erlan"], "{}", rows_text(&rows));
-    // Resumed, she is available again.
+    // Resumed (by herself), she is available again.
     let (code, _) = common::http(senim.http, "POST", "/specialists/asel/resume");
+    assert_eq!(code, 401);
+    let (code, _) = common::http_as(senim.http, "POST", "/specialists/asel/resume", &asel);
     assert_eq!(code, 200);
     let (_, body) = common::http(senim.http, "GET", "/specialists");
     assert_eq!(state_of(&body, "asel"), "available", "{body}");

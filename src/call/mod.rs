@@ -4,6 +4,7 @@
 //! INVITE ([`Starter`]); a click-to-call when the follow-ups service asks
 //! ([`click_to_call`]).
 
+pub mod callback_quota;
 pub mod calls;
 pub mod click_to_call;
 pub mod ports;

@@ -1,12 +1,14 @@
 //! `GET /dialplan` (the plan being served and the last load or reload) and
-//! `POST /dialplan/reload`.
+//! `POST /dialplan/reload` (admin token; audited).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 
+use super::audit::write_audit;
+use super::auth::Caller;
 use super::state::HttpState;
 use crate::plan::{reload_plan, PlanStatus, Reload};
 
@@ -16,8 +18,12 @@ pub async fn status(State(state): State<Arc<HttpState>>) -> Json<PlanStatus> {
 }
 
 /// Reload the dialplan now: 200 with the new status, or 422 with the errors
-/// (the previous plan keeps serving).
-pub async fn reload(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Reload>) {
+/// (the previous plan keeps serving). Written to the audit log with the
+/// token's name.
+pub async fn reload(
+    State(state): State<Arc<HttpState>>,
+    Extension(caller): Extension<Caller>,
+) -> (StatusCode, Json<Reload>) {
     let ctx = &state.calls;
     let r = reload_plan(
         &ctx.plans,
@@ -32,5 +38,14 @@ pub async fn reload(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Re
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let detail = serde_json::json!({
+        "accepted": r.accepted,
+        "version": r.status.version,
+        "status": code.as_u16(),
+    });
+    // The reload is done: an audit failure is logged, not turned into an error.
+    if let Err(e) = write_audit(&state.api.store, &caller, "reload-dialplan", None, detail).await {
+        tracing::error!(error = %e, "cannot write the audit log for a dialplan reload");
+    }
     (code, Json(r))
 }

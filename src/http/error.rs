@@ -97,6 +97,7 @@ impl From<FollowUpError> for ApiError {
             | E::NumberKey
             | E::SpecialistUnreachable
             | E::Uncallable(_) => StatusCode::CONFLICT,
+            E::NumberRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         match e {
             E::Store(e) => ApiError::store(e),
@@ -125,6 +126,12 @@ mod tests {
         assert_eq!(
             status(FollowUpError::Conflict("already done")),
             StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(FollowUpError::NumberRefused(
+                senim_call::kazakh_number::NumberRefusal::NotKazakh
+            )),
+            StatusCode::UNPROCESSABLE_ENTITY
         );
     }
 }

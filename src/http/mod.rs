@@ -2,6 +2,11 @@
 //! coordinator's API under `/api/v1/` (bearer tokens with roles, see
 //! `docs/api.md`). The listener is on loopback by default.
 //!
+//! Only reads are served without a token (`/healthz`, `/metrics`,
+//! `GET /dialplan`, `GET /specialists`, `GET /trunks`); every route that
+//! changes something is in the route table `routes::ROUTES` with its roles,
+//! behind the token guard.
+//!
 //! Layout: `routes` is the API's route table and the only file that names
 //! the handlers; the handlers (`calls`, `specialists`, `audit_log`,
 //! `reports`, `follow_ups`, `click_to_call`, `retention`) use the shared
@@ -27,24 +32,23 @@ pub mod retention;
 pub mod routes;
 pub mod specialists;
 pub mod state;
+pub mod tls;
 pub mod trunks;
 
 pub use state::{ApiState, HttpState};
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 
-/// Every route: the operational ones and the API's.
+/// Every route: the operational reads (no token) and the route table's
+/// (the API and the operational routes that change something).
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/dialplan", get(dialplan::status))
         .route("/specialists", get(specialists::specialists))
-        .route("/specialists/{id}/pause", post(specialists::pause))
-        .route("/specialists/{id}/resume", post(specialists::resume))
-        .route("/dialplan/reload", post(dialplan::reload))
         .route("/metrics", get(metrics::metrics))
         .route("/trunks", get(trunks::trunks))
         .merge(routes::router(state.clone()))

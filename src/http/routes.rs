@@ -1,8 +1,11 @@
-//! The coordinator's API under `/api/v1/`: the route table. Every route is
-//! in [`ROUTES`], which builds the router and is checked against the
-//! OpenAPI document (`openapi.json`) by a test, so the two cannot drift
-//! apart. Only this file names the handlers; they share the helpers of
-//! `error`, `query` and `audit`.
+//! The route table: the coordinator's API under `/api/v1/` and the
+//! operational routes that change something (pause, resume, dialplan
+//! reload). Every such route is in [`ROUTES`] with the roles whose token it
+//! needs; [`ROUTES`] builds the router and is checked against the OpenAPI
+//! document (`openapi.json`) by a test, so the two cannot drift apart, and
+//! another test refuses a route that changes something without a role.
+//! Only this file names the handlers; they share the helpers of `error`,
+//! `query` and `audit`.
 
 use std::sync::Arc;
 
@@ -14,7 +17,9 @@ use axum::{middleware, Router};
 use super::auth::Role;
 use super::guard::{guard, Guard};
 use super::state::HttpState;
-use super::{audit_log, calls, click_to_call, follow_ups, reports, retention, specialists, trunks};
+use super::{
+    audit_log, calls, click_to_call, dialplan, follow_ups, reports, retention, specialists, trunks,
+};
 
 /// Which handler a route runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,8 @@ pub enum Endpoint {
     EraseCaller,
     /// `src/http/trunks.rs`
     Trunks,
+    /// `src/http/dialplan.rs`
+    ReloadDialplan,
     /// The OpenAPI document, [`OPENAPI`].
     OpenApi,
 }
@@ -64,7 +71,8 @@ const STAFF: &[Role] = &[Role::Admin, Role::Coordinator];
 const EVERYONE: &[Role] = &[Role::Admin, Role::Coordinator, Role::Specialist];
 const ADMIN: &[Role] = &[Role::Admin];
 
-/// Every route of the API (and nothing else is routed under `/api/v1/`).
+/// Every route of the API (and nothing else is routed under `/api/v1/`),
+/// and the operational routes that change something.
 pub const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         method: "GET",
@@ -174,6 +182,25 @@ pub const ROUTES: &[ApiRoute] = &[
         roles: &[],
         endpoint: Endpoint::OpenApi,
     },
+    // The operational routes that change something: a token like the API's.
+    ApiRoute {
+        method: "POST",
+        path: "/specialists/{id}/pause",
+        roles: EVERYONE,
+        endpoint: Endpoint::PauseSpecialist,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/specialists/{id}/resume",
+        roles: EVERYONE,
+        endpoint: Endpoint::ResumeSpecialist,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/dialplan/reload",
+        roles: ADMIN,
+        endpoint: Endpoint::ReloadDialplan,
+    },
 ];
 
 /// The OpenAPI 3.1 document of [`ROUTES`], written by hand.
@@ -205,6 +232,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::CallFollowUp => on(filter, click_to_call::call),
             Endpoint::EraseCaller => on(filter, retention::erase_caller),
             Endpoint::Trunks => on(filter, trunks::trunks),
+            Endpoint::ReloadDialplan => on(filter, dialplan::reload),
             Endpoint::OpenApi => on(filter, openapi),
         };
         if !route.roles.is_empty() {
@@ -229,6 +257,29 @@ async fn openapi() -> impl IntoResponse {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    /// A route that changes something (anything but GET) needs a token.
+    #[test]
+    fn every_route_that_changes_something_needs_a_token() {
+        for r in ROUTES {
+            assert!(
+                r.method == "GET" || !r.roles.is_empty(),
+                "{} {} has no roles",
+                r.method,
+                r.path
+            );
+        }
+        for path in [
+            "/specialists/{id}/pause",
+            "/specialists/{id}/resume",
+            "/dialplan/reload",
+        ] {
+            assert!(
+                ROUTES.iter().any(|r| r.path == path && r.method == "POST"),
+                "{path} is in the table"
+            );
+        }
+    }
 
     /// Every route in ROUTES is in the OpenAPI document and the other way round,
     /// with the same roles (`x-roles`) and no security on public routes.

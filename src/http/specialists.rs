@@ -1,7 +1,9 @@
 //! The specialists: who they are, whether their softphones are registered,
-//! their live routing state, and pausing or resuming them. Served at the
-//! operational routes (`/specialists`, no token) and under `/api/v1/`
-//! (with a token; pauses and resumes there are written to the audit log).
+//! their live routing state, and pausing or resuming them. The list is
+//! served at the operational route `GET /specialists` (no token) and under
+//! `/api/v1/`; pausing and resuming always need a token (at
+//! `/specialists/{id}/pause` as at `/api/v1/specialists/{id}/pause`) and
+//! are written to the audit log.
 
 use std::sync::Arc;
 
@@ -50,26 +52,6 @@ fn clean_reason(reason: String) -> String {
 struct PauseAnswer {
     id: String,
     paused: bool,
-}
-
-/// Pause a specialist: no calls are offered until resumed.
-pub async fn pause(
-    State(state): State<Arc<HttpState>>,
-    Path(id): Path<String>,
-    body: Option<Json<PauseBody>>,
-) -> (StatusCode, Json<serde_json::Value>) {
-    let reason = body
-        .and_then(|Json(b)| b.reason)
-        .unwrap_or_else(|| "paused over HTTP".into());
-    set_paused(&state, id, true, &clean_reason(reason)).await
-}
-
-/// Resume a paused specialist.
-pub async fn resume(
-    State(state): State<Arc<HttpState>>,
-    Path(id): Path<String>,
-) -> (StatusCode, Json<serde_json::Value>) {
-    set_paused(&state, id, false, "resumed over HTTP").await
 }
 
 async fn set_paused(
@@ -133,7 +115,9 @@ async fn specialist_views(state: &HttpState) -> Vec<SpecialistView> {
         .collect()
 }
 
-/// `POST /api/v1/specialists/{id}/pause`: a specialist pauses only themselves.
+/// `POST /api/v1/specialists/{id}/pause` (and `/specialists/{id}/pause`):
+/// pause a specialist, no calls are offered until resumed; a specialist
+/// pauses only themselves.
 pub async fn api_pause(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
@@ -147,7 +131,7 @@ pub async fn api_pause(
     change_pause(&state, &caller, id, true, &reason).await
 }
 
-/// `POST /api/v1/specialists/{id}/resume`
+/// `POST /api/v1/specialists/{id}/resume` (and `/specialists/{id}/resume`).
 pub async fn api_resume(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,

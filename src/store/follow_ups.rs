@@ -428,6 +428,29 @@ pub async fn calls(store: &Store, id: &str) -> Result<Vec<FollowUpCall>, StoreEr
     .map_err(StoreError::from)
 }
 
+/// The callback requests taken after `since_ms`, oldest first: when, and
+/// the keyed hashes they count against (the number left's and, when the
+/// call showed a number, the caller's own). Seeds the day's limit at start.
+pub async fn recent_callback_keys(
+    store: &Store,
+    since_ms: i64,
+) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
+    let pool = store.pool();
+    let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT f.created_at, f.caller_hash, c.caller_hash
+           FROM follow_ups f LEFT JOIN calls c ON c.id = f.call_id
+          WHERE f.kind = 'callback' AND f.created_at > $1
+          ORDER BY f.created_at",
+    )
+    .bind(since_ms)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, number, caller)| (at, number.into_iter().chain(caller).collect()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -725,6 +748,47 @@ mod tests {
         assert_eq!(
             appended(None, "t", "a\u{0}b", "n").as_deref(),
             Some("t ab: n")
+        );
+    }
+
+    #[tokio::test]
+    async fn recent_callback_keys_name_the_number_and_the_caller() {
+        let (_dir, s) = store().await;
+        let pool = s.pool();
+        sqlx::query(
+            "INSERT INTO calls (id, sip_call_id, arrived_at, transport, caller_hash)
+             VALUES ('c1', 'sip', 100, 'udp', 'caller-hash')",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        for (id, call, at, hash) in [
+            ("old", None, 50, Some("n0")),
+            ("f1", Some("c1"), 200, Some("n1")),
+            ("f2", None, 300, Some("n2")),
+            ("f3", None, 400, None),
+        ] {
+            sqlx::query(
+                "INSERT INTO follow_ups (id, call_id, kind, created_at, caller_hash)
+                 VALUES ($1, $2, 'callback', $3, $4)",
+            )
+            .bind(id)
+            .bind(call)
+            .bind(at)
+            .bind(hash)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        add_voicemail(pool, "c2", 250).await;
+        let keys = recent_callback_keys(&s, 100).await.unwrap();
+        assert_eq!(
+            keys,
+            vec![
+                (200, vec!["n1".to_string(), "caller-hash".to_string()]),
+                (300, vec!["n2".to_string()]),
+                (400, vec![]),
+            ]
         );
     }
 }

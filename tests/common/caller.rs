@@ -255,24 +255,27 @@ impl Caller {
                 }
                 self.rtp.set_read_timeout(Some(left)).ok();
                 match self.rtp.recv_from(&mut buf) {
-                    Ok((len, _)) if len > 12 && buf[1] & 0x7f == 0 => {
-                        // Skip the fixed header, CSRCs and any extension.
-                        let mut at = 12 + 4 * usize::from(buf[0] & 0x0f);
-                        if buf[0] & 0x10 != 0 && len >= at + 4 {
-                            let words = u16::from_be_bytes([buf[at + 2], buf[at + 3]]);
-                            at += 4 + 4 * usize::from(words);
-                        }
-                        let mut end = len;
-                        if buf[0] & 0x20 != 0 {
-                            end = end.saturating_sub(usize::from(buf[len - 1]));
-                        }
-                        if at < end {
-                            heard.extend_from_slice(&buf[at..end]);
-                        }
-                    }
-                    Ok(_) => {}
+                    Ok((len, _)) => heard.extend_from_slice(pcmu_payload(&buf[..len])),
                     Err(_) => break,
                 }
+            }
+        }
+        heard
+    }
+
+    /// Listen for `span`: the PCMU payload of every packet with payload
+    /// type 0 received, in arrival order.
+    pub fn listen_pcmu(&self, span: Duration) -> Vec<u8> {
+        let mut heard = Vec::new();
+        let end = Instant::now() + span;
+        let mut buf = [0u8; 2048];
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            if left.is_zero() {
+                break;
+            }
+            self.rtp.set_read_timeout(Some(left)).ok();
+            if let Ok((len, _)) = self.rtp.recv_from(&mut buf) {
+                heard.extend_from_slice(pcmu_payload(&buf[..len]));
             }
         }
         heard
@@ -390,6 +393,25 @@ impl Caller {
         }
         None
     }
+}
+
+/// The payload of an RTP packet with payload type 0 (PCMU), past its
+/// CSRCs, extension and padding; empty for anything else.
+pub fn pcmu_payload(packet: &[u8]) -> &[u8] {
+    let len = packet.len();
+    if len <= 12 || packet[1] & 0x7f != 0 {
+        return &[];
+    }
+    let mut at = 12 + 4 * usize::from(packet[0] & 0x0f);
+    if packet[0] & 0x10 != 0 && len >= at + 4 {
+        let words = u16::from_be_bytes([packet[at + 2], packet[at + 3]]);
+        at += 4 + 4 * usize::from(words);
+    }
+    let mut end = len;
+    if packet[0] & 0x20 != 0 {
+        end = end.saturating_sub(usize::from(packet[len - 1]));
+    }
+    packet.get(at..end).unwrap_or(&[])
 }
 
 pub fn sdp_addr(sdp: &str) -> Option<SocketAddr> {

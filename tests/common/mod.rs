@@ -514,6 +514,14 @@ pub fn http_with(
     (code, response_headers, body)
 }
 
+/// A request with `Authorization: Bearer {token}` and no body; returns the
+/// status and the body.
+pub fn http_as(addr: SocketAddr, method: &str, path: &str, token: &str) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let (code, _, body) = http_with(addr, method, path, &[("Authorization", &auth)], "");
+    (code, body)
+}
+
 /// A plain HTTP/1.1 request; returns the status and the whole response text.
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};

@@ -14,9 +14,10 @@ use senim_media::prompts::Language;
 use senim_routing::specialists::SpecialistId;
 use senim_sip::message;
 
-use crate::config::CallConfig;
+use crate::config::{AreaCode, CallConfig};
 use crate::core::CallCore;
 use crate::io::{LegId, MediaId, Metric, Output, PreparedLeg, SipInput};
+use crate::kazakh_number::{KazakhNumber, NumberRefusal};
 use crate::leg::LegEnd;
 use crate::legs::{self, LegEvent, LegPlan, LegPurpose, Legs};
 use crate::record::RecordOp;
@@ -220,26 +221,12 @@ impl std::fmt::Debug for ClickToCallOrder {
     }
 }
 
-/// Whether a number may be called back. International numbers are refused
-/// (a caller could type a premium-rate number abroad: toll fraud); the
-/// centre calls numbers in Kazakhstan: `+7`, `8` or `7` and ten digits,
-/// or a local number of five to seven digits.
-pub fn callable(number: &str) -> Result<(), String> {
-    let (plus, digits) = match number.strip_prefix('+') {
-        Some(rest) => (true, rest),
-        None => (false, number),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("not a phone number".into());
-    }
-    let national = (digits.len() == 11 && digits.starts_with('7'))
-        || (!plus && digits.len() == 11 && digits.starts_with('8'));
-    let local = !plus && (5..=7).contains(&digits.len()) && !digits.starts_with('0');
-    if national || local {
-        Ok(())
-    } else {
-        Err("only numbers in Kazakhstan are called back".into())
-    }
+/// The number a callback may ring, in E.164: numbers in Kazakhstan only
+/// (see [`KazakhNumber`]); a number abroad or outside Kazakhstan's +7 ranges
+/// is refused (a caller could leave a premium-rate number: toll fraud).
+/// `area` is the centre's area code, for local numbers of its city.
+pub fn callable(number: &str, area: Option<&AreaCode>) -> Result<String, NumberRefusal> {
+    KazakhNumber::parse(number, area).map(|n| n.e164())
 }
 
 /// Why a callback cannot start.
@@ -248,7 +235,11 @@ pub enum StartError {
     /// The specialist is not configured or cannot be reached.
     #[error("the specialist cannot be rung: {0}")]
     Specialist(String),
-    /// The number is not one the centre calls, or no trunk is configured.
+    /// The number is not one the centre calls back (abroad, outside
+    /// Kazakhstan's ranges, incomplete).
+    #[error("the number cannot be called back: {0}")]
+    Refused(#[from] NumberRefusal),
+    /// No trunk is configured to call numbers through.
     #[error("the number cannot be called: {0}")]
     Number(String),
 }
@@ -282,7 +273,8 @@ impl ClickToCall {
         let now = clock.at;
         let target =
             legs::specialist_target(&cfg, &order.specialist).map_err(StartError::Specialist)?;
-        callable(&order.number).map_err(StartError::Number)?;
+        let mut order = order;
+        order.number = callable(&order.number, cfg.callbacks.area_code.as_ref())?;
         if cfg.outbound.dial_trunk().is_none() {
             return Err(StartError::Number(
                 "no trunk is configured to call numbers through".into(),
@@ -614,19 +606,26 @@ mod tests {
 
     #[test]
     fn only_numbers_in_kazakhstan_are_called_back() {
-        for ok in [
-            "+77231234567",
-            "87231234567",
-            "77011234567",
-            "451234",
-            "12345",
+        let oskemen = AreaCode::parse("7232").ok();
+        for (number, e164) in [
+            ("+77231234567", "+77231234567"),
+            ("87231234567", "+77231234567"),
+            ("77011234567", "+77011234567"),
+            ("771922", "+77232771922"),
         ] {
-            assert!(callable(ok).is_ok(), "{ok}");
+            assert_eq!(
+                callable(number, oskemen.as_ref()).as_deref(),
+                Ok(e164),
+                "{number}"
+            );
         }
         for bad in [
             "+4412345678901",
             "0012345678",
             "81012345678901",
+            "+79161234567",
+            "89161234567",
+            "88091234567",
             "+123",
             "",
             "12a45",
@@ -634,7 +633,11 @@ mod tests {
             "+87231234567",
             "1234",
         ] {
-            assert!(callable(bad).is_err(), "{bad}");
+            assert!(callable(bad, oskemen.as_ref()).is_err(), "{bad}");
         }
+        assert!(
+            callable("771922", None).is_err(),
+            "no area code, no local numbers"
+        );
     }
 }

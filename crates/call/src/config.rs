@@ -12,6 +12,7 @@ use senim_routing::partners::PartnerDirectory;
 use senim_routing::specialists::Specialists;
 use senim_sip::message::Transport;
 
+pub use crate::kazakh_number::AreaCode;
 pub use crate::line::Line;
 pub use crate::trunk::{
     AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk, TrunkLoad,
@@ -25,6 +26,56 @@ pub trait NumberGuard: Send + Sync {
     fn hash(&self, number: &str) -> String;
     /// The number sealed for a callback (only the API can open it).
     fn seal(&self, number: &str) -> String;
+}
+
+/// How many callback requests a caller may leave (see
+/// [`crate::callback_limit`]). Keys are keyed hashes of numbers
+/// ([`NumberGuard::hash`]): the caller's own and the number left. The
+/// binary shares one [`crate::callback_limit::CallbackLimit`] between calls.
+pub trait CallbackQuota: Send + Sync {
+    /// May a request be taken at `at_ms` (epoch ms) for every one of `keys`?
+    fn allows(&self, keys: &[String], at_ms: i64) -> bool;
+    /// A request for `keys` was recorded at `at_ms`.
+    fn charge(&self, keys: &[String], at_ms: i64);
+}
+
+/// No limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unlimited;
+
+impl CallbackQuota for Unlimited {
+    fn allows(&self, _keys: &[String], _at_ms: i64) -> bool {
+        true
+    }
+
+    fn charge(&self, _keys: &[String], _at_ms: i64) {}
+}
+
+/// What callback requests and click-to-call accept.
+#[derive(Clone)]
+pub struct CallbackPolicy {
+    /// The centre's area code (`[centre] area_code`): local numbers of its
+    /// city are taken without it. `None`: only full numbers.
+    pub area_code: Option<AreaCode>,
+    /// Requests per caller per day.
+    pub quota: Arc<dyn CallbackQuota>,
+}
+
+impl Default for CallbackPolicy {
+    fn default() -> Self {
+        CallbackPolicy {
+            area_code: None,
+            quota: Arc::new(Unlimited),
+        }
+    }
+}
+
+impl std::fmt::Debug for CallbackPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackPolicy")
+            .field("area_code", &self.area_code)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How outbound legs present the centre, trunks, ring settings.
@@ -111,6 +162,8 @@ pub struct CallConfig {
     /// may be bound to another).
     pub media_ip: IpAddr,
     pub numbers: Arc<dyn NumberGuard>,
+    /// Which numbers callbacks are taken for and called on.
+    pub callbacks: CallbackPolicy,
 }
 
 impl std::fmt::Debug for CallConfig {

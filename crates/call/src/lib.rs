@@ -9,11 +9,13 @@
 //! channels. The `senim` binary's driver owns those.
 
 pub mod call;
+pub mod callback_limit;
 pub mod callback_request;
 pub mod click_to_call;
 pub mod config;
 pub mod core;
 pub mod io;
+pub mod kazakh_number;
 pub mod leg;
 pub mod legs;
 pub mod line;

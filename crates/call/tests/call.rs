@@ -1256,7 +1256,91 @@ fn a_callback_request_is_sealed_and_typed_keys_are_not_recorded() {
         RecordOp::CallbackRequest { number_sealed, .. } => Some(number_sealed.clone()),
         _ => None,
     });
-    assert_eq!(req.as_deref(), Some("sealed(11)"));
+    // Kept in E.164 (+77051234567), whichever way it was typed.
+    assert_eq!(req.as_deref(), Some("sealed(12)"));
+}
+
+/// A limit that answers `allowed` and remembers what it was asked and charged.
+struct Quota {
+    allowed: bool,
+    asked: std::sync::Mutex<Vec<Vec<String>>>,
+    charged: std::sync::Mutex<Vec<Vec<String>>>,
+}
+
+impl senim_call::config::CallbackQuota for Quota {
+    fn allows(&self, keys: &[String], _at_ms: i64) -> bool {
+        if let Ok(mut a) = self.asked.lock() {
+            a.push(keys.to_vec());
+        }
+        self.allowed
+    }
+    fn charge(&self, keys: &[String], _at_ms: i64) {
+        if let Ok(mut c) = self.charged.lock() {
+            c.push(keys.to_vec());
+        }
+    }
+}
+
+fn quota(allowed: bool) -> std::sync::Arc<Quota> {
+    std::sync::Arc::new(Quota {
+        allowed,
+        asked: Default::default(),
+        charged: Default::default(),
+    })
+}
+
+#[test]
+fn a_caller_over_the_days_callback_limit_hears_so_and_goes_to_the_failed_branch() {
+    let q = quota(false);
+    let mut h = after_hours_with(harness::config_with_quota(q.clone()));
+    every_partner_number_busy(&mut h);
+    // The caller's own number was checked (as its keyed hash), refused.
+    assert_eq!(q.asked.lock().unwrap().len(), 1);
+    assert_eq!(
+        h.played(MediaId::Caller).last().map(String::as_str),
+        Some("callback-limit-reached")
+    );
+    assert!(h
+        .steps()
+        .iter()
+        .any(|s| s.contains("the day's limit is reached")));
+    h.prompt_finished(MediaId::Caller);
+    // The plan's failed branch: a voice message, the call goes on.
+    assert_eq!(
+        h.played(MediaId::Caller).last().map(String::as_str),
+        Some("voicemail")
+    );
+    assert!(h.ended().is_none());
+    assert!(!h
+        .records()
+        .iter()
+        .any(|r| matches!(r, RecordOp::CallbackRequest { .. })));
+    assert!(q.charged.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_recorded_callback_request_counts_against_the_limit() {
+    let q = quota(true);
+    let mut h = after_hours_with(harness::config_with_quota(q.clone()));
+    every_partner_number_busy(&mut h);
+    h.prompt_finished(MediaId::Caller);
+    for i in 0..5 {
+        h.rfc4733('1', 5000 + 1000 * i);
+        if let Some(t) = h.last_token(MediaId::Caller) {
+            h.call.handle_prompt_finished(h.now, MediaId::Caller, t);
+            h.drain();
+        }
+    }
+    assert!(h
+        .records()
+        .iter()
+        .any(|r| matches!(r, RecordOp::CallbackRequest { .. })));
+    // Asked for the caller, then for the number confirmed; charged once
+    // with the number's key and the caller's.
+    assert_eq!(q.asked.lock().unwrap().len(), 2);
+    let charged = q.charged.lock().unwrap().clone();
+    assert_eq!(charged.len(), 1, "{charged:?}");
+    assert_eq!(charged[0].len(), 2, "{charged:?}");
 }
 
 #[test]

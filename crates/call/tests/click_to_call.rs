@@ -12,6 +12,7 @@ use rsip::Method;
 use senim_call::click_to_call::{ClickToCall, ClickToCallOrder, Stage, StartError};
 use senim_call::core::CallCore;
 use senim_call::io::{MediaCommand, MediaId, Output, PreparedLeg, SipInput};
+use senim_call::kazakh_number::NumberRefusal;
 use senim_call::record::RecordOp;
 use senim_call::time::WallClock;
 use senim_media::prompts::Language;
@@ -105,7 +106,16 @@ fn order(number: &str) -> ClickToCallOrder {
 fn numbers_abroad_are_refused_before_anything_rings() {
     let clock = WallClock::new(Instant::now(), almaty(10));
     let r = ClickToCall::start(config(false), clock, "c1".into(), order("+4420123456"));
-    assert!(matches!(r, Err(StartError::Number(_))));
+    assert!(matches!(
+        r,
+        Err(StartError::Refused(NumberRefusal::International))
+    ));
+    // Russia shares +7: outside Kazakhstan's 6xx and 7xx it is refused too.
+    let r = ClickToCall::start(config(false), clock, "c2".into(), order("+79161234567"));
+    assert!(matches!(
+        r,
+        Err(StartError::Refused(NumberRefusal::NotKazakh))
+    ));
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! The plan's `<callback>` node driven: the caller's keys, prompts and timer
-//! go to the sans-IO [`CallbackFlow`]; a request it yields becomes a
-//! follow-up, the number only sealed.
+//! go to the sans-IO [`CallbackFlow`]; its limit checks are answered from
+//! the shared [`crate::config::CallbackQuota`] with the keyed hashes of the
+//! numbers; a request it yields becomes a follow-up, the number only sealed,
+//! and is counted against the day's limit.
 
 use senim_dialplan::Event as PlanEvent;
 
+use super::dialog::caller_number;
 use super::state::Call;
-use crate::callback_request::{CallbackRequest, Output as FlowOutput};
+use crate::callback_request::{usable_caller_id, CallbackRequest, Output as FlowOutput};
 use crate::record::RecordOp;
 
 impl Call {
@@ -44,6 +47,19 @@ impl Call {
                 FlowOutput::StartTimer(d) => self.timer = Some(self.now + d),
                 FlowOutput::CancelTimer => self.timer = None,
                 FlowOutput::Record(what) => self.record_step(&node, what),
+                FlowOutput::CheckLimit(numbers) => {
+                    let keys: Vec<String> =
+                        numbers.iter().map(|n| self.cfg.numbers.hash(n)).collect();
+                    let allowed = self.cfg.callbacks.quota.allows(&keys, self.epoch_ms());
+                    let more = self
+                        .callback
+                        .as_mut()
+                        .map(|(_, f)| f.limit_checked(allowed))
+                        .unwrap_or_default();
+                    for m in more.into_iter().rev() {
+                        pending.push_front(m);
+                    }
+                }
                 FlowOutput::Done(request) => {
                     self.callback = None;
                     self.timer = None;
@@ -80,11 +96,17 @@ impl Call {
         self.callback_outputs(out);
     }
 
-    /// The request becomes a follow-up; the number only sealed.
+    /// The request becomes a follow-up; the number only sealed. It counts
+    /// against the day's limit of the number left and of the caller's own.
     pub(crate) fn store_callback(&mut self, r: &CallbackRequest) {
         let sealed = self.cfg.numbers.seal(&r.number);
         let caller_hash = self.cfg.numbers.hash(&r.number);
         let at = self.epoch_ms();
+        let mut keys = vec![caller_hash.clone()];
+        if let Some(own) = caller_number(&self.invite).and_then(|n| usable_caller_id(&n)) {
+            keys.push(self.cfg.numbers.hash(&own));
+        }
+        self.cfg.callbacks.quota.charge(&keys, at);
         self.record(RecordOp::CallbackRequest {
             id: new_id(),
             call: self.id.clone(),

@@ -278,10 +278,12 @@ impl Call {
             } => self.start_route(node, &service, &strategy, ring, max_wait, other_language),
             Action::Transfer { node, partner } => self.start_transfer(node, partner),
             Action::Callback { node } => {
-                let mut flow = CallbackFlow::new(
-                    callback_request::Settings::default(),
-                    super::dialog::caller_number(&self.invite),
-                );
+                let settings = callback_request::Settings {
+                    area_code: self.cfg.callbacks.area_code.clone(),
+                    ..Default::default()
+                };
+                let mut flow =
+                    CallbackFlow::new(settings, super::dialog::caller_number(&self.invite));
                 let out = flow.start();
                 self.callback = Some((node, flow));
                 self.callback_outputs(out);

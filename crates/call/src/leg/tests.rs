@@ -1134,6 +1134,7 @@ mod counts {
             sip_address: "192.0.2.1:5060".parse().unwrap(),
             media_ip: "192.0.2.1".parse().unwrap(),
             numbers: Arc::new(Plain),
+            callbacks: Default::default(),
         })
     }
 

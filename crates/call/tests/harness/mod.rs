@@ -103,10 +103,24 @@ pub fn config_with(trunk: impl FnOnce(&mut Trunk)) -> Arc<CallConfig> {
     config_full(trunk, Vec::new())
 }
 
+/// The centre's settings with this limit of callback requests.
+pub fn config_with_quota(quota: Arc<dyn senim_call::config::CallbackQuota>) -> Arc<CallConfig> {
+    let mut cfg = config_parts(|_| {}, Vec::new());
+    cfg.callbacks.quota = quota;
+    Arc::new(cfg)
+}
+
 fn config_full(
     trunk: impl FnOnce(&mut Trunk),
     lines: Vec<senim_call::config::Line>,
 ) -> Arc<CallConfig> {
+    Arc::new(config_parts(trunk, lines))
+}
+
+fn config_parts(
+    trunk: impl FnOnce(&mut Trunk),
+    lines: Vec<senim_call::config::Line>,
+) -> CallConfig {
     let mut t = Trunk::new("provider", TRUNK.parse().expect("address"));
     trunk(&mut t);
     let schedules = Schedules::from_toml_str(
@@ -114,7 +128,7 @@ fn config_full(
     )
     .expect("schedules");
     let holidays = Holidays::bundled().expect("holidays");
-    Arc::new(CallConfig {
+    CallConfig {
         prompts: prompts(),
         schedules,
         calendar: Calendar::new(chrono_tz::Asia::Almaty, holidays),
@@ -133,7 +147,11 @@ fn config_full(
         sip_address: SENIM.parse().expect("address"),
         media_ip: "192.0.2.1".parse().expect("address"),
         numbers: Arc::new(TestKeys),
-    })
+        callbacks: senim_call::config::CallbackPolicy {
+            area_code: senim_call::config::AreaCode::parse("7232").ok(),
+            ..Default::default()
+        },
+    }
 }
 
 /// 2026-12-02 (a Wednesday) at `hour`:00 in Asia/Almaty (UTC+5), in ms.
