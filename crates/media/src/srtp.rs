@@ -468,7 +468,8 @@ impl SrtpContext {
         if index > state.highest() || state.window == 0 {
             state.take(index);
         }
-        self.keys.apply_keystream(ssrc, index, &mut buf[header..len]);
+        self.keys
+            .apply_keystream(ssrc, index, &mut buf[header..len]);
         let mac = self.keys.tag(&buf[..len], roc).finalize().into_bytes();
         buf[len..len + self.mki.len()].copy_from_slice(&self.mki);
         buf[len + self.mki.len()..total].copy_from_slice(&mac[..tag_len]);
@@ -511,7 +512,8 @@ impl SrtpContext {
         mac.verify_truncated_left(&buf[end + self.mki.len()..])
             .map_err(|_| SrtpError::BadTag)?;
         let index = (u64::from(roc) << 16) | u64::from(seq);
-        self.keys.apply_keystream(ssrc, index, &mut buf[header..end]);
+        self.keys
+            .apply_keystream(ssrc, index, &mut buf[header..end]);
         self.clock += 1;
         let i = match slot {
             Some(i) => i,
@@ -592,9 +594,8 @@ mod tests {
     #[test]
     fn protects_libsrtp_reference_packet() {
         let plain = hex("800F1234DECAFBADCAFEBABE ABABABABABABABABABABABABABABABAB");
-        let expected = hex(
-            "800F1234DECAFBADCAFEBABE 4E55DC4CE79978D88CA4D215949D2402 B78D6ACC99EA179B8DBB",
-        );
+        let expected =
+            hex("800F1234DECAFBADCAFEBABE 4E55DC4CE79978D88CA4D215949D2402 B78D6ACC99EA179B8DBB");
         let mut tx = SrtpContext::new(Suite::AesCm128HmacSha1_80, &test_key());
         let mut buf = [0u8; 64];
         buf[..plain.len()].copy_from_slice(&plain);
@@ -708,7 +709,10 @@ mod tests {
             assert_eq!(n, plain.len() + 2 + 4);
             assert_eq!(&buf[plain.len()..plain.len() + 2], &[0, 1]);
             let mut copy = buf.clone();
-            assert!(plain_rx.unprotect(&mut copy).is_err(), "the MKI is not a tag");
+            assert!(
+                plain_rx.unprotect(&mut copy).is_err(),
+                "the MKI is not a tag"
+            );
             let n = rx.unprotect(&mut buf).unwrap();
             assert_eq!(&buf[..n], &plain[..]);
         }
@@ -743,7 +747,10 @@ mod tests {
         let mut csrc = plain.clone();
         csrc[0] = 0x8F;
         csrc.resize(40, 0);
-        assert_eq!(tx.protect(&mut csrc, plain.len()), Err(SrtpError::BadHeader));
+        assert_eq!(
+            tx.protect(&mut csrc, plain.len()),
+            Err(SrtpError::BadHeader)
+        );
         let mut rx = SrtpContext::new(Suite::AesCm128HmacSha1_80, &test_key());
         for len in 0..40 {
             let mut junk = vec![0x80u8; len];
