@@ -127,6 +127,7 @@ impl Call {
         let transport = match self.peer.transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         };
         let caller_hash = caller_number(&self.invite).map(|n| self.cfg.numbers.hash(&n));
         let at = self.epoch_ms();
