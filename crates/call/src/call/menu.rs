@@ -13,7 +13,7 @@ use senim_media::prompts::{Language, Prompt};
 use super::state::{Call, Phase};
 use crate::callback_request::{self, CallbackFlow};
 use crate::io::{Metric, Output, RouterRequest};
-use crate::media::{Decoded, PromptEnd};
+use crate::media::{Decoded, PromptEnd, MAX_DATAGRAM};
 use crate::record::RecordOp;
 use crate::relay::relay_packet;
 
@@ -22,6 +22,12 @@ impl Call {
     pub(crate) fn caller_rtp(&mut self, data: &[u8], from: SocketAddr) {
         let now = self.now;
         let Some(m) = self.media.as_mut() else {
+            return;
+        };
+        // With SRTP, only packets under the caller's key count, and they
+        // are unprotected before anything else looks at them.
+        let mut scratch = [0u8; MAX_DATAGRAM];
+        let Some(data) = m.unprotect(data, &mut scratch, &mut self.out) else {
             return;
         };
         // Only the caller's own RTP counts: a stranger's packets (keys
@@ -59,10 +65,11 @@ impl Call {
         codec: senim_media::g711::Codec,
         te: Option<u8>,
     ) {
-        if let Some(m) = self.media.as_ref() {
+        if let Some(m) = self.media.as_mut() {
             if let (Some(remote), Some(packet)) = (
                 m.remote(),
-                relay_packet(data, codec, te, m.codec, m.telephone_event),
+                relay_packet(data, codec, te, m.codec, m.telephone_event)
+                    .and_then(|p| m.protect_relayed(p)),
             ) {
                 self.out.push_back(Output::SendRtp {
                     from: crate::io::MediaId::Caller,
