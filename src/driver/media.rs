@@ -356,3 +356,62 @@ fn apply(streams: &mut HashMap<u64, Stream>, cmd: Command, stats: &MediaStats) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use senim_media::prompts::beep;
+    use senim_media::srtp::{MasterKey, Suite};
+
+    /// A prompt sent by a pacing thread with SRTP reaches a loopback
+    /// socket protected: each packet is longer by the tag, its payload is
+    /// not the prompt's, and under the stream's key it unprotects to the
+    /// prompt's frames in order.
+    #[test]
+    fn prompts_go_out_protected_under_the_streams_key() {
+        let engine = MediaEngine::start(1).expect("a pacing thread");
+        let far = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        far.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("a timeout");
+        let near = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let key = MasterKey::new([5; 16], [6; 14]);
+        let suite = Suite::AesCm128HmacSha1_80;
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = engine.add_stream(
+            near,
+            Some(far.local_addr().expect("address")),
+            Codec::Pcmu,
+            Some(SrtpContext::new(suite, &key)),
+            events,
+        );
+        let prompt = Arc::new(beep("beep", 1000.0, 200));
+        handle.play(prompt.clone(), 1);
+        let mut receiver = SrtpContext::new(suite, &key);
+        let mut frames = Vec::new();
+        let mut buf = [0u8; 2048];
+        // At most 50 packets (1 s of audio), each within the read timeout.
+        for _ in 0..50 {
+            let Ok(n) = far.recv(&mut buf) else { break };
+            assert_eq!(n, 12 + FRAME_BYTES + suite.tag_len());
+            let plain = receiver.unprotect(&mut buf[..n]).expect("the stream's key");
+            let payload = buf[12..plain].to_vec();
+            if payload.iter().all(|b| *b == Codec::Pcmu.silence_byte()) && frames.is_empty() {
+                continue; // silence before the prompt's first frame
+            }
+            frames.push(payload);
+            if frames.len() == prompt.frame_count() {
+                break;
+            }
+        }
+        assert_eq!(frames.len(), prompt.frame_count());
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(
+                Some(f.as_slice()),
+                prompt.frame(Codec::Pcmu, i),
+                "frame {i}"
+            );
+        }
+        drop(handle);
+        engine.shutdown();
+    }
+}
