@@ -25,10 +25,18 @@ impl Call {
             return;
         };
         // With SRTP, only packets under the caller's key count, and they
-        // are unprotected before anything else looks at them.
-        let mut scratch = [0u8; MAX_DATAGRAM];
-        let Some(data) = m.unprotect(data, &mut scratch, &mut self.out) else {
-            return;
+        // are unprotected (into the call's buffer, made for SRTP calls
+        // only) before anything else looks at them.
+        let data = if m.srtp().is_some() {
+            if self.srtp_buf.len() < MAX_DATAGRAM {
+                self.srtp_buf.resize(MAX_DATAGRAM, 0);
+            }
+            match m.unprotect(data, &mut self.srtp_buf, &mut self.out) {
+                Some(d) => d,
+                None => return,
+            }
+        } else {
+            data
         };
         // Only the caller's own RTP counts: a stranger's packets (keys
         // included) are dropped here.

@@ -98,6 +98,7 @@ impl Call {
             late_offer: false,
             srtp: SrtpPolicy::Off,
             softphone,
+            srtp_buf: Vec::new(),
             sdp_version: 1,
             session_id: rand::random::<u32>().into(),
             flow,

@@ -139,6 +139,9 @@ pub struct Call {
     pub(crate) srtp: SrtpPolicy,
     /// The registered softphone the call came from (its username), if any.
     pub(crate) softphone: Option<String>,
+    /// Where the caller's SRTP packets are unprotected (empty until SRTP
+    /// is agreed).
+    pub(crate) srtp_buf: Vec<u8>,
     pub(crate) sdp_version: u64,
     pub(crate) session_id: u64,
     pub(crate) flow: Interpreter,
