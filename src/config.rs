@@ -244,6 +244,10 @@ pub struct TrunkConfig {
     /// only for trunks trusted to complete a transfer they accepted.
     #[serde(default)]
     pub refer_no_subscription: bool,
+    /// Calls from the trunk must use SRTP (SDES keys, so over TLS): a plain
+    /// RTP offer, or any offer over UDP or TCP, is refused with 488.
+    #[serde(default)]
+    pub require_srtp: bool,
 }
 
 /// A line: one of the centre's numbers and where its calls start in the
@@ -639,6 +643,14 @@ impl TrunkConfig {
         };
         trunk.refer = self.refer;
         trunk.refer_presents_centre = self.refer_presents_centre;
+        trunk.require_srtp = self.require_srtp;
+        if self.require_srtp {
+            tracing::info!(
+                trunk = %self.id,
+                "require_srtp = true: the trunk's calls are answered only over TLS with SRTP \
+                 (SDES keys); an INVITE from it over UDP or TCP, or with plain RTP, gets 488"
+            );
+        }
         if self.refer && !self.refer_presents_centre {
             tracing::warn!(
                 trunk = %self.id,

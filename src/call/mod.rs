@@ -103,6 +103,7 @@ impl CallSpawner for Starter {
         let fut = async move {
             let id = uuid::Uuid::new_v4().to_string();
             let (caller, port) = task::bind_caller(&ctx);
+            let softphone = ctx.registrations.user_at(peer);
             let mut core = Call::answer_new(
                 ctx.call.clone(),
                 ctx.plans.current(),
@@ -113,6 +114,7 @@ impl CallSpawner for Starter {
                     invite,
                     peer,
                     port,
+                    softphone,
                 },
             );
             let mut shell =

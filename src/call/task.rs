@@ -13,6 +13,7 @@ use std::time::Instant;
 use senim_call::core::CallCore;
 use senim_call::io::{LegId, MediaCommand, MediaId, Metric, Output, PreparedLeg, RouterRequest};
 use senim_media::dtmf::DtmfSource;
+use senim_media::srtp::SrtpContext;
 use senim_routing::router::Action as RouterAction;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -365,13 +366,23 @@ impl Shell {
             return;
         };
         match command {
-            MediaCommand::Start { remote, codec } => {
+            MediaCommand::Start {
+                remote,
+                codec,
+                srtp,
+            } => {
                 let Some(send) = port.send_clone() else {
                     tracing::error!("cannot clone the RTP socket");
                     return;
                 };
                 let events = port.events.clone();
-                port.stream = Some(ctx.media.add_stream(send, remote, codec, events));
+                let srtp = srtp.map(|s| SrtpContext::new(s.suite, &s.key));
+                port.stream = Some(ctx.media.add_stream(send, remote, codec, srtp, events));
+            }
+            MediaCommand::SetSrtp(srtp) => {
+                if let Some(s) = &port.stream {
+                    s.set_srtp(srtp.map(|s| SrtpContext::new(s.suite, &s.key)));
+                }
             }
             MediaCommand::Play { prompt, token } => {
                 if let Some(s) = &port.stream {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use senim_media::g711::Codec;
 use senim_media::prompts::Prompt;
 use senim_media::rtp::RtpSender;
+use senim_media::srtp::{SrtpContext, MAX_TAG_LEN};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// One RTP packet time.
@@ -58,6 +59,10 @@ enum Command {
         id: u64,
         remote: Option<SocketAddr>,
     },
+    SetSrtp {
+        id: u64,
+        srtp: Option<Box<SrtpContext>>,
+    },
     Remove {
         id: u64,
     },
@@ -71,6 +76,8 @@ struct Stream {
     remote: Option<SocketAddr>,
     codec: Codec,
     rtp: RtpSender,
+    /// SRTP: each packet is protected before it is sent (None: plain RTP).
+    srtp: Option<Box<SrtpContext>>,
     playing: Option<(Arc<Prompt>, usize, u64)>,
     events: UnboundedSender<MediaEvent>,
 }
@@ -118,12 +125,14 @@ impl MediaEngine {
     }
 
     /// Start sending RTP on `socket` to `remote`: silence until a prompt is
-    /// played. With no remote, nothing is sent until one is set.
+    /// played. With no remote, nothing is sent until one is set. With an
+    /// SRTP context, every packet is protected with it.
     pub fn add_stream(
         &self,
         socket: UdpSocket,
         remote: Option<SocketAddr>,
         codec: Codec,
+        srtp: Option<SrtpContext>,
         events: UnboundedSender<MediaEvent>,
     ) -> StreamHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -135,6 +144,7 @@ impl MediaEngine {
             remote,
             codec,
             rtp,
+            srtp: srtp.map(Box::new),
             playing: None,
             events,
         };
@@ -181,6 +191,14 @@ impl StreamHandle {
             remote,
         });
     }
+
+    /// Protect the packets with this SRTP context from now on (None: plain).
+    pub fn set_srtp(&self, srtp: Option<SrtpContext>) {
+        let _ = self.shard.send(Command::SetSrtp {
+            id: self.id,
+            srtp: srtp.map(Box::new),
+        });
+    }
 }
 
 impl Drop for StreamHandle {
@@ -217,7 +235,7 @@ fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>, offset: Duration) {
     let mut streams: HashMap<u64, Stream> = HashMap::new();
     let silence_pcmu = [Codec::Pcmu.silence_byte(); FRAME_BYTES];
     let silence_pcma = [Codec::Pcma.silence_byte(); FRAME_BYTES];
-    let mut packet = [0u8; 12 + FRAME_BYTES];
+    let mut packet = [0u8; 12 + FRAME_BYTES + MAX_TAG_LEN];
     let mut deadline = Instant::now() + PTIME + offset;
     loop {
         // Wait for the deadline, applying commands as they come.
@@ -264,17 +282,25 @@ fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>, offset: Duration) {
             };
             match s.remote {
                 Some(remote) => {
-                    let n = s.rtp.write_packet(
+                    let mut n = s.rtp.write_packet(
                         s.codec.payload_type(),
                         frame,
                         SAMPLES_PER_FRAME,
                         &mut packet,
                     );
-                    match s.socket.send_to(&packet[..n], remote) {
-                        Ok(_) => sent += 1,
-                        Err(_) => {
-                            stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                        }
+                    if let Some(srtp) = s.srtp.as_mut() {
+                        // In place, into the room after the frame; a packet
+                        // that cannot be protected is not sent in clear.
+                        n = srtp.protect(&mut packet, n).unwrap_or(0);
+                    }
+                    let ok = n > 0
+                        && packet
+                            .get(..n)
+                            .is_some_and(|p| s.socket.send_to(p, remote).is_ok());
+                    if ok {
+                        sent += 1;
+                    } else {
+                        stats.send_errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 // Nowhere to send yet: time goes on (RFC 3550: the
@@ -318,10 +344,74 @@ fn apply(streams: &mut HashMap<u64, Stream>, cmd: Command, stats: &MediaStats) {
                 s.remote = remote;
             }
         }
+        Command::SetSrtp { id, srtp } => {
+            if let Some(s) = streams.get_mut(&id) {
+                s.srtp = srtp;
+            }
+        }
         Command::Remove { id } => {
             if streams.remove(&id).is_some() {
                 stats.streams.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use senim_media::prompts::beep;
+    use senim_media::srtp::{MasterKey, Suite};
+
+    /// A prompt sent by a pacing thread with SRTP reaches a loopback
+    /// socket protected: each packet is longer by the tag, its payload is
+    /// not the prompt's, and under the stream's key it unprotects to the
+    /// prompt's frames in order.
+    #[test]
+    fn prompts_go_out_protected_under_the_streams_key() {
+        let engine = MediaEngine::start(1).expect("a pacing thread");
+        let far = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        far.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("a timeout");
+        let near = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let key = MasterKey::new([5; 16], [6; 14]);
+        let suite = Suite::AesCm128HmacSha1_80;
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = engine.add_stream(
+            near,
+            Some(far.local_addr().expect("address")),
+            Codec::Pcmu,
+            Some(SrtpContext::new(suite, &key)),
+            events,
+        );
+        let prompt = Arc::new(beep("beep", 1000.0, 200));
+        handle.play(prompt.clone(), 1);
+        let mut receiver = SrtpContext::new(suite, &key);
+        let mut frames = Vec::new();
+        let mut buf = [0u8; 2048];
+        // At most 50 packets (1 s of audio), each within the read timeout.
+        for _ in 0..50 {
+            let Ok(n) = far.recv(&mut buf) else { break };
+            assert_eq!(n, 12 + FRAME_BYTES + suite.tag_len());
+            let plain = receiver.unprotect(&mut buf[..n]).expect("the stream's key");
+            let payload = buf[12..plain].to_vec();
+            if payload.iter().all(|b| *b == Codec::Pcmu.silence_byte()) && frames.is_empty() {
+                continue; // silence before the prompt's first frame
+            }
+            frames.push(payload);
+            if frames.len() == prompt.frame_count() {
+                break;
+            }
+        }
+        assert_eq!(frames.len(), prompt.frame_count());
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(
+                Some(f.as_slice()),
+                prompt.frame(Codec::Pcmu, i),
+                "frame {i}"
+            );
+        }
+        drop(handle);
+        engine.shutdown();
     }
 }

@@ -45,6 +45,19 @@ impl Registrations {
             .map(|c| (c.uri.clone(), c.source))
     }
 
+    /// The softphone whose current registration came from `source`, if
+    /// any: a request from there is that phone's.
+    pub fn user_at(&self, source: Peer) -> Option<String> {
+        let contacts = self
+            .contacts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        contacts
+            .iter()
+            .find(|(_, l)| l.iter().any(|c| c.source == source))
+            .map(|(u, _)| u.clone())
+    }
+
     /// How many contacts each softphone has (no addresses).
     pub fn counts(&self) -> BTreeMap<String, usize> {
         self.contacts

@@ -554,6 +554,11 @@ impl Endpoint {
                 }
                 None => self.dial(t.peer.addr, t.data),
             },
+            // No TLS listener in this build: nothing arrives over TLS, so
+            // nothing is sent back over it.
+            Transport::Tls => {
+                tracing::debug!(to = %t.peer.addr, "no TLS connection for this peer; message dropped");
+            }
         }
     }
 

@@ -204,6 +204,9 @@ impl CallConfig {
         let transport = match transport {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
+            // The TLS listener's own address and `sips:` come with SIP over
+            // TLS; until then the transport is named.
+            Transport::Tls => ";transport=tls",
         };
         let text = format!("sip:senim@{}{transport}", self.centre_host());
         rsip::Uri::try_from(text.as_str()).unwrap_or_default()

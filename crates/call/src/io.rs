@@ -9,6 +9,7 @@ use std::sync::Arc;
 use senim_media::dtmf::DtmfSource;
 use senim_media::g711::Codec;
 use senim_media::prompts::Prompt;
+use senim_media::srtp::{MasterKey, Suite};
 use senim_routing::router::{CallId, LegResult};
 use senim_routing::specialists::SpecialistId;
 use senim_routing::strategy::RouteRequest;
@@ -90,6 +91,8 @@ pub enum MediaCommand {
     Start {
         remote: Option<SocketAddr>,
         codec: Codec,
+        /// Protect every packet with SRTP under this suite and key.
+        srtp: Option<SrtpSend>,
     },
     /// Play a prompt from its first frame; its end is reported with `token`.
     Play { prompt: Arc<Prompt>, token: u64 },
@@ -98,10 +101,21 @@ pub enum MediaCommand {
     /// Send to this address from now on (the far end's learned source, a
     /// re-INVITE); None: send nothing until told again.
     SetRemote(Option<SocketAddr>),
+    /// Protect the stream's packets from now on with this (None: plain
+    /// RTP), after a re-INVITE changed the SRTP agreed.
+    SetSrtp(Option<SrtpSend>),
     /// Stop the stream; the port stays open (its RTP is relayed).
     StopStream,
     /// Close the port: the leg is gone.
     Close,
+}
+
+/// How a stream protects what it sends: SRTP under Senim's own key for
+/// the call (the pacing engine keeps the index of each packet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtpSend {
+    pub suite: Suite,
+    pub key: MasterKey,
 }
 
 /// Counters for `/metrics`.
@@ -114,7 +128,8 @@ pub enum Metric {
     /// A conversation ended.
     Disconnected,
     /// An RTP packet dropped: its source is not the call's far end (strict
-    /// RTP), or is still on probation.
+    /// RTP), or is still on probation, or (SRTP) its tag does not verify or
+    /// it is a replay.
     RtpDropped,
 }
 

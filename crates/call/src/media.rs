@@ -2,8 +2,11 @@
 //! Whose packets it takes and where its own go (strict RTP, a
 //! [`MediaPeer`]), the codec agreed, DTMF detection on what arrives
 //! (RFC 4733 or in-band), and the prompts its outgoing stream plays, in
-//! order. The socket and the pacing stream are the driver's; this struct
-//! only says what they must do, as [`Output`]s.
+//! order; with SRTP, the far end's packets are unprotected here before
+//! anything else looks at them, and what is relayed to the far end is
+//! protected here (the pacing stream protects its own). The socket and the
+//! pacing stream are the driver's; this struct only says what they must
+//! do, as [`Output`]s.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -15,9 +18,10 @@ use senim_media::g711::Codec;
 use senim_media::peer::{MediaPeer, Verdict};
 use senim_media::prompts::Prompt;
 use senim_media::rtp::{self, RtpHeader};
-use senim_media::sdp;
+use senim_media::sdp::{self, SrtpAgreed};
+use senim_media::srtp::{SrtpContext, SrtpError};
 
-use crate::io::{MediaCommand, MediaId, Metric, Output};
+use crate::io::{MediaCommand, MediaId, Metric, Output, SrtpSend};
 use crate::trunk::DtmfMode;
 
 /// What became of a prompt's end.
@@ -36,6 +40,21 @@ pub struct Decoded<'a> {
     pub ssrc: u32,
     pub timestamp: u32,
     pub pcm: &'a [i16],
+}
+
+/// Largest datagram taken on a port (an SRTP packet is unprotected into a
+/// buffer of this size).
+pub const MAX_DATAGRAM: usize = 2048;
+
+/// SRTP on a port: what was agreed, the far end's packets to unprotect, and
+/// the packets relayed to the far end to protect.
+#[derive(Debug)]
+struct PortSrtp {
+    agreed: SrtpAgreed,
+    inbound: SrtpContext,
+    relayed: SrtpContext,
+    /// Packets refused so far (tag, replay), for the first log line.
+    refused: u64,
 }
 
 /// One RTP port of a call.
@@ -63,6 +82,8 @@ pub struct MediaPort {
     queue: VecDeque<Arc<Prompt>>,
     /// A prompt played over and over (hold audio), until replaced or stopped.
     looping: Option<Arc<Prompt>>,
+    /// SRTP, when agreed.
+    srtp: Option<PortSrtp>,
 }
 
 impl MediaPort {
@@ -82,6 +103,7 @@ impl MediaPort {
             playing: 0,
             queue: VecDeque::new(),
             looping: None,
+            srtp: None,
         }
     }
 
@@ -122,6 +144,100 @@ impl MediaPort {
         if self.streaming && after != before {
             self.command(out, MediaCommand::SetRemote(after));
         }
+        self.agree_srtp(n.srtp.as_ref(), out);
+    }
+
+    /// Keep, start or end SRTP as the latest SDP says. The far end's new
+    /// key starts a new receiving context; Senim's own key and suite, if
+    /// unchanged, keep their contexts (and their packet indexes).
+    fn agree_srtp(&mut self, agreed: Option<&SrtpAgreed>, out: &mut VecDeque<Output>) {
+        let before = self.srtp_send();
+        match (agreed, self.srtp.as_mut()) {
+            (None, _) => self.srtp = None,
+            (Some(a), Some(s)) if s.agreed == *a => {}
+            (Some(a), current) => {
+                let inbound = match current {
+                    Some(s)
+                        if s.agreed.remote == a.remote
+                            && s.agreed.suite == a.suite
+                            && s.agreed.remote_options == a.remote_options =>
+                    {
+                        s.inbound.clone()
+                    }
+                    _ => SrtpContext::with_options(a.suite, &a.remote, &a.remote_options),
+                };
+                let relayed = match self.srtp.as_ref() {
+                    Some(s) if s.agreed.local == a.local && s.agreed.suite == a.suite => {
+                        s.relayed.clone()
+                    }
+                    _ => SrtpContext::new(a.suite, &a.local),
+                };
+                self.srtp = Some(PortSrtp {
+                    agreed: a.clone(),
+                    inbound,
+                    relayed,
+                    refused: 0,
+                });
+            }
+        }
+        let after = self.srtp_send();
+        if self.streaming && after != before {
+            self.command(out, MediaCommand::SetSrtp(after));
+        }
+    }
+
+    /// How the outgoing stream protects its packets.
+    fn srtp_send(&self) -> Option<SrtpSend> {
+        self.srtp.as_ref().map(|s| SrtpSend {
+            suite: s.agreed.suite,
+            key: s.agreed.local.clone(),
+        })
+    }
+
+    /// The SRTP agreed on this port, if any.
+    pub fn srtp(&self) -> Option<&SrtpAgreed> {
+        self.srtp.as_ref().map(|s| &s.agreed)
+    }
+
+    /// A datagram as RTP: unchanged without SRTP; with SRTP, unprotected
+    /// into `scratch` (None when its tag does not verify, it is a replay,
+    /// or it is RTCP; counted as [`Metric::RtpDropped`], RTCP aside).
+    pub fn unprotect<'a>(
+        &mut self,
+        data: &'a [u8],
+        scratch: &'a mut [u8],
+        out: &mut VecDeque<Output>,
+    ) -> Option<&'a [u8]> {
+        let Some(s) = self.srtp.as_mut() else {
+            return Some(data);
+        };
+        let buf = scratch.get_mut(..data.len())?;
+        buf.copy_from_slice(data);
+        match s.inbound.unprotect(buf) {
+            Ok(n) => buf.get(..n),
+            Err(SrtpError::Rtcp) => None,
+            Err(e) => {
+                s.refused += 1;
+                if s.refused == 1 {
+                    tracing::info!(media = ?self.id, error = %e, "SRTP packet refused (counted in senim_rtp_packets_dropped_total)");
+                }
+                out.push_back(Output::Metric(Metric::RtpDropped));
+                None
+            }
+        }
+    }
+
+    /// A packet relayed to this port's far end, protected if SRTP was
+    /// agreed (None if it cannot be).
+    pub fn protect_relayed(&mut self, mut packet: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(s) = self.srtp.as_mut() else {
+            return Some(packet);
+        };
+        let len = packet.len();
+        packet.resize(len + s.relayed.overhead(), 0);
+        let n = s.relayed.protect(&mut packet, len).ok()?;
+        packet.truncate(n);
+        Some(packet)
     }
 
     /// Where the stream is sent (None: nowhere yet, or nowhere the
@@ -193,6 +309,7 @@ impl MediaPort {
             MediaCommand::Start {
                 remote,
                 codec: self.codec,
+                srtp: self.srtp_send(),
             },
         );
     }

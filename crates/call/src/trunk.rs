@@ -215,6 +215,9 @@ pub struct Trunk {
     /// The driver probes the trunk with OPTIONS: a call that finds it
     /// silent may mark it down (the next answered probe marks it up).
     pub probed: bool,
+    /// Calls from the trunk must use SRTP: a plain RTP offer (or any offer
+    /// over signalling that is not TLS) is refused with 488.
+    pub require_srtp: bool,
     /// Health and load, shared with the driver.
     pub load: Arc<TrunkLoad>,
 }
@@ -240,6 +243,7 @@ impl Trunk {
             refer_presents_centre: false,
             refer_no_subscription: false,
             probed: false,
+            require_srtp: false,
             load: Arc::new(TrunkLoad::default()),
         }
     }
@@ -271,6 +275,7 @@ impl Trunk {
         }
         let transport = match self.transport {
             Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
             Transport::Udp => "",
         };
         rsip::Uri::try_from(format!("sip:{written}@{}{transport}", self.host()).as_str()).ok()

@@ -1,5 +1,5 @@
 //! Sans-IO media core for Senim: G.711, RTP, DTMF (RFC 4733, SIP INFO, in-band),
-//! prompts and SDP offer/answer.
+//! prompts, SDP offer/answer and SRTP (RFC 3711, SDES keys).
 //!
 //! Nothing here touches a socket or reads the clock: time enters as an argument
 //! (`Instant` values or RTP sample counts), and every state machine is driven
@@ -15,6 +15,7 @@ pub mod peer;
 pub mod prompts;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 
 pub use dtmf::{Digit, DtmfSource};
 pub use g711::Codec;

@@ -1,8 +1,11 @@
 //! SDP (RFC 4566 / RFC 8866) parsing and RFC 3264 offer/answer for G.711 audio with
-//! RFC 4733 telephone-events. A small line-based parser: CRLF or LF, unknown lines
+//! RFC 4733 telephone-events, plain (RTP/AVP) or SRTP with SDES keys (RTP/SAVP and
+//! `a=crypto`, RFC 4568). A small line-based parser: CRLF or LF, unknown lines
 //! and attributes ignored, errors name the 1-based line number.
 
 use crate::g711::Codec;
+use crate::srtp::{KeyOptions, MasterKey, Suite, MAX_LIFETIME};
+use base64::Engine as _;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use thiserror::Error;
@@ -33,9 +36,19 @@ pub enum SdpError {
     /// codec in common (the TU answers 488).
     #[error("no common codec in the offered audio streams")]
     NoCommonCodec,
-    /// The only audio streams use a transport Senim does not support yet (e.g. RTP/SAVP).
+    /// The only audio streams use a transport Senim does not take here: an
+    /// unknown one, or RTP/SAVP when the signalling is not secure (SDES keys
+    /// sent in clear protect nothing, RFC 4568 §8.3).
     #[error("unsupported media transport {0}")]
     UnsupportedTransport(String),
+    /// SRTP streams were offered, but no `a=crypto` line Senim can use (an
+    /// unknown suite, several keys, a key derivation rate, unencrypted or
+    /// unauthenticated SRTP, a malformed key).
+    #[error("no usable a=crypto line in the SRTP offer")]
+    NoUsableCrypto,
+    /// Only plain RTP was offered and SRTP is required.
+    #[error("SRTP is required; the offer has only plain RTP")]
+    SrtpRequired,
     /// The chosen stream has no connection address (neither media- nor session-level c=).
     #[error("no connection address (c=) for the audio stream")]
     MissingConnection,
@@ -50,7 +63,10 @@ impl SdpError {
             | SdpError::MissingVersion
             | SdpError::TooLarge
             | SdpError::MissingConnection => 400,
-            SdpError::NoCommonCodec | SdpError::UnsupportedTransport(_) => 488,
+            SdpError::NoCommonCodec
+            | SdpError::UnsupportedTransport(_)
+            | SdpError::NoUsableCrypto
+            | SdpError::SrtpRequired => 488,
         }
     }
 }
@@ -147,6 +163,8 @@ pub struct MediaDescription {
     pub ptime: Option<u32>,
     /// `a=rtcp-mux` present.
     pub rtcp_mux: bool,
+    /// `a=crypto` attributes (RFC 4568), in the offer's order of preference.
+    pub crypto: Vec<CryptoAttribute>,
 }
 
 impl MediaDescription {
@@ -159,6 +177,12 @@ impl MediaDescription {
     pub fn is_rtp_avp(&self) -> bool {
         self.protocol.eq_ignore_ascii_case("RTP/AVP")
             || self.protocol.eq_ignore_ascii_case("RTP/AVPF")
+    }
+
+    /// True for RTP/SAVP (also RTP/SAVPF, which a plain RTP/SAVP answer satisfies).
+    pub fn is_rtp_savp(&self) -> bool {
+        self.protocol.eq_ignore_ascii_case("RTP/SAVP")
+            || self.protocol.eq_ignore_ascii_case("RTP/SAVPF")
     }
 
     /// The G.711 codec a payload type carries here: by rtpmap when present, else by
@@ -365,6 +389,7 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     direction: Direction::SendRecv,
                     ptime: None,
                     rtcp_mux: false,
+                    crypto: Vec::new(),
                 });
                 media_direction.push(None);
             }
@@ -403,6 +428,15 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                     }
                     ("ptime", Some(v)) => m.ptime = v.trim().parse().ok(),
                     ("rtcp-mux", _) => m.rtcp_mux = true,
+                    ("crypto", Some(v)) => {
+                        // A malformed crypto line is not usable, but the
+                        // offer may have others (RFC 4568 §7.1.1).
+                        if let Some(c) = CryptoAttribute::parse(v) {
+                            if m.crypto.len() < MAX_CRYPTO {
+                                m.crypto.push(c);
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -420,6 +454,158 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
     Ok(sd)
 }
 
+/// Most `a=crypto` lines kept per m= line.
+pub const MAX_CRYPTO: usize = 32;
+
+/// An `a=crypto` attribute (RFC 4568 §4), as written: `<tag> <crypto-suite>
+/// <key-params> [<session-params>...]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CryptoAttribute {
+    /// The tag (1 to 9 digits) the answer repeats.
+    pub tag: u32,
+    /// The crypto suite's name, e.g. `AES_CM_128_HMAC_SHA1_80`.
+    pub suite: String,
+    /// The key parameters: one or more `inline:...` separated by `;`.
+    pub key_params: String,
+    /// Session parameters (`KDR=`, `UNENCRYPTED_SRTP`, `WSH=` ...).
+    pub session_params: Vec<String>,
+}
+
+/// A key Senim can use: the suite, the master key and salt, and the
+/// `|lifetime|MKI:length` that came with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdesKey {
+    /// The crypto suite.
+    pub suite: Suite,
+    /// Master key and salt.
+    pub key: MasterKey,
+    /// Lifetime and MKI.
+    pub options: KeyOptions,
+}
+
+impl CryptoAttribute {
+    /// Parse the value of an `a=crypto:` line; None when it is not one.
+    pub fn parse(value: &str) -> Option<CryptoAttribute> {
+        let mut fields = value.split_ascii_whitespace();
+        let tag = fields.next()?;
+        if tag.is_empty() || tag.len() > 9 || !tag.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let tag = tag.parse().ok()?;
+        let suite = fields.next()?.to_string();
+        let key_params = fields.next()?.to_string();
+        let session_params = fields.take(16).map(str::to_string).collect();
+        Some(CryptoAttribute {
+            tag,
+            suite,
+            key_params,
+            session_params,
+        })
+    }
+
+    /// The key, if Senim can use this line: a suite of [`Suite`], exactly
+    /// one `inline:` key of 30 bytes (base64), a lifetime of at most 2^48
+    /// and an MKI of 1 to 4 bytes when given; as session parameters only
+    /// `KDR=0`, `WSH=` (a hint) and `UNENCRYPTED_SRTCP` (Senim takes no
+    /// RTCP). Anything else (several keys, a key derivation rate,
+    /// unencrypted or unauthenticated SRTP, FEC) makes the line unusable.
+    pub fn usable(&self) -> Option<SdesKey> {
+        let suite = Suite::from_name(&self.suite)?;
+        for p in &self.session_params {
+            let ok = p == "UNENCRYPTED_SRTCP"
+                || p == "KDR=0"
+                || p.strip_prefix("WSH=")
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+            if !ok {
+                return None;
+            }
+        }
+        if self.key_params.contains(';') {
+            return None;
+        }
+        let info = self.key_params.strip_prefix("inline:")?;
+        let mut parts = info.split('|');
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(parts.next()?)
+            .ok()?;
+        let key = MasterKey::from_bytes(&key)?;
+        let mut options = KeyOptions::default();
+        for part in parts {
+            if let Some((value, len)) = part.split_once(':') {
+                if !options.mki.is_empty() {
+                    return None;
+                }
+                let len: usize = len.parse().ok()?;
+                let value: u32 = value.parse().ok()?;
+                if !(1..=4).contains(&len) || (len < 4 && value >> (8 * len) != 0) {
+                    return None;
+                }
+                options.mki = value.to_be_bytes()[4 - len..].to_vec();
+            } else {
+                if options.lifetime.is_some() || !options.mki.is_empty() {
+                    return None;
+                }
+                let lifetime = match part.strip_prefix("2^") {
+                    Some(exp) => {
+                        let exp: u32 = exp.parse().ok()?;
+                        1u64.checked_shl(exp).filter(|_| exp < 64)?
+                    }
+                    None => part.parse().ok()?,
+                };
+                if lifetime == 0 || lifetime > MAX_LIFETIME {
+                    return None;
+                }
+                options.lifetime = Some(lifetime);
+            }
+        }
+        Some(SdesKey {
+            suite,
+            key,
+            options,
+        })
+    }
+}
+
+/// What the signalling allows for the media.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SrtpPolicy {
+    /// Plain RTP only: the signalling is not secure, so SDES keys are not
+    /// taken (RTP/SAVP lines are refused, `a=crypto` on RTP/AVP ignored).
+    Off,
+    /// The signalling is secure (TLS): SRTP when it is offered (RTP/SAVP, or
+    /// RTP/AVP with `a=crypto`, "best effort"), else plain RTP. The key is
+    /// Senim's own for this stream, put in the answer.
+    Allow(MasterKey),
+    /// Secure signalling, and SRTP is required: plain RTP is refused.
+    Require(MasterKey),
+}
+
+impl SrtpPolicy {
+    fn local(&self) -> Option<&MasterKey> {
+        match self {
+            SrtpPolicy::Off => None,
+            SrtpPolicy::Allow(k) | SrtpPolicy::Require(k) => Some(k),
+        }
+    }
+}
+
+/// SRTP agreed for the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrtpAgreed {
+    /// The accepted `a=crypto` tag.
+    pub tag: u32,
+    /// Its suite (both directions use it).
+    pub suite: Suite,
+    /// The far end's key: what it sends is unprotected with it.
+    pub remote: MasterKey,
+    /// The far end's key's lifetime and MKI.
+    pub remote_options: KeyOptions,
+    /// Senim's key: what Senim sends is protected with it.
+    pub local: MasterKey,
+    /// The m= line's protocol was RTP/SAVP(F) (else RTP/AVP with `a=crypto`).
+    pub savp: bool,
+}
+
 /// The outcome of offer/answer for the audio stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Negotiated {
@@ -431,20 +617,58 @@ pub struct Negotiated {
     pub telephone_event: Option<u8>,
     /// Senim's direction for the stream (the remote side's, mirrored).
     pub direction: Direction,
+    /// The index of the chosen m= line.
+    pub index: usize,
+    /// SRTP, when agreed (None: plain RTP).
+    pub srtp: Option<SrtpAgreed>,
 }
 
-/// The index of the audio m= line to use, its codec and telephone-event PT.
+/// The chosen audio line.
+struct Choice {
+    index: usize,
+    codec: Codec,
+    te: Option<u8>,
+    key: Option<(u32, SdesKey, bool)>,
+}
+
+/// Why no line was usable, most telling first.
+fn rank(e: &SdpError) -> u8 {
+    match e {
+        SdpError::SrtpRequired => 4,
+        SdpError::NoUsableCrypto => 3,
+        SdpError::UnsupportedTransport(_) => 2,
+        _ => 1,
+    }
+}
+
+/// The audio m= line to use, its codec, telephone-event PT and SRTP key.
+/// With SRTP allowed, a line with a usable key wins over a plain one;
+/// otherwise the first usable line in the offer's order. `answer_tag`:
+/// reading an answer to Senim's SRTP offer, the only tag it offered.
 fn select_audio(
     sd: &SessionDescription,
     acceptable: &[Codec],
-) -> Result<(usize, Codec, Option<u8>), SdpError> {
-    let mut unsupported = None;
+    policy: &SrtpPolicy,
+    answer_tag: Option<u32>,
+) -> Result<Choice, SdpError> {
+    let mut plain = None;
+    let mut error = SdpError::NoCommonCodec;
+    let mut fail = |e: SdpError| {
+        if rank(&e) > rank(&error) {
+            error = e;
+        }
+    };
     for (i, m) in sd.media.iter().enumerate() {
         if !m.kind.eq_ignore_ascii_case("audio") || m.port == 0 {
             continue;
         }
-        if !m.is_rtp_avp() {
-            unsupported.get_or_insert_with(|| m.protocol.clone());
+        let savp = m.is_rtp_savp();
+        if !savp && !m.is_rtp_avp() {
+            fail(SdpError::UnsupportedTransport(m.protocol.clone()));
+            continue;
+        }
+        if savp && matches!(policy, SrtpPolicy::Off) {
+            fail(SdpError::UnsupportedTransport(m.protocol.clone()));
             continue;
         }
         let codec = m
@@ -452,23 +676,46 @@ fn select_audio(
             .iter()
             .filter_map(|&pt| m.codec_of(pt))
             .find(|c| acceptable.contains(c));
-        if let Some(codec) = codec {
-            return Ok((i, codec, m.telephone_event()));
+        let Some(codec) = codec else {
+            continue;
+        };
+        let key = policy.local().and_then(|_| {
+            m.crypto
+                .iter()
+                .filter(|c| answer_tag.is_none_or(|t| t == c.tag))
+                .find_map(|c| c.usable().map(|k| (c.tag, k, savp)))
+        });
+        let te = m.telephone_event();
+        match key {
+            Some(key) => {
+                return Ok(Choice {
+                    index: i,
+                    codec,
+                    te,
+                    key: Some(key),
+                })
+            }
+            None if savp => fail(SdpError::NoUsableCrypto),
+            None if matches!(policy, SrtpPolicy::Require(_)) => fail(SdpError::SrtpRequired),
+            None => {
+                plain.get_or_insert(Choice {
+                    index: i,
+                    codec,
+                    te,
+                    key: None,
+                });
+            }
         }
     }
-    Err(match unsupported {
-        Some(p) => SdpError::UnsupportedTransport(p),
-        None => SdpError::NoCommonCodec,
-    })
+    plain.ok_or(error)
 }
 
 fn negotiated_for(
     sd: &SessionDescription,
-    index: usize,
-    codec: Codec,
-    te: Option<u8>,
+    choice: Choice,
+    policy: &SrtpPolicy,
 ) -> Result<Negotiated, SdpError> {
-    let m = &sd.media[index];
+    let m = &sd.media[choice.index];
     let ip = m
         .connection
         .or(sd.connection)
@@ -482,36 +729,71 @@ fn negotiated_for(
             d => d,
         };
     }
+    let srtp = match (choice.key, policy.local()) {
+        (Some((tag, key, savp)), Some(local)) => Some(SrtpAgreed {
+            tag,
+            suite: key.suite,
+            remote: key.key,
+            remote_options: key.options,
+            local: local.clone(),
+            savp,
+        }),
+        _ => None,
+    };
     Ok(Negotiated {
-        codec,
+        codec: choice.codec,
         remote_rtp: SocketAddr::new(ip, m.port),
-        telephone_event: te,
+        telephone_event: choice.te,
         direction: remote_dir.mirror(),
+        index: choice.index,
+        srtp,
     })
 }
 
-/// UAS side: choose the audio stream and codec for an offer. The first audio
-/// RTP/AVP m= line with a non-zero port and a codec in `supported` is used; the
-/// codec is the first in the offer's order that is in `supported` (static PT 0/8
-/// work without rtpmap); telephone-event/8000 with its dynamic PT. No usable stream
-/// -> [`SdpError::NoCommonCodec`] (or `UnsupportedTransport` for SRTP-only offers);
-/// the TU answers 488. The direction is mirrored (sendonly -> recvonly).
+/// UAS side: choose the audio stream and codec for an offer, plain RTP only
+/// (see [`negotiate_offer_with`]).
 pub fn negotiate_offer(
     offer: &SessionDescription,
     supported: &[Codec],
 ) -> Result<Negotiated, SdpError> {
-    let (i, codec, te) = select_audio(offer, supported)?;
-    negotiated_for(offer, i, codec, te)
+    negotiate_offer_with(offer, supported, &SrtpPolicy::Off)
 }
 
-/// UAC side: process the answer to Senim's own offer. The answer's codec must be one
-/// we offered; remote address, telephone-event PT and direction (mirrored) follow.
+/// UAS side: choose the audio stream and codec for an offer. The first audio
+/// RTP/AVP m= line with a non-zero port and a codec in `supported` is used (with
+/// SRTP allowed, the first line with a usable `a=crypto` before any plain one); the
+/// codec is the first in the offer's order that is in `supported` (static PT 0/8
+/// work without rtpmap); telephone-event/8000 with its dynamic PT. No usable stream
+/// -> [`SdpError::NoCommonCodec`] (or `UnsupportedTransport`, `NoUsableCrypto`,
+/// `SrtpRequired`); the TU answers 488. The direction is mirrored (sendonly -> recvonly).
+pub fn negotiate_offer_with(
+    offer: &SessionDescription,
+    supported: &[Codec],
+    srtp: &SrtpPolicy,
+) -> Result<Negotiated, SdpError> {
+    let choice = select_audio(offer, supported, srtp, None)?;
+    negotiated_for(offer, choice, srtp)
+}
+
+/// UAC side: process the answer to Senim's own plain offer. The answer's codec must
+/// be one we offered; remote address, telephone-event PT and direction (mirrored) follow.
 pub fn negotiate_answer(
     answer: &SessionDescription,
     offered: &[Codec],
 ) -> Result<Negotiated, SdpError> {
-    let (i, codec, te) = select_audio(answer, offered)?;
-    negotiated_for(answer, i, codec, te)
+    negotiate_answer_with(answer, offered, &SrtpPolicy::Off)
+}
+
+/// UAC side: process the answer to Senim's offer made by [`build_offer_srtp`]
+/// (with `srtp` holding the key offered) or [`build_offer`] (`SrtpPolicy::Off`).
+/// An SRTP answer must accept the offered tag, [`OFFER_CRYPTO_TAG`].
+pub fn negotiate_answer_with(
+    answer: &SessionDescription,
+    offered: &[Codec],
+    srtp: &SrtpPolicy,
+) -> Result<Negotiated, SdpError> {
+    let choice = select_audio(answer, offered, srtp, Some(OFFER_CRYPTO_TAG))?;
+    negotiated_for(answer, choice, srtp)
 }
 
 fn ip_kind(ip: IpAddr) -> &'static str {
@@ -529,14 +811,25 @@ fn session_header(out: &mut String, ip: IpAddr, session_id: u64, version: u64) {
     );
 }
 
+/// The `a=crypto` line for Senim's own key.
+fn crypto_line(out: &mut String, tag: u32, suite: Suite, key: &MasterKey) {
+    let mut bytes = key.to_bytes();
+    let mut inline = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let _ = write!(out, "a=crypto:{tag} {} inline:{inline}\r\n", suite.name());
+    zeroize::Zeroize::zeroize(&mut bytes);
+    zeroize::Zeroize::zeroize(&mut inline);
+}
+
 fn audio_section(
     out: &mut String,
     port: u16,
     codecs: &[Codec],
     te: Option<u8>,
     direction: Direction,
+    srtp: Option<(&str, u32, Suite, &MasterKey)>,
 ) {
-    let _ = write!(out, "m=audio {port} RTP/AVP");
+    let protocol = srtp.map_or("RTP/AVP", |s| s.0);
+    let _ = write!(out, "m=audio {port} {protocol}");
     for c in codecs {
         let _ = write!(out, " {}", c.payload_type());
     }
@@ -554,6 +847,16 @@ fn audio_section(
         );
     }
     let _ = write!(out, "a=ptime:20\r\na={}\r\n", direction.as_str());
+    if let Some((_, tag, suite, key)) = srtp {
+        crypto_line(out, tag, suite, key);
+    }
+}
+
+fn answer_srtp(n: &Negotiated) -> Option<(&str, u32, Suite, &MasterKey)> {
+    n.srtp.as_ref().map(|s| {
+        let protocol = if s.savp { "RTP/SAVP" } else { "RTP/AVP" };
+        (protocol, s.tag, s.suite, &s.local)
+    })
 }
 
 /// Senim's answer with a single audio m= line (use [`build_answer_to_offer`] when the
@@ -583,12 +886,14 @@ pub fn build_answer_versioned(
         &[negotiated.codec],
         negotiated.telephone_event,
         negotiated.direction,
+        answer_srtp(negotiated),
     );
     out
 }
 
 /// Senim's answer to `offer` with one m= line per offered line, as RFC 3264 §6
-/// requires: the negotiated audio stream, and every other line rejected (port 0).
+/// requires: the negotiated audio stream (with Senim's `a=crypto` for SRTP: the
+/// accepted tag and suite, Senim's own key), and every other line rejected (port 0).
 pub fn build_answer_to_offer(
     offer: &SessionDescription,
     local_ip: IpAddr,
@@ -597,19 +902,17 @@ pub fn build_answer_to_offer(
     version: u64,
     negotiated: &Negotiated,
 ) -> String {
-    let chosen = select_audio(offer, &[negotiated.codec])
-        .ok()
-        .map(|(i, _, _)| i);
     let mut out = String::with_capacity(256);
     session_header(&mut out, local_ip, session_id, version);
     for (i, m) in offer.media.iter().enumerate() {
-        if Some(i) == chosen {
+        if i == negotiated.index {
             audio_section(
                 &mut out,
                 local_port,
                 &[negotiated.codec],
                 negotiated.telephone_event,
                 negotiated.direction,
+                answer_srtp(negotiated),
             );
         } else {
             let fmt = m
@@ -627,6 +930,44 @@ pub fn build_answer_to_offer(
 pub fn build_offer(local_ip: IpAddr, local_port: u16, session_id: u64, codecs: &[Codec]) -> String {
     let mut out = String::with_capacity(256);
     session_header(&mut out, local_ip, session_id, session_id);
-    audio_section(&mut out, local_port, codecs, Some(101), Direction::SendRecv);
+    audio_section(
+        &mut out,
+        local_port,
+        codecs,
+        Some(101),
+        Direction::SendRecv,
+        None,
+    );
+    out
+}
+
+/// The tag of the single `a=crypto` line of Senim's SRTP offers.
+pub const OFFER_CRYPTO_TAG: u32 = 1;
+
+/// [`build_offer`] for SRTP: RTP/SAVP with one `a=crypto` line
+/// (`AES_CM_128_HMAC_SHA1_80`, tag [`OFFER_CRYPTO_TAG`], Senim's `key`).
+pub fn build_offer_srtp(
+    local_ip: IpAddr,
+    local_port: u16,
+    session_id: u64,
+    version: u64,
+    codecs: &[Codec],
+    key: &MasterKey,
+) -> String {
+    let mut out = String::with_capacity(320);
+    session_header(&mut out, local_ip, session_id, version);
+    audio_section(
+        &mut out,
+        local_port,
+        codecs,
+        Some(101),
+        Direction::SendRecv,
+        Some((
+            "RTP/SAVP",
+            OFFER_CRYPTO_TAG,
+            Suite::AesCm128HmacSha1_80,
+            key,
+        )),
+    );
     out
 }

@@ -285,3 +285,228 @@ fn garbage_is_an_error_with_line() {
     let t = format!("{SIPP}x=whatever\na=foo:bar\nb=AS:64\n");
     assert!(sdp::parse(&t).is_ok());
 }
+
+// --- SRTP with SDES keys (RFC 4568) -----------------------------------------
+
+use senim_media::sdp::SrtpPolicy;
+use senim_media::srtp::{MasterKey, Suite};
+
+/// baresip with `mediaenc=srtp-mand`: RTP/SAVP and one key per suite.
+const BARESIP_SAVP: &str = "v=0
+o=- 1 2 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 10492 RTP/SAVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR
+a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIz
+";
+
+fn ours() -> MasterKey {
+    MasterKey::new([7; 16], [8; 14])
+}
+
+#[test]
+fn crypto_lines_are_parsed_and_rfc_4568_keys_read() {
+    let o = sdp::parse(BARESIP_SAVP).unwrap();
+    let m = &o.media[0];
+    assert!(m.is_rtp_savp() && !m.is_rtp_avp());
+    assert_eq!(m.crypto.len(), 2);
+    assert_eq!(m.crypto[0].tag, 1);
+    assert_eq!(m.crypto[1].suite, "AES_CM_128_HMAC_SHA1_80");
+    // RFC 4568 §4's example key, with a lifetime and an MKI.
+    let c = sdp::CryptoAttribute::parse(
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4",
+    )
+    .unwrap();
+    let k = c.usable().unwrap();
+    assert_eq!(k.suite, Suite::AesCm128HmacSha1_80);
+    assert_eq!(&k.key.to_bytes()[..4], b"=-n@");
+    assert_eq!(k.options.lifetime, Some(1 << 20));
+    assert_eq!(k.options.mki, vec![0, 0, 0, 1]);
+    let unusable = [
+        // Unknown suites and suites Senim does not do.
+        "1 AES_256_CM_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
+        "1 aes_cm_128_hmac_sha1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
+        // Protection turned off, a key derivation rate, unknown parameters.
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR UNENCRYPTED_SRTP",
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR UNAUTHENTICATED_SRTP",
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR KDR=20",
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR FEC_ORDER=FEC_SRTP",
+        // Two keys (MKI selection), a short key, bad base64, a lifetime past 2^48.
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|1:1;inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIz|2:1",
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhc",
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaV!!",
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^49",
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|256:1",
+        "1 AES_CM_128_HMAC_SHA1_80 key:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
+    ];
+    for line in unusable {
+        assert!(
+            sdp::CryptoAttribute::parse(line)
+                .and_then(|c| c.usable())
+                .is_none(),
+            "{line}"
+        );
+    }
+    assert!(sdp::CryptoAttribute::parse("x AES_CM_128_HMAC_SHA1_80 inline:a").is_none());
+    let c = "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR WSH=64 UNENCRYPTED_SRTCP";
+    assert!(sdp::CryptoAttribute::parse(c).unwrap().usable().is_some());
+}
+
+#[test]
+fn an_srtp_offer_over_secure_signalling_is_answered_with_our_key() {
+    let o = sdp::parse(BARESIP_SAVP).unwrap();
+    let n = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Allow(ours())).unwrap();
+    let s = n.srtp.as_ref().expect("SRTP agreed");
+    // The offer's first usable line, in its order of preference.
+    assert_eq!(s.tag, 1);
+    assert_eq!(s.suite, Suite::AesCm128HmacSha1_32);
+    assert!(s.savp);
+    assert_eq!(s.local, ours());
+    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let answer = sdp::build_answer_to_offer(&o, ip, 20000, 1, 1, &n);
+    assert!(
+        answer.contains("m=audio 20000 RTP/SAVP 0 101\r\n"),
+        "{answer}"
+    );
+    let a = sdp::parse(&answer).unwrap();
+    assert_eq!(
+        a.media[0].crypto.len(),
+        1,
+        "one crypto line: the accepted tag"
+    );
+    let key = a.media[0].crypto[0].usable().unwrap();
+    assert_eq!(a.media[0].crypto[0].tag, 1);
+    assert_eq!(key.suite, Suite::AesCm128HmacSha1_32);
+    assert_eq!(key.key, ours(), "Senim's own key, not the offer's");
+    // The same offer under `Require` is taken too.
+    let r = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Require(ours())).unwrap();
+    assert_eq!(r.srtp, n.srtp);
+}
+
+#[test]
+fn srtp_offers_without_secure_signalling_or_usable_keys_are_refused() {
+    let o = sdp::parse(BARESIP_SAVP).unwrap();
+    // Keys in clear text over UDP or TCP: refused (488).
+    let e = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Off).unwrap_err();
+    assert_eq!(e, SdpError::UnsupportedTransport("RTP/SAVP".into()));
+    assert_eq!(e.status_code(), 488);
+    // No crypto line Senim can do.
+    let only_256 = BARESIP_SAVP
+        .replace("AES_CM_128_HMAC_SHA1_32", "AES_256_CM_HMAC_SHA1_32")
+        .replace("AES_CM_128_HMAC_SHA1_80", "F8_128_HMAC_SHA1_80");
+    let e = sdp::negotiate_offer_with(
+        &sdp::parse(&only_256).unwrap(),
+        &BOTH,
+        &SrtpPolicy::Allow(ours()),
+    )
+    .unwrap_err();
+    assert_eq!(e, SdpError::NoUsableCrypto);
+    assert_eq!(e.status_code(), 488);
+    // An unusable first line is passed over for the next.
+    let first_bad = BARESIP_SAVP.replace("AES_CM_128_HMAC_SHA1_32", "AES_256_CM_HMAC_SHA1_32");
+    let n = sdp::negotiate_offer_with(
+        &sdp::parse(&first_bad).unwrap(),
+        &BOTH,
+        &SrtpPolicy::Allow(ours()),
+    )
+    .unwrap();
+    assert_eq!(
+        n.srtp.map(|s| (s.tag, s.suite)),
+        Some((2, Suite::AesCm128HmacSha1_80))
+    );
+}
+
+#[test]
+fn plain_offers_follow_the_policy() {
+    let o = sdp::parse(BARESIP).unwrap();
+    let n = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Allow(ours())).unwrap();
+    assert!(n.srtp.is_none(), "plain RTP where SRTP is only allowed");
+    let e = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Require(ours())).unwrap_err();
+    assert_eq!(e, SdpError::SrtpRequired);
+    assert_eq!(e.status_code(), 488);
+    // "Best effort" SRTP: RTP/AVP with a=crypto, answered in kind over TLS,
+    // plain over UDP.
+    let best_effort = BARESIP_SAVP.replace("RTP/SAVP", "RTP/AVP");
+    let o = sdp::parse(&best_effort).unwrap();
+    let n = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Require(ours())).unwrap();
+    assert!(n.srtp.as_ref().is_some_and(|s| !s.savp));
+    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let answer = sdp::build_answer_to_offer(&o, ip, 20000, 1, 1, &n);
+    assert!(
+        answer.contains("m=audio 20000 RTP/AVP 0 101\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:"),
+        "{answer}"
+    );
+    let n = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Off).unwrap();
+    assert!(n.srtp.is_none());
+    assert!(!sdp::build_answer_to_offer(&o, ip, 20000, 1, 1, &n).contains("a=crypto"));
+}
+
+#[test]
+fn an_srtp_line_wins_over_a_plain_one_and_the_other_is_rejected() {
+    let text = "v=0
+o=- 1 2 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 4000 RTP/AVP 0
+m=audio 4002 RTP/SAVP 0
+a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIz
+";
+    let o = sdp::parse(text).unwrap();
+    let n = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Allow(ours())).unwrap();
+    assert_eq!((n.index, n.remote_rtp.port()), (1, 4002));
+    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let answer = sdp::build_answer_to_offer(&o, ip, 20000, 1, 1, &n);
+    assert!(
+        answer.contains("m=audio 0 RTP/AVP 0\r\nm=audio 20000 RTP/SAVP 0\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=crypto:5 AES_CM_128_HMAC_SHA1_80 inline:"));
+    // Over UDP the plain line is taken.
+    let n = sdp::negotiate_offer_with(&o, &BOTH, &SrtpPolicy::Off).unwrap();
+    assert_eq!((n.index, n.srtp), (0, None));
+}
+
+#[test]
+fn senims_srtp_offer_and_the_answer_to_it() {
+    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let offer = sdp::build_offer_srtp(ip, 20000, 9, 9, &BOTH, &ours());
+    assert!(
+        offer.contains("m=audio 20000 RTP/SAVP 0 8 101\r\n"),
+        "{offer}"
+    );
+    let parsed = sdp::parse(&offer).unwrap();
+    assert_eq!(parsed.media[0].crypto[0].tag, sdp::OFFER_CRYPTO_TAG);
+    assert_eq!(parsed.media[0].crypto[0].usable().unwrap().key, ours());
+    let theirs = MasterKey::new([1; 16], [2; 14]);
+    let answer = sdp::build_offer_srtp(ip, 30000, 3, 3, &[Codec::Pcma], &theirs);
+    let n = sdp::negotiate_answer_with(
+        &sdp::parse(&answer).unwrap(),
+        &BOTH,
+        &SrtpPolicy::Require(ours()),
+    )
+    .unwrap();
+    let s = n.srtp.unwrap();
+    assert_eq!((s.remote, s.local), (theirs, ours()));
+    // An answer that accepts a tag Senim did not offer is no answer.
+    let wrong_tag = answer.replace("a=crypto:1 ", "a=crypto:2 ");
+    assert_eq!(
+        sdp::negotiate_answer_with(
+            &sdp::parse(&wrong_tag).unwrap(),
+            &BOTH,
+            &SrtpPolicy::Require(ours())
+        ),
+        Err(SdpError::NoUsableCrypto)
+    );
+}

@@ -18,6 +18,7 @@
 //! schedule = "day"                          # an id in [hours], "24/7", or a table
 //! max_calls = 1                             # calls at a time (default 1)
 //! wrap_up = "30s"                           # rest after each call (default 30 s)
+//! require_srtp = false                      # softphone only: its calls must use SRTP
 //! ```
 //!
 //! Every mistake is refused with a message that names the specialist and the
@@ -287,6 +288,9 @@ pub struct Specialist {
     pub max_calls: u32,
     /// Rest after each call before the next one is offered (default 30 s).
     pub wrap_up: Duration,
+    /// A softphone registered to Senim whose calls must use SRTP (SDES keys
+    /// over TLS): a plain RTP offer from it is refused with 488.
+    pub require_srtp: bool,
 }
 
 impl Specialist {
@@ -309,6 +313,7 @@ impl Specialist {
             schedule: None,
             max_calls: 1,
             wrap_up: DEFAULT_WRAP_UP,
+            require_srtp: false,
         }
     }
 
@@ -590,7 +595,7 @@ impl<'de> Deserialize<'de> for Specialists {
 // Parsing
 // ---------------------------------------------------------------------------
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "id",
     "name",
     "skills",
@@ -603,6 +608,7 @@ const KEYS: [&str; 12] = [
     "max_calls",
     "wrap_up",
     "notes",
+    "require_srtp",
 ];
 
 fn key_hint(k: &str) -> Option<&'static str> {
@@ -616,6 +622,7 @@ fn key_hint(k: &str) -> Option<&'static str> {
         "hours" => "schedule",
         "wrapup" | "wrap-up" | "wrap_up_time" => "wrap_up",
         "max-calls" | "calls" | "maxcalls" | "calls_at_a_time" => "max_calls",
+        "srtp" | "require-srtp" | "requires_srtp" | "srtp_required" => "require_srtp",
         "contact" => "uri, number or username",
         _ => return None,
     })
@@ -813,6 +820,24 @@ impl Parser<'_> {
             Some(v) => parse_wrap_up(v).map_err(|m| entry.err("wrap_up", m))?,
         };
 
+        let require_srtp = match t.get("require_srtp") {
+            None => false,
+            Some(Value::Boolean(b)) => *b,
+            Some(other) => {
+                return Err(entry.err(
+                    "require_srtp",
+                    format!("expected true or false, found {}", type_name(other)),
+                ))
+            }
+        };
+        if require_srtp && !contact.needs_registration() {
+            return Err(entry.err(
+                "require_srtp",
+                "applies to a softphone registered to Senim (`username`): a `uri` or `number` \
+                 is rung by Senim, and its media follows that leg's offer",
+            ));
+        }
+
         if let Some(v) = t.get("notes") {
             if !matches!(v, Value::String(_)) {
                 return Err(entry.err("notes", format!("expected text, found {}", type_name(v))));
@@ -828,6 +853,7 @@ impl Parser<'_> {
             schedule,
             max_calls,
             wrap_up,
+            require_srtp,
         })
     }
 }
@@ -1103,5 +1129,27 @@ mod tests {
         assert!(check_language("RU").unwrap_err().contains("`ru`"));
         assert!(check_language("русский").unwrap_err().contains("`ru`"));
         assert!(check_language("k").is_err());
+    }
+
+    #[test]
+    fn require_srtp_is_for_softphones() {
+        let base = "[[specialist]]\nid = \"a\"\nname = \"A\"\nskills = [\"legal\"]\nlanguages = [\"ru\"]\n";
+        let path = Path::new("specialists.toml");
+        let phone =
+            format!("{base}username = \"a\"\npassword = \"a-long-secret\"\nrequire_srtp = true\n");
+        let list = Specialists::from_toml_str(&phone, path).unwrap();
+        assert!(list.iter().all(|s| s.require_srtp));
+        let plain = format!("{base}username = \"a\"\npassword = \"a-long-secret\"\n");
+        let list = Specialists::from_toml_str(&plain, path).unwrap();
+        assert!(list.iter().all(|s| !s.require_srtp));
+        let uri = format!("{base}uri = \"sip:a@127.0.0.1:5062\"\nrequire_srtp = true\n");
+        let e = Specialists::from_toml_str(&uri, path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("require_srtp"), "{e}");
+        let word = format!(
+            "{base}username = \"a\"\npassword = \"a-long-secret\"\nrequire_srtp = \"yes\"\n"
+        );
+        assert!(Specialists::from_toml_str(&word, path).is_err());
     }
 }

@@ -4,14 +4,18 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use rand::RngCore;
 use rsip::prelude::*;
 use rsip::Method;
 use senim_dialplan::Event as PlanEvent;
 use senim_media::dtmf::{self, DtmfSource};
+use senim_media::sdp::SrtpPolicy;
+use senim_media::srtp::MasterKey;
 use senim_media::{peer, sdp};
 use senim_sip::dialog::Dialog;
 use senim_sip::message::{self, Peer, Transport};
 use senim_sip::transaction::TxKey;
+use zeroize::Zeroize;
 
 use super::state::{Call, Phase, CODECS};
 use crate::io::{MediaCommand, MediaId, Output, SipInput};
@@ -34,15 +38,44 @@ pub fn call_id_of(request: &rsip::Request) -> String {
         .unwrap_or_default()
 }
 
-/// Parse an SDP offer and choose the media; on failure the status to answer
-/// (400 for a malformed body, 488 for nothing acceptable) and why.
+/// Parse an SDP offer and choose the media as the SRTP policy allows; on
+/// failure the status to answer (400 for a malformed body, 488 for nothing
+/// acceptable) and why.
 fn negotiate_offer(
     body: &[u8],
+    srtp: &SrtpPolicy,
 ) -> Result<(sdp::SessionDescription, sdp::Negotiated), (u16, String)> {
     let text = std::str::from_utf8(body).map_err(|_| (400, "SDP is not UTF-8".to_string()))?;
     let offer = sdp::parse(text).map_err(|e| (e.status_code(), e.to_string()))?;
-    let n = sdp::negotiate_offer(&offer, &CODECS).map_err(|e| (e.status_code(), e.to_string()))?;
+    let n = sdp::negotiate_offer_with(&offer, &CODECS, srtp)
+        .map_err(|e| (e.status_code(), e.to_string()))?;
     Ok((offer, n))
+}
+
+/// A fresh SRTP master key and salt for one call, from the system's random
+/// source (the thread's generator, itself seeded from it, if that fails).
+fn new_master_key() -> MasterKey {
+    let mut bytes = [0u8; MasterKey::LEN];
+    if rand::rngs::OsRng.try_fill_bytes(&mut bytes).is_err() {
+        rand::thread_rng().fill_bytes(&mut bytes);
+    }
+    let key = MasterKey::from_bytes(&bytes);
+    bytes.zeroize();
+    key.unwrap_or_else(|| MasterKey::new(rand::random(), rand::random()))
+}
+
+/// Refuse an offer with 488 and a Warning that says why.
+fn not_acceptable(invite: &rsip::Request, code: u16, why: &str) -> rsip::Response {
+    let reason = if code == 400 {
+        "Bad Request"
+    } else {
+        "Not Acceptable Here"
+    };
+    let mut r = message::response(invite, code, reason, Some(&message::new_tag()));
+    r.headers.push(rsip::Header::Warning(
+        format!("305 senim \"{}\"", why.replace('"', "'")).into(),
+    ));
+    r
 }
 
 fn uri_socket_addr(uri: &rsip::Uri) -> Option<SocketAddr> {
@@ -127,6 +160,7 @@ impl Call {
         let transport = match self.peer.transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         };
         let caller_hash = caller_number(&self.invite).map(|n| self.cfg.numbers.hash(&n));
         let at = self.epoch_ms();
@@ -140,24 +174,34 @@ impl Call {
             line: self.line.clone(),
         });
         let invite = self.invite.clone();
+        // SRTP: SDES keys travel in the SDP, so only over TLS; a caller that
+        // must use SRTP is refused over anything else.
+        let required = self.requires_srtp();
+        if required && !self.peer.transport.is_secure() {
+            tracing::info!(
+                transport = %self.peer.transport,
+                "SRTP is required for this caller and SDES keys need TLS: refused"
+            );
+            let r = not_acceptable(&invite, 488, "SRTP required: call over TLS with RTP/SAVP");
+            self.respond(self.invite_key, r);
+            self.end("rejected-media", None);
+            return false;
+        }
+        self.srtp = match (self.peer.transport.is_secure(), required) {
+            (false, _) => SrtpPolicy::Off,
+            (true, false) => SrtpPolicy::Allow(new_master_key()),
+            (true, true) => SrtpPolicy::Require(new_master_key()),
+        };
         // Offer/answer: an offer in the INVITE, or a late offer.
         let negotiated = if invite.body.is_empty() {
             self.late_offer = true;
             None
         } else {
-            match negotiate_offer(&invite.body) {
+            match negotiate_offer(&invite.body, &self.srtp) {
                 Ok(n) => Some(n),
                 Err((code, why)) => {
                     tracing::info!(%why, "no acceptable media in the offer");
-                    let reason = if code == 400 {
-                        "Bad Request"
-                    } else {
-                        "Not Acceptable Here"
-                    };
-                    let mut r = message::response(&invite, code, reason, Some(&message::new_tag()));
-                    r.headers.push(rsip::Header::Warning(
-                        format!("305 senim \"{}\"", why.replace('"', "'")).into(),
-                    ));
+                    let r = not_acceptable(&invite, code, &why);
                     self.respond(self.invite_key, r);
                     self.end("rejected-media", None);
                     return false;
@@ -180,6 +224,9 @@ impl Call {
             media.set_dtmf_mode(trunk.dtmf);
         }
         if let Some((_, n)) = &negotiated {
+            if let Some(s) = &n.srtp {
+                tracing::info!(suite = %s.suite, tag = s.tag, "media: SRTP (SDES keys over TLS)");
+            }
             let vouched = self.vouches(self.peer.addr, n.remote_rtp.ip());
             media.agree(n, self.peer.addr.ip(), vouched, &mut self.out);
         }
@@ -206,7 +253,7 @@ impl Call {
                 self.sdp_version,
                 n,
             ),
-            None => sdp::build_offer(self.cfg.media_ip, port, self.session_id, &CODECS),
+            None => self.late_offer_sdp(port),
         };
         let mut ok = message::response(&invite, 200, "OK", Some(&local_tag));
         ok.headers
@@ -223,6 +270,56 @@ impl Call {
             self.record_answered();
         }
         true
+    }
+
+    /// The caller must use SRTP: the trunk it came through, or the
+    /// specialist's softphone it came from, says so.
+    pub(crate) fn requires_srtp(&self) -> bool {
+        let trunk = self.trunk.as_deref().is_some_and(|id| {
+            self.cfg
+                .outbound
+                .trunks
+                .iter()
+                .any(|t| t.id == id && t.require_srtp)
+        });
+        let phone = self.softphone.as_deref().is_some_and(|u| {
+            self.cfg
+                .specialists
+                .by_username(u)
+                .is_some_and(|s| s.require_srtp)
+        });
+        trunk || phone
+    }
+
+    /// Senim's offer when the INVITE had none: SRTP when it is required
+    /// (RTP/SAVP with Senim's key), else plain RTP.
+    fn late_offer_sdp(&self, port: u16) -> String {
+        match &self.srtp {
+            SrtpPolicy::Require(key) => sdp::build_offer_srtp(
+                self.cfg.media_ip,
+                port,
+                self.session_id,
+                self.sdp_version,
+                &CODECS,
+                key,
+            ),
+            _ => sdp::build_offer(self.cfg.media_ip, port, self.session_id, &CODECS),
+        }
+    }
+
+    /// What a re-INVITE from `peer` may offer: as the call's own policy, and
+    /// no way back to plain RTP once SRTP runs; None if SDES keys cannot
+    /// be taken from there (not TLS) while the call needs them.
+    fn reinvite_policy(&self, peer: &Peer) -> Option<SrtpPolicy> {
+        let running = self.media.as_ref().is_some_and(|m| m.srtp().is_some());
+        match &self.srtp {
+            SrtpPolicy::Off => Some(SrtpPolicy::Off),
+            SrtpPolicy::Allow(_) | SrtpPolicy::Require(_) if !peer.transport.is_secure() => {
+                (!running && matches!(self.srtp, SrtpPolicy::Allow(_))).then_some(SrtpPolicy::Off)
+            }
+            SrtpPolicy::Allow(k) if !running => Some(SrtpPolicy::Allow(k.clone())),
+            SrtpPolicy::Allow(k) | SrtpPolicy::Require(k) => Some(SrtpPolicy::Require(k.clone())),
+        }
     }
 
     /// Whether the caller's signalling, from `signalling`, vouches for media
@@ -336,7 +433,14 @@ impl Call {
             let negotiated = std::str::from_utf8(&request.body)
                 .map_err(|_| "body is not UTF-8".to_string())
                 .and_then(|t| sdp::parse(t).map_err(|e| e.to_string()))
-                .and_then(|a| sdp::negotiate_answer(&a, &CODECS).map_err(|e| e.to_string()));
+                .and_then(|a| {
+                    // Senim offered SRTP only when it is required.
+                    let policy = match &self.srtp {
+                        SrtpPolicy::Require(_) => self.srtp.clone(),
+                        _ => SrtpPolicy::Off,
+                    };
+                    sdp::negotiate_answer_with(&a, &CODECS, &policy).map_err(|e| e.to_string())
+                });
             match negotiated {
                 Ok(n) => {
                     let vouched = self.vouches(peer.addr, n.remote_rtp.ip());
@@ -443,10 +547,15 @@ impl Call {
             self.respond_code(key, request, 500, "Server Internal Error");
             return;
         };
+        let Some(policy) = self.reinvite_policy(&peer) else {
+            tracing::info!("re-INVITE over signalling that is not TLS while SRTP runs: refused");
+            self.respond_code(key, request, 488, "Not Acceptable Here");
+            return;
+        };
         let negotiated = if request.body.is_empty() {
             None
         } else {
-            match negotiate_offer(&request.body) {
+            match negotiate_offer(&request.body, &policy) {
                 Ok(n) => Some(n),
                 Err((code, why)) => {
                     tracing::info!(%why, "re-INVITE offer refused");
@@ -478,7 +587,17 @@ impl Call {
                     n,
                 )
             }
-            None => sdp::build_offer(self.cfg.media_ip, local_port, self.session_id, &CODECS),
+            None => match (&policy, self.media.as_ref().and_then(|m| m.srtp())) {
+                (SrtpPolicy::Require(k), Some(_)) => sdp::build_offer_srtp(
+                    self.cfg.media_ip,
+                    local_port,
+                    self.session_id,
+                    self.sdp_version,
+                    &CODECS,
+                    k,
+                ),
+                _ => sdp::build_offer(self.cfg.media_ip, local_port, self.session_id, &CODECS),
+            },
         };
         let tag = self.dialog.as_ref().map(|d| d.id.local_tag.clone());
         let mut ok = message::response(request, 200, "OK", tag.as_deref());

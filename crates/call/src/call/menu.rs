@@ -13,7 +13,7 @@ use senim_media::prompts::{Language, Prompt};
 use super::state::{Call, Phase};
 use crate::callback_request::{self, CallbackFlow};
 use crate::io::{Metric, Output, RouterRequest};
-use crate::media::{Decoded, PromptEnd};
+use crate::media::{Decoded, PromptEnd, MAX_DATAGRAM};
 use crate::record::RecordOp;
 use crate::relay::relay_packet;
 
@@ -23,6 +23,20 @@ impl Call {
         let now = self.now;
         let Some(m) = self.media.as_mut() else {
             return;
+        };
+        // With SRTP, only packets under the caller's key count, and they
+        // are unprotected (into the call's buffer, made for SRTP calls
+        // only) before anything else looks at them.
+        let data = if m.srtp().is_some() {
+            if self.srtp_buf.len() < MAX_DATAGRAM {
+                self.srtp_buf.resize(MAX_DATAGRAM, 0);
+            }
+            match m.unprotect(data, &mut self.srtp_buf, &mut self.out) {
+                Some(d) => d,
+                None => return,
+            }
+        } else {
+            data
         };
         // Only the caller's own RTP counts: a stranger's packets (keys
         // included) are dropped here.
@@ -59,10 +73,11 @@ impl Call {
         codec: senim_media::g711::Codec,
         te: Option<u8>,
     ) {
-        if let Some(m) = self.media.as_ref() {
+        if let Some(m) = self.media.as_mut() {
             if let (Some(remote), Some(packet)) = (
                 m.remote(),
-                relay_packet(data, codec, te, m.codec, m.telephone_event),
+                relay_packet(data, codec, te, m.codec, m.telephone_event)
+                    .and_then(|p| m.protect_relayed(p)),
             ) {
                 self.out.push_back(Output::SendRtp {
                     from: crate::io::MediaId::Caller,

@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use senim_dialplan::{Event as PlanEvent, Interpreter, Plan};
 use senim_media::dtmf::DigitDeduplicator;
+use senim_media::sdp::SrtpPolicy;
 use senim_routing::router::Action as RouterAction;
 use senim_sip::message::Peer;
 use senim_sip::transaction::TxKey;
@@ -47,6 +48,9 @@ pub struct Incoming {
     pub peer: Peer,
     /// The RTP port bound for the caller, or why none could be.
     pub port: Result<u16, String>,
+    /// The registered softphone the INVITE came from (where one of its
+    /// bindings registered from), by username.
+    pub softphone: Option<String>,
 }
 
 impl Call {
@@ -64,6 +68,7 @@ impl Call {
             invite,
             peer,
             port,
+            softphone,
         } = incoming;
         // Where the call came from and which of the centre's numbers it
         // dialled: a line starts the plan at its own node.
@@ -91,6 +96,9 @@ impl Call {
             dialog: None,
             media: None,
             late_offer: false,
+            srtp: SrtpPolicy::Off,
+            softphone,
+            srtp_buf: Vec::new(),
             sdp_version: 1,
             session_id: rand::random::<u32>().into(),
             flow,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use senim_dialplan::Interpreter;
 use senim_media::dtmf::DigitDeduplicator;
 use senim_media::g711::Codec;
+use senim_media::sdp::SrtpPolicy;
 use senim_routing::partners::Contact;
 use senim_routing::specialists::Skill;
 use senim_sip::dialog::Dialog;
@@ -132,6 +133,15 @@ pub struct Call {
     /// The caller's RTP port (None: none could be bound).
     pub(crate) media: Option<MediaPort>,
     pub(crate) late_offer: bool,
+    /// What the call's signalling allows for its media: plain RTP only
+    /// (not over TLS), SRTP allowed or required (over TLS, with Senim's own
+    /// key for the call).
+    pub(crate) srtp: SrtpPolicy,
+    /// The registered softphone the call came from (its username), if any.
+    pub(crate) softphone: Option<String>,
+    /// Where the caller's SRTP packets are unprotected (empty until SRTP
+    /// is agreed).
+    pub(crate) srtp_buf: Vec<u8>,
     pub(crate) sdp_version: u64,
     pub(crate) session_id: u64,
     pub(crate) flow: Interpreter,

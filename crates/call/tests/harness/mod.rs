@@ -21,7 +21,7 @@ use senim_media::prompts::PromptLibrary;
 use senim_routing::hours::{Calendar, Holidays, Schedules};
 use senim_routing::partners::PartnerDirectory;
 use senim_routing::specialists::Specialists;
-use senim_sip::message::{self, Peer};
+use senim_sip::message::{self, Peer, Transport};
 use senim_sip::transaction::TxKey;
 
 pub const CALLER: &str = "198.51.100.20:5062";
@@ -105,21 +105,28 @@ pub fn config_with(trunk: impl FnOnce(&mut Trunk)) -> Arc<CallConfig> {
 
 /// The centre's settings with this limit of callback requests.
 pub fn config_with_quota(quota: Arc<dyn senim_call::config::CallbackQuota>) -> Arc<CallConfig> {
-    let mut cfg = config_parts(|_| {}, Vec::new());
+    let mut cfg = config_parts(|_| {}, Vec::new(), SPECIALISTS);
     cfg.callbacks.quota = quota;
     Arc::new(cfg)
+}
+
+/// The centre's settings with the trunk changed by `trunk` and these
+/// `[[specialist]]` entries added to the usual two.
+pub fn config_with_specialists(trunk: impl FnOnce(&mut Trunk), more: &str) -> Arc<CallConfig> {
+    Arc::new(config_parts(trunk, Vec::new(), &format!("{SPECIALISTS}{more}")))
 }
 
 fn config_full(
     trunk: impl FnOnce(&mut Trunk),
     lines: Vec<senim_call::config::Line>,
 ) -> Arc<CallConfig> {
-    Arc::new(config_parts(trunk, lines))
+    Arc::new(config_parts(trunk, lines, SPECIALISTS))
 }
 
 fn config_parts(
     trunk: impl FnOnce(&mut Trunk),
     lines: Vec<senim_call::config::Line>,
+    specialists: &str,
 ) -> CallConfig {
     let mut t = Trunk::new("provider", TRUNK.parse().expect("address"));
     trunk(&mut t);
@@ -133,7 +140,7 @@ fn config_parts(
         schedules,
         calendar: Calendar::new(chrono_tz::Asia::Almaty, holidays),
         partners: PartnerDirectory::bundled().expect("partners"),
-        specialists: Specialists::from_toml_str(SPECIALISTS, Path::new("test.toml"))
+        specialists: Specialists::from_toml_str(specialists, Path::new("test.toml"))
             .expect("specialists"),
         outbound: Outbound {
             display: "Senim".into(),
@@ -236,6 +243,8 @@ pub struct Harness {
     /// The caller's next audio packet's sequence number and timestamp.
     audio_seq: u16,
     audio_ts: u32,
+    /// The transport the caller's requests come over.
+    pub transport: Transport,
 }
 
 impl Harness {
@@ -262,6 +271,26 @@ impl Harness {
         hour: i64,
         from: &str,
     ) -> Harness {
+        Self::start_over(
+            cfg,
+            plan_file,
+            invite,
+            hour,
+            Peer::udp(from.parse().expect("address")),
+            None,
+        )
+    }
+
+    /// A call for `invite` from `peer` (its transport too), from the
+    /// registered softphone `softphone` if given.
+    pub fn start_over(
+        cfg: Arc<CallConfig>,
+        plan_file: &str,
+        invite: rsip::Request,
+        hour: i64,
+        peer: Peer,
+        softphone: Option<&str>,
+    ) -> Harness {
         let now = Instant::now();
         let call = Call::answer_new(
             cfg,
@@ -271,8 +300,9 @@ impl Harness {
                 id: "0b6f7a3e-2f47-4a51-9a2e-5d1c2e9b8f10".into(),
                 key: TxKey::from_id(1),
                 invite,
-                peer: Peer::udp(from.parse().expect("address")),
+                peer,
                 port: Ok(30000),
+                softphone: softphone.map(str::to_string),
             },
         );
         let mut h = Harness {
@@ -285,6 +315,7 @@ impl Harness {
             leg_error: None,
             audio_seq: 0,
             audio_ts: 0,
+            transport: peer.transport,
         };
         h.drain();
         if let Some(r) = h.response(200) {
@@ -364,17 +395,14 @@ impl Harness {
         };
         let request = parse_request(&text);
         let key = self.key();
+        let peer = Peer {
+            transport: self.transport,
+            addr: CALLER.parse().expect("address"),
+        };
         if method == "ACK" {
-            self.sip(SipInput::Ack {
-                request,
-                peer: Peer::udp(CALLER.parse().expect("address")),
-            });
+            self.sip(SipInput::Ack { request, peer });
         } else {
-            self.sip(SipInput::Request {
-                key,
-                request,
-                peer: Peer::udp(CALLER.parse().expect("address")),
-            });
+            self.sip(SipInput::Request { key, request, peer });
         }
         key
     }

@@ -10,6 +10,9 @@ pub enum Transport {
     Udp,
     /// A reliable stream: no retransmissions, framing by Content-Length.
     Tcp,
+    /// TCP under TLS: reliable like TCP, and the signalling is secure (the
+    /// only transport SDES keys for SRTP may travel over, RFC 4568 §8.3).
+    Tls,
 }
 
 impl Transport {
@@ -18,12 +21,18 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 
     /// True for stream transports, where RFC 3261 timers A, E, G are not used and D, I, J, K are zero.
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
+    }
+
+    /// True when the signalling is encrypted and authenticated (TLS).
+    pub fn is_secure(self) -> bool {
+        matches!(self, Transport::Tls)
     }
 }
 
@@ -55,6 +64,14 @@ impl Peer {
     pub fn tcp(addr: SocketAddr) -> Self {
         Peer {
             transport: Transport::Tcp,
+            addr,
+        }
+    }
+
+    /// A TLS peer (the connection to or from `addr`).
+    pub fn tls(addr: SocketAddr) -> Self {
+        Peer {
+            transport: Transport::Tls,
             addr,
         }
     }
