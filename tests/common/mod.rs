@@ -22,11 +22,36 @@ use sqlx::{Row, SqlitePool};
 /// Blocks of ports handed to each test so parallel tests never collide.
 static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
 
-/// A block of 100 ports: [base, base+100).
+/// The lock files of the blocks this process holds (locked until it exits).
+static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+
+/// Blocks between 21000 and 32500, below the kernel's ephemeral ports.
+const BLOCKS: u16 = 115;
+
+/// A block of 100 ports: [base, base+100). Within one test binary, blocks
+/// differ; across test processes running at the same time (two checkouts
+/// tested at once), a lock file per block in the temporary directory keeps
+/// each block to one process.
 pub fn port_block() -> u16 {
-    let n = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);
-    // Distinct test binaries run one after another; within one binary, blocks differ.
-    21000 + (n % 300) * 100
+    let dir = std::env::temp_dir().join("senim-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    for _ in 0..BLOCKS {
+        let n = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) % BLOCKS;
+        let base = 21000 + n * 100;
+        let Ok(file) = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{base}.lock")))
+        else {
+            return base;
+        };
+        if file.try_lock().is_ok() {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+            return base;
+        }
+    }
+    panic!("every port block is taken by other test processes");
 }
 
 pub fn repo_root() -> PathBuf {
