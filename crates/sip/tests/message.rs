@@ -381,3 +381,42 @@ fn identifiers() {
     let c = message::new_call_id("senim.example");
     assert!(c.ends_with("@senim.example"));
 }
+
+#[test]
+fn content_type_and_accept() {
+    let with = |extra: &str| {
+        req(&format!(
+            "INVITE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: ct\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        ))
+    };
+    assert_eq!(message::content_type(&with("")), None);
+    assert_eq!(
+        message::content_type(&with("c: Application/SDP ; charset=x\r\n")).as_deref(),
+        Some("application/sdp")
+    );
+    let sdp = "application/sdp";
+    assert!(message::accepts(&with(""), sdp), "no Accept: SDP assumed");
+    assert!(message::accepts(&with("Accept: application/sdp\r\n"), sdp));
+    assert!(message::accepts(
+        &with("Accept: text/plain\r\nAccept: application/*;q=0.5\r\n"),
+        sdp
+    ));
+    assert!(message::accepts(&with("Accept: */*\r\n"), sdp));
+    assert!(
+        message::accepts(&with("Accept: \r\n"), sdp),
+        "empty: lenient"
+    );
+    // RFC 4475 §3.3.15 (sdp01).
+    assert!(!message::accepts(
+        &with("Accept: text/nobodyKnowsThis\r\n"),
+        sdp
+    ));
+    assert!(!message::accepts(
+        &with("Accept: application/sdp;q=0, text/plain\r\n"),
+        sdp
+    ));
+    assert!(!message::accepts(
+        &with("Accept: application/sdpx\r\n"),
+        sdp
+    ));
+}
