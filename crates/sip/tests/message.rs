@@ -420,3 +420,35 @@ fn content_type_and_accept() {
         sdp
     ));
 }
+
+/// On a stream, RFC 4475's mcl01 (two Content-Lengths) and ncl (a negative
+/// one), and inv2543 (none: it is a datagram), cannot be cut into frames; the
+/// connection is closed, after a 400 built from the head.
+#[test]
+fn unframeable_requests_are_answered_before_the_close() {
+    let read = |kind: &str, name: &str| {
+        std::fs::read(format!(
+            "{}/tests/torture/{kind}/{name}.sip",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    for (kind, name) in [
+        ("invalid", "mcl01"),
+        ("invalid", "ncl"),
+        ("valid", "inv2543"),
+    ] {
+        let data = read(kind, name);
+        let err = message::frame_len(&data).unwrap_err();
+        assert_eq!(err.status_code(), 400, "{name}");
+        let reply = message::error_response_for_raw(&data, err.status_code(), &err.to_string())
+            .unwrap_or_else(|| panic!("{name}: an answer"));
+        let SipMessage::Response(r) = message::parse(&reply).unwrap() else {
+            panic!("{name}: a response")
+        };
+        assert_eq!(r.status_code.code(), 400, "{name}");
+        assert!(message::to_tag(&r).is_some(), "{name}");
+    }
+    assert_eq!(FramingError::HeadTooLong(1).status_code(), 513);
+    assert_eq!(FramingError::BodyTooLarge(1).status_code(), 413);
+}
