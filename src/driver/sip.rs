@@ -4,7 +4,9 @@
 //!
 //! Requests outside any call are answered here: OPTIONS (200 with Allow,
 //! Accept, Supported), unknown dialogs (481), methods Senim does not take
-//! (405 or 501), merged INVITEs (482), new calls while stopping (503).
+//! (405 or 501), merged INVITEs (482), new calls while stopping (503). The
+//! requests Senim takes are first checked for their Request-URI scheme (416)
+//! and what they Require (420), RFC 3261 §8.2.2.
 //!
 //! Before any of that, every request passes [`Admission`]: scanners are
 //! dropped, and only trunks, registered softphones and calls in progress
@@ -46,6 +48,9 @@ const KNOWN_NOT_ALLOWED: [&str; 7] = [
     "UPDATE",
     "PUBLISH",
 ];
+/// Option tags Senim supports as a UAS (RFC 3261 §8.2.2.3): none yet, so a
+/// request that Requires any is answered 420.
+const SUPPORTED: [&str; 0] = [];
 const MAX_TCP_CONNECTIONS: usize = 1024;
 /// Most messages waiting for one connection Senim is opening.
 const MAX_WAITING_FOR_CONNECTION: usize = 64;
@@ -704,10 +709,32 @@ impl Endpoint {
         }
     }
 
+    /// RFC 3261 §8.2.2 for a request whose method Senim takes: answers 416
+    /// for a Request-URI scheme it does not serve, 420 for extensions it
+    /// does not support, and says whether it did.
+    fn refused_by_uas_checks(&mut self, key: TxKey, request: &rsip::Request) -> bool {
+        let Err(refusal) = senim_sip::uas::check(request, &SUPPORTED) else {
+            return false;
+        };
+        tracing::debug!(error = %refusal, method = %request.method, "request refused");
+        let response = refusal.response(request, Some(&message::new_tag()));
+        if let Err(e) = self.layer.send_response(Instant::now(), key, response) {
+            tracing::debug!(error = %e, "could not respond");
+        }
+        true
+    }
+
     fn request(&mut self, key: TxKey, request: rsip::Request, peer: Peer) {
         let call_id = message::call_id(&request);
         let has_to_tag = message::to_tag(&request).is_some();
         let method = request.method;
+        let taken = matches!(
+            method,
+            Method::Options | Method::Invite | Method::Bye | Method::Info
+        ) || (has_to_tag && matches!(method, Method::Notify | Method::Refer));
+        if taken && self.refused_by_uas_checks(key, &request) {
+            return;
+        }
         match method {
             Method::Options => {
                 let mut response =

@@ -31,6 +31,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Most connections at once from one IP address.
 pub const MAX_PER_ADDRESS: usize = 32;
+/// When a connection ends, how long what is already queued for it (such as
+/// the answer to the frame that ended it) may take to be written.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// How many connections there are, in all and per address: a connection
 /// over a limit is closed as soon as it is accepted.
@@ -157,10 +160,12 @@ enum Role {
 }
 
 /// One TCP connection: frames by Content-Length on the way in, writes what the
-/// endpoint sends on the way out. A hopeless frame closes the connection, and
-/// so does a flow whose pings went unanswered, and an accepted connection
-/// that says nothing whole within [`FIRST_MESSAGE_WITHIN`] or nothing at all
-/// for [`IDLE_TIMEOUT`].
+/// endpoint sends on the way out. A hopeless frame closes the connection
+/// (answered first when it is a request that names whom to answer: 400, 413
+/// or 513), and so does a flow whose pings went unanswered, and an accepted
+/// connection that says nothing whole within [`FIRST_MESSAGE_WITHIN`] or
+/// nothing at all for [`IDLE_TIMEOUT`]. What is queued when it closes gets
+/// [`LINGER`] to go out.
 async fn connection(
     stream: TcpStream,
     addr: SocketAddr,
@@ -187,7 +192,7 @@ async fn connection(
         transport: Transport::Tcp,
         addr,
     };
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(data) = wrx.recv().await {
             if write.write_all(&data).await.is_err() {
                 break;
@@ -258,11 +263,21 @@ async fn connection(
                 Ok(None) => break,
                 Err(e) => {
                     tracing::debug!(error = %e, %addr, "closing TCP connection on a bad frame");
+                    if let Some(reply) =
+                        message::error_response_for_raw(&buf, e.status_code(), &e.to_string())
+                    {
+                        let _ = wtx.send(reply);
+                    }
                     break 'conn;
                 }
             }
         }
     }
-    writer.abort();
+    // The endpoint forgets the connection; once it and this task have let go
+    // of the writer's queue, the writer ends after writing what is queued.
     let _ = tx.send(ToEndpoint::TcpClosed { addr });
+    drop(wtx);
+    if tokio::time::timeout(LINGER, &mut writer).await.is_err() {
+        writer.abort();
+    }
 }

@@ -46,7 +46,14 @@ pub fn port_block() -> u16 {
         else {
             return base;
         };
-        if file.try_lock().is_ok() {
+        // SAFETY: flock on a descriptor this process owns and keeps open.
+        let locked = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } == 0;
+        if locked {
             HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
             return base;
         }

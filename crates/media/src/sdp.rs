@@ -1,7 +1,8 @@
 //! SDP (RFC 4566 / RFC 8866) parsing and RFC 3264 offer/answer for G.711 audio with
 //! RFC 4733 telephone-events, plain (RTP/AVP) or SRTP with SDES keys (RTP/SAVP and
 //! `a=crypto`, RFC 4568). A small line-based parser: CRLF or LF, unknown lines
-//! and attributes ignored, errors name the 1-based line number.
+//! and attributes ignored (so is an `a=rtpmap` that does not follow its form: its
+//! payload type is then not used), errors name the 1-based line number.
 
 use crate::g711::Codec;
 use crate::srtp::{KeyOptions, MasterKey, Suite, MAX_LIFETIME};
@@ -134,8 +135,10 @@ pub struct RtpMap {
     pub payload_type: u8,
     /// Encoding name as written (e.g. "PCMU", "telephone-event").
     pub encoding: String,
-    /// Clock rate in Hz.
-    pub clock_rate: u32,
+    /// Clock rate in Hz; `None` when the attribute does not read as
+    /// `<encoding>/<clock rate>[/<channels>]` (RFC 4475's messages carry
+    /// `a=rtpmap:31 LPC`). Such a payload type is never chosen.
+    pub clock_rate: Option<u32>,
     /// Channel count, when given.
     pub channels: Option<u8>,
 }
@@ -189,7 +192,7 @@ impl MediaDescription {
     /// static payload type. Only the static payload types 0 and 8 are used.
     pub fn codec_of(&self, pt: u8) -> Option<Codec> {
         let codec = match self.rtpmap(pt) {
-            Some(m) if m.clock_rate == 8000 && m.channels.unwrap_or(1) == 1 => {
+            Some(m) if m.clock_rate == Some(8000) && m.channels.unwrap_or(1) == 1 => {
                 Codec::from_name(&m.encoding)?
             }
             Some(_) => return None,
@@ -202,7 +205,7 @@ impl MediaDescription {
     pub fn telephone_event(&self) -> Option<u8> {
         self.formats.iter().copied().find(|&pt| {
             self.rtpmap(pt).is_some_and(|m| {
-                m.encoding.eq_ignore_ascii_case("telephone-event") && m.clock_rate == 8000
+                m.encoding.eq_ignore_ascii_case("telephone-event") && m.clock_rate == Some(8000)
             })
         })
     }
@@ -261,34 +264,50 @@ fn parse_connection(n: usize, value: &str) -> Result<IpAddr, SdpError> {
     }
 }
 
-fn parse_rtpmap(n: usize, value: &str) -> Result<RtpMap, SdpError> {
-    let (pt, rest) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .ok_or_else(|| syntax(n, "a=rtpmap needs <pt> <encoding>/<rate>"))?;
-    let payload_type = parse_pt(n, pt)?;
-    let mut parts = rest.trim().split('/');
-    let encoding = parts.next().unwrap_or("").to_string();
-    let clock_rate = parts
-        .next()
-        .and_then(|r| r.trim().parse::<u32>().ok())
-        .ok_or_else(|| syntax(n, "a=rtpmap: missing or invalid clock rate"))?;
+/// An `a=rtpmap` value. RFC 4566 gives the attribute's value no grammar of
+/// its own in the ABNF, and an attribute a receiver cannot use is ignored
+/// (§5.13), so a value that does not read as `<pt> <encoding>/<rate>[/<ch>]`
+/// does not fail the description: with a readable payload type it is kept
+/// without a clock rate (that payload type is then never chosen, rather than
+/// guessed from its static meaning), else it is dropped (`None`).
+fn parse_rtpmap(value: &str) -> Option<RtpMap> {
+    let value = value.trim();
+    let (pt, rest) = match value.split_once(|c: char| c.is_ascii_whitespace()) {
+        Some((pt, rest)) => (pt, rest.trim()),
+        None => (value, ""),
+    };
+    let payload_type = pt.parse::<u8>().ok().filter(|pt| *pt < 128)?;
+    let mut parts = rest.split('/');
+    let encoding = parts.next().unwrap_or("").trim().to_string();
+    let clock_rate = parts.next().and_then(|r| r.trim().parse::<u32>().ok());
     let channels = match parts.next() {
-        Some(c) => Some(
-            c.trim()
-                .parse::<u8>()
-                .map_err(|_| syntax(n, "a=rtpmap: invalid channel count"))?,
-        ),
+        Some(c) => match c.trim().parse::<u8>() {
+            Ok(n) => Some(n),
+            Err(_) => return Some(RtpMap::unreadable(payload_type, encoding)),
+        },
         None => None,
     };
-    if encoding.is_empty() {
-        return Err(syntax(n, "a=rtpmap: empty encoding name"));
+    if encoding.is_empty() || clock_rate.is_none() || parts.next().is_some() {
+        return Some(RtpMap::unreadable(payload_type, encoding));
     }
-    Ok(RtpMap {
+    Some(RtpMap {
         payload_type,
         encoding,
         clock_rate,
         channels,
     })
+}
+
+impl RtpMap {
+    /// An rtpmap whose value could not be read beyond its payload type.
+    fn unreadable(payload_type: u8, encoding: String) -> RtpMap {
+        RtpMap {
+            payload_type,
+            encoding,
+            clock_rate: None,
+            channels: None,
+        }
+    }
 }
 
 fn parse_pt(n: usize, s: &str) -> Result<u8, SdpError> {
@@ -411,9 +430,10 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
                 };
                 match (name, val) {
                     ("rtpmap", Some(v)) => {
-                        let map = parse_rtpmap(n, v)?;
-                        if m.rtpmaps.len() < 128 {
-                            m.rtpmaps.push(map);
+                        if let Some(map) = parse_rtpmap(v) {
+                            if m.rtpmaps.len() < 128 {
+                                m.rtpmaps.push(map);
+                            }
                         }
                     }
                     ("fmtp", Some(v)) => {

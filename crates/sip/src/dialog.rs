@@ -19,7 +19,8 @@ pub struct DialogId {
     pub call_id: String,
     /// Our tag.
     pub local_tag: String,
-    /// The peer's tag.
+    /// The peer's tag; empty when the peer gave none (an RFC 2543 UAC sends
+    /// no From tag: RFC 3261 §12.1.1 has it read as null).
     pub remote_tag: String,
 }
 
@@ -37,7 +38,7 @@ pub enum DialogError {
         /// What is wrong.
         detail: String,
     },
-    /// The From (UAS side) or To (UAC side) tag that identifies the peer is missing.
+    /// A tag the UAC side needs is missing: its own INVITE's From tag or the response's To tag.
     #[error("missing {0} tag")]
     MissingTag(&'static str),
     /// The request's Call-ID or tags do not belong to this dialog (answer 481).
@@ -115,6 +116,10 @@ fn uri_list(
 
 fn contact_uri(msg: &impl rsip::message::HasHeaders) -> Result<Uri, DialogError> {
     let value = required(msg, "Contact")?;
+    first_contact_uri(value)
+}
+
+fn first_contact_uri(value: &str) -> Result<Uri, DialogError> {
     let first = message::split_commas(value)
         .into_iter()
         .next()
@@ -132,7 +137,12 @@ fn has_lr(uri: &Uri) -> bool {
 
 impl Dialog {
     /// UAS side: from the INVITE and the To tag Senim puts in its 2xx. Route set = Record-Route
-    /// in order; remote target = Contact (error if missing); remote CSeq = the INVITE's.
+    /// in order; remote target = Contact; remote CSeq = the INVITE's.
+    ///
+    /// RFC 2543 compatibility (RFC 4475 §3.4.1): an INVITE without a From tag makes a dialog
+    /// whose remote tag is null (RFC 3261 §12.1.1: empty here, and Senim's requests then carry
+    /// no tag in To, §12.2.1.1), and one without Contact (optional in RFC 2543) takes the From
+    /// URI as remote target, where RFC 2543 §6.13 sent later requests.
     pub fn new_uas(
         invite: &Request,
         local_tag: &str,
@@ -141,10 +151,7 @@ impl Dialog {
         let call_id = message::call_id(invite).ok_or(DialogError::MissingHeader("Call-ID"))?;
         let from = name_addr(required(invite, "From")?, "From")?;
         let mut to = name_addr(required(invite, "To")?, "To")?;
-        let remote_tag = from
-            .param("tag")
-            .ok_or(DialogError::MissingTag("From"))?
-            .to_string();
+        let remote_tag = from.param("tag").unwrap_or_default().to_string();
         if to.param("tag").is_none() {
             to.set_param("tag", Some(local_tag.to_string()));
         }
@@ -160,7 +167,10 @@ impl Dialog {
             },
             local_uri: uri_of(&to, "To")?,
             remote_uri: uri_of(&from, "From")?,
-            remote_target: contact_uri(invite)?,
+            remote_target: match message::header_value(invite, "Contact") {
+                Some(value) => first_contact_uri(value)?,
+                None => uri_of(&from, "From")?,
+            },
             route_set: uri_list(invite, "Record-Route")?,
             local_cseq: 0,
             remote_cseq: Some(remote_cseq),
@@ -314,14 +324,15 @@ impl Dialog {
         self.build(Method::Ack, invite_cseq, via_sent_by, transport)
     }
 
-    /// Check an in-dialog request from the peer: Call-ID and tags must match (else
+    /// Check an in-dialog request from the peer: Call-ID and tags must match, a missing From tag
+    /// matching a null remote tag (else
     /// [`DialogError::NotThisDialog`], answer 481), CSeq must be above the last one (else
     /// [`DialogError::CSeqOutOfOrder`], answer 500; ACK and CANCEL are exempt). Updates the remote
     /// CSeq and, for target refresh requests (re-INVITE, UPDATE, SUBSCRIBE, NOTIFY) with a Contact,
     /// the remote target.
     pub fn on_request(&mut self, request: &Request) -> Result<(), DialogError> {
         let same = message::call_id(request).as_deref() == Some(self.id.call_id.as_str())
-            && message::from_tag(request).as_deref() == Some(self.id.remote_tag.as_str())
+            && message::from_tag(request).unwrap_or_default() == self.id.remote_tag
             && message::to_tag(request).as_deref() == Some(self.id.local_tag.as_str());
         if !same {
             return Err(DialogError::NotThisDialog);
@@ -363,13 +374,13 @@ impl Dialog {
     }
 }
 
-/// Dialog id of a request as seen by a UAS (local tag = To tag, remote = From tag); `None` if
-/// either tag or the Call-ID is missing.
+/// Dialog id of a request as seen by a UAS (local tag = To tag, remote = From tag, null when
+/// absent as in [`Dialog::new_uas`]); `None` if the To tag or the Call-ID is missing.
 pub fn uas_dialog_id(request: &Request) -> Option<DialogId> {
     Some(DialogId {
         call_id: message::call_id(request)?,
         local_tag: message::to_tag(request)?,
-        remote_tag: message::from_tag(request)?,
+        remote_tag: message::from_tag(request).unwrap_or_default(),
     })
 }
 

@@ -13,6 +13,8 @@
 //! * [`registration`]: the client side of RFC 3261 §10: registering to a SIP provider, with
 //!   refreshes, challenges, 423 and retries with back-off.
 //! * [`health`]: trunk health by out-of-dialog OPTIONS probes (up/down with events).
+//! * [`uas`]: the RFC 3261 §8.2.2 checks of a request a UAS takes (Request-URI scheme, 416;
+//!   Require, 420).
 //! * [`outbound`]: what the client cores hand to the driver ([`outbound::OutgoingRequest`])
 //!   and the pieces they share (the request's headers, Via with rport, back-off with jitter,
 //!   the public address).
@@ -32,5 +34,6 @@ pub mod registrar;
 pub mod registration;
 pub mod source_limit;
 pub mod transaction;
+pub mod uas;
 
 pub use rsip;

@@ -952,7 +952,9 @@ impl Registrar {
         Ok((user, resp))
     }
 
-    /// Step 3: the credentials for our realm (the first Authorization with it).
+    /// Step 3: the credentials for our realm (the first Authorization with it). An
+    /// Authorization in a scheme other than Digest is not ours to read and is passed over, so
+    /// its request is challenged (RFC 4475 §3.3.7); a malformed Digest one is a 400.
     fn credentials(&self, request: &Request) -> Result<Credentials, RegisterError> {
         let values = message::header_values(request, "Authorization");
         let mut creds: Option<Credentials> = None;
@@ -963,7 +965,7 @@ impl Registrar {
                     creds = Some(c);
                     break;
                 }
-                Ok(_) => {}
+                Ok(_) | Err(digest::DigestError::NotDigest) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }

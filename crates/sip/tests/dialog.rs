@@ -218,22 +218,64 @@ Content-Length: 0\r\n\r\n"
 
 #[test]
 fn dialog_errors() {
-    let no_contact = parse_req(&INVITE.replace(
-        "Contact: <sip:caller@192.0.2.10:5062;transport=udp>\r\n",
-        "",
-    ));
+    let mut no_call_id = parse_req(INVITE);
+    message::remove_headers(&mut no_call_id, "Call-ID");
     assert_eq!(
-        Dialog::new_uas(&no_contact, "t", local_contact()),
-        Err(DialogError::MissingHeader("Contact"))
-    );
-    let no_tag = parse_req(&INVITE.replace(";tag=a1", ""));
-    assert_eq!(
-        Dialog::new_uas(&no_tag, "t", local_contact()),
-        Err(DialogError::MissingTag("From"))
+        Dialog::new_uas(&no_call_id, "t", local_contact()),
+        Err(DialogError::MissingHeader("Call-ID"))
     );
     assert_eq!(
         dialog::uas_dialog_id(&parse_req(INVITE)),
         None,
         "no To tag yet"
     );
+}
+
+/// RFC 4475 §3.4.1 (inv2543): an RFC 2543 INVITE without From tag, Contact,
+/// branch, Max-Forwards or Content-Length makes a dialog with a null remote
+/// tag (RFC 3261 §12.1.1) and the From URI as remote target; the UAC's BYE,
+/// again without From tag, belongs to it, and Senim's own BYE carries no tag
+/// in To (§12.2.1.1).
+#[test]
+fn an_rfc2543_invite_without_from_tag_makes_a_dialog() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/torture/valid/inv2543.sip"
+    );
+    let invite = parse_req(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+    let mut d = Dialog::new_uas(&invite, "ivr9", local_contact()).expect("a dialog");
+    assert_eq!(d.id.remote_tag, "");
+    assert_eq!(d.id.local_tag, "ivr9");
+    assert_eq!(
+        message::uri_to_string(&d.remote_target),
+        "sip:+13035551111@ift.client.example.net;user=phone"
+    );
+    assert_eq!(d.remote_cseq, Some(56));
+
+    let bye = parse_req(
+        "BYE sip:UserB@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP iftgw.example.com\r\n\
+From: <sip:+13035551111@ift.client.example.net;user=phone>\r\n\
+To: sip:+16505552222@ss1.example.net;user=phone;tag=ivr9\r\n\
+Call-ID: inv2543.1717@ift.client.example.com\r\n\
+CSeq: 57 BYE\r\n\r\n",
+    );
+    assert_eq!(dialog::uas_dialog_id(&bye), Some(d.id.clone()));
+    d.on_request(&bye).expect("the BYE is in the dialog");
+    let tagged = parse_req(
+        &message::to_bytes(&SipMessage::Request(bye))
+            .iter()
+            .map(|b| *b as char)
+            .collect::<String>()
+            .replace("user=phone>", "user=phone>;tag=other")
+            .replace("CSeq: 57", "CSeq: 58"),
+    );
+    assert_eq!(d.on_request(&tagged), Err(DialogError::NotThisDialog));
+
+    let ours = d.make_request(rsip::Method::Bye, sent_by(), Transport::Udp);
+    let to = message::header_value(&ours, "To").unwrap();
+    assert!(!to.contains("tag="), "{to}");
+    assert!(message::header_value(&ours, "From")
+        .unwrap()
+        .contains("tag=ivr9"));
 }

@@ -381,3 +381,74 @@ fn identifiers() {
     let c = message::new_call_id("senim.example");
     assert!(c.ends_with("@senim.example"));
 }
+
+#[test]
+fn content_type_and_accept() {
+    let with = |extra: &str| {
+        req(&format!(
+            "INVITE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: ct\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        ))
+    };
+    assert_eq!(message::content_type(&with("")), None);
+    assert_eq!(
+        message::content_type(&with("c: Application/SDP ; charset=x\r\n")).as_deref(),
+        Some("application/sdp")
+    );
+    let sdp = "application/sdp";
+    assert!(message::accepts(&with(""), sdp), "no Accept: SDP assumed");
+    assert!(message::accepts(&with("Accept: application/sdp\r\n"), sdp));
+    assert!(message::accepts(
+        &with("Accept: text/plain\r\nAccept: application/*;q=0.5\r\n"),
+        sdp
+    ));
+    assert!(message::accepts(&with("Accept: */*\r\n"), sdp));
+    assert!(
+        message::accepts(&with("Accept: \r\n"), sdp),
+        "empty: lenient"
+    );
+    // RFC 4475 §3.3.15 (sdp01).
+    assert!(!message::accepts(
+        &with("Accept: text/nobodyKnowsThis\r\n"),
+        sdp
+    ));
+    assert!(!message::accepts(
+        &with("Accept: application/sdp;q=0, text/plain\r\n"),
+        sdp
+    ));
+    assert!(!message::accepts(
+        &with("Accept: application/sdpx\r\n"),
+        sdp
+    ));
+}
+
+/// On a stream, RFC 4475's mcl01 (two Content-Lengths) and ncl (a negative
+/// one), and inv2543 (none: it is a datagram), cannot be cut into frames; the
+/// connection is closed, after a 400 built from the head.
+#[test]
+fn unframeable_requests_are_answered_before_the_close() {
+    let read = |kind: &str, name: &str| {
+        std::fs::read(format!(
+            "{}/tests/torture/{kind}/{name}.sip",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    for (kind, name) in [
+        ("invalid", "mcl01"),
+        ("invalid", "ncl"),
+        ("valid", "inv2543"),
+    ] {
+        let data = read(kind, name);
+        let err = message::frame_len(&data).unwrap_err();
+        assert_eq!(err.status_code(), 400, "{name}");
+        let reply = message::error_response_for_raw(&data, err.status_code(), &err.to_string())
+            .unwrap_or_else(|| panic!("{name}: an answer"));
+        let SipMessage::Response(r) = message::parse(&reply).unwrap() else {
+            panic!("{name}: a response")
+        };
+        assert_eq!(r.status_code.code(), 400, "{name}");
+        assert!(message::to_tag(&r).is_some(), "{name}");
+    }
+    assert_eq!(FramingError::HeadTooLong(1).status_code(), 513);
+    assert_eq!(FramingError::BodyTooLarge(1).status_code(), 413);
+}

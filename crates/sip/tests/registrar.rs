@@ -827,6 +827,20 @@ fn malformed_requests_get_400() {
         src,
     );
     assert_eq!(out.result, Err(RegisterError::Unauthenticated));
+    // Authorization in a scheme Senim does not use (RFC 4475 §3.3.7, regaut01): passed over,
+    // so challenged like a REGISTER without credentials; it used to be a 400.
+    for other in [
+        "NoOneKnowsThisScheme opaque-data=here",
+        "Basic YWxpY2U6czNjcmV0",
+    ] {
+        let out = reg.handle_register(
+            t0,
+            &phone.register(&format!("Authorization: {other}\r\n")),
+            src,
+        );
+        assert_eq!(code(&out), 401, "{other}");
+        assert_eq!(out.result, Err(RegisterError::Unauthenticated), "{other}");
+    }
     // A tel: contact.
     let first = reg.handle_register(t0, &phone.register(""), src);
     phone.learn(&first);

@@ -78,6 +78,32 @@ fn not_acceptable(invite: &rsip::Request, code: u16, why: &str) -> rsip::Respons
     r
 }
 
+/// A refusal of an INVITE (or re-INVITE) for the types of its bodies: a body
+/// that is not SDP gets 415 with `Accept: application/sdp` (RFC 3261 §8.2.3;
+/// RFC 4475 §3.3.6), and an Accept that rules out the SDP Senim's 200 always
+/// carries gets 406 with a Warning (RFC 3261 §21.4.7; RFC 4475 §3.3.15). A
+/// body without Content-Type is read as SDP.
+fn refusal_for_types(request: &rsip::Request, tag: Option<&str>) -> Option<rsip::Response> {
+    const SDP: &str = "application/sdp";
+    if !request.body.is_empty() {
+        if let Some(ct) = message::content_type(request) {
+            if ct != SDP {
+                let mut r = message::response(request, 415, "Unsupported Media Type", tag);
+                r.headers.push(rsip::Header::Accept(SDP.into()));
+                return Some(r);
+            }
+        }
+    }
+    if !message::accepts(request, SDP) {
+        let mut r = message::response(request, 406, "Not Acceptable", tag);
+        r.headers.push(rsip::Header::Warning(
+            "399 senim \"the answer can only be application/sdp\"".into(),
+        ));
+        return Some(r);
+    }
+    None
+}
+
 fn uri_socket_addr(uri: &rsip::Uri) -> Option<SocketAddr> {
     let ip: IpAddr = match &uri.host_with_port.host {
         rsip::Host::IpAddr(ip) => *ip,
@@ -174,6 +200,15 @@ impl Call {
             line: self.line.clone(),
         });
         let invite = self.invite.clone();
+        if let Some(r) = refusal_for_types(&invite, Some(&message::new_tag())) {
+            tracing::info!(
+                status = r.status_code.code(),
+                "the INVITE's body or Accept rules out SDP"
+            );
+            self.respond(self.invite_key, r);
+            self.end("rejected-media", None);
+            return false;
+        }
         // SRTP: SDES keys travel in the SDP, so only over TLS; a caller that
         // must use SRTP is refused over anything else.
         let required = self.requires_srtp();
@@ -547,6 +582,11 @@ impl Call {
             self.respond_code(key, request, 500, "Server Internal Error");
             return;
         };
+        let tag = self.dialog.as_ref().map(|d| d.id.local_tag.clone());
+        if let Some(r) = refusal_for_types(request, tag.as_deref()) {
+            self.respond(key, r);
+            return;
+        }
         let Some(policy) = self.reinvite_policy(&peer) else {
             tracing::info!("re-INVITE over signalling that is not TLS while SRTP runs: refused");
             self.respond_code(key, request, 488, "Not Acceptable Here");

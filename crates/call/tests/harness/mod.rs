@@ -113,7 +113,11 @@ pub fn config_with_quota(quota: Arc<dyn senim_call::config::CallbackQuota>) -> A
 /// The centre's settings with the trunk changed by `trunk` and these
 /// `[[specialist]]` entries added to the usual two.
 pub fn config_with_specialists(trunk: impl FnOnce(&mut Trunk), more: &str) -> Arc<CallConfig> {
-    Arc::new(config_parts(trunk, Vec::new(), &format!("{SPECIALISTS}{more}")))
+    Arc::new(config_parts(
+        trunk,
+        Vec::new(),
+        &format!("{SPECIALISTS}{more}"),
+    ))
 }
 
 fn config_full(

@@ -1,5 +1,6 @@
 //! Reading and changing the headers and body of a message: typed accessors (Call-ID, tags,
-//! CSeq, top Via), header removal and body replacement.
+//! CSeq, top Via, the body's media type and what Accept allows), header removal and body
+//! replacement.
 
 use rsip::headers::UntypedHeader;
 use rsip::message::HasHeaders;
@@ -88,6 +89,51 @@ pub fn to_tag<M: HasHeaders + ?Sized>(msg: &M) -> Option<String> {
 pub fn cseq<M: HasHeaders + ?Sized>(msg: &M) -> Option<(u32, Method)> {
     let (n, m) = parse_cseq_value(header_value(msg, "CSeq")?).ok()?;
     Some((n, method_from_str(&m)?))
+}
+
+/// The media type of the body from Content-Type: `type/subtype` in lower case, parameters
+/// dropped (`None` without Content-Type).
+pub fn content_type<M: HasHeaders + ?Sized>(msg: &M) -> Option<String> {
+    let value = header_value(msg, "Content-Type")?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// Whether a body of `media_type` (`type/subtype`, lower case) suits the Accept headers of
+/// `msg` (RFC 3261 §20.1): always without Accept; else when a media range names it, its type
+/// with `/*`, or `*/*`, and does not carry `q=0`. An Accept header with no media range at all
+/// is read as no preference (RFC 3261 says it accepts nothing; a caller's INVITE that says so
+/// is more likely sloppy than sincere).
+pub fn accepts<M: HasHeaders + ?Sized>(msg: &M, media_type: &str) -> bool {
+    let ranges: Vec<&str> = header_values(msg, "Accept")
+        .into_iter()
+        .flat_map(split_commas)
+        .filter(|r| !r.is_empty())
+        .collect();
+    if ranges.is_empty() {
+        return true;
+    }
+    let (wanted_type, _) = media_type.split_once('/').unwrap_or((media_type, ""));
+    ranges.iter().any(|range| {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("q")
+                    && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            })
+        });
+        let matches = name == media_type
+            || name == "*/*"
+            || name.strip_suffix("/*").is_some_and(|t| t == wanted_type);
+        matches && !refused
+    })
 }
 
 /// The top Via, parsed.

@@ -87,3 +87,15 @@ pub enum FramingError {
     #[error("body of {0} bytes exceeds the limit")]
     BodyTooLarge(usize),
 }
+
+impl FramingError {
+    /// The status code to answer the request the stream could not be cut at, before the
+    /// connection is closed: 513 for a head too long, 413 for a body too large, else 400.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            FramingError::HeadTooLong(_) => 513,
+            FramingError::BodyTooLarge(_) => 413,
+            FramingError::MissingContentLength | FramingError::BadContentLength(_) => 400,
+        }
+    }
+}

@@ -41,8 +41,8 @@ mod uri;
 mod via;
 
 pub use access::{
-    call_id, cseq, from_tag, header_value, header_values, remove_headers, set_body, set_top_via,
-    to_tag, top_via, top_via_branch, Message,
+    accepts, call_id, content_type, cseq, from_tag, header_value, header_values, remove_headers,
+    set_body, set_top_via, to_tag, top_via, top_via_branch, Message,
 };
 pub use error::{FramingError, ParseError};
 pub use framing::{frame_len, is_keepalive};
