@@ -504,6 +504,8 @@ fn senims_srtp_offer_and_the_answer_to_it() {
             &SrtpPolicy::Require(ours())
         ),
         Err(SdpError::NoUsableCrypto)
+    );
+}
 
 /// RFC 4475's messages offer `a=rtpmap:31 LPC` (no clock rate) for a video
 /// stream: the offer is still read, and its audio is answered.
