@@ -218,6 +218,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         outbound,
         lines: settings.lines.clone(),
         sip_address,
+        tls_address: None,
         media_ip: settings.sdp_ip,
         numbers: Arc::new(crate::call::NumberKeys {
             hasher: hasher.clone(),

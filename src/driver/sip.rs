@@ -548,7 +548,7 @@ impl Endpoint {
                     tracing::debug!(error = %e, to = %t.peer.addr, "udp send failed");
                 }
             }
-            Transport::Tcp => match self.tcp_writers.get(&t.peer.addr) {
+            Transport::Tcp | Transport::Tls => match self.tcp_writers.get(&t.peer.addr) {
                 Some(w) => {
                     let _ = w.send(t.data);
                 }

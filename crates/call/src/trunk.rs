@@ -271,6 +271,7 @@ impl Trunk {
         }
         let transport = match self.transport {
             Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
             Transport::Udp => "",
         };
         rsip::Uri::try_from(format!("sip:{written}@{}{transport}", self.host()).as_str()).ok()

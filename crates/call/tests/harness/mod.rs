@@ -28,6 +28,8 @@ pub const CALLER: &str = "198.51.100.20:5062";
 pub const CALLER_RTP: &str = "198.51.100.20:40000";
 pub const TRUNK: &str = "203.0.113.5:5060";
 pub const SENIM: &str = "192.0.2.1:5060";
+/// Senim's TLS listener in the harness.
+pub const SENIM_TLS: &str = "192.0.2.1:5061";
 pub const CALLER_NUMBER: &str = "+77011234567";
 
 /// Hashes and "seals" visibly, so a test can see what went where.
@@ -131,6 +133,7 @@ fn config_full(
         },
         lines,
         sip_address: SENIM.parse().expect("address"),
+        tls_address: Some(SENIM_TLS.parse().expect("address")),
         media_ip: "192.0.2.1".parse().expect("address"),
         numbers: Arc::new(TestKeys),
     })
@@ -215,6 +218,8 @@ pub struct Harness {
     next_port: u16,
     /// What `PrepareLeg` answers: a port, or this error.
     pub leg_error: Option<String>,
+    /// Where the caller's requests come from (its transport and address).
+    pub caller_peer: Peer,
     /// The caller's next audio packet's sequence number and timestamp.
     audio_seq: u16,
     audio_ts: u32,
@@ -236,13 +241,26 @@ impl Harness {
         Self::start_invite(cfg, plan_file, invite(body), hour, from)
     }
 
-    /// A call for `invite` from `from`.
+    /// A call for `invite` from `from` (over UDP).
     pub fn start_invite(
         cfg: Arc<CallConfig>,
         plan_file: &str,
         invite: rsip::Request,
         hour: i64,
         from: &str,
+    ) -> Harness {
+        let peer = Peer::udp(from.parse().expect("address"));
+        Self::start_invite_over(cfg, plan_file, invite, hour, peer)
+    }
+
+    /// A call for `invite` from `peer` (any transport); the caller's later
+    /// requests come from there too.
+    pub fn start_invite_over(
+        cfg: Arc<CallConfig>,
+        plan_file: &str,
+        invite: rsip::Request,
+        hour: i64,
+        peer: Peer,
     ) -> Harness {
         let now = Instant::now();
         let call = Call::answer_new(
@@ -253,7 +271,7 @@ impl Harness {
                 id: "0b6f7a3e-2f47-4a51-9a2e-5d1c2e9b8f10".into(),
                 key: TxKey::from_id(1),
                 invite,
-                peer: Peer::udp(from.parse().expect("address")),
+                peer,
                 port: Ok(30000),
             },
         );
@@ -265,6 +283,7 @@ impl Harness {
             next_key: 100,
             next_port: 31000,
             leg_error: None,
+            caller_peer: peer,
             audio_seq: 0,
             audio_ts: 0,
         };
@@ -346,17 +365,11 @@ impl Harness {
         };
         let request = parse_request(&text);
         let key = self.key();
+        let peer = self.caller_peer;
         if method == "ACK" {
-            self.sip(SipInput::Ack {
-                request,
-                peer: Peer::udp(CALLER.parse().expect("address")),
-            });
+            self.sip(SipInput::Ack { request, peer });
         } else {
-            self.sip(SipInput::Request {
-                key,
-                request,
-                peer: Peer::udp(CALLER.parse().expect("address")),
-            });
+            self.sip(SipInput::Request { key, request, peer });
         }
         key
     }
