@@ -150,6 +150,7 @@ pub async fn run(
         None,
         tx.clone(),
         tcp_limits.clone(),
+        ep.ctx.stats.clone(),
     ));
     let tls_acceptor = tls.map(|(listener, handshakes)| {
         tokio::spawn(super::tcp::accept(
@@ -157,6 +158,7 @@ pub async fn run(
             Some(handshakes),
             tx.clone(),
             tcp_limits,
+            ep.ctx.stats.clone(),
         ))
     });
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -311,9 +313,6 @@ impl Endpoint {
         stats
             .tcp_refused
             .store(self.tcp_limits.refused.load(Relaxed), Relaxed);
-        stats
-            .tls_handshakes_failed
-            .store(self.tcp_limits.handshakes_failed.load(Relaxed), Relaxed);
     }
 
     /// When stopping, the next moment to check whether to stop.

@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::messages::ToEndpoint;
+use super::stats::SipStats;
 use super::tls::TrunkTls;
 
 /// How long opening a connection to a trunk may take (with the TLS
@@ -47,8 +48,6 @@ pub struct ConnectionLimits {
     open: Mutex<HashMap<IpAddr, usize>>,
     /// Connections refused at accept.
     pub refused: AtomicU64,
-    /// Accepted TLS connections whose handshake failed or took too long.
-    pub handshakes_failed: AtomicU64,
 }
 
 /// One admitted connection's place; given back when dropped.
@@ -97,13 +96,14 @@ impl Drop for ConnectionSlot {
 }
 
 /// Accept connections until the task is aborted: SIP over TCP, or over TLS
-/// with `tls` (the handshake first, within [`HANDSHAKE_WITHIN`]). Both
-/// count against the same [`ConnectionLimits`].
+/// with `tls` (the handshake first, within [`HANDSHAKE_WITHIN`]; failures
+/// counted in `stats`). Both count against the same [`ConnectionLimits`].
 pub async fn accept(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     tx: mpsc::UnboundedSender<ToEndpoint>,
     limits: Arc<ConnectionLimits>,
+    stats: Arc<SipStats>,
 ) {
     let transport = if tls.is_some() {
         Transport::Tls
@@ -120,7 +120,7 @@ pub async fn accept(
                 };
                 let tx = tx.clone();
                 let tls = tls.clone();
-                let limits = limits.clone();
+                let stats = stats.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
                     let Some(acceptor) = tls else {
@@ -132,11 +132,11 @@ pub async fn accept(
                             connection(stream, Peer::tls(addr), tx, Role::Accepted).await
                         }
                         Ok(Err(e)) => {
-                            limits.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+                            stats.tls_handshakes_failed.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(%addr, error = %e, "TLS handshake failed");
                         }
                         Err(_) => {
-                            limits.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+                            stats.tls_handshakes_failed.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(%addr, "no TLS handshake within {HANDSHAKE_WITHIN:?}");
                         }
                     }
