@@ -354,3 +354,199 @@ wrap_up = "1s"
         senim.log()
     );
 }
+
+/// What a TLS "trunk" run by the test saw: the requests it read, and the
+/// handshakes that failed (with rustls's reason).
+#[derive(Debug, Default)]
+struct TrunkSaw {
+    requests: Vec<String>,
+    handshake_errors: Vec<String>,
+}
+
+/// A registrar over TLS on 127.0.0.1 with `cert`/`key`: every REGISTER it
+/// reads gets a 200 with the Contact it names. Serves until `until`.
+fn tls_registrar(
+    (cert, key): &(String, String),
+    until: Instant,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<TrunkSaw>>) {
+    use rustls::pki_types::PrivateKeyDer;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("certificate");
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate"),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let saw = Arc::new(std::sync::Mutex::new(TrunkSaw::default()));
+    let shared = saw.clone();
+    std::thread::spawn(move || {
+        // At most a few connections (Senim reconnects after a failure).
+        for _ in 0..2000 {
+            if Instant::now() > until {
+                return;
+            }
+            let Ok((sock, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let config = config.clone();
+            let saw = shared.clone();
+            std::thread::spawn(move || serve_registrar(sock, config, saw, until));
+        }
+    });
+    (addr, saw)
+}
+
+fn serve_registrar(
+    sock: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    saw: Arc<std::sync::Mutex<TrunkSaw>>,
+    until: Instant,
+) {
+    let _ = sock.set_nonblocking(false);
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(300)));
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while Instant::now() < until {
+        match tls.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(e) => {
+                if tls.conn.is_handshaking() {
+                    saw.lock()
+                        .expect("lock")
+                        .handshake_errors
+                        .push(e.to_string());
+                }
+                return;
+            }
+        }
+        // Whole messages only (REGISTER has no body); CRLF pings skipped.
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end + 4);
+            let text = text.trim_start_matches(['\r', '\n']).to_string();
+            if text.is_empty() {
+                continue;
+            }
+            let header = |name: &str| {
+                text.lines()
+                    .find(|l| {
+                        l.split(':')
+                            .next()
+                            .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
+                    })
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default()
+            };
+            let to = header("To");
+            let to = if to.contains(";tag=") {
+                to
+            } else {
+                format!("{to};tag=reg")
+            };
+            let contact = header("Contact");
+            let contact = contact.split(";expires").next().unwrap_or("").to_string();
+            let reply = format!(
+                "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+                 Contact: {contact};expires=60\r\nContent-Length: 0\r\n\r\n",
+                header("Via"),
+                header("From"),
+                header("Call-ID"),
+                header("CSeq"),
+            );
+            saw.lock().expect("lock").requests.push(text);
+            if tls.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A trunk with `transport = "tls"`: Senim opens a TLS connection to it,
+/// checks its certificate against the trunk's `tls_ca`, and registers over
+/// it (Via TLS, a Contact that names TLS). A trunk whose certificate is not
+/// signed by its `tls_ca` gets no request: the handshake fails at Senim.
+#[test]
+fn a_tls_trunk_is_registered_to_over_a_connection_whose_certificate_is_checked() {
+    let until = Instant::now() + Duration::from_secs(30);
+    let provider_pair = self_signed();
+    let (good, good_saw) = tls_registrar(&provider_pair, until);
+    let (bad, bad_saw) = tls_registrar(&self_signed(), until);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("provider-ca.pem");
+    std::fs::write(&ca, &provider_pair.0).expect("write CA");
+    let trunk = |id: &str, addr: SocketAddr| {
+        format!(
+            "[[trunk]]\nid = \"{id}\"\naddress = \"{addr}\"\ntransport = \"tls\"\n\
+             tls_ca = \"{}\"\nregister = true\nregister_expires = \"60s\"\n\
+             username = \"centre\"\npassword = \"trunk-secret-1\"\n\n",
+            ca.display()
+        )
+    };
+    let config = format!("{}{}", trunk("provider", good), trunk("impostor", bad));
+    let senim = Senim::start_with(Some(&config), &[]);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let (_, body) = http(senim.http, "GET", "/trunks");
+            body.contains("\"registered\"")
+        }),
+        "registered over TLS: {:?}\n{}",
+        good_saw.lock().expect("lock"),
+        senim.log()
+    );
+    let register = good_saw
+        .lock()
+        .expect("lock")
+        .requests
+        .first()
+        .cloned()
+        .expect("a REGISTER");
+    assert!(
+        register.starts_with(&format!("REGISTER sip:{good} SIP/2.0")),
+        "{register}"
+    );
+    assert!(register.contains("Via: SIP/2.0/TLS "), "{register}");
+    let contact = register
+        .lines()
+        .find(|l| l.starts_with("Contact:"))
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(contact.contains(";transport=tls"), "{register}");
+    assert!(
+        wait_until(Duration::from_secs(10), || !bad_saw
+            .lock()
+            .expect("lock")
+            .handshake_errors
+            .is_empty()),
+        "the impostor's handshake fails: {:?}\n{}",
+        bad_saw.lock().expect("lock"),
+        senim.log()
+    );
+    assert!(
+        bad_saw.lock().expect("lock").requests.is_empty(),
+        "nothing is sent to a trunk whose certificate is not trusted"
+    );
+    assert!(
+        senim.log().contains("could not open a connection"),
+        "{}",
+        senim.log()
+    );
+}
