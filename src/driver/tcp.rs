@@ -161,6 +161,12 @@ pub async fn dial(
     tx: mpsc::UnboundedSender<ToEndpoint>,
 ) {
     let addr = peer.addr;
+    if peer.transport == Transport::Tls && tls.is_none() {
+        // Never SIP in clear to a peer meant to be reached over TLS.
+        tracing::error!(%addr, "no TLS settings for this TLS peer; nothing sent");
+        let _ = tx.send(ToEndpoint::TcpFailed { peer });
+        return;
+    }
     let role = Role::Opened { keepalive };
     let opened = tokio::time::timeout(CONNECT_TIMEOUT, async {
         let stream = TcpStream::connect(addr).await?;
