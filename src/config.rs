@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::driver::admission::UnknownSources;
 use crate::driver::registrar::{RegistrarConfig, RegistrarSettings};
+use crate::driver::tls::TlsFiles;
 use crate::http::auth::{ApiConfig, TokenTable};
 use crate::store::retention::{Retention, RetentionConfig};
 use crate::util::duration::{parse_duration, parse_port_range};
@@ -167,9 +168,13 @@ pub struct TrunkConfig {
     /// Where requests to the trunk go (its proxy or SBC; IP literal and
     /// port), and where its calls come from.
     pub address: SocketAddr,
-    /// `udp` (default) or `tcp`.
+    /// `udp` (default), `tcp` or `tls`.
     #[serde(default)]
     pub transport: Option<String>,
+    /// For `transport = "tls"`: a PEM file of the CA certificates the
+    /// trunk's certificate must chain to. Empty: the system's CA bundle.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
     /// The provider's domain for Request-URIs, From and To (and the
     /// registrar's domain); empty: the address.
     #[serde(default)]
@@ -336,6 +341,15 @@ pub struct SipConfig {
     /// softphone, nor part of a call) get: "drop" (no answer, the default)
     /// or "403".
     pub unknown_sources: UnknownSources,
+    /// Address for SIP over TLS, e.g. "0.0.0.0:5061". Empty (the default):
+    /// no TLS listener.
+    pub tls_listen: Option<SocketAddr>,
+    /// The TLS listener's certificate chain (PEM, the server's certificate
+    /// first); read again when it changes.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM: PKCS#8, RSA or EC); read again
+    /// when it changes.
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -419,6 +433,9 @@ impl Default for SipConfig {
             rate_burst: 100,
             max_calls: 1000,
             unknown_sources: UnknownSources::default(),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -490,6 +507,15 @@ pub struct Settings {
     pub registrar: RegistrarSettings,
     /// The centre's area code (`[centre] area_code`), for local numbers.
     pub area_code: Option<senim_call::config::AreaCode>,
+    /// SIP over TLS, when `[sip] tls_listen` is set.
+    pub sip_tls: Option<SipTls>,
+}
+
+/// The TLS listener's address and files (read at start, see `server`).
+#[derive(Debug, Clone)]
+pub struct SipTls {
+    pub listen: SocketAddr,
+    pub files: TlsFiles,
 }
 
 /// A trunk after validation: what calls use, and what the driver needs to
@@ -501,8 +527,11 @@ pub struct TrunkSettings {
     pub register_expires: Duration,
     /// How often to probe with OPTIONS (`None`: never).
     pub probe_every: Option<Duration>,
-    /// TCP: how often to ping the connection (`None`: never).
+    /// TCP and TLS: how often to ping the connection (`None`: never).
     pub keepalive: Option<Duration>,
+    /// TLS: the CA file the trunk's certificate is checked against
+    /// (`None`: the system's bundle).
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl TrunkConfig {
@@ -519,13 +548,17 @@ impl TrunkConfig {
         trunk.transport = match self.transport.as_deref().unwrap_or("udp") {
             "udp" | "UDP" => Transport::Udp,
             "tcp" | "TCP" => Transport::Tcp,
+            "tls" | "TLS" => Transport::Tls,
             other => {
                 return Err((
                     "trunk.transport",
-                    format!("{other:?} is not \"udp\" or \"tcp\""),
+                    format!("{other:?} is not \"udp\", \"tcp\" or \"tls\""),
                 ))
             }
         };
+        if self.tls_ca.is_some() && trunk.transport != Transport::Tls {
+            return Err(("trunk.tls_ca", "is for transport = \"tls\" only".into()));
+        }
         trunk.domain = self.domain.clone().filter(|d| !d.trim().is_empty());
         if let Some(d) = &trunk.domain {
             if !d
@@ -686,16 +719,16 @@ impl TrunkConfig {
         };
         use senim_sip::message::Transport as Wire;
         let keepalive = match (&self.keepalive, trunk.transport) {
-            (None, Wire::Tcp) => Some(Duration::from_secs(90)),
-            (None, _) => None,
+            (None, Wire::Tcp | Wire::Tls) => Some(Duration::from_secs(90)),
+            (None, Wire::Udp) => None,
             (Some(text), transport) => match parse_duration(text) {
                 Some(d) if d.is_zero() => None,
-                Some(_) if transport != Wire::Tcp => {
+                Some(_) if !transport.is_reliable() => {
                     return Err((
                         "trunk.keepalive",
                         format!(
-                            "{text:?}: CRLF keep-alives are for TCP trunks; a UDP trunk's NAT \
-                             binding is kept open by probe_every"
+                            "{text:?}: CRLF keep-alives are for TCP and TLS trunks; a UDP \
+                             trunk's NAT binding is kept open by probe_every"
                         ),
                     ))
                 }
@@ -713,6 +746,7 @@ impl TrunkConfig {
             register_expires,
             probe_every,
             keepalive,
+            tls_ca: self.tls_ca.clone(),
         })
     }
 }
@@ -767,6 +801,13 @@ impl Config {
                             .map_err(|e| bad("sip.public_address", format!("{value:?}: {e}")))?,
                     )
                 }
+                "SENIM_SIP_TLS_LISTEN" => {
+                    self.sip.tls_listen = Some(
+                        value
+                            .parse()
+                            .map_err(|e| bad("sip.tls_listen", format!("{value:?}: {e}")))?,
+                    )
+                }
                 "SENIM_HTTP_LISTEN" => {
                     self.http.listen = value
                         .parse()
@@ -816,18 +857,25 @@ impl Config {
             key,
             message,
         };
-        if self.trunks.is_empty() && !self.sip.listen.ip().is_loopback() {
-            return Err(bad(
-                "sip.listen",
-                format!(
-                    "{} is not a loopback address and no [[trunk]] is configured, so Senim would \
-                     take calls from anyone who can reach it. Add a [[trunk]] with the provider's \
-                     or Asterisk's address (and `allow` for the other addresses its calls come \
-                     from; see docs/trunks.md), or listen on 127.0.0.1",
-                    self.sip.listen
-                ),
-            ));
+        for (key, listen) in [
+            ("sip.listen", Some(self.sip.listen)),
+            ("sip.tls_listen", self.sip.tls_listen),
+        ] {
+            let Some(listen) = listen else { continue };
+            if self.trunks.is_empty() && !listen.ip().is_loopback() {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{listen} is not a loopback address and no [[trunk]] is configured, so \
+                         Senim would take calls from anyone who can reach it. Add a [[trunk]] \
+                         with the provider's or Asterisk's address (and `allow` for the other \
+                         addresses its calls come from; see docs/trunks.md), or listen on \
+                         127.0.0.1"
+                    ),
+                ));
+            }
         }
+        let sip_tls = self.sip.tls(origin)?;
         let rtp_ports = parse_port_range(&self.media.rtp_ports)
             .ok_or_else(|| {
                 bad(
@@ -1036,7 +1084,63 @@ impl Config {
             lines,
             registrar,
             area_code,
+            sip_tls,
         })
+    }
+}
+
+impl SipConfig {
+    /// `tls_listen`, `tls_cert` and `tls_key` together, or none of them; the
+    /// TLS port apart from the TCP one; a network address only with a trunk
+    /// (checked with `listen`). The files are read at start (`server`).
+    fn tls(&self, origin: &str) -> Result<Option<SipTls>, ConfigError> {
+        let bad = |key: &'static str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key,
+            message,
+        };
+        let Some(listen) = self.tls_listen else {
+            if self.tls_cert.is_some() || self.tls_key.is_some() {
+                return Err(bad(
+                    "sip.tls_listen",
+                    "not set, but tls_cert or tls_key is: set tls_listen (for example \
+                     \"0.0.0.0:5061\") to take SIP over TLS, or remove them"
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let cert = self.tls_cert.clone().ok_or_else(|| {
+            bad(
+                "sip.tls_cert",
+                "needed with tls_listen: the PEM file of the certificate chain".into(),
+            )
+        })?;
+        let key = self.tls_key.clone().ok_or_else(|| {
+            bad(
+                "sip.tls_key",
+                "needed with tls_listen: the PEM file of the certificate's private key".into(),
+            )
+        })?;
+        let clash = listen.port() != 0
+            && listen.port() == self.listen.port()
+            && (listen.ip() == self.listen.ip()
+                || listen.ip().is_unspecified()
+                || self.listen.ip().is_unspecified());
+        if clash {
+            return Err(bad(
+                "sip.tls_listen",
+                format!(
+                    "{listen} takes the port of sip.listen ({}), which is SIP over UDP and TCP; \
+                     TLS needs a port of its own (5061 is usual)",
+                    self.listen
+                ),
+            ));
+        }
+        Ok(Some(SipTls {
+            listen,
+            files: TlsFiles { cert, key },
+        }))
     }
 }
 
@@ -1252,6 +1356,79 @@ mod tests {
         );
         let e = settings(&format!("{lan}[media]\npublic_ip = \"0.0.0.0\"\n")).unwrap_err();
         assert!(e.contains("media.public_ip"), "{e}");
+    }
+
+    #[test]
+    fn sip_over_tls_is_off_by_default_and_its_keys_come_together() {
+        let check = |text: &str| {
+            Config::from_toml(text, Path::new("c.toml"))
+                .and_then(|c| c.validate("c.toml"))
+                .map_err(|e| e.to_string())
+        };
+        assert!(check("").unwrap().sip_tls.is_none(), "off by default");
+        let tls = check(
+            "[sip]\ntls_listen = \"127.0.0.1:5061\"\ntls_cert = \"sip.crt\"\ntls_key = \"sip.key\"\n",
+        )
+        .unwrap()
+        .sip_tls
+        .expect("on");
+        assert_eq!(tls.listen.to_string(), "127.0.0.1:5061");
+        assert_eq!(tls.files.cert, PathBuf::from("sip.crt"));
+        assert_eq!(tls.files.key, PathBuf::from("sip.key"));
+        for (text, key) in [
+            ("[sip]\ntls_listen = \"127.0.0.1:5061\"\ntls_key = \"k\"\n", "sip.tls_cert"),
+            ("[sip]\ntls_listen = \"127.0.0.1:5061\"\ntls_cert = \"c\"\n", "sip.tls_key"),
+            ("[sip]\ntls_cert = \"c\"\ntls_key = \"k\"\n", "sip.tls_listen"),
+            // The TCP listener's port.
+            (
+                "[sip]\nlisten = \"127.0.0.1:5070\"\ntls_listen = \"127.0.0.1:5070\"\ntls_cert = \"c\"\ntls_key = \"k\"\n",
+                "sip.tls_listen",
+            ),
+            // Off loopback without a trunk.
+            (
+                "[sip]\ntls_listen = \"0.0.0.0:5061\"\ntls_cert = \"c\"\ntls_key = \"k\"\n",
+                "sip.tls_listen",
+            ),
+        ] {
+            let e = check(text).unwrap_err();
+            assert!(e.contains(&format!("key `{key}`")), "{text}: {e}");
+        }
+        let mut c = Config::default();
+        c.apply_env([("SENIM_SIP_TLS_LISTEN".to_string(), "nonsense".to_string())])
+            .map(|_| ())
+            .expect_err("a bad address");
+        c.apply_env([(
+            "SENIM_SIP_TLS_LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        )])
+        .unwrap();
+        assert_eq!(c.sip.tls_listen, Some("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_trunk_may_be_reached_over_tls() {
+        let trunk = |extra: &str| {
+            let text = format!("[[trunk]]\nid = \"t\"\naddress = \"192.0.2.5:5061\"\n{extra}");
+            Config::from_toml(&text, Path::new("c.toml"))
+                .and_then(|c| c.validate("c.toml"))
+                .map(|s| s.trunks[0].clone())
+                .map_err(|e| e.to_string())
+        };
+        let t = trunk("transport = \"tls\"\ntls_ca = \"ca.pem\"\n").unwrap();
+        assert_eq!(t.trunk.transport, senim_sip::message::Transport::Tls);
+        assert_eq!(t.tls_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(
+            t.keepalive,
+            Some(Duration::from_secs(90)),
+            "pinged like TCP"
+        );
+        let e = trunk("tls_ca = \"ca.pem\"\n").unwrap_err();
+        assert!(e.contains("trunk.tls_ca"), "{e}");
+        let e = trunk("transport = \"sctp\"\n").unwrap_err();
+        assert!(
+            e.contains("trunk.transport") && e.contains("\"tls\""),
+            "{e}"
+        );
     }
 
     #[test]

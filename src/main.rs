@@ -139,6 +139,14 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
         runtime.block_on(files.load())?;
         println!("ok: HTTPS certificate {}", files.cert.display());
     }
+    let tls = senim::server::load_tls(&settings)?;
+    if let Some(listener) = &tls.listener {
+        println!(
+            "ok: SIP over TLS certificate {} and key {}",
+            listener.files.cert.display(),
+            listener.files.key.display()
+        );
+    }
     let status = plans.status();
     for w in &status.last_messages {
         println!("{w}");

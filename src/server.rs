@@ -21,6 +21,7 @@ use crate::driver::media::MediaEngine;
 use crate::driver::messages::ToEndpoint;
 use crate::driver::sip;
 use crate::driver::stats::SipStats;
+use crate::driver::tls::{TlsError, TlsListener, TrunkTls};
 use crate::follow_ups::FollowUps;
 use crate::http::{self, ApiState, HttpState};
 use crate::plan::{reload_plan, Context, PlanHolder};
@@ -63,7 +64,51 @@ pub enum StartError {
     Voicemail(#[from] crate::call::voicemail_file::VoicemailError),
     /// The HTTPS certificate or key cannot be used.
     #[error(transparent)]
-    Tls(#[from] crate::http::tls::TlsError),
+    HttpTls(#[from] crate::http::tls::TlsError),
+    /// The TLS listener's certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A TLS trunk's CA file or name cannot be used.
+    #[error("trunk {trunk:?}: {source}")]
+    TrunkTls { trunk: String, source: TlsError },
+}
+
+/// SIP over TLS, read and checked: the listener (its certificate and key)
+/// and, for each trunk in order, how to open a TLS connection to it
+/// (`None` for trunks over UDP or TCP).
+pub struct Tls {
+    pub listener: Option<TlsListener>,
+    pub trunks: Vec<Option<TrunkTls>>,
+}
+
+/// Read and check the TLS files: `[sip] tls_cert` and `tls_key`, and each
+/// TLS trunk's `tls_ca` (`senim check` and start-up).
+pub fn load_tls(settings: &Settings) -> Result<Tls, StartError> {
+    let listener = settings
+        .sip_tls
+        .as_ref()
+        .map(|t| TlsListener::load(t.files.clone()))
+        .transpose()?;
+    let trunks = settings
+        .trunks
+        .iter()
+        .map(|t| {
+            if t.trunk.transport != senim_sip::message::Transport::Tls {
+                return Ok(None);
+            }
+            TrunkTls::new(
+                t.tls_ca.as_deref(),
+                t.trunk.domain.as_deref(),
+                t.trunk.address,
+            )
+            .map(Some)
+            .map_err(|source| StartError::TrunkTls {
+                trunk: t.trunk.id.clone(),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Tls { listener, trunks })
 }
 
 /// Load the prompts (every file is read and encoded now, never mid-call).
@@ -130,11 +175,14 @@ fn reload(ctx: &CallContext, trigger: &str) {
 pub struct Bound {
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// SIP over TLS, when on.
+    pub tls: Option<SocketAddr>,
 }
 
 /// Run until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let (prompts, data, plans) = load_all(&settings)?;
+    let tls = load_tls(&settings)?;
     let prompts = Arc::new(prompts);
     let plans = Arc::new(plans);
     tracing::info!(file = %plans.status().file, version = %plans.status().version, "dialplan loaded");
@@ -149,7 +197,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     )?;
     let voicemail_dir = crate::call::voicemail_file::prepare_dir(&cfg.voicemail.dir)?;
     // HTTPS: the certificate and key are checked before anything listens.
-    let tls = match cfg.http.tls() {
+    let https = match cfg.http.tls() {
         Some(files) => Some((files.load().await?, files)),
         None => None,
     };
@@ -181,6 +229,21 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         addr: cfg.sip.listen,
         source,
     })?;
+    let tls_socket = match &settings.sip_tls {
+        Some(t) => {
+            let bind_error = |source| StartError::Bind {
+                what: "SIP over TLS",
+                addr: t.listen,
+                source,
+            };
+            let listener = tokio::net::TcpListener::bind(t.listen)
+                .await
+                .map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
     let http_listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -196,6 +259,16 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             source,
         })?;
     let sip_address = cfg.sip.public_address.unwrap_or(sip_bound);
+    // In Contact and Via over TLS: the public IP behind NAT (the TLS port
+    // forwarded as it is), or the listener's address, a wildcard replaced
+    // by the SIP address's IP.
+    let tls_address = tls_socket.as_ref().map(|(_, bound)| {
+        if cfg.sip.public_address.is_some() || bound.ip().is_unspecified() {
+            SocketAddr::new(sip_address.ip(), bound.port())
+        } else {
+            *bound
+        }
+    });
     let duration = |text: &str, default: u64| {
         crate::util::duration::parse_duration(text)
             .unwrap_or(std::time::Duration::from_secs(default))
@@ -233,6 +306,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         outbound,
         lines: settings.lines.clone(),
         sip_address,
+        tls_address,
         media_ip: settings.sdp_ip,
         numbers: Arc::new(crate::call::NumberKeys {
             hasher: hasher.clone(),
@@ -274,14 +348,17 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             .trunks
             .iter()
             .zip(&ctx.call.outbound.trunks)
-            .map(|(t, shared)| crate::driver::trunks::TrunkPlan {
+            .zip(tls.trunks)
+            .map(|((t, shared), tls)| crate::driver::trunks::TrunkPlan {
                 trunk: shared.clone(),
                 register_expires: t.register_expires,
                 probe_every: t.probe_every,
                 keepalive: t.keepalive,
+                tls,
             })
             .collect(),
         sip_address: ctx.call.sip_address,
+        tls_address,
         centre_user: ctx.call.outbound.user.clone(),
         max_calls: usize::try_from(cfg.sip.max_calls.max(1)).unwrap_or(usize::MAX),
         source_limit: (cfg.sip.rate_limit > 0).then(|| {
@@ -295,8 +372,26 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         unknown_sources: cfg.sip.unknown_sources,
     };
 
+    let tls_bound = tls_socket.as_ref().map(|(_, bound)| *bound);
+    let (tls_socket, tls_watch) = match (tls_socket, tls.listener) {
+        (Some((listener, bound)), Some(tls)) => {
+            tracing::info!(%bound, cert = %tls.files.cert.display(), "SIP over TLS");
+            let acceptor = tls.acceptor.clone();
+            let watch = tokio::spawn(crate::driver::tls::watch(
+                tls,
+                crate::driver::tls::WATCH_EVERY,
+            ));
+            (Some((listener, acceptor)), Some(watch))
+        }
+        _ => (None, None),
+    };
     let (ep_tx, ep_rx) = mpsc::unbounded_channel();
-    let endpoint = tokio::spawn(sip::run(udp, tcp, setup, ep_tx.clone(), ep_rx));
+    let sockets = sip::Sockets {
+        udp,
+        tcp,
+        tls: tls_socket,
+    };
+    let endpoint = tokio::spawn(sip::run(sockets, setup, ep_tx.clone(), ep_rx));
 
     let reloader = tokio::spawn(reload_triggers(ctx.clone(), cfg.dialplan.watch));
     // Checked by Config::validate already; an error here leaves no token (all refused).
@@ -307,7 +402,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         tracing::error!(error = %e, "api tokens refused; the API answers 401 to everyone");
         http::auth::TokenTable::default()
     });
-    match (&tls, http_bound.ip().is_loopback()) {
+    match (&https, http_bound.ip().is_loopback()) {
         (Some((_, files)), _) => {
             tracing::info!(http = %http_bound, cert = %files.cert.display(), "HTTPS: the listener speaks TLS only")
         }
@@ -336,7 +431,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(http_state.clone());
     let mut cert_watch = None;
-    let http_task = match tls {
+    let http_task = match https {
         None => tokio::spawn(async move {
             let r = axum::serve(http_listener, app)
                 .with_graceful_shutdown(async {
@@ -372,16 +467,26 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let bound = Bound {
         sip: sip_bound,
         http: http_bound,
+        tls: tls_bound,
     };
-    tracing::info!(sip = %bound.sip, http = %bound.http, rtp = ?settings.rtp_ports, "senim is taking calls");
+    tracing::info!(sip = %bound.sip, http = %bound.http, tls = ?bound.tls, rtp = ?settings.rtp_ports, "senim is taking calls");
     // A plain line for scripts and tests that start Senim with port 0.
-    println!("senim ready sip={} http={}", bound.sip, bound.http);
+    match bound.tls {
+        Some(tls) => println!(
+            "senim ready sip={} http={} tls={tls}",
+            bound.sip, bound.http
+        ),
+        None => println!("senim ready sip={} http={}", bound.sip, bound.http),
+    }
 
     wait_for_signal().await;
     tracing::info!("stopping: ending calls in progress");
     reloader.abort();
     retention.abort();
     if let Some(w) = cert_watch {
+        w.abort();
+    }
+    if let Some(w) = tls_watch {
         w.abort();
     }
     http_state.ready.store(false, Ordering::Relaxed);

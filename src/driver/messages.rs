@@ -2,8 +2,6 @@
 //! endpoint hands a new INVITE to whoever starts calls (a [`CallSpawner`])
 //! and never imports the call layer; calls talk to it with [`ToEndpoint`].
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use senim_sip::message::Peer;
 use senim_sip::transaction::TxKey;
@@ -58,22 +56,23 @@ pub enum ToEndpoint {
         leg: String,
         call_id: String,
     },
-    /// Bytes read from a TCP connection.
+    /// A message read from a TCP or TLS connection (`peer` names the
+    /// connection: its transport and the far end's address).
     TcpFrame {
         data: Bytes,
         peer: Peer,
     },
-    /// A TCP connection was opened (with its writer) or closed.
+    /// A TCP or TLS connection was opened (with its writer) or closed.
     TcpOpened {
-        addr: SocketAddr,
+        peer: Peer,
         writer: mpsc::UnboundedSender<Bytes>,
     },
     TcpClosed {
-        addr: SocketAddr,
+        peer: Peer,
     },
     /// A connection Senim was opening could not be opened.
     TcpFailed {
-        addr: SocketAddr,
+        peer: Peer,
     },
     /// Stop taking calls, end the ones in progress, then stop.
     Shutdown,

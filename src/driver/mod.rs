@@ -9,4 +9,5 @@ pub mod router;
 pub mod sip;
 pub mod stats;
 pub mod tcp;
+pub mod tls;
 pub mod trunks;

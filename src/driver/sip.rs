@@ -1,6 +1,6 @@
 //! The SIP endpoint task: owns the sans-IO transaction layer, the UDP socket
-//! and the TCP connections, feeds it bytes and the time, carries out what it
-//! asks (transmit, wake me at) and hands its events to calls.
+//! and the TCP and TLS connections, feeds it bytes and the time, carries out
+//! what it asks (transmit, wake me at) and hands its events to calls.
 //!
 //! Requests outside any call are answered here: OPTIONS (200 with Allow,
 //! Accept, Supported), unknown dialogs (481), methods Senim does not take
@@ -65,6 +65,14 @@ pub async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener
     Ok((udp, tcp))
 }
 
+/// The sockets the endpoint serves.
+pub struct Sockets {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    /// SIP over TLS (`[sip] tls_listen`): the listener and its handshakes.
+    pub tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+}
+
 /// What the endpoint is given: the registrar's accounts, timers, where
 /// registrations and counters go, and who starts a call for a new INVITE.
 pub struct EndpointSetup {
@@ -85,6 +93,8 @@ pub struct EndpointSetup {
     pub trunks: Vec<TrunkPlan>,
     /// Senim's address in Via and Contact (the public one behind NAT).
     pub sip_address: SocketAddr,
+    /// The TLS listener's address in Via and Contact (`None`: no listener).
+    pub tls_address: Option<SocketAddr>,
     /// The From user of Senim's probes.
     pub centre_user: String,
     /// Per-source limit of SIP messages (`None`: no limit).
@@ -99,15 +109,16 @@ pub struct EndpointSetup {
 
 /// Run the endpoint until shut down and every call has ended.
 pub async fn run(
-    udp: UdpSocket,
-    tcp: TcpListener,
+    sockets: Sockets,
     ctx: EndpointSetup,
     tx: mpsc::UnboundedSender<ToEndpoint>,
     mut rx: mpsc::UnboundedReceiver<ToEndpoint>,
 ) {
+    let Sockets { udp, tcp, tls } = sockets;
     let trunks = Trunks::new(
         &ctx.trunks,
         ctx.sip_address,
+        ctx.tls_address,
         &ctx.centre_user,
         Instant::now(),
         crate::util::time::now_ms(),
@@ -139,8 +150,22 @@ pub async fn run(
         stopping: None,
         calls_gone: None,
     };
-    let accept_tx = tx.clone();
-    let acceptor = tokio::spawn(super::tcp::accept(tcp, accept_tx, tcp_limits));
+    let acceptor = tokio::spawn(super::tcp::accept(
+        tcp,
+        None,
+        tx.clone(),
+        tcp_limits.clone(),
+        ep.ctx.stats.clone(),
+    ));
+    let tls_acceptor = tls.map(|(listener, handshakes)| {
+        tokio::spawn(super::tcp::accept(
+            listener,
+            Some(handshakes),
+            tx.clone(),
+            tcp_limits,
+            ep.ctx.stats.clone(),
+        ))
+    });
     let mut buf = vec![0u8; MAX_DATAGRAM];
     // The trunks' first REGISTERs and probes.
     ep.flush().await;
@@ -198,6 +223,9 @@ pub async fn run(
         }
     }
     acceptor.abort();
+    if let Some(a) = tls_acceptor {
+        a.abort();
+    }
     ep.flush().await;
 }
 
@@ -219,7 +247,7 @@ struct TxOwner {
 struct Endpoint {
     /// Per-source limit of what arrives (trunks are not limited).
     limiter: Option<SourceLimiter>,
-    /// Counts of TCP connections, shared with the acceptor.
+    /// Counts of TCP and TLS connections, shared with the acceptors.
     tcp_limits: Arc<super::tcp::ConnectionLimits>,
     /// The trunks' registrations and probes.
     trunks: Trunks,
@@ -228,9 +256,10 @@ struct Endpoint {
     registrar: Registrar,
     layer: TransactionLayer,
     udp: UdpSocket,
-    tcp_writers: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+    /// The open TCP and TLS connections, by peer (transport and address).
+    tcp_writers: HashMap<Peer, mpsc::UnboundedSender<Bytes>>,
     /// Connections Senim is opening, with what waits to be written on them.
-    dialing: HashMap<SocketAddr, Vec<Bytes>>,
+    dialing: HashMap<Peer, Vec<Bytes>>,
     /// Call-ID to the call's task.
     calls: HashMap<String, mpsc::UnboundedSender<ToCall>>,
     /// Leg Call-IDs to the Call-ID of the call that placed them.
@@ -360,32 +389,25 @@ impl Endpoint {
                     self.receive(now, &data, peer)
                 }
             }
-            ToEndpoint::TcpOpened { addr, writer } => {
-                let waiting = self.dialing.remove(&addr).unwrap_or_default();
+            ToEndpoint::TcpOpened { peer, writer } => {
+                let waiting = self.dialing.remove(&peer).unwrap_or_default();
                 if self.tcp_writers.len() < MAX_TCP_CONNECTIONS {
                     for data in waiting {
                         let _ = writer.send(data);
                     }
-                    self.tcp_writers.insert(addr, writer);
+                    self.tcp_writers.insert(peer, writer);
                 }
             }
-            ToEndpoint::TcpClosed { addr } => {
-                self.tcp_writers.remove(&addr);
-                let peer = Peer {
-                    transport: Transport::Tcp,
-                    addr,
-                };
+            ToEndpoint::TcpClosed { peer } => {
+                self.tcp_writers.remove(&peer);
                 self.registrar.handle_flow_closed(peer);
                 self.layer.transport_failed(peer);
-                self.trunks.flow_closed(now, addr);
+                self.trunks.flow_closed(now, peer);
             }
-            ToEndpoint::TcpFailed { addr } => {
-                self.dialing.remove(&addr);
-                let ended = self.layer.transport_failed(Peer {
-                    transport: Transport::Tcp,
-                    addr,
-                });
-                tracing::debug!(%addr, requests = ended, "requests ended: no connection");
+            ToEndpoint::TcpFailed { peer } => {
+                self.dialing.remove(&peer);
+                let ended = self.layer.transport_failed(peer);
+                tracing::debug!(%peer, requests = ended, "requests ended: no connection");
             }
             ToEndpoint::Shutdown => {
                 self.stopping = Some(now + std::time::Duration::from_secs(5));
@@ -553,39 +575,40 @@ impl Endpoint {
                     tracing::debug!(error = %e, to = %t.peer.addr, "udp send failed");
                 }
             }
-            Transport::Tcp => match self.tcp_writers.get(&t.peer.addr) {
+            Transport::Tcp | Transport::Tls => match self.tcp_writers.get(&t.peer) {
                 Some(w) => {
                     let _ = w.send(t.data);
                 }
-                None => self.dial(t.peer.addr, t.data),
+                None => self.dial(t.peer, t.data),
             },
-            // No TLS listener in this build: nothing arrives over TLS, so
-            // nothing is sent back over it.
-            Transport::Tls => {
-                tracing::debug!(to = %t.peer.addr, "no TLS connection for this peer; message dropped");
-            }
         }
     }
 
-    /// A message for a TCP peer with no connection: open one (to a trunk
-    /// only: a phone's connection is its own to open) and send it once open.
-    fn dial(&mut self, addr: SocketAddr, data: Bytes) {
-        if let Some(waiting) = self.dialing.get_mut(&addr) {
+    /// A message for a TCP or TLS peer with no connection: open one (to a
+    /// trunk only: a phone's connection is its own to open) and send it once
+    /// open.
+    fn dial(&mut self, peer: Peer, data: Bytes) {
+        if let Some(waiting) = self.dialing.get_mut(&peer) {
             if waiting.len() < MAX_WAITING_FOR_CONNECTION {
                 waiting.push(data);
             }
             return;
         }
-        let Some(keepalive) = self.trunks.tcp_keepalive(addr) else {
-            tracing::debug!(to = %addr, "no TCP connection for this peer; message dropped");
+        let Some(how) = self.trunks.stream_dial(peer) else {
+            tracing::debug!(to = %peer, "no connection for this peer; message dropped");
             return;
         };
         if self.tcp_writers.len() + self.dialing.len() >= MAX_TCP_CONNECTIONS {
-            tracing::warn!(to = %addr, "too many TCP connections; message dropped");
+            tracing::warn!(to = %peer, "too many TCP and TLS connections; message dropped");
             return;
         }
-        self.dialing.insert(addr, vec![data]);
-        tokio::spawn(super::tcp::dial(addr, keepalive, self.tx.clone()));
+        self.dialing.insert(peer, vec![data]);
+        tokio::spawn(super::tcp::dial(
+            peer,
+            how.keepalive,
+            how.tls,
+            self.tx.clone(),
+        ));
     }
 
     fn event(&mut self, ev: Event) {

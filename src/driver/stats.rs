@@ -24,8 +24,10 @@ pub struct SipStats {
     pub rate_limited: std::sync::atomic::AtomicU64,
     /// New requests refused with 503: the transaction table was full.
     pub overload_refused: std::sync::atomic::AtomicU64,
-    /// TCP connections closed at accept: too many in all or from one address.
+    /// TCP and TLS connections closed at accept: too many in all or from one address.
     pub tcp_refused: std::sync::atomic::AtomicU64,
+    /// Accepted TLS connections whose handshake failed or took too long.
+    pub tls_handshakes_failed: std::sync::atomic::AtomicU64,
     /// Requests from strangers refused (a 403 or no answer), and unparsable
     /// messages from them dropped.
     pub refused_unknown_source: std::sync::atomic::AtomicU64,

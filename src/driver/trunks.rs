@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 use senim_call::trunk::{Trunk, TrunkReport};
 use senim_sip::digest::client::ClientCredentials;
 use senim_sip::health::{HealthEvent, OptionsProbe, ProbeConfig, TrunkState};
-use senim_sip::message::Transport;
+use senim_sip::message::{Peer, Transport};
 use senim_sip::outbound::OutgoingRequest;
 use senim_sip::registration::{
     Registration, RegistrationConfig, RegistrationEvent, RegistrationState,
 };
 use senim_sip::transaction::TxKey;
+
+use super::tls::TrunkTls;
 
 /// What the driver needs of one trunk besides the call layer's [`Trunk`].
 #[derive(Debug, Clone)]
@@ -29,8 +31,19 @@ pub struct TrunkPlan {
     pub register_expires: Duration,
     /// OPTIONS every so often (`None`: never).
     pub probe_every: Option<Duration>,
-    /// TCP: a CRLF ping on the connection every so often (`None`: never).
+    /// TCP and TLS: a CRLF ping on the connection every so often (`None`: never).
     pub keepalive: Option<Duration>,
+    /// TLS: how to open the connection (the CA to trust, the name to check).
+    pub tls: Option<TrunkTls>,
+}
+
+/// How to open a connection to a trunk.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// Ping the connection this often (`None`: never).
+    pub keepalive: Option<Duration>,
+    /// Over TLS: the CA and name the trunk's certificate is checked against.
+    pub tls: Option<TrunkTls>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +57,8 @@ struct Agent {
     registration: Option<Registration>,
     probe: Option<OptionsProbe>,
     last_failure: Option<(String, i64)>,
-    /// TCP: how often to ping the connection.
-    keepalive: Option<Duration>,
+    /// How to open its connection (TCP and TLS trunks).
+    dial: Dial,
     /// The probe has found the trunk down since it was last up.
     was_down: bool,
     /// When a lost connection last made the registration start over.
@@ -74,10 +87,13 @@ fn host(addr: SocketAddr) -> String {
 
 impl Trunks {
     /// The agents for `plans`; `sip_address` is Senim's address in Via and
-    /// Contact (the public one behind NAT), `centre_user` the From user of probes.
+    /// Contact (the public one behind NAT), `tls_address` the TLS
+    /// listener's (used towards TLS trunks; `None`: no listener, then
+    /// `sip_address`), `centre_user` the From user of probes.
     pub fn new(
         plans: &[TrunkPlan],
         sip_address: SocketAddr,
+        tls_address: Option<SocketAddr>,
         centre_user: &str,
         now: Instant,
         epoch_ms: i64,
@@ -85,6 +101,10 @@ impl Trunks {
         let mut agents = Vec::with_capacity(plans.len());
         for (i, plan) in plans.iter().enumerate() {
             let trunk = plan.trunk.clone();
+            let sip_address = match trunk.transport {
+                Transport::Tls => tls_address.unwrap_or(sip_address),
+                Transport::Udp | Transport::Tcp => sip_address,
+            };
             let registration = match (&trunk.credentials, trunk.register) {
                 (Some(c), true) => {
                     let domain = trunk.host();
@@ -95,10 +115,10 @@ impl Trunks {
                             "sip:{}@{}{}",
                             c.username,
                             host(sip_address),
-                            if trunk.transport == Transport::Tcp {
-                                ";transport=tcp"
-                            } else {
-                                ""
+                            match trunk.transport {
+                                Transport::Tcp => ";transport=tcp",
+                                Transport::Tls => ";transport=tls",
+                                Transport::Udp => "",
                             }
                         ),
                         trunk.peer(),
@@ -141,7 +161,10 @@ impl Trunks {
                 registration,
                 probe,
                 last_failure: None,
-                keepalive: plan.keepalive,
+                dial: Dial {
+                    keepalive: plan.keepalive,
+                    tls: plan.tls.clone(),
+                },
                 was_down: false,
                 recovered_at: None,
             });
@@ -298,25 +321,23 @@ impl Trunks {
         }
     }
 
-    /// `Some(ping interval)` when `addr` is a TCP trunk's: Senim opens its
-    /// connection there when it has something to send. `None`: not a trunk.
-    pub fn tcp_keepalive(&self, addr: SocketAddr) -> Option<Option<Duration>> {
+    /// How to open a connection to `peer` when it is a TCP or TLS trunk's:
+    /// Senim opens its connection there when it has something to send.
+    /// `None`: not a trunk (a phone's connection is its own to open).
+    pub fn stream_dial(&self, peer: Peer) -> Option<Dial> {
         self.agents
             .iter()
-            .find(|a| {
-                let peer = a.trunk.peer();
-                peer.transport == Transport::Tcp && peer.addr == addr
-            })
-            .map(|a| a.keepalive)
+            .find(|a| a.trunk.transport.is_reliable() && a.trunk.peer() == peer)
+            .map(|a| a.dial.clone())
     }
 
-    /// The TCP connection to `addr` closed: a trunk registered over it
-    /// registers again at once (RFC 5626 §4.4.1), over a new connection,
+    /// The TCP or TLS connection to `peer` closed: a trunk registered over
+    /// it registers again at once (RFC 5626 §4.4.1), over a new connection,
     /// as the registrar can no longer reach Senim over the old one.
-    pub fn flow_closed(&mut self, now: Instant, addr: SocketAddr) {
+    pub fn flow_closed(&mut self, now: Instant, closed: Peer) {
         for a in &mut self.agents {
             let peer = a.trunk.peer();
-            if peer.transport != Transport::Tcp || peer.addr != addr {
+            if !peer.transport.is_reliable() || peer != closed {
                 continue;
             }
             if a.recovered_at

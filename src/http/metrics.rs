@@ -156,11 +156,12 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
     m.family(
         "senim_sip_refused_total",
         "counter",
-        "SIP traffic refused since start, by reason: messages over the per-source rate limit (dropped), new requests answered 503 for a full transaction table, TCP connections closed at accept (too many), new calls answered 503 because [sip] max_calls were in progress.",
+        "SIP traffic refused since start, by reason: messages over the per-source rate limit (dropped), new requests answered 503 for a full transaction table, TCP and TLS connections closed at accept (too many), TLS connections whose handshake failed or took too long, new calls answered 503 because [sip] max_calls were in progress.",
         &[
             (&[("reason", "rate-limit")], load(&sip.rate_limited)),
             (&[("reason", "overload")], load(&sip.overload_refused)),
             (&[("reason", "tcp-connections")], load(&sip.tcp_refused)),
+            (&[("reason", "tls-handshake")], load(&sip.tls_handshakes_failed)),
             (&[("reason", "max-calls")], load(&sip.calls_refused_full)),
         ],
     );

@@ -3,6 +3,7 @@
 //! call records. Everything started is killed when its guard is dropped.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod caller;
 pub mod kamailio;
 pub mod phone;
@@ -70,6 +71,8 @@ pub struct Senim {
     child: Child,
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// SIP over TLS, when the configuration turns it on.
+    pub tls: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub db_path: PathBuf,
     pub rtp_base: u16,
@@ -149,7 +152,11 @@ impl Senim {
         };
         let mut sip = None;
         let mut http = None;
+        let mut tls = None;
         for part in ready.split_whitespace() {
+            if let Some(v) = part.strip_prefix("tls=") {
+                tls = v.parse().ok();
+            }
             if let Some(v) = part.strip_prefix("sip=") {
                 sip = v.parse().ok();
             }
@@ -161,6 +168,7 @@ impl Senim {
             child,
             sip: sip.expect("sip address"),
             http: http.expect("http address"),
+            tls,
             dir,
             db_path,
             rtp_base: base,

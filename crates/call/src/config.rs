@@ -103,12 +103,12 @@ impl Outbound {
         self.trunks
             .iter()
             .find(|t| t.address == peer)
-            // Over TCP the trunk's requests come on its own connections,
-            // from ports of its choosing.
+            // Over TCP and TLS the trunk's requests come on its own
+            // connections, from ports of its choosing.
             .or_else(|| {
-                self.trunks.iter().find(|t| {
-                    t.transport == senim_sip::message::Transport::Tcp && t.address.ip() == peer.ip()
-                })
+                self.trunks
+                    .iter()
+                    .find(|t| t.transport.is_reliable() && t.address.ip() == peer.ip())
             })
             .or_else(|| self.trunks.iter().find(|t| t.admits(peer)))
     }
@@ -156,8 +156,11 @@ pub struct CallConfig {
     /// The centre's lines (`[[line]]`): the called number selects the
     /// dialplan node a call starts at. Empty: every call starts at `start`.
     pub lines: Vec<Line>,
-    /// The address put in Contact and Via.
+    /// The address put in Contact and Via (UDP and TCP).
     pub sip_address: SocketAddr,
+    /// The address put in Contact and Via of dialogs over TLS (the TLS
+    /// listener's); `None`: no TLS listener.
+    pub tls_address: Option<SocketAddr>,
     /// The address put in SDP (`[media] public_ip` behind NAT; RTP sockets
     /// may be bound to another).
     pub media_ip: IpAddr,
@@ -170,6 +173,7 @@ impl std::fmt::Debug for CallConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallConfig")
             .field("sip_address", &self.sip_address)
+            .field("tls_address", &self.tls_address)
             .field("media_ip", &self.media_ip)
             .finish_non_exhaustive()
     }
@@ -187,9 +191,15 @@ impl CallConfig {
 
     /// Senim's SIP address as `host:port`.
     pub fn centre_host(&self) -> String {
-        match self.sip_address {
-            SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
-            SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+        host_port(self.sip_address)
+    }
+
+    /// Senim's address in Via and Contact over `transport`: the TLS
+    /// listener's over TLS, else [`CallConfig::sip_address`].
+    pub fn address_for(&self, transport: Transport) -> SocketAddr {
+        match transport {
+            Transport::Tls => self.tls_address.unwrap_or(self.sip_address),
+            Transport::Udp | Transport::Tcp => self.sip_address,
         }
     }
 
@@ -199,17 +209,29 @@ impl CallConfig {
         rsip::Uri::try_from(text.as_str()).unwrap_or_default()
     }
 
-    /// Senim's Contact for a dialog over `transport`.
-    pub fn contact_for(&self, transport: Transport) -> rsip::Uri {
-        let transport = match transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-            // The TLS listener's own address and `sips:` come with SIP over
-            // TLS; until then the transport is named.
-            Transport::Tls => ";transport=tls",
+    /// Senim's Contact for a dialog over `transport`: over TCP and TLS it
+    /// names the transport (`;transport=tcp`, `;transport=tls`, at the TLS
+    /// listener's address), so requests back come the same way. `sips`: the
+    /// dialog's request was for a `sips:` URI, whose Contact must be a
+    /// `sips:` URI too (RFC 3261 §8.1.1.8, §12.1.1); only over TLS.
+    pub fn contact_for(&self, transport: Transport, sips: bool) -> rsip::Uri {
+        let host = host_port(self.address_for(transport));
+        let text = match transport {
+            Transport::Tls if sips => format!("sips:senim@{host}"),
+            Transport::Udp => format!("sip:senim@{host}"),
+            Transport::Tcp | Transport::Tls => {
+                format!("sip:senim@{host};transport={}", transport.param())
+            }
         };
-        let text = format!("sip:senim@{}{transport}", self.centre_host());
-        rsip::Uri::try_from(text.as_str()).unwrap_or_default()
+        senim_sip::message::parse_uri(&text).unwrap_or_default()
+    }
+}
+
+/// `host:port`, an IPv6 host in brackets.
+fn host_port(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
     }
 }
 

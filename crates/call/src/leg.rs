@@ -111,17 +111,27 @@ pub struct LegConfig {
 }
 
 impl LegConfig {
-    /// Senim's Contact towards the current route: over TCP it says so
-    /// (`;transport=tcp`), so that requests back come over TCP too.
+    /// Senim's Contact towards the current route: over TCP and TLS it says
+    /// so (`;transport=tcp`, `;transport=tls`, unless it is a `sips:` URI),
+    /// so that requests back come the same way.
     pub fn contact(&self) -> Uri {
+        use senim_sip::message::Transport;
         let mut uri = self.local_contact.clone();
         let has_transport = uri
             .params
             .iter()
             .any(|p| matches!(p, rsip::Param::Transport(_)));
-        if self.peer.transport == senim_sip::message::Transport::Tcp && !has_transport {
-            uri.params
-                .push(rsip::Param::Transport(rsip::Transport::Tcp));
+        let sips = uri.scheme == Some(rsip::Scheme::Sips);
+        if !has_transport && !sips {
+            match self.peer.transport {
+                Transport::Tcp => uri
+                    .params
+                    .push(rsip::Param::Transport(rsip::Transport::Tcp)),
+                Transport::Tls => uri
+                    .params
+                    .push(rsip::Param::Transport(rsip::Transport::Tls)),
+                Transport::Udp => {}
+            }
         }
         uri
     }
@@ -135,6 +145,10 @@ pub struct Route {
     pub from_uri: Uri,
     pub from_display: Option<String>,
     pub pai: Option<String>,
+    /// Senim's Contact towards this route (it names the route's transport).
+    pub local_contact: Uri,
+    /// Senim's Via sent-by towards this route (the TLS listener's over TLS).
+    pub via: SocketAddr,
     /// `None` for a softphone or a configured URI.
     pub trunk: Option<TrunkRoute>,
 }
@@ -503,6 +517,11 @@ impl Leg {
     /// The trunk the INVITE goes through now, if any.
     pub fn trunk(&self) -> Option<&str> {
         self.config.trunk.as_ref().map(|t| t.id.as_str())
+    }
+
+    /// Senim's Contact on this leg (it names the leg's transport).
+    pub fn contact(&self) -> Uri {
+        self.config.contact()
     }
 
     /// Where the INVITE and CANCEL go: the configured peer.
@@ -939,6 +958,8 @@ impl Leg {
         self.config.from_uri = route.from_uri;
         self.config.from_display = route.from_display;
         self.config.pai = route.pai;
+        self.config.local_contact = route.local_contact;
+        self.config.via = route.via;
         let next = route
             .trunk
             .as_ref()

@@ -181,6 +181,13 @@ pub fn via_trunk(cfg: &CallConfig, number: &str) -> Result<LegTarget, String> {
 /// down are left out by the dial order (unless every trunk is down); those
 /// kept are checked again when the leg fails over, since a trunk may fill
 /// up or go down while the first rings.
+/// Senim's Contact on a leg to `target` through `peer`: a `sips:` one for
+/// a `sips:` target reached over TLS.
+fn local_contact(cfg: &CallConfig, peer: Peer, target: &rsip::Uri) -> rsip::Uri {
+    let sips = target.scheme == Some(rsip::Scheme::Sips);
+    cfg.contact_for(peer.transport, sips)
+}
+
 fn trunk_routes(
     cfg: &CallConfig,
     number: &str,
@@ -204,6 +211,8 @@ fn trunk_routes(
         let from_uri = rsip::Uri::try_from(format!("sip:{user}@{host}").as_str())
             .map_err(|e| e.to_string())?;
         routes.push(Route {
+            local_contact: local_contact(cfg, trunk.peer(), &target),
+            via: cfg.address_for(trunk.transport),
             target,
             peer: trunk.peer(),
             from_uri,
@@ -372,6 +381,8 @@ impl Legs {
         let prepared = result.and_then(|p| {
             let route = match (&plan.target, p.softphone) {
                 (LegTarget::Address(u, peer), _) => Route {
+                    local_contact: local_contact(&cfg, *peer, u),
+                    via: cfg.address_for(peer.transport),
                     target: u.clone(),
                     peer: *peer,
                     from_uri: cfg.centre_uri(),
@@ -382,6 +393,8 @@ impl Legs {
                     trunk: None,
                 },
                 (LegTarget::Softphone(_), Some((u, peer))) => Route {
+                    local_contact: local_contact(&cfg, peer, &u),
+                    via: cfg.address_for(peer.transport),
                     target: u,
                     peer,
                     from_uri: cfg.centre_uri(),
@@ -420,8 +433,8 @@ impl Legs {
             from_uri: first.from_uri,
             from_display: first.from_display,
             pai: first.pai,
-            local_contact: cfg.contact_for(peer.transport),
-            via: cfg.sip_address,
+            local_contact: first.local_contact,
+            via: first.via,
             sdp_offer: sdp::build_offer(
                 cfg.media_ip,
                 port,
@@ -832,7 +845,7 @@ fn answer_reinvite(
     request: &rsip::Request,
     out: &mut VecDeque<Output>,
 ) -> rsip::Response {
-    let contact = cfg.contact_for(slot.leg.peer().transport);
+    let contact = slot.leg.contact();
     let answer = std::str::from_utf8(&request.body)
         .ok()
         .filter(|b| !b.trim().is_empty())

@@ -46,18 +46,22 @@ pub fn relay_packet(
 
 /// Where to send a leg's INVITE for a URI: its host must be an IP literal
 /// (Senim does not resolve names for outbound legs; configure addresses).
+/// Only UDP: a `sips:` URI or a `transport` other than UDP gives `None`,
+/// since Senim opens TCP and TLS connections only to trunks (a registered
+/// softphone is reached on its own connection, its binding's source).
 pub fn peer_of_uri(uri: &rsip::Uri) -> Option<Peer> {
+    if uri.scheme == Some(rsip::Scheme::Sips) {
+        return None;
+    }
     let ip: std::net::IpAddr = match &uri.host_with_port.host {
         rsip::Host::IpAddr(ip) => *ip,
         rsip::Host::Domain(d) => d.to_string().trim_matches(['[', ']']).parse().ok()?,
     };
     let port = uri.host_with_port.port.map_or(5060, |p| *p.value());
-    let tcp = uri.params.iter().any(
-        |p| matches!(p, rsip::Param::Transport(t) if t.to_string().eq_ignore_ascii_case("tcp")),
+    let stream = uri.params.iter().any(
+        |p| matches!(p, rsip::Param::Transport(t) if !t.to_string().eq_ignore_ascii_case("udp")),
     );
-    if tcp {
-        // Outbound TCP connections are not opened by Senim; a registered
-        // softphone's own connection is used instead (its binding's source).
+    if stream {
         return None;
     }
     Some(Peer::udp(SocketAddr::new(ip, port)))
@@ -66,6 +70,20 @@ pub fn peer_of_uri(uri: &rsip::Uri) -> Option<Peer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_udp_uris_are_dialled_directly() {
+        let peer = |text: &str| peer_of_uri(&senim_sip::message::parse_uri(text).unwrap());
+        assert_eq!(
+            peer("sip:crisis@192.0.2.7:5070"),
+            Some(Peer::udp("192.0.2.7:5070".parse().unwrap()))
+        );
+        assert!(peer("sip:crisis@192.0.2.7;transport=udp").is_some());
+        assert_eq!(peer("sip:crisis@192.0.2.7;transport=tcp"), None);
+        assert_eq!(peer("sip:crisis@192.0.2.7;transport=tls"), None);
+        assert_eq!(peer("sips:crisis@192.0.2.7"), None);
+        assert_eq!(peer("sip:crisis@pbx.example"), None);
+    }
 
     fn packet(pt: u8, payload: &[u8]) -> Vec<u8> {
         let mut p = vec![0x80, pt, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];

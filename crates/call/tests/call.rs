@@ -62,6 +62,55 @@ fn answers_with_sdp_and_plays_the_greeting_after_the_ack() {
     );
 }
 
+/// An INVITE over TLS: the answer's Contact is at the TLS listener and
+/// names TLS (a `sips:` Contact for a `sips:` Request-URI), the record says
+/// `tls`, and Senim's BYE goes back on the TLS flow with a TLS Via.
+#[test]
+fn a_call_over_tls_is_answered_and_ended_over_tls() {
+    let tls_caller = senim_sip::message::Peer::tls(addr(CALLER));
+    for (request_uri, want_contact) in [
+        (
+            format!("sip:centre@{SENIM_TLS};transport=tls"),
+            format!("<sip:senim@{SENIM_TLS};transport=TLS>"),
+        ),
+        (
+            format!("sips:centre@{SENIM_TLS}"),
+            format!("<sips:senim@{SENIM_TLS}>"),
+        ),
+    ] {
+        let mut invite = invite(&sdp(40000, "0 101"));
+        invite.uri = message::parse_uri(&request_uri).unwrap();
+        let mut h = Harness::start_invite_over(config(false), MENU, invite, 10, tls_caller);
+        let ok = h.response(200).expect("200 OK");
+        assert_eq!(
+            message::header_value(&ok, "Contact"),
+            Some(want_contact.as_str()),
+            "{request_uri}"
+        );
+        assert!(h
+            .records()
+            .iter()
+            .any(|r| matches!(r, RecordOp::Arrived { transport, .. } if *transport == "tls")));
+        h.ack();
+        h.rfc4733('2', 1000);
+        h.prompt_finished(MediaId::Caller);
+        h.rfc4733('1', 2000);
+        h.prompt_finished(MediaId::Caller);
+        h.prompt_finished(MediaId::Caller);
+        let byes: Vec<_> = h
+            .requests()
+            .into_iter()
+            .filter(|(r, _)| r.method == Method::Bye)
+            .map(|(r, p)| (r.clone(), p))
+            .collect();
+        assert_eq!(byes.len(), 1);
+        assert_eq!(byes[0].1, tls_caller, "the BYE goes on the TLS flow");
+        let via = message::top_via(&byes[0].0).expect("Via");
+        assert_eq!(via.transport, "TLS");
+        assert_eq!(via.sent_by(), SENIM_TLS);
+    }
+}
+
 #[test]
 fn no_ack_ends_the_call_with_a_bye() {
     let mut h = Harness::start(config(false), MENU, &sdp(40000, "0"), 10);

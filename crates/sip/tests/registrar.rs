@@ -771,6 +771,33 @@ fn source_peer_and_flow_closed() {
 }
 
 #[test]
+fn a_tls_flow_is_its_own_source_apart_from_tcp_from_the_same_address() {
+    let t0 = base();
+    let mut reg = registrar();
+    let addr = "203.0.113.50:50123".parse().unwrap();
+    let tls = Peer::tls(addr);
+    let mut phone = Phone::new(
+        "alice",
+        "s3cret",
+        "<sip:alice@192.168.0.10:5061;transport=tls>",
+    );
+    assert_eq!(code(&phone.login(&mut reg, t0, tls, "")), 200);
+    let b = &reg.bindings("alice")[0];
+    assert_eq!(b.source, tls, "the transport is recorded with the address");
+    assert!(reg.is_bound_source(tls, t0));
+    assert!(!reg.is_bound_source(Peer::tcp(addr), t0));
+    events(&mut reg);
+    reg.handle_flow_closed(Peer::tcp(addr));
+    assert_eq!(
+        reg.bindings("alice").len(),
+        1,
+        "a TCP flow's end is not the TLS flow's"
+    );
+    reg.handle_flow_closed(tls);
+    assert!(reg.bindings("alice").is_empty());
+}
+
+#[test]
 fn sha256_offered_and_used() {
     let t0 = base();
     let mut reg = registrar();

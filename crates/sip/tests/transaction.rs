@@ -65,6 +65,9 @@ fn udp(addr: &str) -> Peer {
 fn tcp(addr: &str) -> Peer {
     Peer::tcp(addr.parse::<SocketAddr>().unwrap())
 }
+fn tls(addr: &str) -> Peer {
+    Peer::tls(addr.parse::<SocketAddr>().unwrap())
+}
 
 fn request_text(
     method: &str,
@@ -179,6 +182,52 @@ fn timer_b_over_tcp_without_retransmissions() {
     assert_eq!(offsets(&fired), Vec::<u64>::new());
     assert_eq!(timeouts(&fired), vec![32000]);
     assert!(h.layer.is_empty());
+}
+
+#[test]
+fn tls_is_reliable_like_tcp_no_retransmissions_either_way() {
+    // Client INVITE: no Timer A, only Timer B.
+    let mut h = Harness::new();
+    h.layer.send_request(
+        h.t0,
+        client_request(rsip::Method::Invite),
+        tls("192.0.2.20:5061"),
+    );
+    assert_eq!(h.transmits().len(), 1);
+    let fired = h.run_until(Duration::from_secs(100));
+    assert_eq!(offsets(&fired), Vec::<u64>::new());
+    assert_eq!(timeouts(&fired), vec![32000]);
+    assert!(h.layer.is_empty());
+
+    // Server INVITE: the 404 goes back on the TLS flow once (no Timer G),
+    // and Timer I is zero.
+    let mut h = Harness::new();
+    let uac = tls("192.0.2.10:40001");
+    h.receive(ms(0), &invite("z9hG4bKtls1"), uac);
+    let key = server_key(&h.events());
+    assert_eq!(
+        h.transmits()[0].peer,
+        uac,
+        "responses go back on the TLS flow"
+    );
+    let req = h.layer.request_of(key).unwrap().clone();
+    h.layer
+        .send_response(h.t0, key, message::response(&req, 404, "", Some("t")))
+        .unwrap();
+    let sent = h.transmits();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].peer, uac);
+    assert_eq!(
+        h.layer.poll_timeout(),
+        Some(h.at(ms(32_000))),
+        "only Timer H"
+    );
+    h.receive(
+        ms(100),
+        &request_text("ACK", "z9hG4bKtls1", "ACK", UAC_ADDR, ""),
+        uac,
+    );
+    assert!(h.layer.is_empty(), "Timer I is zero over TLS");
 }
 
 #[test]

@@ -183,11 +183,7 @@ impl Call {
 
     /// Answer the INVITE; false if the call was refused.
     pub(crate) fn answer(&mut self, port: Result<u16, String>) -> bool {
-        let transport = match self.peer.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        };
+        let transport = self.peer.transport.param();
         let caller_hash = caller_number(&self.invite).map(|n| self.cfg.numbers.hash(&n));
         let at = self.epoch_ms();
         self.record(RecordOp::Arrived {
@@ -382,7 +378,8 @@ impl Call {
     }
 
     fn contact_uri(&self) -> rsip::Uri {
-        self.cfg.contact_for(self.peer.transport)
+        let sips = self.invite.uri.scheme == Some(rsip::Scheme::Sips);
+        self.cfg.contact_for(self.peer.transport, sips)
     }
 
     /// The caller's outgoing stream starts (or starts again after a bridge).
@@ -413,8 +410,8 @@ impl Call {
     }
 
     pub(crate) fn send_bye(&mut self) {
-        let via = self.cfg.sip_address;
         let transport = self.peer.transport;
+        let via = self.cfg.address_for(transport);
         let peer = self.request_peer();
         if let Some(d) = self.dialog.as_mut() {
             let bye = d.make_request(Method::Bye, via, transport);

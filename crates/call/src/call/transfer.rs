@@ -178,8 +178,8 @@ impl Call {
 
     fn send_refer(&mut self, target: rsip::Uri, no_subscription: bool) -> Result<(), String> {
         let centre = self.cfg.centre_uri();
-        let via = self.cfg.sip_address;
         let transport = self.peer.transport;
+        let via = self.cfg.address_for(transport);
         let peer = self.request_peer();
         let now = self.now;
         let dialog = self

@@ -722,6 +722,8 @@ fn trunk_config() -> LegConfig {
         from_uri: uri("sip:+77232000000@203.0.113.20:5060"),
         from_display: Some("Senim".into()),
         pai: Some("<sip:+77232000000@203.0.113.20:5060>".into()),
+        local_contact: uri("sip:senim@192.0.2.1:5060"),
+        via: "192.0.2.1:5060".parse().unwrap(),
         trunk: Some(trunk_route("second", "203.0.113.20:5060")),
     }];
     cfg
@@ -1132,6 +1134,7 @@ mod counts {
             },
             lines: Vec::new(),
             sip_address: "192.0.2.1:5060".parse().unwrap(),
+            tls_address: None,
             media_ip: "192.0.2.1".parse().unwrap(),
             numbers: Arc::new(Plain),
             callbacks: Default::default(),

@@ -28,6 +28,8 @@ pub const CALLER: &str = "198.51.100.20:5062";
 pub const CALLER_RTP: &str = "198.51.100.20:40000";
 pub const TRUNK: &str = "203.0.113.5:5060";
 pub const SENIM: &str = "192.0.2.1:5060";
+/// Senim's TLS listener in the harness.
+pub const SENIM_TLS: &str = "192.0.2.1:5061";
 pub const CALLER_NUMBER: &str = "+77011234567";
 
 /// Hashes and "seals" visibly, so a test can see what went where.
@@ -156,6 +158,7 @@ fn config_parts(
         },
         lines,
         sip_address: SENIM.parse().expect("address"),
+        tls_address: Some(SENIM_TLS.parse().expect("address")),
         media_ip: "192.0.2.1".parse().expect("address"),
         numbers: Arc::new(TestKeys),
         callbacks: senim_call::config::CallbackPolicy {
@@ -244,6 +247,8 @@ pub struct Harness {
     next_port: u16,
     /// What `PrepareLeg` answers: a port, or this error.
     pub leg_error: Option<String>,
+    /// Where the caller's requests come from (its transport and address).
+    pub caller_peer: Peer,
     /// The caller's next audio packet's sequence number and timestamp.
     audio_seq: u16,
     audio_ts: u32,
@@ -267,7 +272,7 @@ impl Harness {
         Self::start_invite(cfg, plan_file, invite(body), hour, from)
     }
 
-    /// A call for `invite` from `from`.
+    /// A call for `invite` from `from` (over UDP).
     pub fn start_invite(
         cfg: Arc<CallConfig>,
         plan_file: &str,
@@ -285,8 +290,20 @@ impl Harness {
         )
     }
 
-    /// A call for `invite` from `peer` (its transport too), from the
-    /// registered softphone `softphone` if given.
+    /// A call for `invite` from `peer` (any transport), not from a softphone.
+    pub fn start_invite_over(
+        cfg: Arc<CallConfig>,
+        plan_file: &str,
+        invite: rsip::Request,
+        hour: i64,
+        peer: Peer,
+    ) -> Harness {
+        Self::start_over(cfg, plan_file, invite, hour, peer, None)
+    }
+
+    /// A call for `invite` from `peer` (its transport too; the caller's
+    /// later requests come from there), from the registered softphone
+    /// `softphone` if given.
     pub fn start_over(
         cfg: Arc<CallConfig>,
         plan_file: &str,
@@ -317,6 +334,7 @@ impl Harness {
             next_key: 100,
             next_port: 31000,
             leg_error: None,
+            caller_peer: peer,
             audio_seq: 0,
             audio_ts: 0,
             transport: peer.transport,
@@ -401,7 +419,7 @@ impl Harness {
         let key = self.key();
         let peer = Peer {
             transport: self.transport,
-            addr: CALLER.parse().expect("address"),
+            addr: self.caller_peer.addr,
         };
         if method == "ACK" {
             self.sip(SipInput::Ack { request, peer });
