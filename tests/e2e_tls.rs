@@ -3,7 +3,9 @@
 //! on the TLS port gets nothing, and a renewed certificate is served
 //! without a restart while a broken one is refused. Then baresip, a real
 //! softphone, registers over TLS, calls in over TLS (its keys work, it hears
-//! the prompts) and is rung over its TLS connection.
+//! the prompts) and is rung over its TLS connection. With its srtp module,
+//! on an account that requires SRTP, it calls in with SRTP (it hears the
+//! greeting, its keys work), and offering plain RTP it gets 488.
 
 mod common;
 
@@ -14,10 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::baresip::Baresip;
-use common::caller::Caller;
+use common::caller::{ulaw_decode, Caller};
 use common::{http, repo_root, wait_until, Senim};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
+use senim_media::{Codec, Language};
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (certificate PEM, key PEM).
 fn self_signed() -> (String, String) {
@@ -204,6 +207,58 @@ fn a_missing_certificate_stops_the_start_naming_the_key() {
     );
 }
 
+/// What baresip received in its call, from sndfile's recording of the
+/// decoded audio in `dir/snd` (16-bit samples).
+fn received(dir: &Path) -> Vec<i16> {
+    let dec = std::fs::read_dir(dir.join("snd"))
+        .expect("snd")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded what it received");
+    std::fs::read(&dec)
+        .unwrap_or_default()
+        .get(44..)
+        .unwrap_or(&[])
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+fn rms(samples: &[i16]) -> f64 {
+    (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64)
+        .sqrt()
+}
+
+/// Is a fifth of a second of the greeting (from its 0.3 s on, past the
+/// fade-in), as Senim sends it in PCMU and G.711 decodes it, in `samples`?
+/// Either language's recording counts; a sample may differ by a step of
+/// the decoder's rounding.
+fn greeting_in(samples: &[i16]) -> bool {
+    let library = senim::bundled::prompts().expect("the bundled prompts");
+    [Language::Ru, Language::Kk].into_iter().any(|lang| {
+        let prompt = library
+            .get("greeting-bilingual", lang)
+            .expect("the greeting");
+        let needle: Vec<i16> = (15..25)
+            .filter_map(|i| prompt.frame(Codec::Pcmu, i))
+            .flatten()
+            .map(|b| ulaw_decode(*b))
+            .collect();
+        assert_eq!(needle.len(), 10 * 160, "the greeting is long enough");
+        assert!(
+            rms(&needle) > 500.0,
+            "speech, not a pause: {:.0}",
+            rms(&needle)
+        );
+        samples.windows(needle.len()).any(|w| {
+            w.iter()
+                .zip(&needle)
+                .all(|(a, b)| (i32::from(*a) - i32::from(*b)).abs() <= 8)
+        })
+    })
+}
+
 /// baresip registers over TLS (the account says `;transport=tls`; it
 /// trusts the test's certificate through `sip_cafile`), calls in over TLS,
 /// presses 2 (Russian) by RFC 4733 and hears the prompts; Senim records the
@@ -296,25 +351,11 @@ wrap_up = "1s"
         "{:?}",
         calls[0]
     );
-    let dec = std::fs::read_dir(dir.join("snd"))
-        .expect("snd")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip recorded what it received");
-    let samples: Vec<i16> = std::fs::read(&dec)
-        .unwrap_or_default()
-        .get(44..)
-        .unwrap_or(&[])
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let rms = (samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>()
-        / samples.len().max(1) as f64)
-        .sqrt();
+    let samples = received(&dir);
+    let level = rms(&samples);
     assert!(
-        samples.len() > 8000 * 2 && rms > 300.0,
-        "baresip heard the prompts over the TLS call: {} samples, rms {rms:.0}",
+        samples.len() > 8000 * 2 && level > 300.0,
+        "baresip heard the prompts over the TLS call: {} samples, rms {level:.0}",
         samples.len()
     );
 
@@ -351,6 +392,170 @@ wrap_up = "1s"
         phone.wait_event("CALL_CLOSED", Duration::from_secs(10)),
         "Senim's BYE reaches the softphone over TLS:\n{}\n{}",
         phone.log(),
+        senim.log()
+    );
+}
+
+/// The must-show of SRTP: a softphone account that requires SRTP
+/// (`require_srtp = true`) used by baresip with its srtp module and
+/// `mediaenc=srtp-mand` registers over TLS and calls in offering RTP/SAVP
+/// with `a=crypto`; Senim answers with SRTP (baresip enables SRTP on the
+/// answer's key, and would drop the call on a plain answer), baresip hears
+/// the greeting (found in its recording, decrypted by it) and its RFC 4733
+/// key inside SRTP is taken. The same account over TLS offering plain RTP
+/// is refused with 488.
+#[test]
+fn baresip_calls_over_tls_with_srtp_and_plain_rtp_from_the_same_account_gets_488() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let pair = self_signed();
+    write_pair(certs.path(), &pair);
+    let config = format!(
+        r#"{}
+[registrar]
+algorithms = ["MD5"]
+
+[hours.centre]
+always = true
+holidays = "open"
+
+[[specialist]]
+id = "aigerim"
+name = "Aigerim"
+skills = ["psychology"]
+languages = ["kk", "ru"]
+username = "aigerim"
+password = "correct-horse-42"
+require_srtp = true
+"#,
+        tls_config(certs.path())
+    );
+    let senim = Senim::start_with(Some(&config), &[]);
+    let tls = senim.tls.expect("TLS address");
+    let cafile = format!("sip_cafile\t{}", certs.path().join("sip.crt").display());
+    let account = |mediaenc: &str| {
+        format!(
+            "<sip:aigerim@{tls};transport=tls>;auth_pass=correct-horse-42;regint=600;\
+             answermode=auto;audio_codecs=PCMU{mediaenc}"
+        )
+    };
+    // Its log line for a registration's 200 (the ctrl_tcp event may come
+    // before the test is connected).
+    let registered = |phone: &mut Baresip| {
+        wait_until(Duration::from_secs(10), || {
+            phone.log().contains("{0/TLS/v4} 200 OK")
+        })
+    };
+
+    // SRTP: offered by baresip, answered by Senim.
+    let dir = senim.dir.path().join("phone-srtp");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut phone = Baresip::start_configured(
+        &dir,
+        Some(&account(";mediaenc=srtp-mand")),
+        &repo_root().join("tests/media/caller-speech.wav"),
+        &format!("{cafile}\nmodule\t\t\tsrtp.so"),
+    );
+    assert!(
+        registered(&mut phone),
+        "baresip registered over TLS:\n{}\n{}",
+        phone.log(),
+        senim.log()
+    );
+    phone.command("dial", &format!("sip:100@{tls}"));
+    assert!(
+        phone.wait_event("CALL_ESTABLISHED", Duration::from_secs(10)),
+        "the SRTP call over TLS is answered:\n{}\n{}",
+        phone.log(),
+        senim.log()
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    phone.command("sndcode", "2");
+    std::thread::sleep(Duration::from_millis(2500));
+    phone.command("hangup", "");
+    assert!(
+        phone.wait_event("CALL_CLOSED", Duration::from_secs(10)),
+        "the SRTP call ends with baresip's BYE:\n{}",
+        senim.log()
+    );
+    let log = phone.log();
+    assert!(
+        log.contains("SRTP is Enabled (cryptosuite=AES_CM_128_HMAC_SHA1_"),
+        "baresip took the key of Senim's RTP/SAVP answer:\n{log}"
+    );
+    assert!(
+        !log.contains("failed to decrypt") && !log.contains("no valid a=crypto"),
+        "every packet from Senim decrypted:\n{log}"
+    );
+    assert!(
+        senim
+            .log()
+            .contains("media: SRTP (SDES keys over TLS) suite=AES_CM_128_HMAC_SHA1_"),
+        "Senim answered with SRTP:\n{}",
+        senim.log()
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let calls = rt.block_on(senim.ended_calls(1));
+    assert_eq!(calls[0].transport, "tls", "{:?}", calls[0]);
+    assert!(calls[0].answered, "{:?}", calls[0]);
+    assert_eq!(
+        calls[0].digits,
+        vec![("2".into(), "rfc4733".into())],
+        "the key, sent inside SRTP, is taken: {:?}",
+        calls[0]
+    );
+    assert_eq!(calls[0].language.as_deref(), Some("ru"), "{:?}", calls[0]);
+    let samples = received(&dir);
+    assert!(
+        greeting_in(&samples),
+        "baresip heard the greeting over SRTP: {} samples, rms {:.0}",
+        samples.len(),
+        rms(&samples)
+    );
+    drop(phone);
+
+    // The same account, over TLS, offering plain RTP: 488.
+    let dir = senim.dir.path().join("phone-plain");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut phone = Baresip::start_configured(
+        &dir,
+        Some(&account("")),
+        &repo_root().join("tests/media/caller-speech.wav"),
+        &cafile,
+    );
+    assert!(
+        registered(&mut phone),
+        "baresip registered over TLS:\n{}\n{}",
+        phone.log(),
+        senim.log()
+    );
+    phone.command("dial", &format!("sip:100@{tls}"));
+    assert!(
+        phone.wait_event("CALL_CLOSED", Duration::from_secs(10)),
+        "the plain call ends:\n{}\n{}",
+        phone.log(),
+        senim.log()
+    );
+    assert!(
+        !phone.events.iter().any(|e| e.contains("CALL_ESTABLISHED")),
+        "{:#?}",
+        phone.events
+    );
+    let closed = phone
+        .events
+        .iter()
+        .find(|e| e.contains("CALL_CLOSED"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        closed.contains("488 Not Acceptable Here"),
+        "plain RTP from an account that requires SRTP is refused with 488: {closed}\n{}",
+        phone.log()
+    );
+    assert!(
+        senim
+            .log()
+            .contains("SRTP is required; the offer has only plain RTP"),
+        "refused for the rule, not for anything else:\n{}",
         senim.log()
     );
 }
