@@ -399,8 +399,8 @@ wrap_up = "1s"
 /// The must-show of SRTP: a softphone account that requires SRTP
 /// (`require_srtp = true`) used by baresip with its srtp module and
 /// `mediaenc=srtp-mand` registers over TLS and calls in offering RTP/SAVP
-/// with `a=crypto`; Senim answers with SRTP (baresip enables SRTP on the
-/// answer's key, and would drop the call on a plain answer), baresip hears
+/// with `a=crypto`; Senim answers with SRTP (both logs say so, and no
+/// packet fails to decrypt at baresip), baresip hears
 /// the greeting (found in its recording, decrypted by it) and its RFC 4733
 /// key inside SRTP is taken. The same account over TLS offering plain RTP
 /// is refused with 488.
