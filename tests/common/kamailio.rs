@@ -88,7 +88,18 @@ impl Kamailio {
         let log = std::fs::File::create(self.log_path(self.runs)).expect("kamailio log");
         let runtime = self.dir.join("run");
         std::fs::create_dir_all(&runtime).expect("runtime dir");
-        let child = Command::new("kamailio")
+        let mut command = Command::new("kamailio");
+        // SAFETY: prctl is async-signal-safe and touches only the child.
+        // Should the test process die without dropping this guard (an abort),
+        // Kamailio is told to stop (SIGTERM: it takes its workers with it)
+        // rather than holding its ports for the next run.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command
             .arg("-f")
             .arg(&self.cfg)
             .args(["-DD", "-E"])
