@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod calls;
 pub mod follow_ups;
+pub mod keys;
 pub mod reports;
 pub mod retention;
 mod writer;

@@ -77,6 +77,9 @@ pub struct Senim {
     pub db_path: PathBuf,
     pub rtp_base: u16,
     log: PathBuf,
+    /// How it was started, for `restart`.
+    config: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Senim {
@@ -94,23 +97,60 @@ impl Senim {
     /// Start Senim with a configuration file made of `config` (TOML). When
     /// its ports are taken by something else on the machine, try another block.
     pub fn start_with(config: Option<&str>, extra_env: &[(&str, &str)]) -> Senim {
+        let env: Vec<(String, String)> = extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_in(None, config, env)
+    }
+
+    /// Start again in the same folder (database, keys, voice messages) with
+    /// the same configuration, after `stop` or a kill.
+    pub fn restart(mut self) -> Senim {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let config = self.config.take();
+        let env = std::mem::take(&mut self.env);
+        Self::start_in(Some(dir), config.as_deref(), env)
+    }
+
+    fn start_in(
+        mut dir: Option<tempfile::TempDir>,
+        config: Option<&str>,
+        env: Vec<(String, String)>,
+    ) -> Senim {
         let mut last = String::new();
         for _ in 0..5 {
-            match Self::try_start(config, extra_env) {
+            let folder = dir
+                .take()
+                .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+            match Self::try_start(folder, config, &env) {
                 Ok(s) => return s,
-                Err(log) if log.contains("Address already in use") => last = log,
-                Err(log) => panic!("senim did not become ready; its log:\n{log}"),
+                Err((folder, log)) if log.contains("Address already in use") => {
+                    dir = Some(folder);
+                    last = log;
+                }
+                Err((_, log)) => panic!("senim did not become ready; its log:\n{log}"),
             }
         }
         panic!("senim found no free ports; its last log:\n{last}");
     }
 
-    fn try_start(config: Option<&str>, extra_env: &[(&str, &str)]) -> Result<Senim, String> {
-        let dir = tempfile::tempdir().expect("tempdir");
+    fn try_start(
+        dir: tempfile::TempDir,
+        config: Option<&str>,
+        extra_env: &[(String, String)],
+    ) -> Result<Senim, (tempfile::TempDir, String)> {
         let base = port_block();
         let db_path = dir.path().join("senim.db");
         let log = dir.path().join("senim.log");
-        let log_file = std::fs::File::create(&log).expect("log file");
+        // Appended: a restarted Senim's log follows the earlier one.
+        let log_file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
         cmd.arg("serve");
         if let Some(text) = config {
@@ -125,6 +165,7 @@ impl Senim {
                 "SENIM_DATABASE_URL",
                 format!("sqlite://{}", db_path.display()),
             )
+            .env("SENIM_DATA_DIR", dir.path())
             .env("SENIM_RTP_PORTS", format!("{}-{}", base + 50, base + 99))
             .env("RUST_LOG", "senim=debug,info")
             .stdout(Stdio::piped())
@@ -147,7 +188,8 @@ impl Senim {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(std::fs::read_to_string(&log).unwrap_or_default());
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err((dir, text));
             }
         };
         let mut sip = None;
@@ -173,6 +215,8 @@ impl Senim {
             db_path,
             rtp_base: base,
             log,
+            config: config.map(str::to_string),
+            env: extra_env.to_vec(),
         })
     }
 
