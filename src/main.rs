@@ -258,6 +258,9 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
     for w in &status.last_messages {
         println!("{w}");
     }
+    for w in prompts.silence_warnings() {
+        println!("warning: {w}");
+    }
     let year = chrono::Datelike::year(&chrono::Utc::now());
     for y in [year, year + 1] {
         if !data.calendar.holidays().covers(y) {
