@@ -459,6 +459,10 @@ fn a_specialist_gets_the_number_and_the_recording_only_once_they_claim() {
     add_callback_without_number(&api.senim, cb_none);
     let vm = add_voicemail_of(&api.senim, "5e1d7c9a-0000-4000-8000-0000000000a1", true);
     let vm_gone = add_voicemail_of(&api.senim, "5e1d7c9a-0000-4000-8000-0000000000a2", false);
+    assert!(
+        common::caller_numbers().contains(&CALLER),
+        "the scan of the logs knows the caller's number"
+    );
     let digits = CALLER.trim_start_matches('+');
     let local = &digits[1..];
     let no_number = |body: &str| !body.contains(digits) && !body.contains(local);
