@@ -101,8 +101,9 @@ pub struct CentreConfig {
     /// The centre's public number (E.164), sent as From user and
     /// P-Asserted-Identity. Empty: the SIP user (`sip.user`).
     pub number: Option<String>,
-    /// Show the caller's number to the specialist (From display name). Off
-    /// by default: callers may be victims of violence.
+    /// Show the caller's number to the centre's own specialists (From
+    /// display name); never to partners (their directory entry decides).
+    /// Off by default: callers may be victims of violence.
     pub share_caller_number: bool,
     /// The area code of the centre's city, without the country code
     /// (Oskemen: "7232"): callers may leave a local number of that city for

@@ -10,6 +10,12 @@
 //!
 //! The number is opened only after its read or use is written to the audit
 //! log; when that write fails, nothing is returned and no call is placed.
+//!
+//! Least access: the number, the recording and the notes go only to staff
+//! and to the specialist who claimed the follow-up ([`Actor::opens`]). A
+//! specialist sees any other follow-up as a [`Summary`], the same whether
+//! or not a number or a recording is kept. Every answer that carries notes
+//! is in the audit log, a list too (one entry naming the follow-ups).
 
 use std::path::PathBuf;
 
@@ -115,14 +121,93 @@ impl<'a> Requester<'a> {
     }
 }
 
+/// What a specialist sees of a follow-up they have not claimed: enough to
+/// decide whether to take it, and nothing that tells whether a number or a
+/// recording is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub id: String,
+    /// `callback` or `voicemail`.
+    pub kind: String,
+    pub status: String,
+    pub service: Option<String>,
+    pub language: Option<String>,
+    /// When the caller asked to be called back (`soon`, `evening`, `tomorrow`).
+    pub call_window: Option<String>,
+    /// Epoch ms (the answer shows the age, not the time).
+    pub created_at: i64,
+}
+
+impl From<FollowUp> for Summary {
+    fn from(f: FollowUp) -> Summary {
+        Summary {
+            id: f.id,
+            kind: f.kind,
+            status: f.status,
+            service: f.service,
+            language: f.language,
+            call_window: f.call_window,
+            created_at: f.created_at,
+        }
+    }
+}
+
+/// A follow-up as one requester may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    /// Staff, or the specialist who claimed it: every field (for a
+    /// specialist without the call's id: call records are staff's).
+    Full(FollowUp),
+    /// Anyone else: the summary.
+    Summary(Summary),
+}
+
+impl Shown {
+    /// `f` as `actor` may see it.
+    pub fn of(actor: Option<Actor<'_>>, mut f: FollowUp) -> Shown {
+        match actor {
+            Some(Actor::Staff) => Shown::Full(f),
+            Some(a) if a.opens(&f) => {
+                f.call_id = None;
+                Shown::Full(f)
+            }
+            _ => Shown::Summary(f.into()),
+        }
+    }
+
+    /// The follow-up's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Shown::Full(f) => &f.id,
+            Shown::Summary(s) => &s.id,
+        }
+    }
+
+    /// Does the answer carry notes?
+    pub fn has_notes(&self) -> bool {
+        matches!(self, Shown::Full(f) if f.notes.as_deref().is_some_and(|n| !n.is_empty()))
+    }
+
+    /// Leave the notes out (when their read could not be audited).
+    fn without_notes(self) -> Shown {
+        match self {
+            Shown::Full(mut f) => {
+                f.notes = None;
+                Shown::Full(f)
+            }
+            s => s,
+        }
+    }
+}
+
 /// One follow-up with what is needed to act on it.
 #[derive(Debug)]
 pub struct Detail {
-    pub follow_up: FollowUp,
-    /// Callbacks: `Some(number)`, or `Some(None)` when it cannot be opened.
-    /// `None` for voicemails.
+    pub follow_up: Shown,
+    /// Callbacks shown in full: `Some(number)`, or `Some(None)` when it
+    /// cannot be opened. `None` for voicemails and summaries.
     pub number: Option<Option<String>>,
-    /// Voicemails: whether the recording's file is there.
+    /// Voicemails shown in full: whether the recording's file is there.
     pub has_recording: bool,
     /// Callbacks: the calls Senim placed for it, oldest first.
     pub calls: Vec<FollowUpCall>,
@@ -203,15 +288,34 @@ impl FollowUps {
         audit::write(&self.store, &entry).await.map(|_| ())
     }
 
-    /// The follow-ups `who` may see that match `filter`, oldest first.
+    /// The follow-ups `who` may see that match `filter`, oldest first, each
+    /// as they may see it. When notes go out, one audit entry names the
+    /// follow-ups whose notes they are, before the list is returned.
     pub async fn list(
         &self,
         who: &Requester<'_>,
         filter: &FollowUpFilter,
-    ) -> Result<Vec<FollowUp>, FollowUpError> {
-        fu::list(&self.store, who.actor()?, filter)
+    ) -> Result<Vec<Shown>, FollowUpError> {
+        let actor = who.actor()?;
+        let rows = fu::list(&self.store, actor, filter)
             .await
-            .map_err(FollowUpError::Store)
+            .map_err(FollowUpError::Store)?;
+        let shown: Vec<Shown> = rows
+            .into_iter()
+            .map(|f| Shown::of(Some(actor), f))
+            .collect();
+        let with_notes: Vec<&str> = shown
+            .iter()
+            .filter(|s| s.has_notes())
+            .map(Shown::id)
+            .collect();
+        if !with_notes.is_empty() {
+            let detail = serde_json::json!({ "notes_of": with_notes });
+            self.audit(who, "list-follow-ups-with-notes", None, detail)
+                .await
+                .map_err(FollowUpError::Audit)?;
+        }
+        Ok(shown)
     }
 
     /// The follow-up `id` if `who` may see it.
@@ -251,7 +355,7 @@ impl FollowUps {
 
     /// One follow-up, with the number opened for a callback. The read is
     /// logged before the number is opened; a look at an id one may not see
-    /// is logged too.
+    /// is logged too. A specialist who has not claimed it gets the summary.
     pub async fn detail(&self, who: &Requester<'_>, id: &str) -> Result<Detail, FollowUpError> {
         let f = match self.visible(who, id).await {
             Ok(f) => f,
@@ -264,11 +368,29 @@ impl FollowUps {
             }
             Err(e) => return Err(e),
         };
+        let actor = who.actor()?;
+        if !actor.opens(&f) {
+            let detail = serde_json::json!({ "kind": f.kind, "view": "summary" });
+            self.audit(who, "read-follow-up", Some(id), detail)
+                .await
+                .map_err(FollowUpError::Audit)?;
+            return Ok(Detail {
+                follow_up: Shown::Summary(f.into()),
+                number: None,
+                has_recording: false,
+                calls: Vec::new(),
+            });
+        }
+        let notes = f.notes.as_deref().is_some_and(|n| !n.is_empty());
         let mut number = None;
         let mut has_recording = false;
         if f.kind == "callback" {
             let sealed = self.sealed_number(id).await?;
-            let detail = serde_json::json!({ "kind": "callback", "number": sealed.is_some() });
+            let detail = serde_json::json!({
+                "kind": "callback",
+                "number": sealed.is_some(),
+                "notes": notes,
+            });
             self.audit(who, "read-number", Some(id), detail)
                 .await
                 .map_err(FollowUpError::Audit)?;
@@ -281,7 +403,7 @@ impl FollowUps {
             }
             number = Some(opened);
         } else {
-            let detail = serde_json::json!({ "kind": f.kind });
+            let detail = serde_json::json!({ "kind": f.kind, "notes": notes });
             self.audit(who, "read-follow-up", Some(id), detail)
                 .await
                 .map_err(FollowUpError::Audit)?;
@@ -295,21 +417,23 @@ impl FollowUps {
             Vec::new()
         };
         Ok(Detail {
-            follow_up: f,
+            follow_up: Shown::of(Some(actor), f),
             number,
             has_recording,
             calls,
         })
     }
 
-    /// A voicemail's recording, opened; the read is logged first.
+    /// A voicemail's recording, opened; the read is logged first. "Not
+    /// found" alike when there is none and when `who` may not have it (a
+    /// specialist who has not claimed it), so neither tells the other.
     pub async fn recording(
         &self,
         who: &Requester<'_>,
         id: &str,
     ) -> Result<Recording, FollowUpError> {
         let f = self.visible(who, id).await?;
-        if f.kind != "voicemail" {
+        if f.kind != "voicemail" || !who.actor()?.opens(&f) {
             return Err(FollowUpError::NotFound);
         }
         let path = self
@@ -329,8 +453,10 @@ impl FollowUps {
     }
 
     /// Log a change (after it is made: a failed audit write is logged, not
-    /// turned into an error) and turn the store's answer into the result.
-    /// The entry keeps the status the API answers with (200 or 409).
+    /// turned into an error) and turn the store's answer into the result,
+    /// the follow-up as `who` may now see it. The entry keeps the status
+    /// the API answers with (200 or 409) and whether notes go out; when it
+    /// cannot be written, the notes are left out of the answer.
     async fn settle(
         &self,
         who: &Requester<'_>,
@@ -338,22 +464,23 @@ impl FollowUps {
         id: &str,
         change: Result<Change, StoreError>,
         mut detail: serde_json::Value,
-    ) -> Result<FollowUp, FollowUpError> {
+    ) -> Result<Shown, FollowUpError> {
         let change = change.map_err(FollowUpError::Store)?;
-        let status: u16 = match &change {
-            Change::Made(_) => 200,
+        let (status, shown): (u16, _) = match change {
+            Change::Made(f) => (200, Ok(Shown::of(who.actor().ok(), *f))),
             Change::NotFound => return Err(FollowUpError::NotFound),
-            Change::Conflict(_) => 409,
+            Change::Conflict(why) => (409, Err(FollowUpError::Conflict(why))),
         };
+        let notes = shown.as_ref().is_ok_and(Shown::has_notes);
         detail["status"] = status.into();
+        if notes {
+            detail["notes"] = true.into();
+        }
         if let Err(e) = self.audit(who, action, Some(id), detail).await {
             tracing::error!(error = %e, action, "API: cannot write the audit log");
+            return shown.map(Shown::without_notes);
         }
-        match change {
-            Change::Made(f) => Ok(*f),
-            Change::NotFound => Err(FollowUpError::NotFound),
-            Change::Conflict(why) => Err(FollowUpError::Conflict(why)),
-        }
+        shown
     }
 
     /// Claim `id`: a specialist for themselves (`specialist` is then theirs
@@ -363,7 +490,7 @@ impl FollowUps {
         who: &Requester<'_>,
         id: &str,
         specialist: Option<String>,
-    ) -> Result<FollowUp, FollowUpError> {
+    ) -> Result<Shown, FollowUpError> {
         if !valid_id(id) {
             return Err(FollowUpError::NotFound);
         }
@@ -385,7 +512,7 @@ impl FollowUps {
     }
 
     /// Give a claimed follow-up back to the queue.
-    pub async fn release(&self, who: &Requester<'_>, id: &str) -> Result<FollowUp, FollowUpError> {
+    pub async fn release(&self, who: &Requester<'_>, id: &str) -> Result<Shown, FollowUpError> {
         if !valid_id(id) {
             return Err(FollowUpError::NotFound);
         }
@@ -401,7 +528,7 @@ impl FollowUps {
         who: &Requester<'_>,
         id: &str,
         text: &str,
-    ) -> Result<FollowUp, FollowUpError> {
+    ) -> Result<Shown, FollowUpError> {
         let text = note(text)?;
         if !valid_id(id) {
             return Err(FollowUpError::NotFound);
@@ -421,7 +548,7 @@ impl FollowUps {
         id: &str,
         result: &str,
         notes: Option<&str>,
-    ) -> Result<FollowUp, FollowUpError> {
+    ) -> Result<Shown, FollowUpError> {
         if !fu::RESULTS.contains(&result) {
             return Err(FollowUpError::BadResult);
         }
@@ -579,6 +706,50 @@ mod tests {
             "the number cannot be called back: international numbers are not called back; \
              only numbers in Kazakhstan are"
         );
+    }
+
+    #[test]
+    fn only_staff_and_the_claimant_see_a_follow_up_in_full() {
+        let f = FollowUp {
+            id: "a".into(),
+            kind: "callback".into(),
+            created_at: 0,
+            language: Some("kk".into()),
+            service: Some("legal".into()),
+            call_window: Some("soon".into()),
+            leave_message: Some(false),
+            say_centre_name: Some(true),
+            status: "claimed".into(),
+            claimed_by: Some("erlan".into()),
+            claimed_at: Some(1),
+            completed_at: None,
+            result: None,
+            notes: Some("a note".into()),
+            call_id: Some("call".into()),
+            duration_ms: None,
+        };
+        let staff = Shown::of(Some(Actor::Staff), f.clone());
+        assert_eq!(staff, Shown::Full(f.clone()));
+        assert!(staff.has_notes());
+        match Shown::of(Some(Actor::Specialist("erlan")), f.clone()) {
+            Shown::Full(mine) => {
+                assert_eq!(mine.notes.as_deref(), Some("a note"));
+                assert_eq!(mine.call_id, None, "call records are staff's");
+            }
+            other => panic!("{other:?}"),
+        }
+        let other = Shown::of(Some(Actor::Specialist("aigerim")), f.clone());
+        assert!(matches!(other, Shown::Summary(_)) && !other.has_notes());
+        let open = FollowUp {
+            status: "open".into(),
+            claimed_by: None,
+            ..f.clone()
+        };
+        assert!(matches!(
+            Shown::of(Some(Actor::Specialist("erlan")), open),
+            Shown::Summary(_)
+        ));
+        assert!(matches!(Shown::of(None, f), Shown::Summary(_)));
     }
 
     #[test]

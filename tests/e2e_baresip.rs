@@ -137,6 +137,30 @@ password = "another-secret-17"
         !body.contains("correct-horse") && !body.contains("127.0.0.1"),
         "no secrets or addresses: {body}"
     );
+    // The log names the specialist at info; where their phone is (its
+    // Contact) only at debug.
+    let log = senim.log();
+    let debug = |l: &&str| l.contains(" DEBUG ") || l.contains(" TRACE ");
+    let registered_at_info = log
+        .lines()
+        .filter(|l| !debug(l))
+        .find(|l| l.contains("registration") && l.contains("user=aigerim"));
+    let registered_at_info = registered_at_info.unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        !registered_at_info.contains("127.0.0.1"),
+        "{registered_at_info}"
+    );
+    assert!(
+        log.lines()
+            .filter(|l| !debug(l))
+            .all(|l| !l.contains("sip:aigerim")),
+        "a Contact above debug:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| debug(&l) && l.contains("registration contact") && l.contains("sip:aigerim")),
+        "the Contact at debug:\n{log}"
+    );
 }
 
 /// Write `secs` seconds of a sine tone at `freq_hz` as a WAV file: 16-bit

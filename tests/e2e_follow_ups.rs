@@ -130,7 +130,12 @@ fn leave_callback_request(senim: &Senim) -> String {
 /// A voicemail follow-up as the recorder leaves it: the call, the WAV file
 /// (one second of a tone), the `voicemails` row and the follow-up.
 fn add_voicemail(senim: &Senim) -> String {
-    let call = "5e1d7c9a-0000-4000-8000-00000000cafe";
+    add_voicemail_of(senim, "5e1d7c9a-0000-4000-8000-00000000cafe", true)
+}
+
+/// A voicemail follow-up for call `call`; without its file when `file` is
+/// false (the row says there was one).
+fn add_voicemail_of(senim: &Senim, call: &str, file: bool) -> String {
     let wav = senim.dir.path().join(format!("{call}.wav"));
     let spec = hound::WavSpec {
         channels: 1,
@@ -144,6 +149,9 @@ fn add_voicemail(senim: &Senim) -> String {
         w.write_sample((s * 8000.0) as i16).unwrap();
     }
     w.finalize().unwrap();
+    if !file {
+        std::fs::remove_file(&wav).unwrap();
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -154,7 +162,7 @@ fn add_voicemail(senim: &Senim) -> String {
             .unwrap();
         sqlx::query(
             "INSERT INTO calls (id, sip_call_id, arrived_at, ended_at, transport, language, outcome)
-             VALUES ($1, 'vm@test', $2, $2, 'udp', 'ru', 'completed')",
+             VALUES ($1, $1 || '@test', $2, $2, 'udp', 'ru', 'completed')",
         )
         .bind(call)
         .bind(now)
@@ -394,4 +402,184 @@ fn the_follow_up_queue_by_role() {
     );
     assert_eq!(report["total"]["callbacks_requested"], 1, "{report}");
     assert_eq!(report["total"]["callbacks_completed"], 1, "{report}");
+}
+
+/// A callback request kept without a number (the way one made before the
+/// number was kept, or whose number was erased, looks).
+fn add_callback_without_number(senim: &Senim, id: &str) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("sqlite://{}", senim.db_path.display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO follow_ups (id, kind, created_at, language, service, call_window,
+                                     leave_message, say_centre_name)
+             VALUES ($1, 'callback', $2, 'kk', 'psychology', 'evening', 0, 1)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    });
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+const SUMMARY_KEYS: [&str; 7] = [
+    "age_minutes",
+    "call_window",
+    "id",
+    "kind",
+    "language",
+    "service",
+    "status",
+];
+
+#[test]
+fn a_specialist_gets_the_number_and_the_recording_only_once_they_claim() {
+    let api = Api::start();
+    let cb = leave_callback_request(&api.senim);
+    let cb_none = "0b6c0d0e-5b1a-4c55-9a53-000000000001";
+    add_callback_without_number(&api.senim, cb_none);
+    let vm = add_voicemail_of(&api.senim, "5e1d7c9a-0000-4000-8000-0000000000a1", true);
+    let vm_gone = add_voicemail_of(&api.senim, "5e1d7c9a-0000-4000-8000-0000000000a2", false);
+    assert!(
+        common::caller_numbers().contains(&CALLER),
+        "the scan of the logs knows the caller's number"
+    );
+    let digits = CALLER.trim_start_matches('+');
+    let local = &digits[1..];
+    let no_number = |body: &str| !body.contains(digits) && !body.contains(local);
+
+    // The coordinator writes a note on the callback before anyone takes it.
+    let (code, v) = api.post(
+        &format!("/api/v1/follow-ups/{cb}/notes"),
+        &api.coordinator,
+        r#"{"text":"asked twice, be careful"}"#,
+    );
+    assert_eq!(code, 200, "{v}");
+
+    // Erlan's list: all four, as kind, service, language, window and age only.
+    let (code, body) = api.get("/api/v1/follow-ups", &api.erlan);
+    assert_eq!(code, 200, "{body}");
+    assert!(no_number(&body), "{body}");
+    for hidden in ["notes", "call_id", "duration_ms", "recording", "careful"] {
+        assert!(!body.contains(hidden), "{hidden} in {body}");
+    }
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let items = list["follow_ups"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{list}");
+    for item in items {
+        assert_eq!(keys(item), SUMMARY_KEYS, "{item}");
+        assert_eq!(item["status"], "open");
+        assert_eq!(item["age_minutes"], 0);
+    }
+
+    // Before claiming: the same answer whether a number or a recording is
+    // kept or not, and the recording route answers alike for both.
+    let summary_of = |id: &str| {
+        let (code, body) = api.get(&format!("/api/v1/follow-ups/{id}"), &api.erlan);
+        assert_eq!(code, 200, "{id}: {body}");
+        assert!(no_number(&body), "{body}");
+        let mut v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(keys(&v), SUMMARY_KEYS, "{v}");
+        v.as_object_mut().unwrap().remove("id");
+        v
+    };
+    assert_eq!(summary_of(&cb), summary_of(cb_none));
+    assert_eq!(summary_of(&vm), summary_of(&vm_gone));
+    let (code_kept, body_kept) = api.get(&format!("/api/v1/follow-ups/{vm}/recording"), &api.erlan);
+    let (code_gone, body_gone) = api.get(
+        &format!("/api/v1/follow-ups/{vm_gone}/recording"),
+        &api.erlan,
+    );
+    assert_eq!((code_kept, &body_kept), (404, &body_gone));
+    assert_eq!(code_gone, 404);
+    let audit = api.audit();
+    let erlan_read = |audit: &[Value], action: &str, target: &str| {
+        audit
+            .iter()
+            .any(|e| e["token_name"] == "Erlan" && e["action"] == action && e["target"] == target)
+    };
+    assert!(!erlan_read(&audit, "read-number", &cb), "{audit:#?}");
+    assert!(!erlan_read(&audit, "read-recording", &vm));
+    assert!(
+        erlan_read(&audit, "read-follow-up", &cb),
+        "the look is logged"
+    );
+
+    // After claiming: the number, the notes and the recording, each read
+    // in the audit log.
+    for id in [&cb, &vm] {
+        let (code, v) = api.post(&format!("/api/v1/follow-ups/{id}/claim"), &api.erlan, "");
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["claimed_by"], "erlan");
+    }
+    let detail = api.get_json(&format!("/api/v1/follow-ups/{cb}"), &api.erlan);
+    assert_eq!(detail["number"], CALLER);
+    assert!(detail["notes"].as_str().unwrap().ends_with("be careful"));
+    assert!(
+        detail["call_id"].is_null(),
+        "call records are staff's: {detail}"
+    );
+    let detail = api.get_json(&format!("/api/v1/follow-ups/{vm}"), &api.erlan);
+    assert_eq!(
+        detail["recording"],
+        format!("/api/v1/follow-ups/{vm}/recording")
+    );
+    let (code, _, audio) = api.request(
+        "GET",
+        &format!("/api/v1/follow-ups/{vm}/recording"),
+        &api.erlan,
+        "",
+    );
+    assert_eq!(code, 200);
+    assert!(audio.starts_with("RIFF"));
+    // Aigerim, who did not claim them, no longer sees them at all.
+    assert_eq!(
+        api.get(&format!("/api/v1/follow-ups/{cb}"), &api.aigerim).0,
+        404
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/follow-ups/{vm}/recording"), &api.aigerim)
+            .0,
+        404
+    );
+
+    // Lists that carry notes are audited, naming whose notes went out.
+    let (code, body) = api.get("/api/v1/follow-ups", &api.erlan);
+    assert_eq!(code, 200);
+    assert!(body.contains("be careful"));
+    let (code, body) = api.get("/api/v1/follow-ups", &api.coordinator);
+    assert_eq!(code, 200);
+    assert!(body.contains("be careful"));
+
+    let audit = api.audit();
+    assert!(erlan_read(&audit, "read-number", &cb), "{audit:#?}");
+    assert!(erlan_read(&audit, "read-recording", &vm));
+    for who in ["Erlan", "coordinator Dana"] {
+        let listed = audit
+            .iter()
+            .find(|e| e["token_name"] == who && e["action"] == "list-follow-ups-with-notes");
+        let listed = listed.unwrap_or_else(|| panic!("{who}: {audit:#?}"));
+        let detail = &listed["detail"];
+        assert_eq!(detail["notes_of"], serde_json::json!([cb]), "{detail}");
+    }
+    assert!(!serde_json::to_string(&audit).unwrap().contains(digits));
 }

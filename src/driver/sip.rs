@@ -20,7 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rsip::Method;
 use senim_sip::message::{self, Peer, Transport};
-use senim_sip::registrar::{LockTarget, RegisterError, Registrar};
+use senim_sip::registrar::{LockTarget, RegisterError, Registrar, RegistrarEvent};
 use senim_sip::source_limit::{self, SourceLimitConfig, SourceLimiter};
 use senim_sip::transaction::{Event, TransactionLayer, Transmit, TxKey};
 use tokio::net::{TcpListener, UdpSocket};
@@ -559,7 +559,7 @@ impl Endpoint {
             }
             while let Some(ev) = self.registrar.poll_event() {
                 progressed = true;
-                tracing::info!(event = ?ev, "registration");
+                log_registration(&ev);
                 self.publish_registrations();
             }
             if !progressed {
@@ -876,4 +876,17 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// A registration change: the user (the specialist's SIP user) at `info`;
+/// the phone's Contact, which says where the specialist is, only at
+/// `debug`.
+fn log_registration(ev: &RegistrarEvent) {
+    let (what, user, contact) = match ev {
+        RegistrarEvent::Registered { user, contact } => ("registered", user, contact),
+        RegistrarEvent::Unregistered { user, contact } => ("unregistered", user, contact),
+        RegistrarEvent::Expired { user, contact } => ("expired", user, contact),
+    };
+    tracing::info!(%user, what, "registration");
+    tracing::debug!(%user, what, %contact, "registration contact");
 }

@@ -5,8 +5,10 @@
 //! the answers.
 //!
 //! The number to call back is shown only in the detail of one follow-up,
-//! and the recording only at its own route; both reads are written to the
-//! audit log before anything is returned (503 and no data when that fails).
+//! and the recording only at its own route, and only to staff and to the
+//! specialist who claimed it; both reads are written to the audit log
+//! before anything is returned (503 and no data when that fails). A
+//! specialist sees other follow-ups as a [`SummaryView`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,8 +27,9 @@ use super::error::ApiError;
 use super::personal::{no_store, requester};
 use super::query::{checked, limit, pairs, DEFAULT_LIMIT};
 use super::state::HttpState;
+use crate::follow_ups::{Shown, Summary};
 use crate::store::follow_ups::{FollowUp, FollowUpCall, FollowUpFilter};
-use crate::util::time::rfc3339;
+use crate::util::time::{now_ms, rfc3339};
 
 /// Parse `GET /api/v1/follow-ups` parameters: `status`, `kind`, `limit`.
 pub fn parse_list_query(pairs: &[(String, String)]) -> Result<FollowUpFilter, ApiError> {
@@ -100,16 +103,61 @@ impl From<FollowUp> for FollowUpView {
     }
 }
 
+/// A follow-up a specialist has not claimed: kind, service, language,
+/// time window and age; the same shape whatever it holds.
+#[derive(Debug, Serialize)]
+pub struct SummaryView {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub service: Option<String>,
+    pub language: Option<String>,
+    pub call_window: Option<String>,
+    /// Whole minutes since the request or the message.
+    pub age_minutes: i64,
+}
+
+impl SummaryView {
+    fn new(s: Summary, now_ms: i64) -> SummaryView {
+        SummaryView {
+            age_minutes: (now_ms - s.created_at).max(0) / 60_000,
+            id: s.id,
+            kind: s.kind,
+            status: s.status,
+            service: s.service,
+            language: s.language,
+            call_window: s.call_window,
+        }
+    }
+}
+
+/// A follow-up as the requester may see it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ShownView {
+    Full(FollowUpView),
+    Summary(SummaryView),
+}
+
+impl ShownView {
+    fn new(shown: Shown, now_ms: i64) -> ShownView {
+        match shown {
+            Shown::Full(f) => ShownView::Full(f.into()),
+            Shown::Summary(s) => ShownView::Summary(SummaryView::new(s, now_ms)),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct FollowUpList {
-    follow_ups: Vec<FollowUpView>,
+    follow_ups: Vec<ShownView>,
 }
 
 /// One follow-up with what is needed to act on it.
 #[derive(Serialize)]
 pub struct FollowUpDetail {
     #[serde(flatten)]
-    follow_up: FollowUpView,
+    follow_up: ShownView,
     /// Callbacks: the number to call (null when it cannot be opened).
     #[serde(skip_serializing_if = "Option::is_none")]
     number: Option<Option<String>>,
@@ -153,7 +201,8 @@ pub async fn list(
     let pairs = pairs(query)?;
     let filter = parse_list_query(&pairs)?;
     let rows = state.follow_ups.list(&requester(&caller), &filter).await?;
-    let follow_ups = rows.into_iter().map(FollowUpView::from).collect();
+    let now = now_ms();
+    let follow_ups = rows.into_iter().map(|s| ShownView::new(s, now)).collect();
     Ok(no_store(Json(FollowUpList { follow_ups }).into_response()))
 }
 
@@ -164,7 +213,7 @@ pub async fn get_one(
 ) -> Result<Response, ApiError> {
     let d = state.follow_ups.detail(&requester(&caller), &id).await?;
     let detail = FollowUpDetail {
-        follow_up: d.follow_up.into(),
+        follow_up: ShownView::new(d.follow_up, now_ms()),
         number: d.number,
         recording: d
             .has_recording
@@ -221,8 +270,8 @@ pub async fn recording(
 }
 
 /// A changed follow-up as the answer.
-fn changed(f: FollowUp) -> Response {
-    no_store(Json(FollowUpView::from(f)).into_response())
+fn changed(f: Shown) -> Response {
+    no_store(Json(ShownView::new(f, now_ms())).into_response())
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
@@ -382,5 +431,34 @@ mod tests {
         };
         let v = serde_json::to_value(FollowUpView::from(vm)).unwrap();
         assert_eq!(v["duration_ms"], 1);
+    }
+
+    #[test]
+    fn a_summary_has_kind_service_language_window_and_age_only() {
+        let s = Summary {
+            id: "a".into(),
+            kind: "voicemail".into(),
+            status: "open".into(),
+            service: Some("legal".into()),
+            language: Some("kk".into()),
+            call_window: None,
+            created_at: 1_000,
+        };
+        let v = serde_json::to_value(ShownView::new(Shown::Summary(s), 1_000 + 125_000)).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "age_minutes",
+                "call_window",
+                "id",
+                "kind",
+                "language",
+                "service",
+                "status"
+            ]
+        );
+        assert_eq!(v["age_minutes"], 2);
     }
 }

@@ -9,6 +9,10 @@
 //! * a specialist sees open follow-ups and those claimed by themselves, and
 //!   changes only those they claimed. Anything else is "not found" for
 //!   them, so ids cannot be probed.
+//! * the personal data of a follow-up (the number, the recording, the
+//!   notes) opens only to staff and to the specialist who claimed it
+//!   ([`Actor::opens`]); a specialist sees an open follow-up as its kind,
+//!   service, language, time window and age, nothing more.
 //!
 //! Every change is one conditional `UPDATE` on the state that was read, so
 //! two specialists claiming at once cannot both win: the loser gets a
@@ -41,6 +45,16 @@ impl Actor<'_> {
         match self {
             Actor::Staff => true,
             Actor::Specialist(me) => f.status == "open" || f.claimed_by.as_deref() == Some(*me),
+        }
+    }
+
+    /// May this actor have the personal data of `f`: the number, the
+    /// recording, the notes, the caller's instructions? Staff always; a
+    /// specialist only when they claimed it (also once it is done).
+    pub fn opens(&self, f: &FollowUp) -> bool {
+        match self {
+            Actor::Staff => true,
+            Actor::Specialist(me) => f.status != "open" && f.claimed_by.as_deref() == Some(*me),
         }
     }
 
@@ -589,6 +603,14 @@ mod tests {
         );
         let one = FollowUpFilter { limit: 1, ..all() };
         assert_eq!(ids(db, Actor::Staff, one).await, ["a"]);
+
+        // The personal data opens to staff and to the one who claimed it.
+        let a = get(db, "a").await.unwrap().unwrap();
+        let vm = get(db, "voicemail-call-c").await.unwrap().unwrap();
+        assert!(Actor::Staff.opens(&a) && Actor::Staff.opens(&vm));
+        assert!(Actor::Specialist("erlan").opens(&a));
+        assert!(!Actor::Specialist("aigerim").opens(&a));
+        assert!(!Actor::Specialist("erlan").opens(&vm), "open: nobody's yet");
     }
 
     #[tokio::test]

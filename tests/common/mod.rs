@@ -66,6 +66,61 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The callers' numbers the tests use (From of the test callers and of the
+/// SIPp scenarios, numbers typed for a callback), one a line in
+/// `tests/caller-numbers.txt`. Senim must never log one: `scripts/test`
+/// scans every Senim log of the run for them (`scripts/scan-test-logs`).
+/// A test that makes up a new caller's number adds it there.
+pub const CALLER_NUMBERS: &str = include_str!("../caller-numbers.txt");
+
+/// The callers' numbers of [`CALLER_NUMBERS`], as written there.
+pub fn caller_numbers() -> Vec<&'static str> {
+    CALLER_NUMBERS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// Where every Senim the tests start writes its log, kept for the whole
+/// run: `$SENIM_TEST_LOGS` (set by `scripts/test`, which clears it first
+/// and scans it last), else `senim-test-logs` in cargo's temporary
+/// directory for tests.
+pub fn test_logs_dir() -> PathBuf {
+    std::env::var_os("SENIM_TEST_LOGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("senim-test-logs"))
+}
+
+/// Senim processes started by this test process, to name their logs.
+static STARTED: AtomicU16 = AtomicU16::new(0);
+
+/// A new log file's path in [`test_logs_dir`], named after the test binary,
+/// the test (its thread's name), the process and a count.
+fn new_log_path() -> PathBuf {
+    let dir = test_logs_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .unwrap_or_else(|| "tests".into());
+    let binary = binary.split('-').next().unwrap_or("tests").to_string();
+    let test: String = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let n = STARTED.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{binary}.{test}.{}.{n}.log", std::process::id()))
+}
+
 /// A running Senim; killed on drop.
 pub struct Senim {
     child: Child,
@@ -144,18 +199,16 @@ impl Senim {
     ) -> Result<Senim, (tempfile::TempDir, String)> {
         let base = port_block();
         let db_path = dir.path().join("senim.db");
-        let log = dir.path().join("senim.log");
-        // Appended: a restarted Senim's log follows the earlier one.
-        let log_file = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
+        let log = new_log_path();
+        let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
         cmd.arg("serve");
         if let Some(text) = config {
             let path = dir.path().join("senim.toml");
             std::fs::write(&path, text).expect("write config");
+            // Next to the log: the numbers it configures (specialists',
+            // partners', lines') are not callers' numbers for the scan.
+            let _ = std::fs::write(log.with_extension("toml"), text);
             cmd.arg("--config").arg(path);
         }
         cmd.current_dir(dir.path())

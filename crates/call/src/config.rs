@@ -87,7 +87,8 @@ pub struct Outbound {
     pub user: String,
     /// Whether the centre's number is a real number (then P-Asserted-Identity is sent).
     pub has_number: bool,
-    /// Show the caller's number to specialists.
+    /// Show the caller's number to the centre's own specialists (partners:
+    /// their directory entry's `share_caller_number`).
     pub share_caller_number: bool,
     /// Time to press the accept key after pick-up.
     pub accept_timeout: Duration,

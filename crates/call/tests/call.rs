@@ -1230,6 +1230,60 @@ fn refer_without_the_promise_to_present_the_centre_is_bridged() {
     )));
 }
 
+/// `[centre] share_caller_number` is for the centre's own specialists: a
+/// partner's INVITE presents the centre alone, unless the partner's entry
+/// in the directory says `share_caller_number = true`.
+#[test]
+fn a_partner_sees_the_callers_number_only_when_its_entry_says_so() {
+    let digits = CALLER_NUMBER.trim_start_matches('+');
+    let partner_invite = |cfg| {
+        let h = after_hours_with(cfg);
+        let inv = h.sent(Method::Invite).last().cloned();
+        wire(&inv.expect("a bridged INVITE to the partner"))
+    };
+    let shared = |cfg: &mut senim_call::config::CallConfig| {
+        cfg.outbound.share_caller_number = true;
+    };
+
+    // The centre shares the number with its specialists...
+    let mut h = Harness::start(config_changed(shared), CENTRE, &sdp(40000, "0 8 101"), 10);
+    h.ack();
+    h.rfc4733('2', 1000);
+    h.prompt_finished(MediaId::Caller);
+    h.rfc4733('2', 2000);
+    h.prompt_finished(MediaId::Caller);
+    let to_specialist = wire(&ring(&mut h, "aigerim"));
+    assert!(to_specialist.contains(digits), "{to_specialist}");
+
+    // ...but not with a partner whose entry says nothing.
+    let text = partner_invite(config_changed(shared));
+    assert!(text.starts_with("INVITE sip:+77232771922@"), "{text}");
+    assert!(!text.contains(digits), "{text}");
+    assert!(text.contains("+77232000000"), "the centre's number: {text}");
+
+    // A partner whose entry says so sees it, whatever the centre's setting.
+    let directory = senim_routing::partners::BUNDLED_PARTNERS.replacen(
+        "id = \"ulba-crisis-centre\"\n",
+        "id = \"ulba-crisis-centre\"\nshare_caller_number = true\n",
+        1,
+    );
+    let partners = senim_routing::partners::PartnerDirectory::from_toml_str(
+        &directory,
+        std::path::Path::new("partners.toml"),
+    )
+    .expect("directory");
+    assert!(partners
+        .get("ulba-crisis-centre")
+        .is_some_and(|p| p.shares_caller_number()));
+    let text = partner_invite(config_changed(|cfg| cfg.partners = partners));
+    assert!(text.starts_with("INVITE sip:+77232771922@"), "{text}");
+    let from = text
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .unwrap_or_default();
+    assert!(from.contains(digits), "{text}");
+}
+
 /// Each of the partner's numbers answers 486 Busy.
 fn every_partner_number_busy(h: &mut Harness) {
     for _ in 0..4 {

@@ -3,7 +3,8 @@
 //! Loaded from `data/partners.toml` ([`PartnerDirectory::load`]). Each entry
 //! has an `id`, names in Kazakh and Russian, a SIP `uri` and/or phone
 //! `number`s reached through the trunk, `languages`, `hours`, `services`,
-//! `source`, `verified` and `notes`. Everything is checked at load time and
+//! `source`, `verified`, `notes` and `share_caller_number` (off unless the
+//! entry says so: a partner sees the centre's number, not the caller's). Everything is checked at load time and
 //! errors name the file (with the entry's line when it can be found), the
 //! entry and the key.
 //!
@@ -107,6 +108,7 @@ pub struct Partner {
     source: String,
     verified: Verified,
     notes: String,
+    share_caller_number: bool,
 }
 
 impl Partner {
@@ -187,6 +189,13 @@ impl Partner {
     /// Free text.
     pub fn notes(&self) -> &str {
         &self.notes
+    }
+
+    /// Does the partner see the caller's number on a transfer? Only when
+    /// its entry says `share_caller_number = true` (an agreement with that
+    /// centre); otherwise it sees the centre's number.
+    pub fn shares_caller_number(&self) -> bool {
+        self.share_caller_number
     }
 }
 
@@ -388,7 +397,7 @@ struct Parser<'a> {
     path: &'a Path,
 }
 
-const PARTNER_KEYS: [&str; 10] = [
+const PARTNER_KEYS: [&str; 11] = [
     "id",
     "name",
     "uri",
@@ -399,6 +408,7 @@ const PARTNER_KEYS: [&str; 10] = [
     "source",
     "verified",
     "notes",
+    "share_caller_number",
 ];
 
 impl Parser<'_> {
@@ -692,6 +702,19 @@ impl Parser<'_> {
             }
         };
 
+        let share_caller_number = match t.get("share_caller_number") {
+            None => false,
+            Some(Value::Boolean(b)) => *b,
+            Some(other) => {
+                return Err(self.err(
+                    n,
+                    e,
+                    "share_caller_number",
+                    format!("expected true or false, found {}", type_name(other)),
+                ))
+            }
+        };
+
         Ok(Partner {
             id,
             name_kk,
@@ -703,6 +726,7 @@ impl Parser<'_> {
             source,
             verified,
             notes,
+            share_caller_number,
         })
     }
 

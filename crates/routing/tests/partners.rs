@@ -117,6 +117,19 @@ fn uri_first_then_numbers_and_schedule_tables() {
     assert_eq!(p.contacts()[1].to_string(), "+77232771922");
 }
 
+#[test]
+fn a_partner_sees_the_callers_number_only_when_its_entry_says_so() {
+    let d = PartnerDirectory::bundled().unwrap();
+    assert!(d.iter().all(|p| !p.shares_caller_number()));
+    let plain = PartnerDirectory::from_toml_str(&entry(BASE), Path::new("x")).unwrap();
+    assert!(!plain.get("ulba").unwrap().shares_caller_number());
+    let text = with("share_caller_number", Some("share_caller_number = true"));
+    let shared = PartnerDirectory::from_toml_str(&text, Path::new("x")).unwrap();
+    assert!(shared.get("ulba").unwrap().shares_caller_number());
+    let bad = with("share_caller_number", Some("share_caller_number = \"yes\""));
+    assert!(err_of(&bad).contains("key `share_caller_number`: expected true or false"));
+}
+
 fn err_of(text: &str) -> String {
     match PartnerDirectory::from_toml_str(text, Path::new("data/partners.toml")) {
         Ok(_) => panic!("should fail:\n{text}"),

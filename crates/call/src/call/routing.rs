@@ -253,8 +253,9 @@ impl Call {
         })
     }
 
-    /// The caller's number for the specialist's display, only when the
-    /// centre chose to share it.
+    /// The caller's number for a specialist's display, only when the
+    /// centre chose to share it with its own specialists (partners: see
+    /// `partner_caller_identity`).
     pub(crate) fn shared_caller_identity(&self) -> Option<String> {
         if self.cfg.outbound.share_caller_number {
             super::dialog::caller_number(&self.invite)

@@ -141,7 +141,7 @@ impl Call {
             language: self.language(),
             ring_timeout: PARTNER_RING,
             bridge_on_answer: true,
-            caller_identity: self.shared_caller_identity(),
+            caller_identity: self.partner_caller_identity(partner),
             hide_centre_name: false,
         };
         self.legs.place(
@@ -149,6 +149,22 @@ impl Call {
             plan,
             &mut self.out,
         );
+    }
+
+    /// What a partner's phone shows as the caller: the centre alone, unless
+    /// the partner's directory entry says `share_caller_number = true`.
+    /// (`[centre] share_caller_number` is for the centre's own specialists.)
+    fn partner_caller_identity(&self, partner: &str) -> Option<String> {
+        let shares = self
+            .cfg
+            .partners
+            .get(partner)
+            .is_some_and(|p| p.shares_caller_number());
+        if shares {
+            super::dialog::caller_number(&self.invite)
+        } else {
+            None
+        }
     }
 
     /// A partner's leg could not be placed (no RTP port): the next number.

@@ -105,6 +105,14 @@ pub fn config_with(trunk: impl FnOnce(&mut Trunk)) -> Arc<CallConfig> {
     config_full(trunk, Vec::new())
 }
 
+/// The centre's settings changed by `change` (sharing the caller's
+/// number, the partner directory, ...).
+pub fn config_changed(change: impl FnOnce(&mut CallConfig)) -> Arc<CallConfig> {
+    let mut cfg = config_parts(|_| {}, Vec::new(), SPECIALISTS);
+    change(&mut cfg);
+    Arc::new(cfg)
+}
+
 /// The centre's settings with this limit of callback requests.
 pub fn config_with_quota(quota: Arc<dyn senim_call::config::CallbackQuota>) -> Arc<CallConfig> {
     let mut cfg = config_parts(|_| {}, Vec::new(), SPECIALISTS);
