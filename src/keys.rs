@@ -17,19 +17,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use crate::config::PrivacyConfig;
 use crate::privacy::{CallerHasher, NumberSealer};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::keys::{self as recorded, Protected};
 use crate::store::{Store, StoreError};
 
-/// The hash key's purpose, as recorded.
-pub const CALLER_HASH: &str = "caller-hash";
-/// The number key's purpose, as recorded.
-pub const NUMBER_SEAL: &str = "number-seal";
+pub use crate::privacy::{fingerprint, CALLER_HASH, NUMBER_SEAL};
 
 /// Why the keys could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -50,20 +44,6 @@ pub enum KeyError {
     /// The database could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The fingerprint of a key: hex of the first 16 bytes of
-/// HMAC-SHA-256(key, label). It names the key without revealing it.
-pub fn fingerprint(purpose: &str, key: &[u8]) -> String {
-    match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(b"senim key fingerprint: ");
-            mac.update(purpose.as_bytes());
-            hex::encode(&mac.finalize().into_bytes()[..16])
-        }
-        // HMAC accepts keys of any length; this branch cannot be taken.
-        Err(_) => String::new(),
-    }
 }
 
 /// What to do with a key at start.

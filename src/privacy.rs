@@ -4,6 +4,25 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// The hash key's purpose, as recorded with its fingerprint.
+pub const CALLER_HASH: &str = "caller-hash";
+/// The number key's purpose, as recorded with its fingerprint.
+pub const NUMBER_SEAL: &str = "number-seal";
+
+/// The fingerprint of a key: hex of the first 16 bytes of
+/// HMAC-SHA-256(key, label). It names the key without revealing it.
+pub fn fingerprint(purpose: &str, key: &[u8]) -> String {
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(b"senim key fingerprint: ");
+            mac.update(purpose.as_bytes());
+            hex::encode(&mac.finalize().into_bytes()[..16])
+        }
+        // HMAC accepts keys of any length; this branch cannot be taken.
+        Err(_) => String::new(),
+    }
+}
+
 /// The keyed hash of caller numbers.
 #[derive(Clone)]
 pub struct CallerHasher {
@@ -57,7 +76,7 @@ impl NumberSealer {
     pub fn new(key: &[u8]) -> Option<NumberSealer> {
         use chacha20poly1305::KeyInit;
         let key = key.get(..32)?;
-        let key_id = crate::keys::fingerprint(crate::keys::NUMBER_SEAL, key)
+        let key_id = fingerprint(NUMBER_SEAL, key)
             .get(..16)?
             .to_string();
         chacha20poly1305::XChaCha20Poly1305::new_from_slice(key)
