@@ -52,7 +52,7 @@ pub async fn erase_caller(
     let hash = state.calls.hasher.hash(&body.number);
     let now_ms = chrono::Utc::now().timestamp_millis();
     let store = &state.api.store;
-    let counts = retention::erase_caller(store, &hash, now_ms)
+    let counts = retention::erase_caller(store, &hash, now_ms, &state.calls.voicemail_dir)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "API: erasing a caller's data failed");
@@ -67,9 +67,19 @@ pub async fn erase_caller(
         follow_ups = counts.follow_ups,
         voicemails = counts.voicemails,
         calls = counts.calls,
+        not_deleted = counts.not_deleted.len(),
         "API: a caller's data was erased on request"
     );
-    let detail = serde_json::to_value(counts).unwrap_or_default();
+    // Counts only: the files left are in the answer and the log.
+    let detail = serde_json::json!({
+        "follow_ups": counts.follow_ups,
+        "voicemails": counts.voicemails,
+        "voicemail_files_failed": counts.voicemail_files_failed,
+        "calls": counts.calls,
+        "timeline_rows": counts.timeline_rows,
+        "complete": counts.complete,
+        "not_deleted": counts.not_deleted.len(),
+    });
     // The data is gone: an audit failure is logged, not turned into an error.
     if let Err(e) = write_audit(store, &caller, "erase-caller", None, detail).await {
         tracing::error!(error = %e, action = "erase-caller", "API: cannot write the audit log");
