@@ -505,3 +505,188 @@ fn after_the_retention_period_nothing_of_an_old_call_is_left() {
         2
     );
 }
+
+#[test]
+fn an_erasure_that_cannot_delete_a_file_says_so_and_finishes_when_asked_again() {
+    let (admin, admin_entry) = make_token("office admin", "admin", None);
+    let plan_dir = tempfile::tempdir().expect("tempdir");
+    let plan = plan(plan_dir.path());
+    let config = format!(
+        "{OPEN}\n{admin_entry}\n[dialplan]\nfile = \"{}\"\nwatch = false\n",
+        plan.display()
+    );
+    let senim = Senim::start_with(Some(&config), &[]);
+    let _message = leave_message(&senim);
+    assert!(
+        wait_until(Duration::from_secs(15), || strings(
+            &senim,
+            "SELECT id FROM follow_ups"
+        )
+        .len()
+            == 1),
+        "{}",
+        senim.log()
+    );
+    // The message file cannot be deleted: its path is a folder that is not
+    // empty (the tests may run as root, whom file modes do not stop).
+    let wav = PathBuf::from(&strings(&senim, "SELECT path FROM voicemails")[0]);
+    std::fs::remove_file(&wav).expect("remove the message");
+    std::fs::create_dir(&wav).expect("a folder in its place");
+    std::fs::write(wav.join("x"), b"x").expect("not empty");
+
+    let body = format!(r#"{{"number":"{CALLER_NATIONAL}"}}"#);
+    let (code, text) = erase(&senim, Some(&admin), &body);
+    assert_eq!(code, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["complete"], false, "{v}");
+    assert_eq!(v["voicemail_files_failed"], 1, "{v}");
+    assert_eq!(
+        v["not_deleted"][0]["path"],
+        wav.display().to_string(),
+        "{v}"
+    );
+    assert!(v["not_deleted"][0]["error"].is_string(), "{v}");
+    assert_eq!(
+        (v["follow_ups"].as_u64(), v["calls"].as_u64()),
+        (Some(0), Some(0)),
+        "{v}"
+    );
+    // Everything of that call is kept, still found by the number.
+    assert_eq!(strings(&senim, "SELECT call_id FROM voicemails").len(), 1);
+    assert_eq!(strings(&senim, "SELECT id FROM follow_ups").len(), 1);
+    let f = facts(&senim);
+    assert_eq!(f.calls_with_hash, 1, "{f:?}");
+
+    // Fixed, asked again: done.
+    std::fs::remove_dir_all(&wav).expect("remove the folder");
+    let (code, text) = erase(&senim, Some(&admin), &body);
+    assert_eq!(code, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["complete"], true, "{v}");
+    assert_eq!(v["not_deleted"], Value::Array(vec![]), "{v}");
+    assert_eq!(
+        (
+            v["follow_ups"].as_u64(),
+            v["voicemails"].as_u64(),
+            v["calls"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{v}"
+    );
+    let f = facts(&senim);
+    assert_eq!(
+        (f.follow_ups, f.calls_with_hash, f.timeline_rows),
+        (0, 0, 0)
+    );
+    assert!(strings(&senim, "SELECT call_id FROM voicemails").is_empty());
+    let details = strings(
+        &senim,
+        "SELECT detail FROM audit_log WHERE action = 'erase-caller' ORDER BY id",
+    );
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(details[0].contains(r#""complete":false"#), "{details:?}");
+    assert!(details[1].contains(r#""complete":true"#), "{details:?}");
+    assert!(
+        senim.log().contains("cannot delete a voice message file"),
+        "the failure is logged"
+    );
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+#[test]
+fn files_with_personal_data_are_private_reported_by_check_and_fixed_at_start() {
+    let mut senim = Senim::start_with(Some(OPEN), &[]);
+    let data = senim.dir.path().to_path_buf();
+    let db = senim.db_path.clone();
+    let voicemail = data.join("voicemail");
+    let secret = data.join("senim.secret");
+    let numbers = data.join("senim.numbers.key");
+    // As Senim creates them: its user's only.
+    assert_eq!(mode(&db), 0o600);
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        assert_eq!(mode(Path::new(&name)), 0o600, "{suffix}");
+    }
+    assert_eq!(mode(&secret), 0o600);
+    assert_eq!(mode(&numbers), 0o600);
+    assert_eq!(mode(&voicemail), 0o700);
+    senim.stop();
+
+    // Opened up by a careless copy or restore.
+    set_mode(&db, 0o644);
+    set_mode(&numbers, 0o640);
+    set_mode(&voicemail, 0o755);
+    let message = voicemail.join("0b6f7a3e-2f47-4a51-9a2e-5d1c2e9b8f10.wav");
+    std::fs::write(&message, b"RIFF").expect("message");
+    set_mode(&message, 0o644);
+    let env = [
+        ("SENIM_DATABASE_URL", format!("sqlite://{}", db.display())),
+        ("SENIM_CALLER_HASH_KEY_FILE", secret.display().to_string()),
+        ("SENIM_NUMBER_KEY_FILE", numbers.display().to_string()),
+        ("SENIM_VOICEMAIL_DIR", voicemail.display().to_string()),
+    ];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_senim"))
+        .arg("check")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(&data)
+        .output()
+        .expect("senim check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (path, m) in [
+        (&db, "644"),
+        (&numbers, "640"),
+        (&voicemail, "755"),
+        (&message, "644"),
+    ] {
+        let want = format!("{} has mode {m}", path.display());
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("warning:") && l.contains(&want)),
+            "{want:?} in {text}"
+        );
+    }
+    assert!(!text.contains("senim.secret"), "{text}");
+
+    // Started, Senim makes them private and says so.
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let again = Senim::start_with(Some(OPEN), &env);
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(&numbers), 0o600);
+    assert_eq!(mode(&voicemail), 0o700);
+    assert_eq!(mode(&message), 0o600);
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        assert_eq!(mode(Path::new(&name)), 0o600, "{suffix}");
+    }
+    let log = again.log();
+    let changes = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("readable by others"))
+        .count();
+    assert_eq!(changes, 4, "{log}");
+    assert!(
+        log.contains(&db.display().to_string()) && log.contains(r#"mode="644""#),
+        "{log}"
+    );
+}
