@@ -590,6 +590,20 @@ fn an_erasure_that_cannot_delete_a_file_says_so_and_finishes_when_asked_again() 
         senim.log().contains("cannot delete a voice message file"),
         "the failure is logged"
     );
+    // By follow-up: the one erased is not found any more.
+    let auth = format!("Bearer {admin}");
+    let headers = [("Authorization", auth.as_str())];
+    let (code, _, text) = http_with(
+        senim.http,
+        "POST",
+        &format!(
+            "/api/v1/follow-ups/voicemail-{}/erase",
+            strings(&senim, "SELECT id FROM calls")[0]
+        ),
+        &headers,
+        "",
+    );
+    assert_eq!(code, 404, "{text}");
 }
 
 fn mode(path: &Path) -> u32 {

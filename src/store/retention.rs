@@ -613,7 +613,6 @@ pub async fn erase_caller(
     voicemail_dir: &Path,
 ) -> Result<EraseCounts, StoreError> {
     let pool = store.pool();
-    let mut counts = EraseCounts::default();
     let calls: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM calls WHERE caller_hash = $1
          UNION
@@ -622,6 +621,84 @@ pub async fn erase_caller(
     .bind(caller_hash)
     .fetch_all(pool)
     .await?;
+    let mut counts = erase_calls(pool, &calls, now_ms, voicemail_dir).await?;
+    let kept = kept_calls(&counts);
+    counts.follow_ups = sqlx::query(
+        "DELETE FROM follow_ups WHERE caller_hash = $1
+           AND (call_id IS NULL OR call_id NOT IN (SELECT value FROM json_each($2)))",
+    )
+    .bind(caller_hash)
+    .bind(kept)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    finish_erasure(store, counts).await
+}
+
+/// Erase one follow-up and the data of the call that made it, for a caller
+/// who cannot be found by number (a voice message from a withheld number
+/// has no caller hash): the same as [`erase_caller`] for that call, and the
+/// follow-ups of that call. `None` when there is no such follow-up.
+pub async fn erase_follow_up(
+    store: &Store,
+    follow_up: &str,
+    now_ms: i64,
+    voicemail_dir: &Path,
+) -> Result<Option<EraseCounts>, StoreError> {
+    let pool = store.pool();
+    let found: Option<Option<String>> =
+        sqlx::query_scalar("SELECT call_id FROM follow_ups WHERE id = $1")
+            .bind(follow_up)
+            .fetch_optional(pool)
+            .await?;
+    let Some(call) = found else {
+        return Ok(None);
+    };
+    let calls: Vec<String> = call.iter().cloned().collect();
+    let mut counts = erase_calls(pool, &calls, now_ms, voicemail_dir).await?;
+    if counts.not_deleted.is_empty() {
+        counts.follow_ups = sqlx::query(
+            "DELETE FROM follow_ups WHERE id = $1 OR (call_id IS NOT NULL AND call_id = $2)",
+        )
+        .bind(follow_up)
+        .bind(call)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    finish_erasure(store, counts).await.map(Some)
+}
+
+/// The calls an erasure kept because a file of theirs is left, as JSON.
+fn kept_calls(counts: &EraseCounts) -> String {
+    let kept: Vec<&str> = counts
+        .not_deleted
+        .iter()
+        .map(|n| n.call_id.as_str())
+        .collect();
+    serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into())
+}
+
+/// Mark an erasure complete or not, and empty the write-ahead log when it
+/// removed something.
+async fn finish_erasure(store: &Store, mut counts: EraseCounts) -> Result<EraseCounts, StoreError> {
+    counts.complete = counts.not_deleted.is_empty();
+    if counts.follow_ups + counts.calls + counts.voicemails > 0 {
+        store.truncate_wal().await?;
+    }
+    Ok(counts)
+}
+
+/// The files first, then the timelines, caller hashes and SIP Call-IDs of
+/// `calls`, leaving out (and listing) the calls whose files could not all
+/// be deleted. The follow-ups are the caller's business.
+async fn erase_calls(
+    pool: &SqlitePool,
+    calls: &[String],
+    now_ms: i64,
+    voicemail_dir: &Path,
+) -> Result<EraseCounts, sqlx::Error> {
+    let mut counts = EraseCounts::default();
     for chunk in calls.chunks(BATCH) {
         let ids = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
         let rows = sqlx::query(
@@ -669,25 +746,6 @@ pub async fn erase_caller(
         let (_, rows) = remove_timelines(pool, &done, now_ms).await?;
         counts.calls += done.len() as u64;
         counts.timeline_rows += rows;
-    }
-    let kept: Vec<&str> = counts
-        .not_deleted
-        .iter()
-        .map(|n| n.call_id.as_str())
-        .collect();
-    let kept = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into());
-    counts.follow_ups = sqlx::query(
-        "DELETE FROM follow_ups WHERE caller_hash = $1
-           AND (call_id IS NULL OR call_id NOT IN (SELECT value FROM json_each($2)))",
-    )
-    .bind(caller_hash)
-    .bind(kept)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    counts.complete = counts.not_deleted.is_empty();
-    if counts.follow_ups + counts.calls + counts.voicemails > 0 {
-        store.truncate_wal().await?;
     }
     Ok(counts)
 }

@@ -633,6 +633,79 @@ async fn erasure_keeps_the_rows_of_a_file_it_cannot_delete_and_finishes_when_ask
     );
 }
 
+#[tokio::test]
+async fn a_follow_up_is_erased_with_its_calls_data_when_there_is_no_number() {
+    let db = Db::open().await;
+    let vm = voicemail_dir(&db);
+    // A voice message from a withheld number: no caller hash anywhere.
+    db.call(A, NOW - 5 * DAY_MS, "").await;
+    sqlx::query("UPDATE calls SET caller_hash = NULL")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let wav = vm.join(format!("{A}.wav"));
+    file_at(&wav, NOW - 5 * DAY_MS);
+    sqlx::query(
+        "INSERT INTO voicemails (call_id, at, path, duration_ms, ended_by)
+         VALUES ($1, $2, $3, 5000, 'key')",
+    )
+    .bind(A)
+    .bind(NOW - 5 * DAY_MS)
+    .bind(wav.display().to_string())
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let id = format!("voicemail-{A}");
+    db.follow_up(&id, Some(A), "voicemail", NOW - 5 * DAY_MS, "")
+        .await;
+    // Somebody else's, untouched.
+    db.call(B, NOW - 4 * DAY_MS, "h-b").await;
+    db.follow_up("cb", Some(B), "callback", NOW - 4 * DAY_MS, "h-b")
+        .await;
+
+    assert_eq!(
+        erase_follow_up(&db.store, "no-such", NOW, &vm)
+            .await
+            .unwrap(),
+        None
+    );
+    // The file cannot go: nothing does.
+    std::fs::remove_file(&wav).unwrap();
+    std::fs::create_dir(&wav).unwrap();
+    std::fs::write(wav.join("x"), b"x").unwrap();
+    let first = erase_follow_up(&db.store, &id, NOW, &vm)
+        .await
+        .unwrap()
+        .expect("found");
+    assert!(!first.complete);
+    assert_eq!((first.follow_ups, first.calls), (0, 0));
+    assert_eq!(db.count("SELECT COUNT(*) FROM follow_ups").await, 2);
+    assert_eq!(db.timeline_rows(A).await, 5);
+    std::fs::remove_dir_all(&wav).unwrap();
+    let second = erase_follow_up(&db.store, &id, NOW, &vm)
+        .await
+        .unwrap()
+        .expect("found");
+    assert!(second.complete, "{second:?}");
+    assert_eq!(
+        (second.follow_ups, second.calls, second.voicemails),
+        (1, 1, 1)
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM follow_ups")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, vec!["cb".to_string()]);
+    assert_eq!(db.timeline_rows(A).await, 0);
+    assert_eq!(db.timeline_rows(B).await, 5);
+    assert_eq!(db.count("SELECT COUNT(*) FROM voicemails").await, 0);
+    assert_eq!(
+        erase_follow_up(&db.store, &id, NOW, &vm).await.unwrap(),
+        None,
+        "gone"
+    );
+}
+
 #[test]
 fn voicemail_folder_names_are_told_apart() {
     assert_eq!(
