@@ -267,6 +267,17 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
             println!("warning: the holiday table has no entries for {y}");
         }
     }
+    // Files with personal data that others can read (Senim makes them private at start).
+    let private = senim::server::private_paths(&settings);
+    for e in senim::util::private_files::exposed(&private) {
+        println!(
+            "warning: {} {} has mode {:o}: readable by others; it should be {:o} (Senim sets it at start)",
+            e.what,
+            e.path.display(),
+            e.mode,
+            e.wanted()
+        );
+    }
     println!(
         "ok: configuration ({}), {} prompts in {}, {} partners, dialplan {} (version {})",
         settings.origin,

@@ -64,6 +64,9 @@ pub enum StartError {
     /// The media threads could not be started.
     #[error("cannot start the media threads: {0}")]
     Media(std::io::Error),
+    /// A file with personal data could not be made private.
+    #[error(transparent)]
+    Private(crate::util::private_files::ModeError),
     /// The voicemail folder could not be created or made private.
     #[error("voicemail.dir: {0}")]
     Voicemail(#[from] crate::call::voicemail_file::VoicemailError),
@@ -163,6 +166,27 @@ pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder)
     Ok((prompts, data, plans))
 }
 
+/// The files and folders that hold personal data and must be readable by
+/// Senim's user only: the database with its `-wal` and `-shm`, the key
+/// files, the voicemail folder and the files in it.
+pub fn private_paths(settings: &Settings) -> Vec<crate::util::private_files::Private> {
+    use crate::util::private_files::{database_files, voicemail_files, Private};
+    let cfg = &settings.config;
+    let mut paths = Store::file_of(&cfg.database.url)
+        .map(|db| database_files(&db))
+        .unwrap_or_default();
+    paths.push(Private::new(
+        cfg.privacy.caller_hash_key_file.clone(),
+        "caller hash key",
+    ));
+    paths.push(Private::new(
+        cfg.privacy.number_key_file.clone(),
+        "number key",
+    ));
+    paths.extend(voicemail_files(&cfg.voicemail.dir));
+    paths
+}
+
 /// Reload the dialplan of a running Senim.
 fn reload(ctx: &CallContext, trigger: &str) {
     let _ = reload_plan(
@@ -249,6 +273,11 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         Some(files) => Some((files.load().await?, files)),
         None => None,
     };
+    // The database, the keys and the messages: readable by Senim's user only
+    // (before the database is opened: SQLite gives a new `-wal` and `-shm`
+    // the database file's mode).
+    crate::util::private_files::make_private(&private_paths(&settings))
+        .map_err(StartError::Private)?;
     let store = Store::open(&cfg.database.url).await?;
     let crate::keys::Keys { hasher, sealer } = crate::keys::open(
         &store,
@@ -262,6 +291,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     let retention = tokio::spawn(crate::store::retention::run(
         store.clone(),
         settings.retention,
+        voicemail_dir.clone(),
     ));
     // The day's limit of callback requests counts those already stored.
     let callback_limit = crate::call::callback_quota::SharedCallbackLimit::load(

@@ -1,5 +1,6 @@
 //! `POST /api/v1/callers/erase` (admin): erase one caller's data on
-//! request. The number is hashed with the call context's keyed hash (which
+//! request; `POST /api/v1/follow-ups/{id}/erase` (admin): one follow-up
+//! and its call's data, for a caller without a number. The number is hashed with the call context's keyed hash (which
 //! normalises it, so `+7 701 123 45 67` and `87011234567` are the same
 //! caller) and the data is found by that hash; see
 //! `store::retention::erase_caller`. The audit entry holds the counts
@@ -8,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::{Path as AxumPath, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -52,27 +53,73 @@ pub async fn erase_caller(
     let hash = state.calls.hasher.hash(&body.number);
     let now_ms = chrono::Utc::now().timestamp_millis();
     let store = &state.api.store;
-    let counts = retention::erase_caller(store, &hash, now_ms)
+    let counts = retention::erase_caller(store, &hash, now_ms, &state.calls.voicemail_dir)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "API: erasing a caller's data failed");
-            ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: "the database is not available; nothing or part was erased, try again"
-                    .into(),
-            }
-        })?;
+        .map_err(unavailable)?;
+    settle(&state, &caller, "erase-caller", None, counts).await
+}
+
+/// `POST /api/v1/follow-ups/{id}/erase` (admin): erase one follow-up and
+/// the data of the call that made it (see
+/// `store::retention::erase_follow_up`), for a caller who cannot be found by
+/// number. 404 when there is no such follow-up.
+pub async fn erase_follow_up(
+    State(state): State<Arc<HttpState>>,
+    Extension(caller): Extension<Caller>,
+    AxumPath(id): AxumPath<String>,
+) -> Result<Json<EraseCounts>, ApiError> {
+    let plausible =
+        (1..=80).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !plausible {
+        return Err(ApiError::not_found());
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let counts =
+        retention::erase_follow_up(&state.api.store, &id, now_ms, &state.calls.voicemail_dir)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(ApiError::not_found)?;
+    settle(&state, &caller, "erase-follow-up", Some(&id), counts).await
+}
+
+fn unavailable(e: crate::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "API: erasing personal data failed");
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "the database is not available; nothing or part was erased, try again".into(),
+    }
+}
+
+/// Log and audit an erasure (counts only: the files left are in the answer
+/// and the log), and answer with its counts.
+async fn settle(
+    state: &HttpState,
+    caller: &Caller,
+    action: &str,
+    target: Option<&str>,
+    counts: EraseCounts,
+) -> Result<Json<EraseCounts>, ApiError> {
     tracing::info!(
         token = %caller.name,
+        action,
         follow_ups = counts.follow_ups,
         voicemails = counts.voicemails,
         calls = counts.calls,
-        "API: a caller's data was erased on request"
+        not_deleted = counts.not_deleted.len(),
+        "API: personal data was erased on request"
     );
-    let detail = serde_json::to_value(counts).unwrap_or_default();
+    let detail = serde_json::json!({
+        "follow_ups": counts.follow_ups,
+        "voicemails": counts.voicemails,
+        "voicemail_files_failed": counts.voicemail_files_failed,
+        "calls": counts.calls,
+        "timeline_rows": counts.timeline_rows,
+        "complete": counts.complete,
+        "not_deleted": counts.not_deleted.len(),
+    });
     // The data is gone: an audit failure is logged, not turned into an error.
-    if let Err(e) = write_audit(store, &caller, "erase-caller", None, detail).await {
-        tracing::error!(error = %e, action = "erase-caller", "API: cannot write the audit log");
+    if let Err(e) = write_audit(&state.api.store, caller, action, target, detail).await {
+        tracing::error!(error = %e, action, "API: cannot write the audit log");
     }
     Ok(Json(counts))
 }

@@ -47,6 +47,7 @@ pub enum Endpoint {
     CallFollowUp,
     /// `src/http/retention.rs`
     EraseCaller,
+    EraseFollowUp,
     /// `src/http/trunks.rs`
     Trunks,
     /// `src/http/dialplan.rs`
@@ -171,6 +172,12 @@ pub const ROUTES: &[ApiRoute] = &[
         endpoint: Endpoint::EraseCaller,
     },
     ApiRoute {
+        method: "POST",
+        path: "/api/v1/follow-ups/{id}/erase",
+        roles: ADMIN,
+        endpoint: Endpoint::EraseFollowUp,
+    },
+    ApiRoute {
         method: "GET",
         path: "/api/v1/trunks",
         roles: STAFF,
@@ -231,6 +238,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::CompleteFollowUp => on(filter, follow_ups::complete),
             Endpoint::CallFollowUp => on(filter, click_to_call::call),
             Endpoint::EraseCaller => on(filter, retention::erase_caller),
+            Endpoint::EraseFollowUp => on(filter, retention::erase_follow_up),
             Endpoint::Trunks => on(filter, trunks::trunks),
             Endpoint::ReloadDialplan => on(filter, dialplan::reload),
             Endpoint::OpenApi => on(filter, openapi),

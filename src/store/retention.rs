@@ -1,25 +1,36 @@
 //! Retention: personal data goes when its period is over, and on a
 //! caller's request.
 //!
-//! - `numbers`: the sealed callback numbers of follow-ups created longer
-//!   ago than the period are cleared (the follow-up itself stays).
+//! - `numbers`: the sealed callback numbers and the specialists' notes of
+//!   follow-ups created longer ago than the period are cleared (the
+//!   follow-up itself stays).
 //! - `recordings`: voice messages older than the period: the WAV file is
-//!   deleted, then its row.
+//!   deleted, then its row. Files in the voicemail folder that no row
+//!   names (`<call id>.wav`) and leftover partial files
+//!   (`.<call id>.wav.part`) go once they are older than [`FILE_GRACE`].
 //! - `timelines`: calls that arrived longer ago than the period lose their
-//!   keys, menu steps and routing steps and their caller hash; follow-ups
-//!   that old lose their caller hash. What the reports and the call list
-//!   read from the timeline is folded into the call's row first (the
-//!   `kept_*` columns of migration 0007), so the aggregates stay.
+//!   keys, menu steps and routing steps, their caller hash and their SIP
+//!   Call-ID; follow-ups that old lose their caller hash. What the reports
+//!   and the call list read from the timeline is folded into the call's row
+//!   first (the `kept_*` columns of migration 0007), so the aggregates stay.
 //! - `audit`: audit entries older than the period.
 //!
 //! [`erase_caller`] removes one caller's data on request, found by the keyed
-//! hash of their number. Everything here takes the time as an argument so it
-//! can be tested with a fixed clock; [`run`] feeds it the wall clock.
+//! hash of their number: files first, rows only once their files are gone,
+//! so a file that cannot be deleted is reported and the request can be made
+//! again. Everything here takes the time as an argument so it can be tested
+//! with a fixed clock; [`run`] feeds it the wall clock.
+//!
+//! The database deletes with `secure_delete` on, and a purge or erasure that
+//! removed something empties the write-ahead log, so removed content is not
+//! left readable in free pages or old log frames.
 //!
 //! Work is done in batches of [`BATCH`] rows per statement, and at most
 //! [`MAX_BATCHES`] batches per kind and run: a large backlog is worked off
 //! over several runs without holding the database for long.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +44,10 @@ use crate::util::duration::parse_duration;
 pub const BATCH: usize = 1000;
 /// Batches per kind of data and run.
 pub const MAX_BATCHES: usize = 1000;
+/// How old a voice message file without its row, or a partial file, must be
+/// before the purge removes it: a message being recorded or saved (the file
+/// is written before its row) is never touched.
+pub const FILE_GRACE: Duration = DAY;
 
 /// `[retention]` as written in the configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -125,46 +140,74 @@ impl RetentionConfig {
 pub struct PurgeCounts {
     /// Follow-ups whose sealed number was cleared.
     pub numbers: u64,
+    /// Follow-ups whose notes were cleared.
+    pub notes: u64,
     /// Voice messages removed (file and row).
     pub recordings: u64,
     /// Of those, files that were already gone.
     pub recording_files_missing: u64,
     /// Voice messages kept because their file could not be deleted (logged).
     pub recording_files_failed: u64,
-    /// Calls whose timeline and caller hash were removed.
+    /// Calls whose timeline, caller hash and SIP Call-ID were removed.
     pub timelines: u64,
     /// Timeline rows (keys, steps, routing steps) deleted.
     pub timeline_rows: u64,
+    /// Voice message files no row names, deleted.
+    pub orphan_files: u64,
+    /// Leftover partial voice message files, deleted.
+    pub partial_files: u64,
+    /// Orphaned or partial files that could not be deleted (logged).
+    pub orphan_files_failed: u64,
     /// Follow-ups whose caller hash was cleared.
     pub follow_up_hashes: u64,
     /// Audit entries deleted.
     pub audit: u64,
 }
 
-/// What an erasure removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// What an erasure removed, and what it could not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EraseCounts {
-    /// Follow-ups deleted (callback requests with their sealed number, voice messages).
+    /// Follow-ups deleted (callback requests with their sealed number and
+    /// notes, voice messages).
     pub follow_ups: u64,
     /// Voice messages deleted (file and row).
     pub voicemails: u64,
-    /// Voice messages whose file could not be deleted (logged; the row is kept).
+    /// Voice messages whose file could not be deleted (the row is kept).
     pub voicemail_files_failed: u64,
-    /// Calls whose timeline and caller hash were removed.
+    /// Calls whose timeline, caller hash and SIP Call-ID were removed.
     pub calls: u64,
     /// Timeline rows deleted.
     pub timeline_rows: u64,
+    /// True when everything found was erased; false when a file could not
+    /// be deleted: its call and follow-ups are kept (still found by the
+    /// number), and the same request, made again once the cause is fixed,
+    /// finishes the job.
+    pub complete: bool,
+    /// The files that could not be deleted.
+    pub not_deleted: Vec<NotDeleted>,
+}
+
+/// A file an erasure could not delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotDeleted {
+    /// The call whose file it is (Senim's id).
+    pub call_id: String,
+    pub path: String,
+    /// Why (the system's message).
+    pub error: String,
 }
 
 fn cutoff(now_ms: i64, period: Duration) -> i64 {
     now_ms.saturating_sub(i64::try_from(period.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Run one purge at `now_ms` (epoch ms, UTC).
+/// Run one purge at `now_ms` (epoch ms, UTC); `voicemail_dir` is the
+/// folder whose orphaned and partial files go.
 pub async fn purge(
     store: &Store,
     now_ms: i64,
     periods: &Retention,
+    voicemail_dir: &Path,
 ) -> Result<PurgeCounts, StoreError> {
     let pool = store.pool();
     let mut counts = PurgeCounts::default();
@@ -177,6 +220,20 @@ pub async fn purge(
             "UPDATE follow_ups SET number_sealed = NULL WHERE id IN
                (SELECT id FROM follow_ups
                  WHERE number_sealed IS NOT NULL AND created_at < $1 LIMIT $2)",
+        )
+        .bind(numbers_before)
+        .bind(batch)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })
+    .await?;
+    // The specialists' notes go with the number.
+    counts.notes = repeat("notes", || async {
+        sqlx::query(
+            "UPDATE follow_ups SET notes = NULL WHERE id IN
+               (SELECT id FROM follow_ups
+                 WHERE notes IS NOT NULL AND created_at < $1 LIMIT $2)",
         )
         .bind(numbers_before)
         .bind(batch)
@@ -210,8 +267,12 @@ pub async fn purge(
         let gone = delete_voicemails(pool, &found).await?;
         counts.recordings += gone.deleted;
         counts.recording_files_missing += gone.missing;
-        counts.recording_files_failed += gone.failed;
+        counts.recording_files_failed += gone.failed.len() as u64;
     }
+    let swept = sweep_voicemail_dir(pool, voicemail_dir, now_ms).await?;
+    counts.orphan_files = swept.orphans;
+    counts.partial_files = swept.partials;
+    counts.orphan_files_failed = swept.failed;
 
     // Timelines and caller hashes of calls.
     let timelines_before = cutoff(now_ms, periods.timelines);
@@ -263,7 +324,135 @@ pub async fn purge(
         .map(|r| r.rows_affected())
     })
     .await?;
+    if counts != PurgeCounts::default() {
+        store.truncate_wal().await?;
+    }
     Ok(counts)
+}
+
+/// What sweeping the voicemail folder did.
+#[derive(Debug, Default)]
+struct Swept {
+    orphans: u64,
+    partials: u64,
+    failed: u64,
+}
+
+/// A file of the voicemail folder, by its name.
+#[derive(Debug, PartialEq, Eq)]
+enum VoicemailFile<'a> {
+    /// `<call id>.wav`: a message.
+    Message(&'a str),
+    /// `.<call id>.wav.part`: a message being written, or left by a crash.
+    Partial(&'a str),
+}
+
+/// What a name in the voicemail folder is (the names of
+/// `call::voicemail_file`); `None` for anything else, which is left alone.
+fn voicemail_file(name: &str) -> Option<VoicemailFile<'_>> {
+    let is_call_id =
+        |id: &str| id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if let Some(id) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".wav.part"))
+    {
+        return is_call_id(id).then_some(VoicemailFile::Partial(id));
+    }
+    name.strip_suffix(".wav")
+        .filter(|id| is_call_id(id))
+        .map(VoicemailFile::Message)
+}
+
+/// Delete the voicemail folder's files older than [`FILE_GRACE`] that no
+/// `voicemails` row names, and its partial files that old.
+async fn sweep_voicemail_dir(
+    pool: &SqlitePool,
+    dir: &Path,
+    now_ms: i64,
+) -> Result<Swept, sqlx::Error> {
+    let mut swept = Swept::default();
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(swept),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e,
+                "retention: cannot read the voicemail folder");
+            return Ok(swept);
+        }
+    };
+    let old_before = cutoff(now_ms, FILE_GRACE);
+    let mut messages: Vec<(String, PathBuf)> = Vec::new();
+    let mut partials: Vec<PathBuf> = Vec::new();
+    loop {
+        let entry = match entries.next_entry().await {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "retention: cannot read the voicemail folder");
+                break;
+            }
+        };
+        let name = entry.file_name();
+        let Some(kind) = name.to_str().and_then(voicemail_file) else {
+            continue;
+        };
+        let modified_ms = match entry.metadata().await.and_then(|m| m.modified()) {
+            Ok(t) => t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Err(_) => continue,
+        };
+        if modified_ms >= old_before {
+            continue;
+        }
+        match kind {
+            VoicemailFile::Message(id) => messages.push((id.to_string(), entry.path())),
+            VoicemailFile::Partial(_) => partials.push(entry.path()),
+        }
+    }
+    for chunk in messages.chunks(BATCH) {
+        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let known: HashSet<String> = sqlx::query_scalar(
+            "SELECT call_id FROM voicemails WHERE call_id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(ids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect();
+        for (id, path) in chunk.iter().filter(|(id, _)| !known.contains(id)) {
+            match remove_file(path).await {
+                Ok(_) => swept.orphans += 1,
+                Err(e) => {
+                    swept.failed += 1;
+                    tracing::warn!(call = %id, path = %path.display(), error = %e,
+                        "retention: cannot delete a voice message file without a record");
+                }
+            }
+        }
+    }
+    for path in &partials {
+        match remove_file(path).await {
+            Ok(_) => swept.partials += 1,
+            Err(e) => {
+                swept.failed += 1;
+                tracing::warn!(path = %path.display(), error = %e,
+                    "retention: cannot delete a leftover partial voice message file");
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// Delete a file; `Ok(false)` when it was already gone.
+async fn remove_file(path: &Path) -> std::io::Result<bool> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Run a batch statement until it changes nothing (at most [`MAX_BATCHES`]
@@ -286,8 +475,9 @@ where
 }
 
 /// Fold what the reports and the call list read from the timeline into the
-/// call rows, then delete the timeline rows and the caller hash, in one
-/// transaction. Returns (calls changed, timeline rows deleted).
+/// call rows, then delete the timeline rows, the caller hash and the SIP
+/// Call-ID, in one transaction. Returns (calls changed, timeline rows
+/// deleted).
 async fn remove_timelines(
     pool: &SqlitePool,
     ids: &[String],
@@ -331,7 +521,11 @@ async fn remove_timelines(
     .await?
     .rows_affected();
     sqlx::query(
-        "UPDATE calls SET caller_hash = NULL WHERE id IN (SELECT value FROM json_each($1))",
+        // The SIP Call-ID is emptied, not hashed: with the provider's records
+        // it would name the caller again, and nothing reads it once the
+        // timeline is gone (the column is NOT NULL, hence '').
+        "UPDATE calls SET caller_hash = NULL, sip_call_id = ''
+          WHERE id IN (SELECT value FROM json_each($1))",
     )
     .bind(&ids)
     .execute(&mut *tx)
@@ -357,7 +551,7 @@ async fn remove_timelines(
 struct Gone {
     deleted: u64,
     missing: u64,
-    failed: u64,
+    failed: Vec<NotDeleted>,
 }
 
 /// Delete the WAV files of `(call id, path)`, then the rows of those whose
@@ -370,16 +564,20 @@ async fn delete_voicemails(
     let mut gone = Gone::default();
     let mut ids = Vec::with_capacity(found.len());
     for (call, path) in found {
-        match tokio::fs::remove_file(path).await {
-            Ok(()) => ids.push(call.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match remove_file(Path::new(path)).await {
+            Ok(true) => ids.push(call.clone()),
+            Ok(false) => {
                 gone.missing += 1;
                 ids.push(call.clone());
             }
             Err(e) => {
-                gone.failed += 1;
                 tracing::warn!(call = %call, path = %path, error = %e,
                     "retention: cannot delete a voice message file; its record is kept");
+                gone.failed.push(NotDeleted {
+                    call_id: call.clone(),
+                    path: path.clone(),
+                    error: e.to_string(),
+                });
             }
         }
     }
@@ -398,16 +596,23 @@ async fn delete_voicemails(
 
 /// Erase one caller's data, found by `caller_hash` (the keyed hash of their
 /// number): the voice messages (files and rows) and timelines of their
-/// calls and of the calls that made their follow-ups, the caller hash of
-/// those calls, and the follow-ups themselves. The calls' aggregate
-/// columns stay (folded as for the timeline retention).
+/// calls and of the calls that made their follow-ups, those calls' caller
+/// hash and SIP Call-ID, and the follow-ups themselves (sealed numbers and
+/// notes). The calls' aggregate columns stay (folded as for the timeline
+/// retention).
+///
+/// Files go first: each message file named by a row, and any `<call
+/// id>.wav` or `.<call id>.wav.part` of those calls in `voicemail_dir`. A
+/// call whose file cannot be deleted keeps its rows (its follow-ups, its
+/// timeline, its caller hash, so the same request finds it again), and the
+/// file is listed in [`EraseCounts::not_deleted`].
 pub async fn erase_caller(
     store: &Store,
     caller_hash: &str,
     now_ms: i64,
+    voicemail_dir: &Path,
 ) -> Result<EraseCounts, StoreError> {
     let pool = store.pool();
-    let mut counts = EraseCounts::default();
     let calls: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM calls WHERE caller_hash = $1
          UNION
@@ -416,6 +621,84 @@ pub async fn erase_caller(
     .bind(caller_hash)
     .fetch_all(pool)
     .await?;
+    let mut counts = erase_calls(pool, &calls, now_ms, voicemail_dir).await?;
+    let kept = kept_calls(&counts);
+    counts.follow_ups = sqlx::query(
+        "DELETE FROM follow_ups WHERE caller_hash = $1
+           AND (call_id IS NULL OR call_id NOT IN (SELECT value FROM json_each($2)))",
+    )
+    .bind(caller_hash)
+    .bind(kept)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    finish_erasure(store, counts).await
+}
+
+/// Erase one follow-up and the data of the call that made it, for a caller
+/// who cannot be found by number (a voice message from a withheld number
+/// has no caller hash): the same as [`erase_caller`] for that call, and the
+/// follow-ups of that call. `None` when there is no such follow-up.
+pub async fn erase_follow_up(
+    store: &Store,
+    follow_up: &str,
+    now_ms: i64,
+    voicemail_dir: &Path,
+) -> Result<Option<EraseCounts>, StoreError> {
+    let pool = store.pool();
+    let found: Option<Option<String>> =
+        sqlx::query_scalar("SELECT call_id FROM follow_ups WHERE id = $1")
+            .bind(follow_up)
+            .fetch_optional(pool)
+            .await?;
+    let Some(call) = found else {
+        return Ok(None);
+    };
+    let calls: Vec<String> = call.iter().cloned().collect();
+    let mut counts = erase_calls(pool, &calls, now_ms, voicemail_dir).await?;
+    if counts.not_deleted.is_empty() {
+        counts.follow_ups = sqlx::query(
+            "DELETE FROM follow_ups WHERE id = $1 OR (call_id IS NOT NULL AND call_id = $2)",
+        )
+        .bind(follow_up)
+        .bind(call)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    finish_erasure(store, counts).await.map(Some)
+}
+
+/// The calls an erasure kept because a file of theirs is left, as JSON.
+fn kept_calls(counts: &EraseCounts) -> String {
+    let kept: Vec<&str> = counts
+        .not_deleted
+        .iter()
+        .map(|n| n.call_id.as_str())
+        .collect();
+    serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into())
+}
+
+/// Mark an erasure complete or not, and empty the write-ahead log when it
+/// removed something.
+async fn finish_erasure(store: &Store, mut counts: EraseCounts) -> Result<EraseCounts, StoreError> {
+    counts.complete = counts.not_deleted.is_empty();
+    if counts.follow_ups + counts.calls + counts.voicemails > 0 {
+        store.truncate_wal().await?;
+    }
+    Ok(counts)
+}
+
+/// The files first, then the timelines, caller hashes and SIP Call-IDs of
+/// `calls`, leaving out (and listing) the calls whose files could not all
+/// be deleted. The follow-ups are the caller's business.
+async fn erase_calls(
+    pool: &SqlitePool,
+    calls: &[String],
+    now_ms: i64,
+    voicemail_dir: &Path,
+) -> Result<EraseCounts, sqlx::Error> {
+    let mut counts = EraseCounts::default();
     for chunk in calls.chunks(BATCH) {
         let ids = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
         let rows = sqlx::query(
@@ -430,35 +713,62 @@ pub async fn erase_caller(
             .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
         let gone = delete_voicemails(pool, &found).await?;
         counts.voicemails += gone.deleted;
-        counts.voicemail_files_failed += gone.failed;
+        counts.voicemail_files_failed += gone.failed.len() as u64;
+        counts.not_deleted.extend(gone.failed);
+        // Files of these calls that no row names: a message saved without
+        // its row, a partial file.
+        for call in chunk {
+            for name in [format!("{call}.wav"), format!(".{call}.wav.part")] {
+                if voicemail_file(&name).is_none() {
+                    continue;
+                }
+                let path = voicemail_dir.join(&name);
+                if found.iter().any(|(_, p)| Path::new(p) == path) {
+                    continue;
+                }
+                if let Err(e) = remove_file(&path).await {
+                    tracing::warn!(call = %call, path = %path.display(), error = %e,
+                        "erasure: cannot delete a voice message file");
+                    counts.not_deleted.push(NotDeleted {
+                        call_id: call.clone(),
+                        path: path.display().to_string(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
         // Before the follow-ups go, so that `kept_follow_up` is still right.
-        let (_, rows) = remove_timelines(pool, chunk, now_ms).await?;
+        let done: Vec<String> = chunk
+            .iter()
+            .filter(|c| !counts.not_deleted.iter().any(|n| &n.call_id == *c))
+            .cloned()
+            .collect();
+        let (_, rows) = remove_timelines(pool, &done, now_ms).await?;
+        counts.calls += done.len() as u64;
         counts.timeline_rows += rows;
     }
-    counts.calls = calls.len() as u64;
-    counts.follow_ups = sqlx::query("DELETE FROM follow_ups WHERE caller_hash = $1")
-        .bind(caller_hash)
-        .execute(pool)
-        .await?
-        .rows_affected();
     Ok(counts)
 }
 
 /// The purge at start and every `every`, with counts logged at info.
-pub async fn run(store: Store, periods: Retention) {
+pub async fn run(store: Store, periods: Retention, voicemail_dir: PathBuf) {
     let mut tick = tokio::time::interval(periods.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let now_ms = chrono::Utc::now().timestamp_millis();
-        match purge(&store, now_ms, &periods).await {
+        match purge(&store, now_ms, &periods, &voicemail_dir).await {
             Ok(c) => tracing::info!(
                 numbers = c.numbers,
+                notes = c.notes,
                 recordings = c.recordings,
                 recording_files_missing = c.recording_files_missing,
                 recording_files_failed = c.recording_files_failed,
                 timelines = c.timelines,
                 timeline_rows = c.timeline_rows,
+                orphan_files = c.orphan_files,
+                partial_files = c.partial_files,
+                orphan_files_failed = c.orphan_files_failed,
                 follow_up_hashes = c.follow_up_hashes,
                 audit = c.audit,
                 "retention purge done"

@@ -2,4 +2,5 @@
 //! and HTTP. They import nothing from the rest of the crate.
 
 pub mod duration;
+pub mod private_files;
 pub mod time;

@@ -247,7 +247,9 @@ async fn purge_removes_what_is_past_its_period_and_keeps_the_aggregates() {
     assert_eq!(before.0.total.offered, 3);
     assert_eq!(before.1.len(), 3);
 
-    let counts = purge(&db.store, NOW, &periods()).await.expect("purge");
+    let counts = purge(&db.store, NOW, &periods(), db.dir.path())
+        .await
+        .expect("purge");
     assert_eq!(
         counts,
         PurgeCounts {
@@ -259,6 +261,7 @@ async fn purge_removes_what_is_past_its_period_and_keeps_the_aggregates() {
             timeline_rows: 5,
             follow_up_hashes: 1,
             audit: 1,
+            ..PurgeCounts::default()
         }
     );
     // Timelines and hashes: only the call older than 365 days.
@@ -315,7 +318,9 @@ async fn purge_removes_what_is_past_its_period_and_keeps_the_aggregates() {
     assert_eq!(legal.metrics.offered, 3);
 
     // A second run at the same time has nothing left to do.
-    let again = purge(&db.store, NOW, &periods()).await.expect("purge");
+    let again = purge(&db.store, NOW, &periods(), db.dir.path())
+        .await
+        .expect("purge");
     assert_eq!(again, PurgeCounts::default());
 }
 
@@ -341,7 +346,9 @@ async fn purge_works_in_batches() {
         .await
         .unwrap();
     }
-    let c = purge(&db.store, NOW, &periods()).await.unwrap();
+    let c = purge(&db.store, NOW, &periods(), db.dir.path())
+        .await
+        .unwrap();
     assert_eq!(c.timelines, n as u64);
     assert_eq!(c.audit, n as u64);
     assert_eq!(
@@ -380,7 +387,7 @@ async fn erase_removes_one_callers_data_found_by_number() {
         .await
         .unwrap();
 
-    let counts = erase_caller(&db.store, &hasher.hash("87051234567"), NOW)
+    let counts = erase_caller(&db.store, &hasher.hash("87051234567"), NOW, db.dir.path())
         .await
         .expect("erase");
     assert_eq!(
@@ -391,6 +398,8 @@ async fn erase_removes_one_callers_data_found_by_number() {
             voicemail_files_failed: 0,
             calls: 2,
             timeline_rows: 10,
+            complete: true,
+            not_deleted: vec![],
         }
     );
     assert!(!wav.exists());
@@ -415,8 +424,307 @@ async fn erase_removes_one_callers_data_found_by_number() {
     expected.callbacks_requested -= 1;
     assert_eq!(after.total, expected);
     // Asking again finds nothing.
-    let again = erase_caller(&db.store, &h, NOW).await.unwrap();
-    assert_eq!(again, EraseCounts::default());
+    let again = erase_caller(&db.store, &h, NOW, db.dir.path())
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        EraseCounts {
+            complete: true,
+            ..EraseCounts::default()
+        }
+    );
+}
+
+/// Call ids as Senim makes them (UUIDs): the voicemail folder's names.
+const A: &str = "0b6f7a3e-2f47-4a51-9a2e-5d1c2e9b8f10";
+const B: &str = "1c7a8b4f-3a58-4b62-8b3f-6e2d3fac9021";
+const C: &str = "2d8b9c50-4b69-4c73-9c40-7f3e40bd0132";
+const D: &str = "3e9cad61-5c7a-4d84-8d51-804f51ce1243";
+const E: &str = "4fadbe72-6d8b-4e95-9e62-91506adf2354";
+const F: &str = "50becf83-7e9c-4fa6-8f73-a2617be03465";
+
+/// Write `path` with its modification time `at` (epoch ms).
+fn file_at(path: &Path, at: i64) {
+    std::fs::write(path, b"RIFF....WAVE").expect("write file");
+    let when = std::time::UNIX_EPOCH + Duration::from_millis(at as u64);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(when))
+        .expect("set mtime");
+}
+
+fn voicemail_dir(db: &Db) -> PathBuf {
+    let dir = db.dir.path().join("voicemail");
+    std::fs::create_dir_all(&dir).expect("voicemail dir");
+    dir
+}
+
+#[tokio::test]
+async fn purge_clears_notes_sip_call_ids_and_orphaned_files() {
+    let db = Db::open().await;
+    let vm = voicemail_dir(&db);
+    db.call(A, NOW - 400 * DAY_MS, "h-a").await;
+    db.call(D, NOW - 10 * DAY_MS, "h-d").await;
+    db.follow_up("f-old", Some(A), "callback", NOW - 100 * DAY_MS, "h-a")
+        .await;
+    db.follow_up("f-new", Some(D), "callback", NOW - 10 * DAY_MS, "h-d")
+        .await;
+    sqlx::query("UPDATE follow_ups SET notes = 'asked for Aigerim at 19:00'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    // D's message, with its row: kept (its period is not over).
+    let with_row = vm.join(format!("{D}.wav"));
+    file_at(&with_row, NOW - 10 * DAY_MS);
+    sqlx::query(
+        "INSERT INTO voicemails (call_id, at, path, duration_ms, ended_by)
+         VALUES ($1, $2, $3, 5000, 'key')",
+    )
+    .bind(D)
+    .bind(NOW - 10 * DAY_MS)
+    .bind(with_row.display().to_string())
+    .execute(db.pool())
+    .await
+    .unwrap();
+    // Messages without a row: one old enough to go, one still being saved.
+    let orphan_old = vm.join(format!("{B}.wav"));
+    file_at(&orphan_old, NOW - 2 * DAY_MS);
+    let orphan_new = vm.join(format!("{C}.wav"));
+    file_at(&orphan_new, NOW - 3_600_000);
+    // Partial files: one left by a crash long ago, one being written.
+    let part_old = vm.join(format!(".{E}.wav.part"));
+    file_at(&part_old, NOW - 2 * DAY_MS);
+    let part_new = vm.join(format!(".{F}.wav.part"));
+    file_at(&part_new, NOW - 600_000);
+    // Not Senim's: left alone.
+    let other = vm.join("README.txt");
+    file_at(&other, NOW - 400 * DAY_MS);
+
+    let counts = purge(&db.store, NOW, &periods(), &vm).await.expect("purge");
+    assert_eq!(counts.notes, 1, "{counts:?}");
+    assert_eq!(counts.orphan_files, 1, "{counts:?}");
+    assert_eq!(counts.partial_files, 1, "{counts:?}");
+    assert_eq!(counts.orphan_files_failed, 0, "{counts:?}");
+    assert_eq!(counts.timelines, 1, "{counts:?}");
+    assert!(!orphan_old.exists());
+    assert!(!part_old.exists());
+    for kept in [&with_row, &orphan_new, &part_new, &other] {
+        assert!(kept.exists(), "{}", kept.display());
+    }
+    let notes: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, notes FROM follow_ups ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        notes,
+        vec![
+            (
+                "f-new".to_string(),
+                Some("asked for Aigerim at 19:00".into())
+            ),
+            ("f-old".to_string(), None),
+        ]
+    );
+    let sip: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, sip_call_id FROM calls ORDER BY arrived_at")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        sip,
+        vec![
+            (A.to_string(), String::new()),
+            (D.to_string(), format!("{D}@test"))
+        ]
+    );
+    let again = purge(&db.store, NOW, &periods(), &vm).await.expect("purge");
+    assert_eq!(again, PurgeCounts::default());
+}
+
+#[tokio::test]
+async fn erasure_keeps_the_rows_of_a_file_it_cannot_delete_and_finishes_when_asked_again() {
+    let db = Db::open().await;
+    let vm = voicemail_dir(&db);
+    let hasher = CallerHasher::new(vec![9; 32]);
+    let h = hasher.hash("+7 705 123 45 67");
+    // Their voice message, whose file cannot be deleted: its path is a
+    // folder that is not empty (root may delete any file, not this).
+    db.call(A, NOW - 5 * DAY_MS, &h).await;
+    let stuck = vm.join(format!("{A}.wav"));
+    std::fs::create_dir(&stuck).unwrap();
+    std::fs::write(stuck.join("x"), b"x").unwrap();
+    sqlx::query(
+        "INSERT INTO voicemails (call_id, at, path, duration_ms, ended_by)
+         VALUES ($1, $2, $3, 5000, 'key')",
+    )
+    .bind(A)
+    .bind(NOW - 5 * DAY_MS)
+    .bind(stuck.display().to_string())
+    .execute(db.pool())
+    .await
+    .unwrap();
+    db.follow_up(
+        &format!("voicemail-{A}"),
+        Some(A),
+        "voicemail",
+        NOW - 5 * DAY_MS,
+        &h,
+    )
+    .await;
+    // Their callback request from another call, which left a partial file.
+    db.call(B, NOW - 3 * DAY_MS, &h).await;
+    db.follow_up("cb", Some(B), "callback", NOW - 3 * DAY_MS, &h)
+        .await;
+    let part = vm.join(format!(".{B}.wav.part"));
+    file_at(&part, NOW - 3 * DAY_MS);
+
+    let first = erase_caller(&db.store, &h, NOW, &vm).await.expect("erase");
+    assert!(!first.complete, "{first:?}");
+    assert_eq!(first.voicemail_files_failed, 1, "{first:?}");
+    assert_eq!(first.not_deleted.len(), 1, "{first:?}");
+    assert_eq!(first.not_deleted[0].call_id, A);
+    assert_eq!(first.not_deleted[0].path, stuck.display().to_string());
+    assert_eq!((first.follow_ups, first.calls, first.voicemails), (1, 1, 0));
+    assert!(!part.exists(), "the partial file of B's call is gone");
+    // A's rows are all kept, and still found by the number.
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM voicemails").await,
+        1,
+        "the row of the file left"
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM follow_ups")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, vec![format!("voicemail-{A}")]);
+    assert_eq!(db.caller_hash(A).await, Some(h.clone()));
+    assert_eq!(db.timeline_rows(A).await, 5);
+    assert_eq!(db.caller_hash(B).await, None);
+    assert_eq!(db.timeline_rows(B).await, 0);
+
+    // Fixed: the same request finishes the job.
+    std::fs::remove_dir_all(&stuck).unwrap();
+    let second = erase_caller(&db.store, &h, NOW, &vm).await.expect("erase");
+    assert!(second.complete, "{second:?}");
+    assert!(second.not_deleted.is_empty());
+    assert_eq!(
+        (second.follow_ups, second.calls, second.voicemails),
+        (1, 1, 1)
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM voicemails").await, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM follow_ups").await, 0);
+    assert_eq!(db.caller_hash(A).await, None);
+    assert_eq!(db.timeline_rows(A).await, 0);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM calls WHERE sip_call_id != ''")
+            .await,
+        0
+    );
+    let third = erase_caller(&db.store, &h, NOW, &vm).await.expect("erase");
+    assert_eq!(
+        third,
+        EraseCounts {
+            complete: true,
+            ..EraseCounts::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_follow_up_is_erased_with_its_calls_data_when_there_is_no_number() {
+    let db = Db::open().await;
+    let vm = voicemail_dir(&db);
+    // A voice message from a withheld number: no caller hash anywhere.
+    db.call(A, NOW - 5 * DAY_MS, "").await;
+    sqlx::query("UPDATE calls SET caller_hash = NULL")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let wav = vm.join(format!("{A}.wav"));
+    file_at(&wav, NOW - 5 * DAY_MS);
+    sqlx::query(
+        "INSERT INTO voicemails (call_id, at, path, duration_ms, ended_by)
+         VALUES ($1, $2, $3, 5000, 'key')",
+    )
+    .bind(A)
+    .bind(NOW - 5 * DAY_MS)
+    .bind(wav.display().to_string())
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let id = format!("voicemail-{A}");
+    db.follow_up(&id, Some(A), "voicemail", NOW - 5 * DAY_MS, "")
+        .await;
+    // Somebody else's, untouched.
+    db.call(B, NOW - 4 * DAY_MS, "h-b").await;
+    db.follow_up("cb", Some(B), "callback", NOW - 4 * DAY_MS, "h-b")
+        .await;
+
+    assert_eq!(
+        erase_follow_up(&db.store, "no-such", NOW, &vm)
+            .await
+            .unwrap(),
+        None
+    );
+    // The file cannot go: nothing does.
+    std::fs::remove_file(&wav).unwrap();
+    std::fs::create_dir(&wav).unwrap();
+    std::fs::write(wav.join("x"), b"x").unwrap();
+    let first = erase_follow_up(&db.store, &id, NOW, &vm)
+        .await
+        .unwrap()
+        .expect("found");
+    assert!(!first.complete);
+    assert_eq!((first.follow_ups, first.calls), (0, 0));
+    assert_eq!(db.count("SELECT COUNT(*) FROM follow_ups").await, 2);
+    assert_eq!(db.timeline_rows(A).await, 5);
+    std::fs::remove_dir_all(&wav).unwrap();
+    let second = erase_follow_up(&db.store, &id, NOW, &vm)
+        .await
+        .unwrap()
+        .expect("found");
+    assert!(second.complete, "{second:?}");
+    assert_eq!(
+        (second.follow_ups, second.calls, second.voicemails),
+        (1, 1, 1)
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM follow_ups")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, vec!["cb".to_string()]);
+    assert_eq!(db.timeline_rows(A).await, 0);
+    assert_eq!(db.timeline_rows(B).await, 5);
+    assert_eq!(db.count("SELECT COUNT(*) FROM voicemails").await, 0);
+    assert_eq!(
+        erase_follow_up(&db.store, &id, NOW, &vm).await.unwrap(),
+        None,
+        "gone"
+    );
+}
+
+#[test]
+fn voicemail_folder_names_are_told_apart() {
+    assert_eq!(
+        voicemail_file(&format!("{A}.wav")),
+        Some(VoicemailFile::Message(A))
+    );
+    assert_eq!(
+        voicemail_file(&format!(".{A}.wav.part")),
+        Some(VoicemailFile::Partial(A))
+    );
+    for other in [
+        "x.wav",
+        ".x.wav.part",
+        "README.txt",
+        &format!("{A}.wav.bak"),
+        "",
+    ] {
+        assert_eq!(voicemail_file(other), None, "{other}");
+    }
 }
 
 #[test]
