@@ -399,6 +399,9 @@ impl HttpConfig {
 pub struct DatabaseConfig {
     /// `sqlite://path` (created when missing).
     pub url: String,
+    /// Size limit of the spool of call record changes kept while the
+    /// database refuses writes (`<database file>.spool`), in MiB.
+    pub spool_max_mb: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -466,6 +469,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://senim.db".into(),
+            spool_max_mb: 64,
         }
     }
 }
