@@ -77,6 +77,8 @@ pub struct Senim {
     pub db_path: PathBuf,
     pub rtp_base: u16,
     log: PathBuf,
+    /// The environment it was started with (for [`Senim::kill_and_restart`]).
+    env: Vec<(String, String)>,
 }
 
 impl Senim {
@@ -107,16 +109,45 @@ impl Senim {
 
     fn try_start(config: Option<&str>, extra_env: &[(&str, &str)]) -> Result<Senim, String> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let base = port_block();
+        if let Some(text) = config {
+            std::fs::write(dir.path().join("senim.toml"), text).expect("write config");
+        }
+        let env: Vec<(String, String)> = extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn_in(dir, port_block(), env)
+    }
+
+    /// Kill Senim with SIGKILL (no chance to finish anything), then start it
+    /// again in the same folder, with the same configuration, database and
+    /// ports, and wait until it is ready.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let old = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let _ = std::fs::write(self.dir.path().join("senim.before-kill.log"), old);
+        // The folder moves to the new process; the old one keeps an empty stand-in.
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        match Self::spawn_in(dir, self.rtp_base, self.env.clone()) {
+            Ok(s) => *self = s,
+            Err(log) => panic!("senim did not start again after the kill; its log:\n{log}"),
+        }
+    }
+
+    fn spawn_in(
+        dir: tempfile::TempDir,
+        base: u16,
+        extra_env: Vec<(String, String)>,
+    ) -> Result<Senim, String> {
         let db_path = dir.path().join("senim.db");
         let log = dir.path().join("senim.log");
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
         cmd.arg("serve");
-        if let Some(text) = config {
-            let path = dir.path().join("senim.toml");
-            std::fs::write(&path, text).expect("write config");
-            cmd.arg("--config").arg(path);
+        let config = dir.path().join("senim.toml");
+        if config.exists() {
+            cmd.arg("--config").arg(config);
         }
         cmd.current_dir(dir.path())
             .env("SENIM_SIP_LISTEN", format!("127.0.0.1:{}", base))
@@ -129,7 +160,7 @@ impl Senim {
             .env("RUST_LOG", "senim=debug,info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
-        for (k, v) in extra_env {
+        for (k, v) in &extra_env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start senim");
@@ -173,6 +204,7 @@ impl Senim {
             db_path,
             rtp_base: base,
             log,
+            env: extra_env,
         })
     }
 
