@@ -130,13 +130,48 @@ async fn replay(
             continue;
         }
         for (end, change) in &batch.changes {
-            store.apply_change(change).await?;
+            match store.apply_change(change).await {
+                Ok(()) => {}
+                Err(e) if refused_for_good(&e) => {
+                    refused(&e, change, backlog);
+                }
+                Err(e) => return Err(e),
+            }
             spool.consumed(*end);
             *written += 1;
             if let Some(b) = backlog {
                 b.spooled.store(spool.waiting(), Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// The database refuses this change whatever the retries (a constraint: a
+/// step of a call erased meanwhile, say). Retrying it would hold up every
+/// change behind it for ever.
+fn refused_for_good(e: &StoreError) -> bool {
+    use sqlx::error::ErrorKind;
+    match e {
+        StoreError::Query(sqlx::Error::Database(db)) => matches!(
+            db.kind(),
+            ErrorKind::ForeignKeyViolation
+                | ErrorKind::UniqueViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation
+        ),
+        _ => false,
+    }
+}
+
+/// Report a change the database refuses for good; it is counted as dropped.
+fn refused(e: &StoreError, change: &Change, backlog: Option<&RecordBacklog>) {
+    let what = serde_json::to_value(change)
+        .ok()
+        .and_then(|v| v.get("op").and_then(|o| o.as_str()).map(str::to_string))
+        .unwrap_or_default();
+    tracing::error!(error = %e, change = %what, "the database refuses a call record change; it is dropped");
+    if let Some(b) = backlog {
+        b.dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -260,7 +295,11 @@ impl Writer {
             }
         }
         while let Some(change) = self.memory.front() {
-            self.store.apply_change(change).await?;
+            match self.store.apply_change(change).await {
+                Ok(()) => {}
+                Err(e) if refused_for_good(&e) => refused(&e, change, Some(&self.backlog)),
+                Err(e) => return Err(e),
+            }
             self.memory.pop_front();
             self.backlog
                 .held
@@ -558,5 +597,145 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: &str = "0b6f7a3e-2f47-4a51-9a2e-5d1c2e9b8f10";
+
+    fn step(seq: i64) -> RecordOp {
+        RecordOp::Step {
+            call: CALL.into(),
+            seq,
+            at: 1000 + seq,
+            menu: "main".into(),
+            what: format!("step {seq}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_previous_run_spooled_goes_first_then_the_new_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("senim.db");
+        let store = Store::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let path = tmp.path().join("senim.db.spool");
+        let mut spool = Spool::open(&path, 1 << 20).unwrap();
+        // Left by a run that stopped while the database refused writes.
+        let arrived = RecordOp::Arrived {
+            call: CALL.into(),
+            sip_call_id: "a@b".into(),
+            at: 1000,
+            caller_hash: None,
+            transport: "udp",
+            trunk: None,
+            line: None,
+        };
+        let old: Vec<Change> = [arrived, step(1)].into_iter().map(Change::from).collect();
+        spool.append(&old).unwrap();
+        let (recorder, writer) = spawn_writer(store.clone(), Some(spool));
+        // A step needs its call (a foreign key): it must come after the
+        // spooled arrival, or it fails.
+        recorder.record(step(2));
+        recorder.record(RecordOp::Ended {
+            call: CALL.into(),
+            at: 2000,
+            outcome: "completed".into(),
+            hangup_by: Some("caller"),
+        });
+        let backlog = recorder.backlog.clone();
+        drop(recorder);
+        writer.await.unwrap();
+        let steps: Vec<(i64,)> =
+            sqlx::query_as("SELECT seq FROM call_steps WHERE call_id = $1 ORDER BY seq")
+                .bind(CALL)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(steps, [(1,), (2,)]);
+        let ended: (Option<String>,) = sqlx::query_as("SELECT outcome FROM calls WHERE id = $1")
+            .bind(CALL)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(ended.0.as_deref(), Some("completed"));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "the spool is emptied"
+        );
+        assert_eq!(backlog.spooled.load(Ordering::Relaxed), 0);
+        assert_eq!(backlog.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_replay_at_start_writes_the_spool_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", tmp.path().join("s.db").display()))
+            .await
+            .unwrap();
+        let path = tmp.path().join("s.db.spool");
+        let mut spool = Spool::open(&path, 1 << 20).unwrap();
+        let arrived = Change::from(RecordOp::Arrived {
+            call: CALL.into(),
+            sip_call_id: "x".into(),
+            at: 1,
+            caller_hash: None,
+            transport: "tcp",
+            trunk: None,
+            line: None,
+        });
+        let mut changes = vec![arrived];
+        changes.extend((1..=700).map(|s| Change::from(step(s))));
+        spool.append(&changes).unwrap();
+        // Twice: a second replay (after a crash mid-replay) changes nothing.
+        assert_eq!(replay_spool(&store, &mut spool).await.unwrap(), 701);
+        assert!(spool.is_empty());
+        let mut again = Spool::open(&path, 1 << 20).unwrap();
+        assert!(again.is_empty());
+        again.append(&changes[..10]).unwrap();
+        assert_eq!(replay_spool(&store, &mut again).await.unwrap(), 10);
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM call_steps")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n.0, 700);
+    }
+
+    #[tokio::test]
+    async fn a_change_the_database_refuses_for_good_does_not_hold_up_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", tmp.path().join("s.db").display()))
+            .await
+            .unwrap();
+        let (recorder, writer) = spawn_writer(store.clone(), None);
+        // A step of a call that is not there (erased meanwhile): a foreign key.
+        recorder.record(step(1));
+        recorder.record(RecordOp::Arrived {
+            call: CALL.into(),
+            sip_call_id: "x".into(),
+            at: 1,
+            caller_hash: None,
+            transport: "udp",
+            trunk: None,
+            line: None,
+        });
+        recorder.record(step(2));
+        let backlog = recorder.backlog.clone();
+        drop(recorder);
+        tokio::time::timeout(Duration::from_secs(10), writer)
+            .await
+            .expect("the writer is not stuck")
+            .unwrap();
+        let steps: Vec<(i64,)> = sqlx::query_as("SELECT seq FROM call_steps ORDER BY seq")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(steps, [(2,)]);
+        assert_eq!(backlog.dropped.load(Ordering::Relaxed), 1);
     }
 }
