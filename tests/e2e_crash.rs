@@ -86,8 +86,12 @@ fn a_message_cut_by_a_kill_is_there_after_the_restart_and_shows_as_cut() {
     let vm_dir = senim.dir.path().join("voicemail");
     let parts = partial_files(&vm_dir);
     assert_eq!(parts.len(), 1, "{parts:?}");
-    let on_disk = std::fs::metadata(&parts[0]).expect("partial file").len();
-    assert!(on_disk >= 44 + 9 * 16_000, "{on_disk} bytes on disk");
+    let on_disk = || std::fs::metadata(&parts[0]).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        wait_until(Duration::from_secs(3), || on_disk() >= 44 + 9 * 16_000),
+        "{} bytes on disk",
+        on_disk()
+    );
 
     senim.kill_and_restart();
 

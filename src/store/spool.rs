@@ -64,6 +64,7 @@ impl Spool {
             path: path.to_path_buf(),
             source,
         };
+        let existed = path.exists();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -72,6 +73,13 @@ impl Spool {
             .mode(0o600)
             .open(path)
             .map_err(io)?;
+        if !existed {
+            // Make the new file's name durable too.
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Ok(d) = File::open(dir.unwrap_or(Path::new("."))) {
+                let _ = d.sync_all();
+            }
+        }
         let mode = file.metadata().map_err(io)?.permissions().mode();
         if mode & 0o077 != 0 {
             file.set_permissions(std::fs::Permissions::from_mode(0o600))
