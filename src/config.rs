@@ -292,15 +292,15 @@ impl Default for DialplanConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VoicemailConfig {
-    /// Folder for the WAV files (relative: to the working directory).
-    /// Created with mode 0700; each file is `<call id>.wav`, mode 0600.
+    /// Folder for the WAV files. Empty: `voicemail` in the data folder
+    /// (`[data] dir`). Created with mode 0700; each file is `<call id>.wav`, mode 0600.
     pub dir: PathBuf,
 }
 
 impl Default for VoicemailConfig {
     fn default() -> Self {
         VoicemailConfig {
-            dir: PathBuf::from("voicemail"),
+            dir: PathBuf::new(),
         }
     }
 }
@@ -308,6 +308,12 @@ impl Default for VoicemailConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
+    /// Senim's data folder: the database, the keys, the voice messages and
+    /// the record spool live here unless their own keys say otherwise.
+    /// Empty: `$STATE_DIRECTORY` (systemd's `StateDirectory=`), else
+    /// `$XDG_DATA_HOME/senim`, else `~/.local/share/senim`; never the
+    /// working directory. Created with mode 0700.
+    pub dir: Option<PathBuf>,
     /// Public holiday table. Empty: the bundled `data/holidays-kz.toml`.
     pub holidays: Option<PathBuf>,
     /// Partner directory (transfer destinations). Empty: the bundled `data/partners.toml`.
@@ -397,7 +403,8 @@ impl HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://path` (created when missing).
+    /// `sqlite://path` (created when missing). Empty: `senim.db` in the
+    /// data folder (`[data] dir`).
     pub url: String,
     /// Size limit of the spool of call record changes kept while the
     /// database refuses writes (`<database file>.spool`), in MiB.
@@ -417,10 +424,14 @@ pub struct PrivacyConfig {
     /// Key for the keyed hash of caller numbers, as hex. When empty, a key is
     /// generated on first start and kept in `caller_hash_key_file` (mode 0600).
     pub caller_hash_key: Option<String>,
+    /// Empty: `senim.secret` in the data folder.
     pub caller_hash_key_file: PathBuf,
     /// Key (64 hex digits) that seals the numbers kept for callback requests.
     /// When empty, a key is generated on first start and kept in `number_key_file` (0600).
+    /// Its fingerprint is kept in the database: a missing or different key
+    /// while sealed numbers exist stops Senim at start (docs/operations.md).
     pub number_key: Option<String>,
+    /// Empty: `senim.numbers.key` in the data folder.
     pub number_key_file: PathBuf,
 }
 
@@ -468,7 +479,7 @@ impl Default for HttpConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
-            url: "sqlite://senim.db".into(),
+            url: String::new(),
             spool_max_mb: 64,
         }
     }
@@ -478,9 +489,9 @@ impl Default for PrivacyConfig {
     fn default() -> Self {
         PrivacyConfig {
             caller_hash_key: None,
-            caller_hash_key_file: PathBuf::from("senim.secret"),
+            caller_hash_key_file: PathBuf::new(),
             number_key: None,
-            number_key_file: PathBuf::from("senim.numbers.key"),
+            number_key_file: PathBuf::new(),
         }
     }
 }
@@ -513,6 +524,8 @@ pub struct Settings {
     pub area_code: Option<senim_call::config::AreaCode>,
     /// SIP over TLS, when `[sip] tls_listen` is set.
     pub sip_tls: Option<SipTls>,
+    /// Senim's data folder (`[data] dir` or its default).
+    pub data_dir: PathBuf,
 }
 
 /// The TLS listener's address and files (read at start, see `server`).
@@ -848,6 +861,7 @@ impl Config {
                 }
                 "SENIM_DIALPLAN" => self.dialplan.file = Some(PathBuf::from(value)),
                 "SENIM_VOICEMAIL_DIR" => self.voicemail.dir = PathBuf::from(value),
+                "SENIM_DATA_DIR" => self.data.dir = Some(PathBuf::from(value)),
                 _ => {}
             }
         }
@@ -855,12 +869,30 @@ impl Config {
     }
 
     /// Check values that TOML types cannot express and derive the settings.
-    pub fn validate(self, origin: &str) -> Result<Settings, ConfigError> {
+    pub fn validate(mut self, origin: &str) -> Result<Settings, ConfigError> {
         let bad = |key: &'static str, message: String| ConfigError::Invalid {
             origin: origin.to_string(),
             key,
             message,
         };
+        let data_dir = match &self.data.dir {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                return Err(bad(
+                    "data.dir",
+                    "is empty: give a folder or leave the key out".into(),
+                ))
+            }
+            Some(dir) => dir.clone(),
+            None => default_data_dir(|name| std::env::var_os(name)).ok_or_else(|| {
+                bad(
+                    "data.dir",
+                    "is not set and neither STATE_DIRECTORY, XDG_DATA_HOME nor HOME is: \
+                     give Senim a data folder (e.g. /var/lib/senim)"
+                        .into(),
+                )
+            })?,
+        };
+        self.place_data_files(&data_dir);
         for (key, listen) in [
             ("sip.listen", Some(self.sip.listen)),
             ("sip.tls_listen", self.sip.tls_listen),
@@ -1089,8 +1121,53 @@ impl Config {
             registrar,
             area_code,
             sip_tls,
+            data_dir,
         })
     }
+
+    /// Put the database, the keys and the voice messages not given their
+    /// own place in the data folder.
+    fn place_data_files(&mut self, data_dir: &Path) {
+        if self.database.url.trim().is_empty() {
+            self.database.url = format!("sqlite://{}", data_dir.join("senim.db").display());
+        }
+        for (file, name) in [
+            (&mut self.privacy.caller_hash_key_file, "senim.secret"),
+            (&mut self.privacy.number_key_file, "senim.numbers.key"),
+            (&mut self.voicemail.dir, "voicemail"),
+        ] {
+            if file.as_os_str().is_empty() {
+                *file = data_dir.join(name);
+            }
+        }
+    }
+}
+
+/// The data folder when `[data] dir` is not set: systemd's
+/// `STATE_DIRECTORY` (its first entry), else `$XDG_DATA_HOME/senim`, else
+/// `$HOME/.local/share/senim`. Only absolute values count: a relative one
+/// would depend on the working directory.
+pub fn default_data_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| {
+        let p = PathBuf::from(v);
+        p.is_absolute().then_some(p)
+    };
+    if let Some(first) = var("STATE_DIRECTORY")
+        .and_then(|v| {
+            v.to_str()
+                .and_then(|s| s.split(':').next())
+                .map(PathBuf::from)
+        })
+        .filter(|p| p.is_absolute())
+    {
+        return Some(first);
+    }
+    if let Some(xdg) = var("XDG_DATA_HOME").and_then(absolute) {
+        return Some(xdg.join("senim"));
+    }
+    var("HOME")
+        .and_then(absolute)
+        .map(|home| home.join(".local/share/senim"))
 }
 
 impl SipConfig {
@@ -1158,6 +1235,56 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_files_live_in_one_data_folder_never_the_working_directory() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert_eq!(
+            default_data_dir(env(&[
+                ("STATE_DIRECTORY", "/var/lib/senim:/x"),
+                ("HOME", "/root")
+            ])),
+            Some(PathBuf::from("/var/lib/senim"))
+        );
+        assert_eq!(
+            default_data_dir(env(&[("XDG_DATA_HOME", "/d"), ("HOME", "/root")])),
+            Some(PathBuf::from("/d/senim"))
+        );
+        assert_eq!(
+            default_data_dir(env(&[("XDG_DATA_HOME", "rel"), ("HOME", "/root")])),
+            Some(PathBuf::from("/root/.local/share/senim"))
+        );
+        assert_eq!(default_data_dir(env(&[("HOME", "relative")])), None);
+        let mut config =
+            Config::from_toml("[data]\ndir = \"/srv/senim\"\n", Path::new("c.toml")).unwrap();
+        config.privacy.number_key_file = PathBuf::from("/keys/n.key");
+        let settings = config.validate("c.toml").unwrap();
+        let c = &settings.config;
+        assert_eq!(settings.data_dir, PathBuf::from("/srv/senim"));
+        assert_eq!(c.database.url, "sqlite:///srv/senim/senim.db");
+        assert_eq!(
+            c.privacy.caller_hash_key_file,
+            PathBuf::from("/srv/senim/senim.secret")
+        );
+        assert_eq!(
+            c.privacy.number_key_file,
+            PathBuf::from("/keys/n.key"),
+            "its own key wins"
+        );
+        assert_eq!(c.voicemail.dir, PathBuf::from("/srv/senim/voicemail"));
+        let err = Config::from_toml("[data]\ndir = \"\"\n", Path::new("c.toml"))
+            .unwrap()
+            .validate("c.toml")
+            .unwrap_err();
+        assert!(err.to_string().contains("data.dir"), "{err}");
+    }
 
     #[test]
     fn defaults_serve_on_loopback() {

@@ -8,9 +8,11 @@
 pub mod bundled;
 pub mod call;
 pub mod config;
+pub mod data_dir;
 pub mod driver;
 pub mod follow_ups;
 pub mod http;
+pub mod keys;
 pub mod plan;
 pub mod privacy;
 pub mod server;

@@ -1,4 +1,4 @@
-//! The `senim` command: `serve` (the default), `check` and `token`.
+//! The `senim` command: `serve` (the default), `check`, `token` and `keys`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,6 +25,12 @@ enum Command {
         /// TOML configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Start even though a key file is missing or is not the one the
+        /// stored data was made with: a new key is made and the data of the
+        /// old one is given up (logged and written to the audit log).
+        /// See docs/operations.md, "When a key is lost".
+        #[arg(long)]
+        new_keys: bool,
     },
     /// Check the configuration, the prompts, the data files and the dialplan,
     /// then exit (non-zero on any fault, with `file:line:column: message`).
@@ -50,6 +56,30 @@ enum Command {
         #[arg(long)]
         specialist: Option<String>,
     },
+    /// The keys that protect callers' data.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// The fingerprints of the key files and of the keys the database
+    /// records (never the keys themselves).
+    Show {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Seal every stored number with a new number key and retire the old
+    /// one (kept as `<key file>.retired-<id>` for older backups). Senim must
+    /// be stopped.
+    Rotate {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn settings(path: Option<&Path>) -> anyhow::Result<Settings> {
@@ -71,14 +101,21 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Serve { config: None }) {
-        Command::Serve { config } => serve(config.as_deref()),
+    let result = match cli.command.unwrap_or(Command::Serve {
+        config: None,
+        new_keys: false,
+    }) {
+        Command::Serve { config, new_keys } => serve(config.as_deref(), new_keys),
         Command::Check { config, dialplan } => check(config.as_deref(), dialplan),
         Command::Token {
             name,
             role,
             specialist,
         } => token(&name, &role, specialist.as_deref()),
+        Command::Keys { action } => match action {
+            KeysCommand::Show { config } => keys_show(config.as_deref()),
+            KeysCommand::Rotate { config } => keys_rotate(config.as_deref()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,14 +126,84 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Option<&Path>) -> anyhow::Result<()> {
+fn serve(config: Option<&Path>, new_keys: bool) -> anyhow::Result<()> {
     let settings = settings(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("senim")
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(senim::server::serve(settings))?;
+    let options = senim::server::ServeOptions { new_keys };
+    runtime.block_on(senim::server::serve(settings, options))?;
+    Ok(())
+}
+
+/// A small runtime for the commands that only touch the database.
+fn command_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
+fn keys_show(config: Option<&Path>) -> anyhow::Result<()> {
+    let settings = settings(config)?;
+    let cfg = &settings.config;
+    println!("data folder: {}", settings.data_dir.display());
+    for (purpose, place, fingerprint) in senim::keys::present(&cfg.privacy) {
+        println!("{purpose} key in {place}: {fingerprint}");
+    }
+    let db = cfg.database.url.strip_prefix("sqlite://").map(Path::new);
+    if db.is_some_and(|p| !p.exists()) {
+        println!("no database yet: no key recorded");
+        return Ok(());
+    }
+    command_runtime()?.block_on(async {
+        let store = senim::store::Store::open(&cfg.database.url).await?;
+        for k in senim::store::keys::all(&store).await? {
+            let state = match (&k.retired_at, &k.retired_why) {
+                (None, _) => "in use".to_string(),
+                (Some(at), why) => format!(
+                    "retired {} ({})",
+                    senim::util::time::rfc3339(*at),
+                    why.as_deref().unwrap_or("?")
+                ),
+            };
+            println!(
+                "recorded {} key {}: first used {}, {state}",
+                k.purpose,
+                k.fingerprint,
+                senim::util::time::rfc3339(k.first_used)
+            );
+        }
+        anyhow::Ok(())
+    })
+}
+
+fn keys_rotate(config: Option<&Path>) -> anyhow::Result<()> {
+    let settings = settings(config)?;
+    let _lock = senim::server::hold_data_dir(&settings, "senim keys rotate")?;
+    let cfg = &settings.config;
+    let rotation = command_runtime()?.block_on(async {
+        let store = senim::store::Store::open(&cfg.database.url).await?;
+        let now = senim::call::epoch_ms();
+        anyhow::Ok(senim::keys::rotate(&store, &cfg.privacy, now).await?)
+    })?;
+    println!(
+        "number key rotated: {} -> {}; {} numbers sealed again",
+        rotation.old, rotation.new, rotation.resealed
+    );
+    if rotation.unreadable > 0 {
+        println!(
+            "{} numbers were sealed with a key given up before and stay unreadable",
+            rotation.unreadable
+        );
+    }
+    println!(
+        "the old key is kept in {} for backups made before now: delete it when no such backup \
+         is kept any more",
+        rotation.retired_file.display()
+    );
     Ok(())
 }
 
@@ -150,6 +257,9 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
     let status = plans.status();
     for w in &status.last_messages {
         println!("{w}");
+    }
+    for w in prompts.silence_warnings() {
+        println!("warning: {w}");
     }
     let year = chrono::Datelike::year(&chrono::Utc::now());
     for y in [year, year + 1] {

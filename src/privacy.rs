@@ -1,25 +1,8 @@
 //! Caller privacy: numbers are never stored, only a keyed hash (HMAC-SHA-256)
 //! that lets the centre recognise a repeat caller without knowing who it is.
 
-use std::io::Write;
-use std::path::Path;
-
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-
-/// Why the hash key could not be had.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// The key file exists but cannot be read or is not hex of 16+ bytes.
-    #[error("{path}: {message}")]
-    BadFile { path: String, message: String },
-    /// A new key could not be written.
-    #[error("{path}: cannot create the caller hash key: {source}")]
-    Create {
-        path: String,
-        source: std::io::Error,
-    },
-}
 
 /// The keyed hash of caller numbers.
 #[derive(Clone)]
@@ -38,12 +21,6 @@ impl CallerHasher {
         CallerHasher { key }
     }
 
-    /// Use the configured key, or the one in `path`, or create `path` with a new
-    /// random key readable by the service only (mode 0600).
-    pub fn load_or_create(configured: Option<&str>, path: &Path) -> Result<Self, KeyError> {
-        load_or_create_key(configured, "privacy.caller_hash_key", path, 16).map(Self::new)
-    }
-
     /// Hash a caller's number. The number is normalised first (digits and a
     /// leading `+` only; Kazakh `8` trunk prefix as `+7`) so that the same
     /// phone gives the same hash whichever way the trunk writes it.
@@ -59,70 +36,14 @@ impl CallerHasher {
     }
 }
 
-/// A key given in the configuration (hex), or read from `path`, or a new
-/// random 32-byte key written to `path` (mode 0600, never overwritten).
-fn load_or_create_key(
-    configured: Option<&str>,
-    config_key: &str,
-    path: &Path,
-    min_len: usize,
-) -> Result<Vec<u8>, KeyError> {
-    if let Some(hex_key) = configured {
-        return match hex::decode(hex_key.trim()) {
-            Ok(k) if k.len() >= min_len => Ok(k),
-            Ok(_) => Err(KeyError::BadFile {
-                path: config_key.into(),
-                message: format!("shorter than {min_len} bytes"),
-            }),
-            Err(e) => Err(KeyError::BadFile {
-                path: config_key.into(),
-                message: e.to_string(),
-            }),
-        };
-    }
-    let shown = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => match hex::decode(text.trim()) {
-            Ok(key) if key.len() >= min_len => Ok(key),
-            _ => Err(KeyError::BadFile {
-                path: shown,
-                message: format!("not a hex key of at least {min_len} bytes"),
-            }),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key: [u8; 32] = rand::random();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(path).map_err(|source| KeyError::Create {
-                path: shown.clone(),
-                source,
-            })?;
-            file.write_all(hex::encode(key).as_bytes())
-                .and_then(|_| file.write_all(b"\n"))
-                .map_err(|source| KeyError::Create {
-                    path: shown.clone(),
-                    source,
-                })?;
-            tracing::info!(path = %shown, "created a new key");
-            Ok(key.to_vec())
-        }
-        Err(e) => Err(KeyError::BadFile {
-            path: shown,
-            message: e.to_string(),
-        }),
-    }
-}
-
 /// Encryption of the numbers kept for callbacks (XChaCha20-Poly1305): a
 /// caller's number is stored only with a callback request, and only sealed.
 #[derive(Clone)]
 pub struct NumberSealer {
     cipher: chacha20poly1305::XChaCha20Poly1305,
+    /// The first 16 hex digits of the key's fingerprint, written into every
+    /// sealed number: which key sealed what is in the value itself.
+    key_id: String,
 }
 
 impl std::fmt::Debug for NumberSealer {
@@ -136,21 +57,21 @@ impl NumberSealer {
     pub fn new(key: &[u8]) -> Option<NumberSealer> {
         use chacha20poly1305::KeyInit;
         let key = key.get(..32)?;
+        let key_id = crate::keys::fingerprint(crate::keys::NUMBER_SEAL, key)
+            .get(..16)?
+            .to_string();
         chacha20poly1305::XChaCha20Poly1305::new_from_slice(key)
             .ok()
-            .map(|cipher| NumberSealer { cipher })
+            .map(|cipher| NumberSealer { cipher, key_id })
     }
 
-    /// The configured key (hex), or the key file, created when missing.
-    pub fn load_or_create(configured: Option<&str>, path: &Path) -> Result<Self, KeyError> {
-        let key = load_or_create_key(configured, "privacy.number_key", path, 32)?;
-        Self::new(&key).ok_or_else(|| KeyError::BadFile {
-            path: path.display().to_string(),
-            message: "not a 32-byte key".into(),
-        })
+    /// The short id of the key (16 hex digits of its fingerprint).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 
-    /// `v1:` and hex of a random nonce and the ciphertext.
+    /// `v2:`, the key's id, `:` and hex of a random nonce and the ciphertext.
+    /// (`v1:` values, from before the key id, have no id and are still read.)
     pub fn seal(&self, number: &str) -> String {
         use chacha20poly1305::aead::Aead;
         let nonce: [u8; 24] = rand::random();
@@ -158,7 +79,12 @@ impl NumberSealer {
             chacha20poly1305::XNonce::from_slice(&nonce),
             number.as_bytes(),
         ) {
-            Ok(ct) => format!("v1:{}{}", hex::encode(nonce), hex::encode(ct)),
+            Ok(ct) => format!(
+                "v2:{}:{}{}",
+                self.key_id,
+                hex::encode(nonce),
+                hex::encode(ct)
+            ),
             // Encryption of a short message cannot fail; store nothing if it does.
             Err(_) => String::new(),
         }
@@ -167,7 +93,12 @@ impl NumberSealer {
     /// The number back, or None for anything not sealed with this key.
     pub fn open(&self, sealed: &str) -> Option<String> {
         use chacha20poly1305::aead::Aead;
-        let bytes = hex::decode(sealed.strip_prefix("v1:")?).ok()?;
+        let body = match sealed_key_id(sealed) {
+            Some(id) if id != self.key_id => return None,
+            Some(id) => sealed.get(3 + id.len() + 1..)?,
+            None => sealed.strip_prefix("v1:")?,
+        };
+        let bytes = hex::decode(body).ok()?;
         if bytes.len() < 24 {
             return None;
         }
@@ -178,6 +109,12 @@ impl NumberSealer {
             .ok()?;
         String::from_utf8(plain).ok()
     }
+}
+
+/// The id of the key that sealed a `v2:` value.
+pub fn sealed_key_id(sealed: &str) -> Option<&str> {
+    let rest = sealed.strip_prefix("v2:")?;
+    rest.split_once(':').map(|(id, _)| id)
 }
 
 /// Digits of a number, with `8XXXXXXXXXX` (11 digits, national format) as `+7XXXXXXXXXX`.
@@ -220,7 +157,9 @@ mod tests {
         let b = NumberSealer::new(&[4; 32]).unwrap();
         let s1 = a.seal("+77051234567");
         let s2 = a.seal("+77051234567");
-        assert!(s1.starts_with("v1:"));
+        assert!(s1.starts_with(&format!("v2:{}:", a.key_id())));
+        assert_eq!(sealed_key_id(&s1), Some(a.key_id()));
+        assert_ne!(a.key_id(), b.key_id());
         assert!(!s1.contains("7051234567"));
         assert_ne!(s1, s2, "a fresh nonce every time");
         assert_eq!(a.open(&s1).as_deref(), Some("+77051234567"));
@@ -230,19 +169,21 @@ mod tests {
     }
 
     #[test]
-    fn key_file_is_created_private_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("senim.secret");
-        let a = CallerHasher::load_or_create(None, &path).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let b = CallerHasher::load_or_create(None, &path).unwrap();
-        assert_eq!(a.hash("123"), b.hash("123"));
-        std::fs::write(&path, "zz").unwrap();
-        assert!(CallerHasher::load_or_create(None, &path).is_err());
+    fn numbers_sealed_before_key_ids_are_still_read() {
+        use chacha20poly1305::aead::Aead;
+        use chacha20poly1305::KeyInit;
+        let key = [5u8; 32];
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new_from_slice(&key).unwrap();
+        let nonce = [9u8; 24];
+        let ct = cipher
+            .encrypt(
+                chacha20poly1305::XNonce::from_slice(&nonce),
+                &b"+77051234567"[..],
+            )
+            .unwrap();
+        let v1 = format!("v1:{}{}", hex::encode(nonce), hex::encode(ct));
+        let sealer = NumberSealer::new(&key).unwrap();
+        assert_eq!(sealer.open(&v1).as_deref(), Some("+77051234567"));
+        assert_eq!(sealed_key_id(&v1), None);
     }
 }

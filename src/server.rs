@@ -3,6 +3,7 @@
 //! progress with BYE, write the last records and stop.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::call::ports::PortAllocator;
 use crate::call::voicemail_file;
 use crate::call::CallContext;
 use crate::config::Settings;
+use crate::data_dir::{DataDirError, DataLock};
 use crate::driver::media::MediaEngine;
 use crate::driver::messages::ToEndpoint;
 use crate::driver::sip;
@@ -25,8 +27,8 @@ use crate::driver::stats::SipStats;
 use crate::driver::tls::{TlsError, TlsListener, TrunkTls};
 use crate::follow_ups::FollowUps;
 use crate::http::{self, ApiState, HttpState};
+use crate::keys::KeyError;
 use crate::plan::{reload_plan, Context, PlanHolder};
-use crate::privacy::{CallerHasher, KeyError};
 use crate::store::spool::{self, Spool};
 use crate::store::{recovery, replay_spool, spawn_writer, Store, StoreError};
 
@@ -45,9 +47,12 @@ pub enum StartError {
     /// The partner directory could not be loaded.
     #[error("partners: {0}")]
     Partners(#[from] senim_routing::partners::PartnersError),
-    /// The caller hash key could not be loaded or created.
+    /// A key could not be loaded or created, or does not match the data.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The data folder cannot be made or is held by another Senim.
+    #[error("data.dir: {0}")]
+    DataDir(#[from] DataDirError),
     /// The database could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -181,7 +186,54 @@ pub struct Bound {
     pub tls: Option<SocketAddr>,
 }
 
-/// Run until SIGINT or SIGTERM.
+/// How `senim serve` was asked to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// Give up keys that are missing or differ from the recorded ones
+    /// (`--new-keys`; logged and audited).
+    pub new_keys: bool,
+}
+
+/// Create the data folder and take its lock (one process per folder).
+pub fn hold_data_dir(settings: &Settings, who: &str) -> Result<DataLock, StartError> {
+    crate::data_dir::prepare(&settings.data_dir)?;
+    Ok(crate::data_dir::lock(&settings.data_dir, who)?)
+}
+
+/// Senim once kept its database and keys in the working directory: when
+/// such files are there and not in use, say so, so that an upgrade does not
+/// look like an empty centre.
+fn warn_of_files_left_in_working_dir(settings: &Settings) {
+    let Ok(cwd) = std::env::current_dir() else {
+        return;
+    };
+    if cwd == settings.data_dir {
+        return;
+    }
+    let cfg = &settings.config;
+    let db = cfg.database.url.trim_start_matches("sqlite://");
+    let used: Vec<PathBuf> = [
+        Path::new(db),
+        cfg.privacy.caller_hash_key_file.as_path(),
+        cfg.privacy.number_key_file.as_path(),
+    ]
+    .iter()
+    .map(|p| cwd.join(p))
+    .collect();
+    for name in ["senim.db", "senim.secret", "senim.numbers.key"] {
+        let path = cwd.join(name);
+        if path.exists() && !used.contains(&path) {
+            tracing::warn!(
+                file = %path.display(),
+                data_dir = %settings.data_dir.display(),
+                "a Senim data file is in the working directory but Senim keeps its data in the \
+                 data folder: move the database and both keys there together (docs/operations.md) \
+                 or set [data] dir"
+            );
+        }
+    }
+}
+
 /// What a crash, kill or power loss left, put right before calls are taken:
 /// the spool's call record changes are replayed (those the database still
 /// refuses wait for the writer), partial voice messages are completed and
@@ -251,21 +303,17 @@ async fn recover_after_crash(
     Ok(spool)
 }
 
-pub async fn serve(settings: Settings) -> Result<(), StartError> {
+/// Run until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), StartError> {
     let (prompts, data, plans) = load_all(&settings)?;
     let tls = load_tls(&settings)?;
     let prompts = Arc::new(prompts);
     let plans = Arc::new(plans);
     tracing::info!(file = %plans.status().file, version = %plans.status().version, "dialplan loaded");
     let cfg = &settings.config;
-    let hasher = CallerHasher::load_or_create(
-        cfg.privacy.caller_hash_key.as_deref(),
-        &cfg.privacy.caller_hash_key_file,
-    )?;
-    let sealer = crate::privacy::NumberSealer::load_or_create(
-        cfg.privacy.number_key.as_deref(),
-        &cfg.privacy.number_key_file,
-    )?;
+    let _data_lock = hold_data_dir(&settings, "senim serve")?;
+    tracing::info!(dir = %settings.data_dir.display(), "data folder");
+    warn_of_files_left_in_working_dir(&settings);
     let voicemail_dir = crate::call::voicemail_file::prepare_dir(&cfg.voicemail.dir)?;
     // HTTPS: the certificate and key are checked before anything listens.
     let https = match cfg.http.tls() {
@@ -273,6 +321,13 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         None => None,
     };
     let store = Store::open(&cfg.database.url).await?;
+    let crate::keys::Keys { hasher, sealer } = crate::keys::open(
+        &store,
+        &cfg.privacy,
+        options.new_keys,
+        crate::call::epoch_ms(),
+    )
+    .await?;
     let spool = recover_after_crash(&store, &cfg.database, &voicemail_dir).await?;
     let api_store = store.clone();
     // Personal data past its retention period goes at start and every `retention.every`.

@@ -127,7 +127,7 @@ fn caller_confirms_their_number_and_chooses_when_and_how() {
     assert_eq!(f.language.as_deref(), Some("kk"));
     assert_eq!(f.service.as_deref(), Some("psychology"));
     assert!(f.caller_hash.as_deref().is_some_and(|h| h.len() == 32));
-    assert!(f.number_sealed.starts_with("v1:"));
+    assert!(f.number_sealed.starts_with("v2:"));
     assert_eq!(
         sealer(&senim).open(&f.number_sealed).as_deref(),
         Some(CALLER)

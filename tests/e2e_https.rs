@@ -134,6 +134,7 @@ fn refused(env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
     cmd.arg("serve")
         .current_dir(dir.path())
+        .env("SENIM_DATA_DIR", dir.path())
         .env("SENIM_SIP_LISTEN", "127.0.0.1:0")
         .env("SENIM_HTTP_LISTEN", "127.0.0.1:0");
     for (k, v) in env {

@@ -100,6 +100,7 @@ fn missing_prompt_is_refused_at_start_with_its_path() {
     let out = Command::new(env!("CARGO_BIN_EXE_senim"))
         .arg("serve")
         .current_dir(dir.path())
+        .env("SENIM_DATA_DIR", dir.path())
         .env("SENIM_PROMPTS_DIR", &prompts)
         .env("SENIM_SIP_LISTEN", "127.0.0.1:0")
         .env("SENIM_HTTP_LISTEN", "127.0.0.1:0")

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod calls;
 mod change;
 pub mod follow_ups;
+pub mod keys;
 pub mod recovery;
 pub mod reports;
 pub mod retention;

@@ -77,7 +77,8 @@ pub struct Senim {
     pub db_path: PathBuf,
     pub rtp_base: u16,
     log: PathBuf,
-    /// The environment it was started with (for [`Senim::kill_and_restart`]).
+    /// How it was started, for `restart`.
+    config: Option<String>,
     env: Vec<(String, String)>,
 }
 
@@ -96,58 +97,66 @@ impl Senim {
     /// Start Senim with a configuration file made of `config` (TOML). When
     /// its ports are taken by something else on the machine, try another block.
     pub fn start_with(config: Option<&str>, extra_env: &[(&str, &str)]) -> Senim {
+        let env: Vec<(String, String)> = extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_in(None, config, env)
+    }
+
+    /// Start again in the same folder (database, keys, voice messages) with
+    /// the same configuration, after `stop` or a kill.
+    pub fn restart(mut self) -> Senim {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let config = self.config.take();
+        let env = std::mem::take(&mut self.env);
+        Self::start_in(Some(dir), config.as_deref(), env)
+    }
+
+    fn start_in(
+        mut dir: Option<tempfile::TempDir>,
+        config: Option<&str>,
+        env: Vec<(String, String)>,
+    ) -> Senim {
         let mut last = String::new();
         for _ in 0..5 {
-            match Self::try_start(config, extra_env) {
+            let folder = dir
+                .take()
+                .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+            match Self::try_start(folder, config, &env) {
                 Ok(s) => return s,
-                Err(log) if log.contains("Address already in use") => last = log,
-                Err(log) => panic!("senim did not become ready; its log:\n{log}"),
+                Err((folder, log)) if log.contains("Address already in use") => {
+                    dir = Some(folder);
+                    last = log;
+                }
+                Err((_, log)) => panic!("senim did not become ready; its log:\n{log}"),
             }
         }
         panic!("senim found no free ports; its last log:\n{last}");
     }
 
-    fn try_start(config: Option<&str>, extra_env: &[(&str, &str)]) -> Result<Senim, String> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        if let Some(text) = config {
-            std::fs::write(dir.path().join("senim.toml"), text).expect("write config");
-        }
-        let env: Vec<(String, String)> = extra_env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::spawn_in(dir, port_block(), env)
-    }
-
-    /// Kill Senim with SIGKILL (no chance to finish anything), then start it
-    /// again in the same folder, with the same configuration, database and
-    /// ports, and wait until it is ready.
-    pub fn kill_and_restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let old = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let _ = std::fs::write(self.dir.path().join("senim.before-kill.log"), old);
-        // The folder moves to the new process; the old one keeps an empty stand-in.
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        match Self::spawn_in(dir, self.rtp_base, self.env.clone()) {
-            Ok(s) => *self = s,
-            Err(log) => panic!("senim did not start again after the kill; its log:\n{log}"),
-        }
-    }
-
-    fn spawn_in(
+    fn try_start(
         dir: tempfile::TempDir,
-        base: u16,
-        extra_env: Vec<(String, String)>,
-    ) -> Result<Senim, String> {
+        config: Option<&str>,
+        extra_env: &[(String, String)],
+    ) -> Result<Senim, (tempfile::TempDir, String)> {
+        let base = port_block();
         let db_path = dir.path().join("senim.db");
         let log = dir.path().join("senim.log");
-        let log_file = std::fs::File::create(&log).expect("log file");
+        // Appended: a restarted Senim's log follows the earlier one.
+        let log_file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
         cmd.arg("serve");
-        let config = dir.path().join("senim.toml");
-        if config.exists() {
-            cmd.arg("--config").arg(config);
+        if let Some(text) = config {
+            let path = dir.path().join("senim.toml");
+            std::fs::write(&path, text).expect("write config");
+            cmd.arg("--config").arg(path);
         }
         cmd.current_dir(dir.path())
             .env("SENIM_SIP_LISTEN", format!("127.0.0.1:{}", base))
@@ -156,11 +165,12 @@ impl Senim {
                 "SENIM_DATABASE_URL",
                 format!("sqlite://{}", db_path.display()),
             )
+            .env("SENIM_DATA_DIR", dir.path())
             .env("SENIM_RTP_PORTS", format!("{}-{}", base + 50, base + 99))
             .env("RUST_LOG", "senim=debug,info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file));
-        for (k, v) in &extra_env {
+        for (k, v) in extra_env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start senim");
@@ -178,7 +188,8 @@ impl Senim {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(std::fs::read_to_string(&log).unwrap_or_default());
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err((dir, text));
             }
         };
         let mut sip = None;
@@ -204,7 +215,8 @@ impl Senim {
             db_path,
             rtp_base: base,
             log,
-            env: extra_env,
+            config: config.map(str::to_string),
+            env: extra_env.to_vec(),
         })
     }
 

@@ -9,6 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
+mod silence;
+mod wav;
+
+pub use silence::{silences, Silences, SILENCE_WARNING};
+pub use wav::{decode_wav_8k, load_wav_8k};
+
 /// Output sample rate of every prompt.
 pub const SAMPLE_RATE: u32 = 8000;
 /// Longest accepted prompt file, in seconds (a guard against corrupt headers).
@@ -101,6 +107,9 @@ pub enum PromptError {
         /// What is wrong.
         message: String,
     },
+    /// Several of the above, every fault found (one per line).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<PromptError>),
     /// Resampling to 8 kHz failed.
     #[error("{path}: resampling to 8 kHz failed: {message}")]
     Resample {
@@ -241,6 +250,8 @@ pub fn beep(id: &str, freq_hz: f32, millis: u32) -> Prompt {
 pub struct PromptLibrary {
     manifest: PromptManifest,
     prompts: BTreeMap<(String, Language), Arc<Prompt>>,
+    /// The folder the prompts came from, for messages.
+    dir: PathBuf,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -296,6 +307,7 @@ impl PromptLibrary {
     }
 
     /// The manifest's prompts, each in every language, read by `wav`.
+    /// Every fault is reported, not only the first.
     fn load_with(
         path: &Path,
         text: &str,
@@ -303,29 +315,77 @@ impl PromptLibrary {
     ) -> Result<PromptLibrary, PromptError> {
         let manifest = Self::parse_manifest(path, text)?;
         let mut prompts = BTreeMap::new();
+        let mut faults = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for p in &manifest.prompt {
             if !valid_id(&p.id) {
-                return Err(PromptError::InvalidId {
+                faults.push(PromptError::InvalidId {
                     path: path.to_path_buf(),
                     id: p.id.clone(),
                 });
+                continue;
+            }
+            if !seen.insert(p.id.as_str()) {
+                faults.push(PromptError::DuplicateId {
+                    path: path.to_path_buf(),
+                    id: p.id.clone(),
+                });
+                continue;
             }
             for language in Language::ALL {
-                let key = (p.id.clone(), language);
-                if prompts.contains_key(&key) {
-                    return Err(PromptError::DuplicateId {
-                        path: path.to_path_buf(),
-                        id: p.id.clone(),
-                    });
+                match wav(language, &p.id) {
+                    Ok(samples) => {
+                        prompts.insert(
+                            (p.id.clone(), language),
+                            Arc::new(Prompt::from_samples(p.id.clone(), language, samples)),
+                        );
+                    }
+                    Err(e) => faults.push(e),
                 }
-                let samples = wav(language, &p.id)?;
-                prompts.insert(
-                    key,
-                    Arc::new(Prompt::from_samples(p.id.clone(), language, samples)),
-                );
             }
         }
-        Ok(PromptLibrary { manifest, prompts })
+        match faults.len() {
+            0 => Ok(PromptLibrary {
+                manifest,
+                prompts,
+                dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            }),
+            1 => Err(faults.remove(0)),
+            _ => Err(PromptError::Several(faults)),
+        }
+    }
+
+    /// Prompts with more than half a second of silence at either end, as
+    /// `file: what` lines (for `senim check`).
+    pub fn silence_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for ((id, language), prompt) in &self.prompts {
+            let s = silences(prompt.samples());
+            if !s.too_long() {
+                continue;
+            }
+            let file = self.dir.join(language.code()).join(format!("{id}.wav"));
+            let mut parts = Vec::new();
+            if s.leading > SILENCE_WARNING {
+                parts.push(format!(
+                    "{:.1} s of silence before the first sound",
+                    s.leading.as_secs_f64()
+                ));
+            }
+            if s.trailing > SILENCE_WARNING {
+                parts.push(format!(
+                    "{:.1} s of silence after the last sound",
+                    s.trailing.as_secs_f64()
+                ));
+            }
+            out.push(format!(
+                "{}: {} (over {} s: trim it in the audio editor)",
+                file.display(),
+                parts.join(" and "),
+                SILENCE_WARNING.as_secs_f64()
+            ));
+        }
+        out
     }
 
     /// Parse a manifest's text; errors carry `path:line:column`.
@@ -357,112 +417,4 @@ impl PromptLibrary {
     pub fn manifest(&self) -> &PromptManifest {
         &self.manifest
     }
-}
-
-/// Read any WAV that hound reads (any rate; 8/16/24/32-bit integer or 32-bit float;
-/// mono, stereo or more channels, averaged) and return 8 kHz mono 16-bit PCM.
-/// Resampling uses rubato's sinc resampler and is skipped at 8 kHz.
-pub fn load_wav_8k(path: &Path) -> Result<Vec<i16>, PromptError> {
-    let file = std::fs::File::open(path).map_err(|source| PromptError::Wav {
-        path: path.to_path_buf(),
-        source: hound::Error::IoError(source),
-    })?;
-    decode_wav_8k(std::io::BufReader::new(file), path)
-}
-
-/// As [`load_wav_8k`], from any reader; `path` is only used in messages.
-pub fn decode_wav_8k<R: std::io::Read>(input: R, path: &Path) -> Result<Vec<i16>, PromptError> {
-    let wav_err = |source| PromptError::Wav {
-        path: path.to_path_buf(),
-        source,
-    };
-    let format_err = |message: String| PromptError::Format {
-        path: path.to_path_buf(),
-        message,
-    };
-    let reader = hound::WavReader::new(input).map_err(wav_err)?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels);
-    if channels == 0 {
-        return Err(format_err("WAV file has zero channels".into()));
-    }
-    if !(1000..=768_000).contains(&spec.sample_rate) {
-        return Err(format_err(format!(
-            "unsupported sample rate {} Hz",
-            spec.sample_rate
-        )));
-    }
-    let frames = reader.duration();
-    if frames / spec.sample_rate > MAX_SECONDS {
-        return Err(format_err(format!(
-            "longer than {MAX_SECONDS} s ({frames} frames at {} Hz)",
-            spec.sample_rate
-        )));
-    }
-    // Interleaved samples scaled to [-1, 1].
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => {
-            if spec.bits_per_sample != 32 {
-                return Err(format_err(format!(
-                    "unsupported float width {} bits",
-                    spec.bits_per_sample
-                )));
-            }
-            reader
-                .into_samples::<f32>()
-                .map(|s| {
-                    s.map(|v| {
-                        if v.is_finite() {
-                            v.clamp(-1.0, 1.0)
-                        } else {
-                            0.0
-                        }
-                    })
-                })
-                .collect::<Result<_, _>>()
-                .map_err(wav_err)?
-        }
-        hound::SampleFormat::Int => {
-            let bits = spec.bits_per_sample;
-            if !(1..=32).contains(&bits) {
-                return Err(format_err(format!("unsupported integer width {bits} bits")));
-            }
-            let scale = 1.0 / (2f64.powi(i32::from(bits) - 1)) as f32;
-            reader
-                .into_samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<Result<_, _>>()
-                .map_err(wav_err)?
-        }
-    };
-    let mono: Vec<f32> = interleaved
-        .chunks(channels)
-        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
-        .collect();
-    let resampled = if spec.sample_rate == SAMPLE_RATE || mono.is_empty() {
-        mono
-    } else {
-        resample(&mono, spec.sample_rate).map_err(|message| PromptError::Resample {
-            path: path.to_path_buf(),
-            message,
-        })?
-    };
-    Ok(resampled
-        .into_iter()
-        .map(|v| (v * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect())
-}
-
-fn resample(mono: &[f32], rate_in: u32) -> Result<Vec<f32>, String> {
-    use rubato::audioadapter_buffers::direct::InterleavedSlice;
-    use rubato::{Async, FixedAsync, Resampler, SincInterpolationParameters, WindowFunction};
-    let ratio = f64::from(SAMPLE_RATE) / f64::from(rate_in);
-    let params = SincInterpolationParameters::new(128, WindowFunction::BlackmanHarris2);
-    let mut resampler = Async::<f32>::new_sinc(ratio, 1.0, &params, 1024, 1, FixedAsync::Input)
-        .map_err(|e| e.to_string())?;
-    let input = InterleavedSlice::new(mono, 1, mono.len()).map_err(|e| e.to_string())?;
-    let out = resampler
-        .process_all(&input, mono.len(), None)
-        .map_err(|e| e.to_string())?;
-    Ok(out.take_data())
 }

@@ -116,3 +116,28 @@ fn dtmf_receivers_never_panic() {
     }
     assert_eq!(det.push(&pcm), None);
 }
+
+#[test]
+fn wav_decode_never_panics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/wav_decode");
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .expect("the wav_decode corpus")
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .collect();
+    assert!(seeds.len() >= 4, "the seeds are in the repository");
+    let path = std::path::Path::new("fuzz.wav");
+    for seed in &seeds {
+        assert!(
+            senim_media::prompts::decode_wav_8k(&seed[..], path).is_ok(),
+            "every seed is a good prompt file"
+        );
+    }
+    let mut rng = Rng(0x5EED_0A11);
+    for i in 0..3000 {
+        let input = mutate(&mut rng, &seeds[i % seeds.len()]);
+        if let Ok(pcm) = senim_media::prompts::decode_wav_8k(&input[..], path) {
+            let _ = senim_media::prompts::silences(&pcm);
+        }
+    }
+}

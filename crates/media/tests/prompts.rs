@@ -180,6 +180,18 @@ fn missing_prompt_file_names_the_path() {
     let e = PromptLibrary::load(dir.path()).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("goodbye.wav") && msg.contains("kk"), "{msg}");
+    // Every missing file is listed, one per line, not only the first.
+    std::fs::remove_file(dir.path().join("ru/greeting-bilingual.wav")).unwrap();
+    let msg = PromptLibrary::load(dir.path()).unwrap_err().to_string();
+    let lines: Vec<&str> = msg.lines().collect();
+    assert_eq!(lines.len(), 3, "{msg}");
+    for file in [
+        "ru/greeting-bilingual.wav",
+        "kk/goodbye.wav",
+        "ru/goodbye.wav",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(file)), "{file}: {msg}");
+    }
     let e = PromptLibrary::load(&dir.path().join("absent")).unwrap_err();
     assert!(matches!(e, PromptError::Io { .. }));
     assert!(e.to_string().contains("prompts.toml"));
@@ -228,6 +240,46 @@ fn bad_manifest_has_line_and_column() {
         PromptLibrary::load(dir.path()).unwrap_err(),
         PromptError::InvalidId { .. }
     ));
+}
+
+#[test]
+fn silence_over_half_a_second_at_either_end_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write_library(
+        dir.path(),
+        MANIFEST,
+        &["greeting-bilingual", "goodbye"],
+        0.5,
+    );
+    assert!(PromptLibrary::load(dir.path())
+        .unwrap()
+        .silence_warnings()
+        .is_empty());
+    // 0.8 s of silence, then the tone.
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let path = dir.path().join("kk/goodbye.wav");
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..8000 * 2 {
+        let v = if i < 6400 {
+            0.0
+        } else {
+            (i as f32 * 0.4).sin() * 9000.0
+        };
+        w.write_sample(v as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let warnings = PromptLibrary::load(dir.path()).unwrap().silence_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("kk/goodbye.wav"), "{warnings:?}");
+    assert!(
+        warnings[0].contains("0.8 s of silence before"),
+        "{warnings:?}"
+    );
 }
 
 #[test]
