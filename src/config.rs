@@ -401,12 +401,15 @@ impl HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://path` (created when missing). Empty: `senim.db` in the
     /// data folder (`[data] dir`).
     pub url: String,
+    /// Size limit of the spool of call record changes kept while the
+    /// database refuses writes (`<database file>.spool`), in MiB.
+    pub spool_max_mb: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -470,6 +473,15 @@ impl Default for HttpConfig {
             tls_cert: None,
             tls_key: None,
             behind_proxy: false,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            spool_max_mb: 64,
         }
     }
 }

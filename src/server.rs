@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::call::calls::Calls;
 use crate::call::ports::PortAllocator;
+use crate::call::voicemail_file;
 use crate::call::CallContext;
 use crate::config::Settings;
 use crate::data_dir::{DataDirError, DataLock};
@@ -28,7 +29,8 @@ use crate::follow_ups::FollowUps;
 use crate::http::{self, ApiState, HttpState};
 use crate::keys::KeyError;
 use crate::plan::{reload_plan, Context, PlanHolder};
-use crate::store::{spawn_writer, Store, StoreError};
+use crate::store::spool::{self, Spool};
+use crate::store::{recovery, replay_spool, spawn_writer, Store, StoreError};
 
 /// Why Senim could not start.
 #[derive(Debug, thiserror::Error)]
@@ -256,6 +258,75 @@ fn warn_of_files_left_in_working_dir(settings: &Settings) {
     }
 }
 
+/// What a crash, kill or power loss left, put right before calls are taken:
+/// the spool's call record changes are replayed (those the database still
+/// refuses wait for the writer), partial voice messages are completed and
+/// recorded as cut, and calls and callbacks without an end are closed as
+/// interrupted. Returns the spool for the writer.
+async fn recover_after_crash(
+    store: &Store,
+    database: &crate::config::DatabaseConfig,
+    voicemail_dir: &std::path::Path,
+) -> Result<Option<Spool>, StartError> {
+    let mut spool = match spool::path_for(&database.url) {
+        Some(path) => Some(
+            Spool::open(&path, database.spool_max_mb.saturating_mul(1024 * 1024))
+                .map_err(StoreError::from)?,
+        ),
+        None => None,
+    };
+    if let Some(s) = spool.as_mut().filter(|s| !s.is_empty()) {
+        if let Err(e) = replay_spool(store, s).await {
+            tracing::warn!(error = %e, waiting = s.waiting(), "record spool not fully replayed at start; the writer goes on trying");
+        }
+    }
+    let handle = tokio::runtime::Handle::current();
+    let dir = voicemail_dir.to_path_buf();
+    let db = store.clone();
+    let recovered = tokio::task::spawn_blocking(move || {
+        voicemail_file::recover_partials(&dir, |r| {
+            let path = r.path.display().to_string();
+            let done = handle.block_on(recovery::recovered_voicemail(
+                &db,
+                &r.call_id,
+                r.at,
+                &path,
+                r.duration_ms,
+            ));
+            match done {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, call = %r.call_id, "voicemail: a message cut short could not be recorded; it is completed at the next start");
+                    false
+                }
+            }
+        })
+    })
+    .await;
+    match recovered {
+        Ok(Ok(done)) => {
+            for r in &done {
+                tracing::warn!(call = %r.call_id, duration_ms = r.duration_ms, "voicemail: a message cut short by a stop was completed");
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "voicemail: partial messages could not be looked for")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "voicemail: partial messages could not be looked for")
+        }
+    }
+    let closed = recovery::close_interrupted(store, crate::call::epoch_ms()).await?;
+    if closed.calls > 0 || closed.callbacks > 0 {
+        tracing::warn!(
+            calls = closed.calls,
+            callbacks = closed.callbacks,
+            "calls and callbacks in progress when Senim last stopped are closed as interrupted"
+        );
+    }
+    Ok(spool)
+}
+
 /// Run until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), StartError> {
     let (prompts, data, plans) = load_all(&settings)?;
@@ -286,6 +357,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         crate::call::epoch_ms(),
     )
     .await?;
+    let spool = recover_after_crash(&store, &cfg.database, &voicemail_dir).await?;
     let api_store = store.clone();
     // Personal data past its retention period goes at start and every `retention.every`.
     let retention = tokio::spawn(crate::store::retention::run(
@@ -300,7 +372,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         crate::call::epoch_ms(),
     )
     .await?;
-    let (recorder, writer) = spawn_writer(store);
+    let (recorder, writer) = spawn_writer(store, spool);
     let media = MediaEngine::start(cfg.media.pacing_threads).map_err(StartError::Media)?;
     let (udp, tcp) = sip::bind(cfg.sip.listen)
         .await

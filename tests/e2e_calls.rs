@@ -314,8 +314,8 @@ async fn database_locked_mid_call_loses_nothing() {
     assert_eq!(calls[0].digits.len(), 2);
     assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
     assert!(
-        senim.log().contains("will retry"),
-        "the failure was seen and retried"
+        senim.log().contains("changes go to the spool"),
+        "the failure was seen and the changes spooled"
     );
 }
 

@@ -20,7 +20,7 @@ use tokio::io::Interest;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::voicemail_file::write_wav;
+use super::voicemail_file::PartialMessage;
 use super::CallContext;
 use crate::driver::media::{MediaEvent, StreamHandle};
 use crate::driver::messages::{ToCall, ToEndpoint};
@@ -159,7 +159,76 @@ pub struct Shell {
     leg_tx: mpsc::UnboundedSender<LegInput>,
     leg_rx: mpsc::UnboundedReceiver<LegInput>,
     router: Option<mpsc::UnboundedReceiver<RouterAction>>,
-    write: Option<JoinHandle<Result<String, String>>>,
+    /// The voice message's writer, while one is being recorded or written.
+    message: Option<std::sync::mpsc::Sender<MessageJob>>,
+    /// Where the writer reports a message completed (its path) or not.
+    written_tx: mpsc::UnboundedSender<Result<String, String>>,
+    written_rx: mpsc::UnboundedReceiver<Result<String, String>>,
+}
+
+/// What the voice message's writer is asked to do, in order.
+enum MessageJob {
+    Audio(Vec<i16>),
+    Complete { rest: Vec<i16>, length: usize },
+    Discard,
+}
+
+/// The voice message's writer, on tokio's blocking pool: it owns the
+/// partial file, appends each second of audio as it comes (flushed to disk),
+/// and completes or removes it. It ends when the call's task drops its
+/// sender; a message left open then (the task ended without its end) stays
+/// as a partial file, which the next start completes.
+fn message_writer(
+    dir: std::path::PathBuf,
+    call: String,
+    jobs: std::sync::mpsc::Receiver<MessageJob>,
+    written: mpsc::UnboundedSender<Result<String, String>>,
+) {
+    let mut file: Option<PartialMessage> = None;
+    // Once a write has failed, the rest of the message is not written.
+    let mut broken: Option<String> = None;
+    while let Ok(job) = jobs.recv() {
+        match job {
+            MessageJob::Audio(samples) => {
+                if broken.is_some() {
+                    continue;
+                }
+                let result = match &mut file {
+                    Some(f) => f.append(&samples),
+                    None => PartialMessage::create(&dir, &call).and_then(|mut f| {
+                        let r = f.append(&samples);
+                        file = Some(f);
+                        r
+                    }),
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "voicemail: the message cannot be written as it is recorded");
+                    broken = Some(e.to_string());
+                }
+            }
+            MessageJob::Complete { rest, length } => {
+                let result = match (broken.take(), file.take()) {
+                    (Some(e), f) => {
+                        if let Some(f) = f {
+                            f.discard();
+                        }
+                        Err(e)
+                    }
+                    (None, Some(f)) => f.complete(&rest, length).map_err(|e| e.to_string()),
+                    (None, None) => PartialMessage::create(&dir, &call)
+                        .and_then(|f| f.complete(&rest, length))
+                        .map_err(|e| e.to_string()),
+                };
+                let _ = written.send(result.map(|p| p.display().to_string()));
+            }
+            MessageJob::Discard => {
+                broken = None;
+                if let Some(f) = file.take() {
+                    f.discard();
+                }
+            }
+        }
+    }
 }
 
 impl Shell {
@@ -171,6 +240,7 @@ impl Shell {
         caller: CallerPort,
     ) -> Shell {
         let (leg_tx, leg_rx) = mpsc::unbounded_channel();
+        let (written_tx, written_rx) = mpsc::unbounded_channel();
         Shell {
             ctx,
             endpoint,
@@ -182,7 +252,9 @@ impl Shell {
             leg_tx,
             leg_rx,
             router: None,
-            write: None,
+            message: None,
+            written_tx,
+            written_rx,
         }
     }
 
@@ -242,9 +314,7 @@ impl Shell {
                     }
                     None => {}
                 },
-                written = join_opt(self.write.as_mut()) => {
-                    self.write = None;
-                    let result = written.unwrap_or_else(|e| Err(e.to_string()));
+                Some(result) = self.written_rx.recv() => {
                     core.handle_voicemail_written(Instant::now(), result);
                 }
                 _ = sleep_opt(wake) => core.handle_timeout(Instant::now()),
@@ -253,7 +323,9 @@ impl Shell {
         }
         answer_queued(core, &mut rx);
         self.flush(core);
-        // Dropping the ports stops their streams and readers.
+        // Dropping the ports stops their streams and readers; dropping the
+        // message's sender ends its writer.
+        self.message = None;
         self.caller = None;
         self.legs.clear();
     }
@@ -325,15 +397,36 @@ impl Shell {
                         .unwrap_or(0),
                 };
             }
-            Output::WriteVoicemail { samples } => {
-                let dir = self.ctx.voicemail_dir.clone();
-                let call = self.record_id.clone();
-                self.write = Some(tokio::task::spawn_blocking(move || {
-                    write_wav(&dir, &call, &samples)
-                        .map(|p| p.display().to_string())
-                        .map_err(|e| e.to_string())
-                }));
+            Output::VoicemailAudio { samples } => self.message(MessageJob::Audio(samples)),
+            Output::WriteVoicemail { rest, length } => {
+                self.message(MessageJob::Complete { rest, length })
             }
+            Output::DiscardVoicemail => {
+                if self.message.is_some() {
+                    self.message(MessageJob::Discard);
+                }
+            }
+        }
+    }
+
+    /// Hand a job to the message's writer, starting it first if needed.
+    fn message(&mut self, job: MessageJob) {
+        let tx = self.message.get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let dir = self.ctx.voicemail_dir.clone();
+            let call = self.record_id.clone();
+            let written = self.written_tx.clone();
+            let span = tracing::Span::current();
+            tokio::task::spawn_blocking(move || {
+                let _g = span.enter();
+                message_writer(dir, call, rx, written)
+            });
+            tx
+        });
+        if tx.send(job).is_err() {
+            let _ = self
+                .written_tx
+                .send(Err("the voicemail writer has stopped".into()));
         }
     }
 
@@ -504,13 +597,6 @@ async fn recv_from_opt(
 async fn recv_opt<T>(rx: Option<&mut mpsc::UnboundedReceiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn join_opt<T>(handle: Option<&mut JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
-    match handle {
-        Some(h) => h.await,
         None => std::future::pending().await,
     }
 }

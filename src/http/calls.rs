@@ -167,6 +167,10 @@ pub struct TimelineView {
 pub struct CallDetail {
     #[serde(flatten)]
     call: CallView,
+    /// The caller's voice message: `saved` or `cut` (Senim stopped while it
+    /// was recorded; the audio up to then was kept); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    voicemail: Option<String>,
     timeline: Vec<TimelineView>,
 }
 
@@ -234,8 +238,12 @@ pub async fn get_call(
             entry,
         })
         .collect();
+    let voicemail = q::voicemail_state(store, &id)
+        .await
+        .map_err(ApiError::store)?;
     Ok(Json(CallDetail {
         call: CallView::new(row, with_hash),
+        voicemail,
         timeline,
     }))
 }

@@ -74,6 +74,10 @@ pub struct FollowUpView {
     /// Voicemails only: the length of the message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+    /// Voicemails only: the message was cut short (Senim stopped while it
+    /// was recorded; the audio up to then was kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut: Option<bool>,
 }
 
 impl From<FollowUp> for FollowUpView {
@@ -84,6 +88,11 @@ impl From<FollowUp> for FollowUpView {
             completed_at: f.completed_at.map(rfc3339),
             duration_ms: if f.kind == "voicemail" {
                 f.duration_ms
+            } else {
+                None
+            },
+            cut: if f.kind == "voicemail" {
+                Some(f.cut.unwrap_or(false))
             } else {
                 None
             },
@@ -420,6 +429,7 @@ mod tests {
             notes: None,
             call_id: None,
             duration_ms: Some(1),
+            cut: Some(true),
         };
         let v = serde_json::to_value(FollowUpView::from(f.clone())).unwrap();
         assert!(v.get("number").is_none());
@@ -431,6 +441,7 @@ mod tests {
         };
         let v = serde_json::to_value(FollowUpView::from(vm)).unwrap();
         assert_eq!(v["duration_ms"], 1);
+        assert_eq!(v["cut"], true);
     }
 
     #[test]

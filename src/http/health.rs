@@ -1,5 +1,6 @@
 //! `GET /healthz`: 200 once SIP is bound and calls are taken (503 while
-//! starting or stopping), with the call and stream counts.
+//! starting or stopping), with the call and stream counts, and where call
+//! record changes stand (`degraded` while the database refuses them).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,20 +14,58 @@ use super::state::HttpState;
 
 #[derive(Serialize)]
 pub struct Health {
+    /// `ok`, `starting`, or `degraded` while call record changes cannot be
+    /// written (see `call_records`).
     status: &'static str,
     calls_active: u64,
     calls_total: u64,
     rtp_streams: u64,
+    call_records: CallRecords,
+}
+
+/// Where call record changes stand.
+#[derive(Serialize)]
+pub struct CallRecords {
+    /// `ok`; `spooling` (the database refuses writes, changes wait in the
+    /// spool file); `spool-full` (the spool is full or cannot be written:
+    /// changes wait in memory, and past its bound are lost).
+    state: &'static str,
+    /// Changes waiting in the spool file.
+    spooled: u64,
+    /// Changes waiting in memory.
+    held: u64,
+    /// Changes lost since start.
+    dropped: u64,
 }
 
 pub async fn healthz(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Health>) {
     let ready = state.ready.load(Ordering::Relaxed);
     let stats = &state.calls.sip_stats;
+    let backlog = state.calls.recorder.backlog();
+    let records = CallRecords {
+        state: if backlog.spool_full.load(Ordering::Relaxed) {
+            "spool-full"
+        } else if backlog.database_failing.load(Ordering::Relaxed)
+            || backlog.spooled.load(Ordering::Relaxed) > 0
+        {
+            "spooling"
+        } else {
+            "ok"
+        },
+        spooled: backlog.spooled.load(Ordering::Relaxed),
+        held: backlog.held.load(Ordering::Relaxed),
+        dropped: backlog.dropped.load(Ordering::Relaxed),
+    };
     let body = Health {
-        status: if ready { "ok" } else { "starting" },
+        status: match (ready, records.state) {
+            (false, _) => "starting",
+            (true, "ok") => "ok",
+            (true, _) => "degraded",
+        },
         calls_active: stats.calls_active.load(Ordering::Relaxed),
         calls_total: stats.calls_total.load(Ordering::Relaxed),
         rtp_streams: state.calls.media.stats().streams.load(Ordering::Relaxed),
+        call_records: records,
     };
     let code = if ready {
         StatusCode::OK

@@ -88,6 +88,43 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "1 when Senim is taking calls, 0 while starting or stopping.",
         u64::from(state.ready.load(Ordering::Relaxed)),
     );
+    let backlog = ctx.recorder.backlog();
+    m.single(
+        "senim_record_spool_changes",
+        "gauge",
+        "Call record changes waiting in the spool file because the database refused them.",
+        load(&backlog.spooled),
+    );
+    m.single(
+        "senim_record_spool_bytes",
+        "gauge",
+        "Size of the spool file of call record changes.",
+        load(&backlog.spool_bytes),
+    );
+    m.single(
+        "senim_record_spool_full",
+        "gauge",
+        "1 while the spool of call record changes is full or cannot be written (changes wait in memory).",
+        u64::from(backlog.spool_full.load(Ordering::Relaxed)),
+    );
+    m.single(
+        "senim_record_changes_held",
+        "gauge",
+        "Call record changes waiting in memory (neither the database nor the spool took them yet).",
+        load(&backlog.held),
+    );
+    m.single(
+        "senim_record_changes_spooled_total",
+        "counter",
+        "Call record changes that went to the spool since start.",
+        load(&backlog.spooled_total),
+    );
+    m.single(
+        "senim_record_changes_dropped_total",
+        "counter",
+        "Call record changes lost since start (the database, the spool and the memory queue all full, or an unreadable spool line).",
+        load(&backlog.dropped),
+    );
     m.single(
         "senim_calls_active",
         "gauge",

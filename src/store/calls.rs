@@ -123,6 +123,17 @@ pub async fn call(store: &Store, id: &str) -> Result<Option<CallRow>, StoreError
         .map_err(StoreError::from)
 }
 
+/// A call's voice message as the call record shows it: `saved`, or `cut`
+/// (Senim stopped while it was recorded; the audio up to then was kept);
+/// `None` without one.
+pub async fn voicemail_state(store: &Store, id: &str) -> Result<Option<String>, StoreError> {
+    let cut: Option<(bool,)> = sqlx::query_as("SELECT cut FROM voicemails WHERE call_id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(cut.map(|(cut,)| if cut { "cut" } else { "saved" }.to_string()))
+}
+
 /// One entry of a call's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineEntry {

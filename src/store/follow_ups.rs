@@ -100,6 +100,9 @@ pub struct FollowUp {
     pub call_id: Option<String>,
     /// For a voicemail: the length of the message kept.
     pub duration_ms: Option<i64>,
+    /// For a voicemail: cut short (Senim stopped while it was recorded; the
+    /// audio up to then was kept).
+    pub cut: Option<bool>,
 }
 
 /// The personal data of a follow-up, read only for the detail view.
@@ -113,7 +116,7 @@ pub struct Sealed {
 
 const COLUMNS: &str = "f.id, f.kind, f.created_at, f.language, f.service, f.call_window,
     f.leave_message, f.say_centre_name, f.status, f.claimed_by, f.claimed_at,
-    f.completed_at, f.result, f.notes, f.call_id, v.duration_ms";
+    f.completed_at, f.result, f.notes, f.call_id, v.duration_ms, v.cut";
 
 const FROM: &str = "FROM follow_ups f
     LEFT JOIN voicemails v ON f.kind = 'voicemail' AND v.call_id = f.call_id";

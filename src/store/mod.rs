@@ -4,13 +4,16 @@
 
 pub mod audit;
 pub mod calls;
+mod change;
 pub mod follow_ups;
 pub mod keys;
+pub mod recovery;
 pub mod reports;
 pub mod retention;
+pub mod spool;
 mod writer;
 
-pub use writer::{spawn_writer, RecordOp, Recorder};
+pub use writer::{replay_spool, spawn_writer, RecordBacklog, RecordOp, Recorder};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -41,6 +44,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// The spool of call record changes could not be read or written.
+    #[error("{0}")]
+    Spool(#[from] spool::SpoolError),
 }
 
 /// A handle on the database.

@@ -189,11 +189,19 @@ pub enum Output {
     /// Tell the router.
     Router(Box<RouterRequest>),
     Metric(Metric),
-    /// Write the caller's message (8 kHz PCM) to disk; answer with
-    /// `handle_voicemail_written`.
-    WriteVoicemail {
+    /// Append the caller's message's audio (8 kHz PCM) so far to its
+    /// partial file, creating it first (about a second at a time).
+    VoicemailAudio {
         samples: Vec<i16>,
     },
+    /// Complete the message: append `rest`, cut the file to `length`
+    /// samples, and put it in place; answer with `handle_voicemail_written`.
+    WriteVoicemail {
+        rest: Vec<i16>,
+        length: usize,
+    },
+    /// The message is not kept: remove its partial file, if any.
+    DiscardVoicemail,
 }
 
 /// Outputs a call keeps room for between inputs; a larger burst (answering,

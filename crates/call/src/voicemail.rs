@@ -23,14 +23,19 @@
 //! (silence suppression) are filled with silence, up to
 //! [`RecorderConfig::max_gap`].
 //!
-//! The driver writes a kept message to a file (`src/call/voicemail_file.rs`
-//! in the `senim` binary); this crate never touches the disk.
+//! The audio is not held until the end: the driver takes it as it comes
+//! ([`MessageRecorder::take_audio`], about a second at a time) and appends
+//! it to a partial file (`src/call/voicemail_file.rs` in the `senim`
+//! binary), so a crash loses at most the last second. The cuts made at the
+//! end (before a key, silence after the last speech) are lengths: the
+//! finished [`Message`] says how many samples to keep, and the driver cuts
+//! the file to it. This crate never touches the disk.
 
 use std::time::{Duration, Instant};
 
 /// Samples per second of the recording (G.711's rate).
 pub const SAMPLE_RATE: u32 = 8000;
-/// The longest message whatever the plan says: 10 minutes, 9.6 MB in memory.
+/// The longest message whatever the plan says: 10 minutes (9.6 MB on disk).
 pub const MAX_LENGTH_CAP: Duration = Duration::from_secs(600);
 /// Samples per speech-detection frame (20 ms).
 const FRAME: usize = 160;
@@ -108,8 +113,13 @@ impl EndReason {
 /// A finished message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    /// 8 kHz mono PCM; empty when the message is discarded.
-    pub samples: Vec<i16>,
+    /// Audio not yet taken with [`MessageRecorder::take_audio`] (8 kHz PCM),
+    /// to append after what was.
+    pub rest: Vec<i16>,
+    /// Samples of the message to keep, from its start (what was taken and
+    /// `rest` together may be longer: the end is cut to this); 0 when the
+    /// message is discarded.
+    pub length: usize,
     pub ended_by: EndReason,
     /// Speech heard, in all.
     pub speech: Duration,
@@ -120,7 +130,7 @@ pub struct Message {
 impl Message {
     /// Length of the audio kept.
     pub fn duration(&self) -> Duration {
-        samples_to_duration(self.samples.len())
+        samples_to_duration(self.length)
     }
 }
 
@@ -137,7 +147,10 @@ fn duration_to_samples(d: Duration) -> usize {
 pub struct MessageRecorder {
     cfg: RecorderConfig,
     started: Instant,
-    samples: Vec<i16>,
+    /// Samples recorded, from the start (those taken included).
+    len: usize,
+    /// Samples not yet taken: the last `pending.len()` of `len`.
+    pending: Vec<i16>,
     /// Most samples kept (`max_length`).
     cap: usize,
     /// Speech heard, in samples.
@@ -156,8 +169,8 @@ impl MessageRecorder {
     pub fn new(now: Instant, cfg: RecorderConfig) -> MessageRecorder {
         let cap = duration_to_samples(cfg.max_length);
         MessageRecorder {
-            // A minute up front; a longer message grows the buffer.
-            samples: Vec::with_capacity(cap.min(60 * SAMPLE_RATE as usize)),
+            len: 0,
+            pending: Vec::new(),
             cfg,
             started: now,
             cap,
@@ -189,8 +202,8 @@ impl MessageRecorder {
                     i32::try_from(duration_to_samples(self.cfg.max_gap)).unwrap_or(i32::MAX);
                 if diff > 0 && diff <= max_gap {
                     let fill = usize::try_from(diff).unwrap_or(0);
-                    let room = self.cap.saturating_sub(self.samples.len());
-                    self.samples.extend(std::iter::repeat_n(0, fill.min(room)));
+                    let room = self.cap.saturating_sub(self.len);
+                    self.append(&vec![0; fill.min(room)]);
                 } else if diff < 0 && diff >= -max_gap {
                     return;
                 }
@@ -208,20 +221,20 @@ impl MessageRecorder {
         }
         let threshold = self.cfg.speech_rms * self.cfg.speech_rms;
         for frame in pcm.chunks(FRAME) {
-            let room = self.cap.saturating_sub(self.samples.len());
+            let room = self.cap.saturating_sub(self.len);
             let frame = frame.get(..frame.len().min(room)).unwrap_or_default();
             if frame.is_empty() {
                 break;
             }
             let energy: f64 = frame.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
-            self.samples.extend_from_slice(frame);
+            self.append(frame);
             if energy / frame.len() as f64 >= threshold {
                 self.speech += frame.len();
                 self.last_speech = Some(now);
-                self.speech_end = self.samples.len();
+                self.speech_end = self.len;
             }
         }
-        if self.samples.len() >= self.cap {
+        if self.len >= self.cap {
             self.ended = Some(EndReason::MaxLength);
         }
     }
@@ -232,10 +245,9 @@ impl MessageRecorder {
             return;
         }
         let keep = self
-            .samples
-            .len()
+            .len
             .saturating_sub(duration_to_samples(self.cfg.key_cut));
-        self.samples.truncate(keep);
+        self.cut_to(keep);
         self.speech_end = self.speech_end.min(keep);
         self.ended = Some(EndReason::Key);
     }
@@ -265,26 +277,47 @@ impl MessageRecorder {
         self.finish_if_due(now);
     }
 
+    /// Audio recorded since the last call, once at least `at_least` samples
+    /// wait (the driver appends it to the message's file).
+    pub fn take_audio(&mut self, at_least: usize) -> Option<Vec<i16>> {
+        if self.pending.is_empty() || self.pending.len() < at_least {
+            return None;
+        }
+        Some(std::mem::take(&mut self.pending))
+    }
+
     /// The message so far. Ends it (as [`EndReason::CallEnded`]) if it has not ended.
     pub fn finish(self) -> Message {
         let ended_by = self.ended.unwrap_or(EndReason::CallEnded);
         let speech = samples_to_duration(self.speech);
         let kept = speech >= self.cfg.min_speech;
-        let mut samples = self.samples;
-        if kept {
-            let end = self
-                .speech_end
-                .saturating_add(duration_to_samples(self.cfg.tail));
-            samples.truncate(end);
+        let length = if kept {
+            self.len.min(
+                self.speech_end
+                    .saturating_add(duration_to_samples(self.cfg.tail)),
+            )
         } else {
-            samples = Vec::new();
-        }
+            0
+        };
         Message {
-            samples,
+            rest: self.pending,
+            length,
             ended_by,
             speech,
             kept,
         }
+    }
+
+    fn append(&mut self, pcm: &[i16]) {
+        self.pending.extend_from_slice(pcm);
+        self.len += pcm.len();
+    }
+
+    /// Forget the audio past `keep` samples (what was taken is cut by the driver).
+    fn cut_to(&mut self, keep: usize) {
+        let taken = self.len - self.pending.len();
+        self.pending.truncate(keep.saturating_sub(taken));
+        self.len = keep.min(self.len);
     }
 
     fn max_deadline(&self) -> Instant {
@@ -347,11 +380,13 @@ mod tests {
             .collect()
     }
 
-    /// A recorder driven by a fake clock, packet by packet.
+    /// A recorder driven by a fake clock, packet by packet; the audio is
+    /// taken a second at a time, as the driver does.
     struct Harness {
         rec: MessageRecorder,
         now: Instant,
         ts: u32,
+        taken: Vec<i16>,
     }
 
     impl Harness {
@@ -361,6 +396,7 @@ mod tests {
                 rec: MessageRecorder::new(now, RecorderConfig::new(max_length)),
                 now,
                 ts: 1000,
+                taken: Vec::new(),
             }
         }
 
@@ -369,8 +405,24 @@ mod tests {
             for _ in 0..frames {
                 self.advance(MS20);
                 self.rec.push_rtp(self.now, 7, self.ts, pcm);
+                self.take();
                 self.ts = self.ts.wrapping_add(FRAME as u32);
             }
+        }
+
+        fn take(&mut self) {
+            if let Some(a) = self.rec.take_audio(SAMPLE_RATE as usize) {
+                self.taken.extend(a);
+            }
+        }
+
+        /// The message and its audio as the driver writes it.
+        fn finish(self) -> (Message, Vec<i16>) {
+            let m = self.rec.finish();
+            let mut audio = self.taken;
+            audio.extend_from_slice(&m.rest);
+            audio.truncate(m.length);
+            (m, audio)
         }
 
         /// Let time pass with no packets, firing the timer when due.
@@ -404,6 +456,7 @@ mod tests {
         assert!(m.kept);
         assert_eq!(m.ended_by, EndReason::Key);
         assert_eq!(ms(&m), 2900, "the last 100 ms before the key are cut");
+        assert!(m.rest.len() < SAMPLE_RATE as usize, "taken as it came");
     }
 
     #[test]
@@ -441,7 +494,7 @@ mod tests {
         assert_eq!(h.rec.ended(), Some(EndReason::NoSpeech));
         let m = h.rec.finish();
         assert!(!m.kept);
-        assert!(m.samples.is_empty());
+        assert_eq!(m.length, 0);
     }
 
     #[test]
@@ -481,7 +534,7 @@ mod tests {
             rec.push_rtp(now, 1, i * FRAME as u32, &tone());
         }
         assert_eq!(rec.ended(), Some(EndReason::MaxLength));
-        assert_eq!(rec.finish().samples.len(), SAMPLE_RATE as usize);
+        assert_eq!(rec.finish().length, SAMPLE_RATE as usize);
     }
 
     #[test]
@@ -519,7 +572,7 @@ mod tests {
         let m = h.rec.finish();
         assert!(!m.kept);
         assert_eq!(m.ended_by, EndReason::CallEnded);
-        assert!(m.samples.is_empty());
+        assert_eq!(m.length, 0);
     }
 
     #[test]
@@ -536,10 +589,12 @@ mod tests {
         // Another stream (a new SSRC) is appended as it is.
         h.rec.push_rtp(h.now, 8, 5, &tone());
         h.rec.key(h.now);
-        let m = h.rec.finish();
+        let (m, audio) = h.finish();
         // 1 s + 1 s gap + 1 s + 20 ms, less the 100 ms before the key.
         assert_eq!(ms(&m), 2920);
-        assert!(m.samples[8000..16000].iter().all(|&s| s == 0));
+        assert_eq!(audio.len(), m.length);
+        assert!(audio[8000..16000].iter().all(|&s| s == 0));
+        assert!(audio[..8000].iter().any(|&s| s != 0));
     }
 
     #[test]
@@ -573,5 +628,56 @@ mod tests {
                 "call-ended"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a test needs one base instant
+mod streaming {
+    use super::*;
+
+    #[test]
+    fn audio_is_taken_as_it_comes_and_the_end_cut_by_length() {
+        let now = Instant::now();
+        let mut rec = MessageRecorder::new(now, RecorderConfig::new(Duration::from_secs(60)));
+        let tone: Vec<i16> = (0..160)
+            .map(|i| if i % 2 == 0 { 5000 } else { -5000 })
+            .collect();
+        let mut taken = Vec::new();
+        for i in 0..140u32 {
+            rec.push_rtp(
+                now + Duration::from_millis(20 * u64::from(i)),
+                1,
+                i * 160,
+                &tone,
+            );
+            if let Some(a) = rec.take_audio(8000) {
+                assert_eq!(a.len(), 8000);
+                taken.extend(a);
+            }
+        }
+        // 2.8 s recorded: 2 s taken, 0.8 s still waiting.
+        assert_eq!(taken.len(), 16_000);
+        rec.key(now + Duration::from_millis(2800));
+        let m = rec.finish();
+        assert_eq!(m.rest.len(), 6400 - 800);
+        assert_eq!(m.length, 22_400 - 800);
+    }
+
+    #[test]
+    fn a_key_can_cut_into_audio_already_taken() {
+        let now = Instant::now();
+        let mut rec = MessageRecorder::new(now, RecorderConfig::new(Duration::from_secs(60)));
+        let tone: Vec<i16> = (0..160)
+            .map(|i| if i % 2 == 0 { 5000 } else { -5000 })
+            .collect();
+        for i in 0..50u32 {
+            rec.push_rtp(now, 1, i * 160, &tone);
+        }
+        assert_eq!(rec.take_audio(8000).map(|a| a.len()), Some(8000));
+        rec.key(now);
+        let m = rec.finish();
+        assert!(m.rest.is_empty());
+        assert_eq!(m.length, 8000 - 800);
     }
 }

@@ -91,7 +91,7 @@ pub(crate) enum VoicemailSession {
     Beep { node: String, max_length: Duration },
     Recording {
         node: String,
-        recorder: MessageRecorder,
+        recorder: Box<MessageRecorder>,
     },
 }
 

@@ -1,8 +1,10 @@
 //! The plan's `<voicemail>` node after its prompt has played: a short beep,
 //! then the caller's audio (decoded from their RTP in `menu`) and keys go to
-//! the sans-IO [`MessageRecorder`]; when it ends, a kept message goes to the
-//! driver to write, then the call record gets its `voicemails` row and the
-//! plan its `VoicemailResult`.
+//! the sans-IO [`MessageRecorder`], whose audio goes to the driver about a
+//! second at a time ([`Output::VoicemailAudio`], appended to a partial file
+//! so a crash loses at most that second); when it ends, the driver completes
+//! a kept message's file (or removes a discarded one's), then the call
+//! record gets its `voicemails` row and the plan its `VoicemailResult`.
 //!
 //! A caller who hangs up while recording still leaves their message: `end`
 //! finishes the recorder and asks for the write; the driver keeps the call
@@ -17,7 +19,11 @@ use senim_media::prompts::{self, Prompt};
 use super::state::{Call, PendingWrite, Phase, VoicemailSession, WRITE_LIMIT};
 use crate::io::Output;
 use crate::record::RecordOp;
-use crate::voicemail::{Message, MessageRecorder, RecorderConfig};
+use crate::voicemail::{Message, MessageRecorder, RecorderConfig, SAMPLE_RATE};
+
+/// Audio handed to the driver at a time: one second, so a crash or a power
+/// loss loses at most about that much of a message.
+const AUDIO_CHUNK: usize = SAMPLE_RATE as usize;
 
 /// The beep before recording: 1 kHz, 400 ms (no DTMF frequency pair).
 const BEEP_HZ: f32 = 1000.0;
@@ -53,7 +59,10 @@ impl Call {
     }
 
     fn start_recording(&mut self, node: String, max_length: Duration) {
-        let recorder = MessageRecorder::new(self.now, RecorderConfig::new(max_length));
+        let recorder = Box::new(MessageRecorder::new(
+            self.now,
+            RecorderConfig::new(max_length),
+        ));
         self.record_step(&node, "voicemail recording".into());
         tracing::info!(node = %node, "voicemail: recording");
         self.voicemail.session = Some(VoicemailSession::Recording { node, recorder });
@@ -131,8 +140,16 @@ impl Call {
         }
     }
 
-    /// After audio, a key or a timeout: finish a message that has ended.
+    /// After audio, a key or a timeout: hand over the audio recorded (a
+    /// second's worth at least), finish a message that has ended.
     pub(crate) fn voicemail_check(&mut self) {
+        if let Some(samples) = self
+            .voicemail
+            .recorder()
+            .and_then(|r| r.take_audio(AUDIO_CHUNK))
+        {
+            self.out.push_back(Output::VoicemailAudio { samples });
+        }
         let ended = matches!(
             &self.voicemail.session,
             Some(VoicemailSession::Recording { recorder, .. }) if recorder.ended().is_some()
@@ -142,7 +159,7 @@ impl Call {
         }
         if let Some(VoicemailSession::Recording { node, recorder }) = self.voicemail.session.take()
         {
-            self.voicemail_finish(node, recorder.finish());
+            self.voicemail_finish(node, (*recorder).finish());
         }
     }
 
@@ -151,7 +168,7 @@ impl Call {
         match self.voicemail.session.take() {
             Some(VoicemailSession::Recording { node, mut recorder }) => {
                 recorder.call_ended(self.now, by_caller);
-                self.voicemail_finish(node, recorder.finish());
+                self.voicemail_finish(node, (*recorder).finish());
             }
             Some(VoicemailSession::Beep { .. }) | None => {}
         }
@@ -168,6 +185,7 @@ impl Call {
             "voicemail: message ended"
         );
         if !message.kept {
+            self.out.push_back(Output::DiscardVoicemail);
             self.record_step(
                 &node,
                 format!(
@@ -183,7 +201,8 @@ impl Call {
             format!("voicemail ended by {}: {duration_ms} ms", ended_by.as_str()),
         );
         self.out.push_back(Output::WriteVoicemail {
-            samples: message.samples,
+            rest: message.rest,
+            length: message.length,
         });
         self.voicemail.write = Some(PendingWrite {
             node,
