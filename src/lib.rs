@@ -5,6 +5,7 @@
 //! them: configuration, the call controller, the I/O drivers, the store and
 //! the HTTP side.
 
+pub mod backup;
 pub mod bundled;
 pub mod call;
 pub mod config;

@@ -1,4 +1,4 @@
-//! The `senim` command: `serve` (the default), `check`, `token` and `keys`.
+//! The `senim` command: `serve` (the default), `check`, `token`, `backup` and `keys`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,6 +56,16 @@ enum Command {
         #[arg(long)]
         specialist: Option<String>,
     },
+    /// Back up the database (a consistent copy, also while Senim runs),
+    /// the keys and the voice messages into a new folder under --to.
+    Backup {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where the backup folder (`senim-<UTC time>`) is made.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// The keys that protect callers' data.
     Keys {
         #[command(subcommand)]
@@ -112,6 +122,7 @@ fn main() -> ExitCode {
             role,
             specialist,
         } => token(&name, &role, specialist.as_deref()),
+        Command::Backup { config, to } => backup(config.as_deref(), &to),
         Command::Keys { action } => match action {
             KeysCommand::Show { config } => keys_show(config.as_deref()),
             KeysCommand::Rotate { config } => keys_rotate(config.as_deref()),
@@ -178,6 +189,32 @@ fn keys_show(config: Option<&Path>) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+fn backup(config: Option<&Path>, to: &Path) -> anyhow::Result<()> {
+    let settings = settings(config)?;
+    let report =
+        command_runtime()?.block_on(senim::backup::run(&settings, to, senim::call::epoch_ms()))?;
+    println!(
+        "backup in {}: {} calls, {} follow-ups, {} voice messages, keys: {}",
+        report.folder.display(),
+        report.contents.calls,
+        report.contents.follow_ups,
+        report.voice_messages,
+        if report.keys.is_empty() {
+            "none".to_string()
+        } else {
+            report.keys.join(", ")
+        }
+    );
+    for key in &report.keys_in_config {
+        println!("{key} is in the configuration file: back the configuration up too");
+    }
+    println!(
+        "the folder holds the keys and the data they protect: keep it where only the IT person \
+         can read it, and no longer than the retention periods"
+    );
+    Ok(())
 }
 
 fn keys_rotate(config: Option<&Path>) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 //! call never waits on the disk and a record is never dropped.
 
 pub mod audit;
+pub mod backup;
 pub mod calls;
 mod change;
 pub mod follow_ups;
