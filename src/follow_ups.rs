@@ -727,6 +727,7 @@ mod tests {
             notes: Some("a note".into()),
             call_id: Some("call".into()),
             duration_ms: None,
+            cut: None,
         };
         let staff = Shown::of(Some(Actor::Staff), f.clone());
         assert_eq!(staff, Shown::Full(f.clone()));

@@ -223,6 +223,23 @@ fn keys_rotate(config: Option<&Path>) -> anyhow::Result<()> {
     let cfg = &settings.config;
     let rotation = command_runtime()?.block_on(async {
         let store = senim::store::Store::open(&cfg.database.url).await?;
+        // Call record changes waiting in the spool may carry numbers sealed
+        // with the old key: they are written first, or the rotation waits.
+        if let Some(path) = senim::store::spool::path_for(&cfg.database.url) {
+            let max = cfg.database.spool_max_mb.saturating_mul(1024 * 1024);
+            let mut spool = senim::store::spool::Spool::open(&path, max)?;
+            if !spool.is_empty() {
+                let _ = senim::store::replay_spool(&store, &mut spool).await;
+            }
+            if !spool.is_empty() {
+                anyhow::bail!(
+                    "{}: {} call record changes wait to be written and may hold numbers sealed \
+                     with the current key; start Senim so it writes them, stop it, and rotate then",
+                    path.display(),
+                    spool.waiting()
+                );
+            }
+        }
         let now = senim::call::epoch_ms();
         anyhow::Ok(senim::keys::rotate(&store, &cfg.privacy, now).await?)
     })?;

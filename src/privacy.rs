@@ -76,9 +76,7 @@ impl NumberSealer {
     pub fn new(key: &[u8]) -> Option<NumberSealer> {
         use chacha20poly1305::KeyInit;
         let key = key.get(..32)?;
-        let key_id = fingerprint(NUMBER_SEAL, key)
-            .get(..16)?
-            .to_string();
+        let key_id = fingerprint(NUMBER_SEAL, key).get(..16)?.to_string();
         chacha20poly1305::XChaCha20Poly1305::new_from_slice(key)
             .ok()
             .map(|cipher| NumberSealer { cipher, key_id })
