@@ -18,4 +18,5 @@ pub mod plan;
 pub mod privacy;
 pub mod server;
 pub mod store;
+pub mod test_call;
 pub mod util;

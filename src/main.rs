@@ -56,6 +56,24 @@ enum Command {
         #[arg(long)]
         specialist: Option<String>,
     },
+    /// Make a test call to a running Senim: listen, press the keys given,
+    /// say which prompts were heard, hang up. Exit status 0 when Senim
+    /// answered and spoke.
+    Call {
+        /// TOML configuration file (for Senim's address and prompts).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Senim's SIP address; default: [sip] listen (loopback when it
+        /// listens on every address).
+        #[arg(long)]
+        to: Option<std::net::SocketAddr>,
+        /// Keys to press, in order, e.g. 12 (Kazakh, then the first service).
+        #[arg(long, default_value = "")]
+        keys: String,
+        /// Seconds to listen after the answer and after each key.
+        #[arg(long, default_value_t = 4.0)]
+        listen: f64,
+    },
     /// Back up the database (a consistent copy, also while Senim runs),
     /// the keys and the voice messages into a new folder under --to.
     Backup {
@@ -123,6 +141,12 @@ fn main() -> ExitCode {
             specialist,
         } => token(&name, &role, specialist.as_deref()),
         Command::Backup { config, to } => backup(config.as_deref(), &to),
+        Command::Call {
+            config,
+            to,
+            keys,
+            listen,
+        } => call(config.as_deref(), to, &keys, listen),
         Command::Keys { action } => match action {
             KeysCommand::Show { config } => keys_show(config.as_deref()),
             KeysCommand::Rotate { config } => keys_rotate(config.as_deref()),
@@ -189,6 +213,52 @@ fn keys_show(config: Option<&Path>) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+fn call(
+    config: Option<&Path>,
+    to: Option<std::net::SocketAddr>,
+    keys: &str,
+    listen: f64,
+) -> anyhow::Result<()> {
+    use senim_media::dtmf::Digit;
+    let settings = settings(config)?;
+    let target = to.unwrap_or_else(|| {
+        let mut listen = settings.config.sip.listen;
+        if listen.ip().is_unspecified() {
+            listen.set_ip(match listen {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        listen
+    });
+    let mut digits = Vec::new();
+    for c in keys.chars().filter(|c| !c.is_whitespace() && *c != ',') {
+        digits.push(
+            Digit::from_char(c)
+                .ok_or_else(|| anyhow::anyhow!("--keys: {c:?} is not a phone key (0-9, *, #)"))?,
+        );
+    }
+    if !(0.5..=120.0).contains(&listen) {
+        anyhow::bail!("--listen: give 0.5 to 120 seconds");
+    }
+    let prompts = match &settings.prompts_dir {
+        Some(dir) => senim_media::prompts::PromptLibrary::load(dir)?,
+        None => senim::bundled::prompts()?,
+    };
+    let summary = command_runtime()?.block_on(senim::test_call::run(
+        target,
+        digits,
+        std::time::Duration::from_secs_f64(listen),
+        &prompts,
+    ))?;
+    println!(
+        "ok: Senim answered and spoke ({:.1} s of audio; {} prompts recognised)",
+        summary.audio.as_secs_f64(),
+        summary.prompts.len()
+    );
+    Ok(())
 }
 
 fn backup(config: Option<&Path>, to: &Path) -> anyhow::Result<()> {
