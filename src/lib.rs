@@ -17,6 +17,7 @@ pub mod keys;
 pub mod plan;
 pub mod privacy;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod test_call;
 pub mod util;

@@ -56,6 +56,13 @@ enum Command {
         #[arg(long)]
         specialist: Option<String>,
     },
+    /// The running Senim at a glance: calls now, call records, specialists,
+    /// trunks, dialplan, refusals (from its /healthz and /metrics).
+    Status {
+        /// TOML configuration file (for [http] listen).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Make a test call to a running Senim: listen, press the keys given,
     /// say which prompts were heard, hang up. Exit status 0 when Senim
     /// answered and spoke.
@@ -120,14 +127,30 @@ fn settings(path: Option<&Path>) -> anyhow::Result<Settings> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    // SENIM_LOG_FORMAT=json: one JSON object a line, for a log collector.
+    let format = std::env::var("SENIM_LOG_FORMAT").unwrap_or_default();
+    if format.eq_ignore_ascii_case("json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+        if !format.is_empty() && !format.eq_ignore_ascii_case("text") {
+            tracing::warn!(value = %format, "SENIM_LOG_FORMAT is json or text; writing text");
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve {
         config: None,
@@ -141,6 +164,7 @@ fn main() -> ExitCode {
             specialist,
         } => token(&name, &role, specialist.as_deref()),
         Command::Backup { config, to } => backup(config.as_deref(), &to),
+        Command::Status { config } => status(config.as_deref()),
         Command::Call {
             config,
             to,
@@ -213,6 +237,29 @@ fn keys_show(config: Option<&Path>) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+fn status(config: Option<&Path>) -> anyhow::Result<()> {
+    let settings = settings(config)?;
+    let http = &settings.config.http;
+    if http.tls().is_some() {
+        anyhow::bail!(
+            "[http] speaks HTTPS here: read https://{}/healthz and /metrics with curl",
+            http.listen
+        );
+    }
+    let mut addr = http.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let lines = command_runtime()?.block_on(senim::status::read(addr))?;
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 fn call(

@@ -123,6 +123,15 @@ fn an_invite_from_a_stranger_starts_no_call_while_the_trunks_call_is_answered() 
         2
     );
     assert_eq!(metric(&senim, "senim_calls_total"), 1);
+    // The operator sees the stranger once at warn (the OPTIONS after the
+    // INVITE only at debug: one line per source every five minutes).
+    let log = senim.log();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("refused: not a trunk"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(warned[0].contains("127.0.0.2"), "{}", warned[0]);
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub fn start(
             return Err(StartError::Specialist("softphone not registered".into()));
         }
     }
-    let span = tracing::info_span!("callback", call_id = %format!("senim-callback-{id}"), follow_up = %order.follow_up);
+    let span = tracing::info_span!("callback", call = %id, follow_up = %order.follow_up);
     let mut core = ClickToCall::start(ctx.call.clone(), wall_clock(), id.clone(), order)?;
     let owner = format!("senim-callback-{id}");
     let (tx, rx) = mpsc::unbounded_channel();

@@ -99,9 +99,11 @@ impl CallSpawner for Starter {
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = self.ctx.clone();
         let sip_call_id = senim_call::call::call_id_of(&invite);
-        let span = tracing::info_span!("call", call_id = %sip_call_id);
+        // The call's id in the API and the records, and the SIP Call-ID to
+        // match a provider's trace.
+        let id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("call", call = %id, sip_call_id = %sip_call_id);
         let fut = async move {
-            let id = uuid::Uuid::new_v4().to_string();
             let (caller, port) = task::bind_caller(&ctx);
             let softphone = ctx.registrations.user_at(peer);
             let mut core = Call::answer_new(

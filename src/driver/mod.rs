@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod media;
 pub mod messages;
+pub mod refusal_log;
 pub mod registrar;
 pub mod registrations;
 pub mod router;

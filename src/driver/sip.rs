@@ -134,6 +134,7 @@ pub async fn run(
         tcp_limits: tcp_limits.clone(),
         trunks,
         admission: Admission::new(&shared, ctx.unknown_sources),
+        refusals: Default::default(),
         registrar: make_registrar(&ctx.realm, &ctx.specialists, &ctx.registrar),
         layer: TransactionLayer::new(ctx.timers),
         udp,
@@ -253,6 +254,9 @@ struct Endpoint {
     trunks: Trunks,
     /// Who may talk to Senim.
     admission: Admission,
+    /// Which refusals are logged at warn (a source's first, then one line
+    /// every five minutes).
+    refusals: super::refusal_log::RefusalLog,
     registrar: Registrar,
     layer: TransactionLayer,
     udp: UdpSocket,
@@ -437,7 +441,16 @@ impl Endpoint {
                     self.layer.handle_bytes(now, data, peer);
                 } else {
                     self.count(&self.ctx.stats.refused_unknown_source);
-                    tracing::debug!(from = %peer.addr, "unparsable message from a stranger dropped");
+                    match self.refusals.refused(now, peer.addr.ip()) {
+                        Some(since) => tracing::warn!(
+                            from = %peer.addr,
+                            refused_since = since,
+                            "unparsable message from a stranger dropped"
+                        ),
+                        None => {
+                            tracing::debug!(from = %peer.addr, "unparsable message from a stranger dropped")
+                        }
+                    }
                 }
                 return;
             }
@@ -464,7 +477,17 @@ impl Endpoint {
             }
             Verdict::Scanner => {
                 self.count(&self.ctx.stats.dropped_scanners);
-                tracing::debug!(from = %peer.addr, method = %request.method, "scanner dropped");
+                match self.refusals.refused(now, peer.addr.ip()) {
+                    Some(since) => tracing::warn!(
+                        from = %peer.addr,
+                        method = %request.method,
+                        refused_since = since,
+                        "scanner dropped (a SIP scanner's User-Agent)"
+                    ),
+                    None => {
+                        tracing::debug!(from = %peer.addr, method = %request.method, "scanner dropped")
+                    }
+                }
             }
             Verdict::Refuse {
                 answer,
@@ -480,11 +503,20 @@ impl Endpoint {
                          an address the trunk does not list; add it to the trunk's `allow` if it \
                          is the provider's"
                     ),
-                    None => tracing::debug!(
-                        from = %peer.addr,
-                        method = %request.method,
-                        "refused: not a trunk, a registered softphone or a call in progress"
-                    ),
+                    None => match self.refusals.refused(now, peer.addr.ip()) {
+                        Some(since) => tracing::warn!(
+                            from = %peer.addr,
+                            method = %request.method,
+                            refused_since = since,
+                            "refused: not a trunk, a registered softphone or a call in progress \
+                             (a phone or trunk of the centre's? see docs/trunks.md, `allow`)"
+                        ),
+                        None => tracing::debug!(
+                            from = %peer.addr,
+                            method = %request.method,
+                            "refused: not a trunk, a registered softphone or a call in progress"
+                        ),
+                    },
                 }
                 if answer {
                     let response =
@@ -517,7 +549,14 @@ impl Endpoint {
             Err(e @ RegisterError::LockedOut(_)) => {
                 tracing::debug!(from = %peer.addr, error = %e, "REGISTER refused unchecked");
             }
-            Err(e) => tracing::debug!(from = %peer.addr, error = %e, "REGISTER refused"),
+            // The challenges of every registration's first round: not news.
+            Err(
+                e @ (RegisterError::Unauthenticated
+                | RegisterError::StaleNonce
+                | RegisterError::InvalidNonce
+                | RegisterError::Replay(_)),
+            ) => tracing::debug!(from = %peer.addr, error = %e, "REGISTER challenged"),
+            Err(e) => tracing::warn!(from = %peer.addr, error = %e, "REGISTER refused"),
             Ok(_) => {}
         }
         for lock in &outcome.locked {
