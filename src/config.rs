@@ -160,6 +160,34 @@ impl Default for RoutingConfig {
     }
 }
 
+/// An IP address and port, with a message that says how to write one when
+/// the text is a host name or lacks the port (the TOML error keeps its
+/// line and column).
+fn ip_and_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let host = text.rsplit_once(':').map_or(text, |(h, _)| h);
+    let message = if text.parse::<IpAddr>().is_ok() {
+        format!("{text:?} has no port: write it as \"{text}:5060\" (or the trunk's port)")
+    } else if host.chars().any(|c| c.is_ascii_alphabetic()) && !host.contains('[') {
+        format!(
+            "{text:?} is a host name, and only an IP address with its port is taken here (it is \
+             also the address the trunk's calls must come from): look it up (`getent hosts \
+             {host}`), write the address, e.g. \"203.0.113.10:5060\", and list the provider's \
+             other addresses in `allow`"
+        )
+    } else {
+        format!(
+            "{text:?} is not an IP address with a port, e.g. \"203.0.113.10:5060\" or \
+             \"[2001:db8::1]:5060\""
+        )
+    };
+    Err(serde::de::Error::custom(message))
+}
+
 /// A SIP trunk (the provider or the centre's Asterisk). See `docs/trunks.md`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,7 +195,10 @@ pub struct TrunkConfig {
     /// A name for logs, records and `GET /trunks`.
     pub id: String,
     /// Where requests to the trunk go (its proxy or SBC; IP literal and
-    /// port), and where its calls come from.
+    /// port), and where its calls come from. A host name is refused with
+    /// how to write it: the address is also who may send calls, and a name
+    /// looked up once would silently go stale.
+    #[serde(deserialize_with = "ip_and_port")]
     pub address: SocketAddr,
     /// `udp` (default), `tcp` or `tls`.
     #[serde(default)]
@@ -771,12 +802,53 @@ impl TrunkConfig {
 
 impl Config {
     /// Read a TOML file; unknown keys and wrong types are errors with line and column.
+    /// Relative paths in the file are taken from the file's folder, not
+    /// from wherever Senim was started.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text, path)
+        let mut config = Self::from_toml(&text, path)?;
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            config.resolve_paths_from(folder);
+        }
+        Ok(config)
+    }
+
+    /// Make every relative path of the file relative to `folder`.
+    pub fn resolve_paths_from(&mut self, folder: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if !p.as_os_str().is_empty() && p.is_relative() {
+                *p = folder.join(&*p);
+            }
+        };
+        let fix_opt = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p {
+                fix(p);
+            }
+        };
+        fix_opt(&mut self.prompts.dir);
+        fix_opt(&mut self.dialplan.file);
+        fix_opt(&mut self.data.dir);
+        fix_opt(&mut self.data.holidays);
+        fix_opt(&mut self.data.partners);
+        fix(&mut self.voicemail.dir);
+        fix(&mut self.privacy.caller_hash_key_file);
+        fix(&mut self.privacy.number_key_file);
+        fix_opt(&mut self.http.tls_cert);
+        fix_opt(&mut self.http.tls_key);
+        fix_opt(&mut self.sip.tls_cert);
+        fix_opt(&mut self.sip.tls_key);
+        for t in &mut self.trunks {
+            fix_opt(&mut t.tls_ca);
+        }
+        if let Some(rest) = self.database.url.strip_prefix("sqlite://") {
+            let db = Path::new(rest.split('?').next().unwrap_or(rest));
+            if !rest.is_empty() && !rest.starts_with(':') && db.is_relative() {
+                self.database.url = format!("sqlite://{}", folder.join(rest).display());
+            }
+        }
     }
 
     /// Parse TOML text; `path` is only used in messages.
@@ -1107,6 +1179,16 @@ impl Config {
         let mut config = self;
         config.hours =
             std::mem::replace(&mut config.hours, Schedules::empty()).with_default_centre();
+        // A specialist whose schedule names no [hours] entry would never be
+        // rung, and nothing would say why.
+        config
+            .specialists
+            .check_schedules(&config.hours)
+            .map_err(|e| ConfigError::Invalid {
+                origin: origin.to_string(),
+                key: "specialist.schedule",
+                message: e.to_string(),
+            })?;
         Ok(Settings {
             config,
             origin: origin.to_string(),
@@ -1236,6 +1318,68 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trunk_named_by_host_says_how_to_write_its_address() {
+        for (address, want) in [
+            ("sip.provider.kz:5060", "is a host name"),
+            ("sip.provider.kz", "is a host name"),
+            ("203.0.113.10", "has no port"),
+            ("203.0.113:5060", "is not an IP address with a port"),
+        ] {
+            let text = format!("\n[[trunk]]\nid = \"p\"\naddress = \"{address}\"\n");
+            let err = Config::from_toml(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("c.toml:4:"), "{err}");
+            assert!(err.contains(want), "{address}: {err}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_configuration_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("senim.toml");
+        std::fs::write(
+            &file,
+            "[database]\nurl = \"sqlite://db/senim.db\"\n[prompts]\ndir = \"prompts\"\n\
+             [dialplan]\nfile = \"/etc/senim/plan.xml\"\n[data]\ndir = \"data\"\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&file).unwrap();
+        assert_eq!(c.prompts.dir, Some(dir.path().join("prompts")));
+        assert_eq!(c.dialplan.file, Some(PathBuf::from("/etc/senim/plan.xml")));
+        assert_eq!(c.data.dir, Some(dir.path().join("data")));
+        assert_eq!(
+            c.database.url,
+            format!("sqlite://{}", dir.path().join("db/senim.db").display())
+        );
+        // Values from the environment stay as given.
+        let mut c = c;
+        c.apply_env([("SENIM_PROMPTS_DIR".to_string(), "p2".to_string())])
+            .unwrap();
+        assert_eq!(c.prompts.dir, Some(PathBuf::from("p2")));
+    }
+
+    #[test]
+    fn a_specialist_on_an_unknown_schedule_is_refused() {
+        let text = "[hours.day]\nmon = \"09:00-18:00\"\n\n[[specialist]]\nid = \"aigerim\"\nname = \"Aigerim\"\n\
+                    skills = [\"legal\"]\nlanguages = [\"kk\"]\nnumber = \"+77011112233\"\n\
+                    schedule = \"nights\"\n";
+        let err = Config::from_toml(text, Path::new("c.toml"))
+            .unwrap()
+            .validate("c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("specialist.schedule"), "{err}");
+        assert!(err.contains("aigerim") && err.contains("nights"), "{err}");
+        assert!(err.contains("day"), "the known schedules are named: {err}");
+        let fixed = text.replace("nights", "day");
+        assert!(Config::from_toml(&fixed, Path::new("c.toml"))
+            .unwrap()
+            .validate("c.toml")
+            .is_ok());
+    }
 
     #[test]
     fn data_files_live_in_one_data_folder_never_the_working_directory() {

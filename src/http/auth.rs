@@ -111,6 +111,13 @@ impl TokenTable {
             if t.name.trim().is_empty() || t.name.chars().any(char::is_control) {
                 return Err(format!("{which}: `name` must be a non-empty line of text"));
             }
+            if t.sha256.trim().starts_with(TOKEN_PREFIX) {
+                return Err(format!(
+                    "{which}: `sha256` holds a token, not its hash: the token must not be in the \
+                     configuration. Give that token up (it has been written down), make a new one \
+                     with `senim token`, and paste the `sha256 = ...` line it prints"
+                ));
+            }
             let hash: [u8; 32] = hex::decode(t.sha256.trim())
                 .ok()
                 .and_then(|b| b.try_into().ok())
@@ -183,10 +190,15 @@ pub fn token_sha256_hex(token: &str) -> String {
     hex::encode(sha256(token))
 }
 
-/// A new random token: 32 bytes from the OS generator, as 64 hex digits.
+/// What every token made by `senim token` starts with: a token pasted
+/// where its hash belongs is then told apart and refused.
+pub const TOKEN_PREFIX: &str = "senim_";
+
+/// A new random token: `senim_` and 32 bytes from the OS generator as 64
+/// hex digits.
 pub fn new_token() -> String {
     let bytes: [u8; 32] = rand::random();
-    hex::encode(bytes)
+    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
 }
 
 /// The bearer token of a request, if it has one (`Authorization: Bearer ...`).
@@ -293,8 +305,28 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         let t = new_token();
-        assert_eq!(t.len(), 64);
+        assert!(t.starts_with(TOKEN_PREFIX));
+        assert_eq!(t.len(), TOKEN_PREFIX.len() + 64);
         assert_ne!(t, new_token());
+    }
+
+    #[test]
+    fn a_token_pasted_where_its_hash_belongs_is_refused() {
+        let token = new_token();
+        let config = ApiConfig {
+            tokens: vec![TokenConfig {
+                name: "Dana".into(),
+                role: Role::Coordinator,
+                specialist: None,
+                sha256: token.clone(),
+            }],
+        };
+        let err = TokenTable::from_config(&config, |_| true).unwrap_err();
+        assert!(err.contains("holds a token, not its hash"), "{err}");
+        assert!(
+            !err.contains(&token),
+            "the message does not repeat the token"
+        );
     }
 
     #[test]

@@ -96,6 +96,9 @@ impl Kamailio {
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut command, || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                // Its own process group, so that stopping it stops its
+                // workers too, even when the main process has to be killed.
+                libc::setpgid(0, 0);
                 Ok(())
             });
         }
@@ -137,9 +140,10 @@ impl Kamailio {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let pid = child.id() as libc::pid_t;
-            // SAFETY: signalling a child this test started.
+            // SAFETY: signalling the process group of a child this test
+            // started (its pid is the group's id, see `run`).
             unsafe {
-                libc::kill(pid, libc::SIGTERM);
+                libc::kill(-pid, libc::SIGTERM);
             }
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
@@ -152,6 +156,12 @@ impl Kamailio {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
+            }
+            // Workers that outlived it (a killed main process leaves them
+            // holding its sockets) go with the group.
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
             }
             // Its workers leave after it, holding its sockets until they do.
             let port = self.port;
