@@ -132,3 +132,18 @@ fn check_passes_on_the_defaults_embedded_in_the_binary() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn each_cause_of_an_error_is_said_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_senim"))
+        .args(["check", "--config"])
+        .arg(dir.path().join("absent.toml"))
+        .current_dir(dir.path())
+        .output()
+        .expect("run senim check");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("absent.toml"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
