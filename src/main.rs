@@ -446,6 +446,9 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
     for w in prompts.silence_warnings() {
         println!("warning: {w}");
     }
+    for w in senim::server::trunk_warnings(&settings) {
+        println!("warning: {w}");
+    }
     let year = chrono::Datelike::year(&chrono::Utc::now());
     for y in [year, year + 1] {
         if !data.calendar.holidays().covers(y) {

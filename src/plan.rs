@@ -35,6 +35,9 @@ pub struct Context<'a> {
     pub partners: &'a PartnerDirectory,
     /// The lines (`[[line]]`): each line's node must be in the plan.
     pub lines: &'a [Line],
+    /// Whether a `[[trunk]]` is configured: without one, a partner reached
+    /// by number only cannot be called.
+    pub has_trunk: bool,
 }
 
 /// The lines as the validator's entry points.
@@ -98,6 +101,27 @@ fn cross_check(plan: &Plan, ctx: &Context<'_>) -> Vec<Diagnostic> {
             )),
             _ => None,
         };
+        if let NodeKind::Transfer(t) = &node.kind {
+            let by_number_only = ctx.partners.get(&t.partner).is_some_and(|p| {
+                p.contacts()
+                    .iter()
+                    .all(|c| matches!(c, senim_routing::partners::Contact::Number(_)))
+            });
+            if by_number_only && !ctx.has_trunk {
+                out.push(Diagnostic {
+                    path: plan.source().to_path_buf(),
+                    line: node.pos.line,
+                    column: node.pos.column,
+                    severity: Severity::Warning,
+                    message: format!(
+                        "transfer {:?}: partner {:?} is reached by number only and no [[trunk]] \
+                         is configured: the transfer cannot be placed and the caller hears the \
+                         fallback (docs/trunks.md)",
+                        node.id, t.partner
+                    ),
+                });
+            }
+        }
         if let Some(message) = fault {
             out.push(Diagnostic {
                 path: plan.source().to_path_buf(),
@@ -247,18 +271,16 @@ impl PlanHolder {
 /// with). Called on SIGHUP, on a change of the file, and from HTTP.
 pub fn reload_plan(
     plans: &PlanHolder,
-    prompts: &PromptLibrary,
-    schedules: &Schedules,
-    partners: &PartnerDirectory,
-    lines: &[Line],
+    call: &senim_call::config::CallConfig,
     trigger: &str,
 ) -> Reload {
     plans.reload(
         &Context {
-            prompts,
-            schedules,
-            partners,
-            lines,
+            prompts: &call.prompts,
+            schedules: &call.schedules,
+            partners: &call.partners,
+            lines: &call.lines,
+            has_trunk: !call.outbound.trunks.is_empty(),
         },
         trigger,
     )

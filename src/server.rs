@@ -150,6 +150,29 @@ pub fn load_data(settings: &Settings) -> Result<Data, StartError> {
     })
 }
 
+/// What cannot work without a `[[trunk]]`: specialists reached by number
+/// (never rung). Said by `senim check` and logged at start.
+pub fn trunk_warnings(settings: &Settings) -> Vec<String> {
+    if !settings.trunks.is_empty() {
+        return Vec::new();
+    }
+    let by_number: Vec<&str> = settings
+        .config
+        .specialists
+        .iter()
+        .filter(|s| s.contact.kind() == "number")
+        .map(|s| s.id.as_str())
+        .collect();
+    if by_number.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "no [[trunk]] is configured, so the specialists reached by number ({}) are never rung: \
+         add the provider's or Asterisk's trunk (docs/trunks.md)",
+        by_number.join(", ")
+    )]
+}
+
 /// Everything `senim check` and start-up verify, in the order they depend on
 /// each other: prompts, data, dialplan.
 pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder), StartError> {
@@ -162,6 +185,7 @@ pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder)
             schedules: &settings.config.hours,
             partners: &data.partners,
             lines: &settings.lines,
+            has_trunk: !settings.trunks.is_empty(),
         },
     )
     .map_err(StartError::Dialplan)?;
@@ -191,14 +215,7 @@ pub fn private_paths(settings: &Settings) -> Vec<crate::util::private_files::Pri
 
 /// Reload the dialplan of a running Senim.
 fn reload(ctx: &CallContext, trigger: &str) {
-    let _ = reload_plan(
-        &ctx.plans,
-        &ctx.call.prompts,
-        &ctx.call.schedules,
-        &ctx.call.partners,
-        &ctx.call.lines,
-        trigger,
-    );
+    let _ = reload_plan(&ctx.plans, &ctx.call, trigger);
 }
 
 /// Where a running Senim listens (ports resolved when 0 was asked for).
@@ -338,6 +355,9 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     let _data_lock = hold_data_dir(&settings, "senim serve")?;
     tracing::info!(dir = %settings.data_dir.display(), "data folder");
     warn_of_files_left_in_working_dir(&settings);
+    for warning in trunk_warnings(&settings) {
+        tracing::warn!("{warning}");
+    }
     let voicemail_dir = crate::call::voicemail_file::prepare_dir(&cfg.voicemail.dir)?;
     // HTTPS: the certificate and key are checked before anything listens.
     let https = match cfg.http.tls() {

@@ -147,3 +147,36 @@ fn each_cause_of_an_error_is_said_once() {
     assert!(err.contains("absent.toml"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+#[test]
+fn without_a_trunk_check_says_what_cannot_be_called() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("senim.toml");
+    std::fs::write(
+        &cfg,
+        "[[specialist]]\nid = \"dana\"\nname = \"Dana\"\nskills = [\"legal\"]\n\
+         languages = [\"ru\"]\nnumber = \"+77011112233\"\n",
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_senim"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .output()
+        .expect("run senim check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("specialists reached by number (dana) are never rung"),
+        "{text}"
+    );
+    // The bundled plan's emergency transfer reaches its partner by number.
+    assert!(
+        text.contains("is reached by number only and no [[trunk]]"),
+        "{text}"
+    );
+}

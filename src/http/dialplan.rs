@@ -25,14 +25,7 @@ pub async fn reload(
     Extension(caller): Extension<Caller>,
 ) -> (StatusCode, Json<Reload>) {
     let ctx = &state.calls;
-    let r = reload_plan(
-        &ctx.plans,
-        &ctx.call.prompts,
-        &ctx.call.schedules,
-        &ctx.call.partners,
-        &ctx.call.lines,
-        "HTTP",
-    );
+    let r = reload_plan(&ctx.plans, &ctx.call, "HTTP");
     let code = if r.accepted {
         StatusCode::OK
     } else {
