@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use senim_routing::hours::Schedules;
+use senim_routing::specialists::SpecialistsError;
 use serde::Deserialize;
 
 use crate::driver::admission::UnknownSources;
@@ -21,6 +22,10 @@ use crate::driver::tls::TlsFiles;
 use crate::http::auth::{ApiConfig, TokenTable};
 use crate::store::retention::{Retention, RetentionConfig};
 use crate::util::duration::{parse_duration, parse_port_range};
+
+pub mod places;
+
+use places::{Fault, Faults, Places};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -31,21 +36,21 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The file is not valid TOML or has a key of the wrong type or name.
-    #[error("{path}:{line}:{column}: {message}")]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    /// A value parsed but makes no sense (for example an empty port range).
-    #[error("{origin}: key `{key}`: {message}")]
-    Invalid {
-        origin: String,
-        key: &'static str,
-        message: String,
-    },
+    /// Every fault found: TOML that does not parse, keys of the wrong name
+    /// or type, values that make no sense. Each has its own line and
+    /// column when the file writes it.
+    #[error("{0}")]
+    Faults(Faults),
+}
+
+impl ConfigError {
+    /// The faults, when the file could be read.
+    pub fn faults(&self) -> &[Fault] {
+        match self {
+            ConfigError::Faults(f) => &f.faults,
+            ConfigError::Read { .. } => &[],
+        }
+    }
 }
 
 /// The whole configuration, with defaults that serve on loopback.
@@ -90,6 +95,9 @@ pub struct Config {
     pub api: ApiConfig,
     /// How long personal data is kept (`docs/call-record.md`, Retention).
     pub retention: RetentionConfig,
+    /// Where the file writes each key, for the faults `validate` finds.
+    #[serde(skip)]
+    pub places: Places,
 }
 
 /// The centre's identity on outbound legs (to specialists and partners).
@@ -851,20 +859,63 @@ impl Config {
         }
     }
 
-    /// Parse TOML text; `path` is only used in messages.
+    /// Parse TOML text; `path` is only used in messages. Every fault is
+    /// reported, not only the first: each section, and each entry of
+    /// `[[specialist]]`, `[[trunk]]` and the like, is read on its own, and
+    /// the values of the sections that read well are checked as
+    /// [`Config::validate`] would check them.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| line_column(text, span.start))
-                .unwrap_or((1, 1));
-            ConfigError::Syntax {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: e.message().to_string(),
+        let origin = path.display().to_string();
+        let refuse = |faults: Vec<Fault>| {
+            ConfigError::Faults(Faults {
+                origin: origin.clone(),
+                faults,
+            })
+        };
+        let (root, errors) = toml::de::DeTable::parse_recoverable(text);
+        if !errors.is_empty() {
+            return Err(refuse(
+                errors.iter().map(|e| places::toml_fault(text, e)).collect(),
+            ));
+        }
+        let span = root.span();
+        let root = root.into_inner();
+        let places = Places::of(&root, text);
+        let first = match places::document::<Config>(root.clone(), span.clone()) {
+            Ok(mut config) => {
+                config.places = places;
+                return Ok(config);
             }
-        })
+            Err(e) => places::toml_fault(text, &e),
+        };
+        let parts = places::parts_of::<Config>(&root, text);
+        let mut faults = parts.faults;
+        if faults.is_empty() {
+            faults.push(first);
+        }
+        // The values of the parts that read well: their faults too, except
+        // those about a section with a part at fault (a missing trunk that
+        // is only misspelt is no news).
+        if let Ok(mut partial) = places::document::<Config>(parts.good, span) {
+            let mut places = places;
+            places.renumber(parts.kept);
+            partial.places = places;
+            let failed = parts.failed_sections;
+            if let Err(ConfigError::Faults(more)) = partial.validate(&origin) {
+                faults.extend(more.faults.into_iter().filter(|f| {
+                    !failed.iter().any(|s| {
+                        f.message.contains(&format!("[{s}]"))
+                            || f.message.contains(&format!("[{s}."))
+                    })
+                }));
+            }
+        }
+        faults.sort_by_key(|f| match f.at {
+            Some(places::At::Text { line, column }) => (line, column),
+            _ => (usize::MAX, 0),
+        });
+        faults.dedup();
+        Err(refuse(faults))
     }
 
     /// Apply `SENIM_*` environment variables from `vars` (normally `std::env::vars()`).
@@ -873,11 +924,19 @@ impl Config {
         vars: I,
     ) -> Result<(), ConfigError> {
         for (name, value) in vars {
-            let bad = |key: &'static str, message: String| ConfigError::Invalid {
-                origin: format!("environment variable {name}"),
-                key,
-                message,
+            let bad = |key: &'static str, message: String| {
+                ConfigError::Faults(Faults {
+                    origin: format!("environment variable {name}"),
+                    faults: vec![Fault {
+                        key: Some(key.to_string()),
+                        at: Some(places::At::Env(name.clone())),
+                        message,
+                    }],
+                })
             };
+            if let Some(key) = env_key(&name) {
+                self.places.set_by_env(key, &name);
+            }
             match name.as_str() {
                 "SENIM_SIP_LISTEN" => {
                     self.sip.listen = value
@@ -942,37 +1001,44 @@ impl Config {
     }
 
     /// Check values that TOML types cannot express and derive the settings.
+    /// Every fault is reported, each at the line and column of its key
+    /// when the file writes it.
     pub fn validate(mut self, origin: &str) -> Result<Settings, ConfigError> {
-        let bad = |key: &'static str, message: String| ConfigError::Invalid {
-            origin: origin.to_string(),
-            key,
-            message,
-        };
+        let places = std::mem::take(&mut self.places);
+        let mut faults: Vec<Fault> = Vec::new();
+        let mut bad = |path: &str, message: String| faults.push(places.fault(path, message));
         let data_dir = match &self.data.dir {
             Some(dir) if dir.as_os_str().is_empty() => {
-                return Err(bad(
-                    "data.dir",
-                    "is empty: give a folder or leave the key out".into(),
-                ))
-            }
-            Some(dir) => dir.clone(),
-            None => default_data_dir(|name| std::env::var_os(name)).ok_or_else(|| {
                 bad(
                     "data.dir",
-                    "is not set and neither STATE_DIRECTORY, XDG_DATA_HOME nor HOME is: \
-                     give Senim a data folder (e.g. /var/lib/senim)"
-                        .into(),
-                )
-            })?,
+                    "is empty: give a folder or leave the key out".into(),
+                );
+                None
+            }
+            Some(dir) => Some(dir.clone()),
+            None => {
+                let dir = default_data_dir(|name| std::env::var_os(name));
+                if dir.is_none() {
+                    bad(
+                        "data.dir",
+                        "is not set and neither STATE_DIRECTORY, XDG_DATA_HOME nor HOME is: \
+                         give Senim a data folder (e.g. /var/lib/senim)"
+                            .into(),
+                    );
+                }
+                dir
+            }
         };
-        self.place_data_files(&data_dir);
+        if let Some(dir) = &data_dir {
+            self.place_data_files(dir);
+        }
         for (key, listen) in [
             ("sip.listen", Some(self.sip.listen)),
             ("sip.tls_listen", self.sip.tls_listen),
         ] {
             let Some(listen) = listen else { continue };
             if self.trunks.is_empty() && !listen.ip().is_loopback() {
-                return Err(bad(
+                bad(
                     key,
                     format!(
                         "{listen} is not a loopback address and no [[trunk]] is configured, so \
@@ -981,48 +1047,50 @@ impl Config {
                          addresses its calls come from; see docs/trunks.md), or listen on \
                          127.0.0.1"
                     ),
-                ));
+                );
             }
         }
-        let sip_tls = self.sip.tls(origin)?;
-        let rtp_ports = parse_port_range(&self.media.rtp_ports)
-            .ok_or_else(|| {
-                bad(
-                    "media.rtp_ports",
-                    format!(
-                        "{:?} is not a range like \"10000-20000\" with room for at least one even port pair",
-                        self.media.rtp_ports
-                    ),
-                )
-            })?;
+        let sip_tls = match self.sip.tls() {
+            Ok(tls) => tls,
+            Err((key, message)) => {
+                bad(key, message);
+                None
+            }
+        };
+        let rtp_ports = parse_port_range(&self.media.rtp_ports);
+        if rtp_ports.is_none() {
+            bad(
+                "media.rtp_ports",
+                format!(
+                    "{:?} is not a range like \"10000-20000\" with room for at least one even port pair",
+                    self.media.rtp_ports
+                ),
+            );
+        }
         let sip_t1 = parse_duration(&self.sip.t1)
-            .filter(|d| *d >= Duration::from_millis(50) && *d <= Duration::from_secs(5))
-            .ok_or_else(|| {
-                bad(
-                    "sip.t1",
-                    format!("{:?} is not a duration between 50ms and 5s", self.sip.t1),
-                )
-            })?;
+            .filter(|d| *d >= Duration::from_millis(50) && *d <= Duration::from_secs(5));
+        if sip_t1.is_none() {
+            bad(
+                "sip.t1",
+                format!("{:?} is not a duration between 50ms and 5s", self.sip.t1),
+            );
+        }
         match (&self.http.tls_cert, &self.http.tls_key) {
-            (Some(_), None) => {
-                return Err(bad(
-                    "http.tls_key",
-                    "http.tls_cert is set: the private key's PEM file is needed too".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(bad(
-                    "http.tls_cert",
-                    "http.tls_key is set: the certificate's PEM file is needed too".into(),
-                ))
-            }
+            (Some(_), None) => bad(
+                "http.tls_key",
+                "http.tls_cert is set: the private key's PEM file is needed too".into(),
+            ),
+            (None, Some(_)) => bad(
+                "http.tls_cert",
+                "http.tls_key is set: the certificate's PEM file is needed too".into(),
+            ),
             _ => {}
         }
         if !self.http.listen.ip().is_loopback()
             && self.http.tls().is_none()
             && !self.http.behind_proxy
         {
-            return Err(bad(
+            bad(
                 "http.listen",
                 format!(
                     "{} is not a loopback address, and bearer tokens and callers' data must \
@@ -1031,53 +1099,50 @@ impl Config {
                      terminates TLS in front of it",
                     self.http.listen
                 ),
-            ));
+            );
         }
         if !self.database.url.starts_with("sqlite:") {
-            return Err(bad(
+            bad(
                 "database.url",
                 format!(
                     "{:?}: only sqlite: URLs are supported in this version",
                     self.database.url
                 ),
-            ));
+            );
         }
         if let Some(key) = &self.privacy.caller_hash_key {
-            match hex::decode(key) {
-                Ok(k) if k.len() >= 16 => {}
-                _ => {
-                    return Err(bad(
-                        "privacy.caller_hash_key",
-                        "must be at least 32 hex digits (16 bytes)".into(),
-                    ))
-                }
+            if !matches!(hex::decode(key), Ok(k) if k.len() >= 16) {
+                bad(
+                    "privacy.caller_hash_key",
+                    "must be at least 32 hex digits (16 bytes)".into(),
+                );
             }
         }
         if let Some(key) = &self.privacy.number_key {
             if !matches!(hex::decode(key.trim()), Ok(k) if k.len() == 32) {
-                return Err(bad(
+                bad(
                     "privacy.number_key",
                     "must be 64 hex digits (32 bytes)".into(),
-                ));
+                );
             }
         }
         let media_ip = self.media.ip.unwrap_or_else(|| self.sip.listen.ip());
         if media_ip.is_unspecified() {
-            return Err(bad(
+            bad(
                 "media.ip",
                 "an address callers can send RTP to is needed when sip.listen is a wildcard".into(),
-            ));
+            );
         }
         let sdp_ip = self
             .media
             .public_ip
             .or_else(|| self.sip.public_address.map(|a| a.ip()))
             .unwrap_or(media_ip);
-        if sdp_ip.is_unspecified() {
-            return Err(bad(
+        if sdp_ip.is_unspecified() && !media_ip.is_unspecified() {
+            bad(
                 "media.public_ip",
                 "must be an address callers can send RTP to, not a wildcard".into(),
-            ));
+            );
         }
         for (key, value) in [
             ("routing.accept_timeout", &self.routing.accept_timeout),
@@ -1088,92 +1153,106 @@ impl Config {
             ),
         ] {
             if parse_duration(value).is_none() {
-                return Err(bad(
-                    key,
-                    format!("{value:?} is not a duration like \"15s\""),
-                ));
+                bad(key, format!("{value:?} is not a duration like \"15s\""));
             }
         }
         if let Some(n) = &self.centre.number {
-            let digits = n.strip_prefix('+').unwrap_or(n);
-            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-                return Err(bad(
+            match senim_routing::partners::normalize_number(n) {
+                Ok(e164) if e164.starts_with('+') => self.centre.number = Some(e164),
+                _ => bad(
                     "centre.number",
                     format!("{n:?} is not a number like \"+77232000000\""),
-                ));
+                ),
             }
         }
         let area_code = match self.centre.area_code.trim() {
             "" => None,
-            code => Some(
-                senim_call::config::AreaCode::parse(code)
-                    .map_err(|e| bad("centre.area_code", e.to_string()))?,
-            ),
+            code => match senim_call::config::AreaCode::parse(code) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    bad("centre.area_code", e.to_string());
+                    None
+                }
+            },
         };
         let mut seen = std::collections::BTreeSet::new();
         let mut trunks = Vec::with_capacity(self.trunks.len());
-        for t in &self.trunks {
+        for (i, t) in self.trunks.iter().enumerate() {
             if !seen.insert(t.id.clone()) {
-                return Err(bad(
-                    "trunk.id",
+                bad(
+                    &format!("trunk[{i}].id"),
                     format!("trunk {:?} is defined twice", t.id),
-                ));
+                );
             }
-            let settings = t
-                .settings(self.centre.number.is_some())
-                .map_err(|(key, message)| bad(key, format!("trunk {:?}: {message}", t.id)))?;
-            trunks.push(settings);
+            match t.settings(self.centre.number.is_some()) {
+                Ok(settings) => trunks.push(settings),
+                Err((key, message)) => bad(
+                    &entry_path(key, "trunk", i),
+                    format!("trunk {:?}: {message}", t.id),
+                ),
+            }
         }
-        let registrar = self
-            .registrar
-            .settings()
-            .map_err(|(key, message)| bad(key, message))?;
+        let registrar = match self.registrar.settings() {
+            Ok(r) => Some(r),
+            Err((key, message)) => {
+                bad(key, message);
+                None
+            }
+        };
         let mut lines: Vec<senim_call::config::Line> = Vec::with_capacity(self.lines.len());
-        for l in &self.lines {
+        for (i, l) in self.lines.iter().enumerate() {
             let start = l.start.trim();
             if start.is_empty()
                 || !start
                     .chars()
                     .all(|c| c.is_alphanumeric() || "-_.".contains(c))
             {
-                return Err(bad(
-                    "line.start",
+                bad(
+                    &format!("line[{i}].start"),
                     format!(
                         "line {:?}: {:?} is not a dialplan node id",
                         l.number, l.start
                     ),
-                ));
+                );
+                continue;
             }
-            let line = senim_call::config::Line::new(
+            let Some(line) = senim_call::config::Line::new(
                 &l.number,
                 start,
                 l.name.clone().filter(|n| !n.trim().is_empty()),
-            )
-            .ok_or_else(|| {
+            ) else {
                 bad(
-                    "line.number",
+                    &format!("line[{i}].number"),
                     format!("{:?} is not a number like \"+77232000000\"", l.number),
-                )
-            })?;
+                );
+                continue;
+            };
             if let Some(first) = lines.iter().find(|o| o.number == line.number) {
-                return Err(bad(
-                    "line.number",
+                bad(
+                    &format!("line[{i}].number"),
                     format!(
                         "{:?} is the same number as a line before it (normalised {}, starting at {:?})",
                         l.number, first.number, first.start
                     ),
-                ));
+                );
+                continue;
             }
             lines.push(line);
         }
-        TokenTable::from_config(&self.api, |id| {
+        if let Err(token_faults) = TokenTable::from_config(&self.api, |id| {
             self.specialists.iter().any(|s| s.id.as_str() == id)
-        })
-        .map_err(|m| bad("api.token", m))?;
-        let retention = self
-            .retention
-            .parse()
-            .map_err(|(key, message)| bad(key, message))?;
+        }) {
+            for (i, key, message) in token_faults {
+                bad(&format!("api.token[{i}].{key}"), message);
+            }
+        }
+        let retention = match self.retention.parse() {
+            Ok(r) => Some(r),
+            Err((key, message)) => {
+                bad(key, message);
+                None
+            }
+        };
         let prompts_dir = self.prompts.dir.clone();
         let dialplan_file = self.dialplan.file.clone();
         let mut config = self;
@@ -1181,31 +1260,43 @@ impl Config {
             std::mem::replace(&mut config.hours, Schedules::empty()).with_default_centre();
         // A specialist whose schedule names no [hours] entry would never be
         // rung, and nothing would say why.
-        config
-            .specialists
-            .check_schedules(&config.hours)
-            .map_err(|e| ConfigError::Invalid {
+        for (i, e) in config.specialists.schedule_faults(&config.hours) {
+            let message = match (&e, config.specialists.iter().nth(i)) {
+                (SpecialistsError::Invalid { message, .. }, Some(s)) => {
+                    format!("specialist `{}`: {message}", s.id)
+                }
+                _ => e.to_string(),
+            };
+            bad(&format!("specialist[{i}].schedule"), message);
+        }
+        config.places = places;
+        match (data_dir, rtp_ports, sip_t1, registrar, retention) {
+            (Some(data_dir), Some(rtp_ports), Some(sip_t1), Some(registrar), Some(retention))
+                if faults.is_empty() =>
+            {
+                Ok(Settings {
+                    config,
+                    origin: origin.to_string(),
+                    rtp_ports,
+                    media_ip,
+                    sdp_ip,
+                    prompts_dir,
+                    sip_t1,
+                    dialplan_file,
+                    retention,
+                    trunks,
+                    lines,
+                    registrar,
+                    area_code,
+                    sip_tls,
+                    data_dir,
+                })
+            }
+            _ => Err(ConfigError::Faults(Faults {
                 origin: origin.to_string(),
-                key: "specialist.schedule",
-                message: e.to_string(),
-            })?;
-        Ok(Settings {
-            config,
-            origin: origin.to_string(),
-            rtp_ports,
-            media_ip,
-            sdp_ip,
-            prompts_dir,
-            sip_t1,
-            dialplan_file,
-            retention,
-            trunks,
-            lines,
-            registrar,
-            area_code,
-            sip_tls,
-            data_dir,
-        })
+                faults,
+            })),
+        }
     }
 
     /// Put the database, the keys and the voice messages not given their
@@ -1224,6 +1315,42 @@ impl Config {
             }
         }
     }
+}
+
+/// `trunk.address` of the `i`th entry of `array`: `trunk[i].address`.
+fn entry_path(key: &str, array: &str, i: usize) -> String {
+    match key
+        .strip_prefix(array)
+        .and_then(|rest| rest.strip_prefix('.'))
+    {
+        Some(rest) => format!("{array}[{i}].{rest}"),
+        None => key.to_string(),
+    }
+}
+
+/// The key a `SENIM_*` environment variable sets.
+fn env_key(var: &str) -> Option<&'static str> {
+    Some(match var {
+        "SENIM_SIP_LISTEN" => "sip.listen",
+        "SENIM_SIP_PUBLIC_ADDRESS" => "sip.public_address",
+        "SENIM_SIP_TLS_LISTEN" => "sip.tls_listen",
+        "SENIM_HTTP_LISTEN" => "http.listen",
+        "SENIM_HTTP_TLS_CERT" => "http.tls_cert",
+        "SENIM_HTTP_TLS_KEY" => "http.tls_key",
+        "SENIM_DATABASE_URL" => "database.url",
+        "SENIM_RTP_PORTS" => "media.rtp_ports",
+        "SENIM_MEDIA_PUBLIC_IP" => "media.public_ip",
+        "SENIM_MEDIA_IP" => "media.ip",
+        "SENIM_PROMPTS_DIR" => "prompts.dir",
+        "SENIM_CALLER_HASH_KEY_FILE" => "privacy.caller_hash_key_file",
+        "SENIM_NUMBER_KEY_FILE" => "privacy.number_key_file",
+        "SENIM_SIP_T1" => "sip.t1",
+        "SENIM_SIP_RATE_LIMIT" => "sip.rate_limit",
+        "SENIM_DIALPLAN" => "dialplan.file",
+        "SENIM_VOICEMAIL_DIR" => "voicemail.dir",
+        "SENIM_DATA_DIR" => "data.dir",
+        _ => return None,
+    })
 }
 
 /// The data folder when `[data] dir` is not set: systemd's
@@ -1257,12 +1384,8 @@ impl SipConfig {
     /// `tls_listen`, `tls_cert` and `tls_key` together, or none of them; the
     /// TLS port apart from the TCP one; a network address only with a trunk
     /// (checked with `listen`). The files are read at start (`server`).
-    fn tls(&self, origin: &str) -> Result<Option<SipTls>, ConfigError> {
-        let bad = |key: &'static str, message: String| ConfigError::Invalid {
-            origin: origin.to_string(),
-            key,
-            message,
-        };
+    fn tls(&self) -> Result<Option<SipTls>, (&'static str, String)> {
+        let bad = |key: &'static str, message: String| (key, message);
         let Some(listen) = self.tls_listen else {
             if self.tls_cert.is_some() || self.tls_key.is_some() {
                 return Err(bad(
@@ -1306,13 +1429,6 @@ impl SipConfig {
             files: TlsFiles { cert, key },
         }))
     }
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]
@@ -1359,6 +1475,100 @@ mod tests {
         c.apply_env([("SENIM_PROMPTS_DIR".to_string(), "p2".to_string())])
             .unwrap();
         assert_eq!(c.prompts.dir, Some(PathBuf::from("p2")));
+    }
+
+    #[test]
+    fn every_fault_is_reported_at_once_each_at_its_own_line() {
+        let text = "[sip]\n\
+                    listen = \"127.0.0.1:5060\"\n\
+                    t1 = \"9s\"\n\
+                    listn = \"127.0.0.1:5070\"\n\
+                    \n\
+                    [[specialist]]\n\
+                    id = \"dana\"\n\
+                    name = \"Dana\"\n\
+                    skills = [\"legal\"]\n\
+                    languages = [\"ru\"]\n\
+                    number = \"8 701 111 22 33\"\n\
+                    \n\
+                    [[specialist]]\n\
+                    id = \"erlan\"\n\
+                    name = \"Erlan\"\n\
+                    skills = [\"cooking\"]\n\
+                    languages = [\"kk\"]\n\
+                    number = \"+77011112234\"\n\
+                    \n\
+                    [[specialist]]\n\
+                    id = \"aruzhan\"\n\
+                    name = \"Aruzhan\"\n\
+                    skills = [\"mediation\"]\n\
+                    languages = [\"kk\"]\n\
+                    number = \"+77011112235\"\n\
+                    schedule = \"nights\"\n\
+                    \n\
+                    [routing]\n\
+                    accept_timeout = \"soon\"\n";
+        let err = Config::from_toml(text, Path::new("c.toml")).unwrap_err();
+        let lines: Vec<String> = err.to_string().lines().map(str::to_string).collect();
+        let at = |line: usize, what: &str| {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("c.toml:{line}:")) && l.contains(what)),
+                "line {line} should say {what}: {lines:#?}"
+            )
+        };
+        at(3, "key `sip.t1`");
+        at(4, "listn");
+        at(
+            16,
+            "specialist #2 `erlan`, key `skills`: unknown skill `cooking`",
+        );
+        at(26, "nights");
+        at(29, "key `routing.accept_timeout`");
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+        // Fixed, the national form of Dana's number is her number.
+        let fixed = text
+            .replace("t1 = \"9s\"", "t1 = \"500ms\"")
+            .replace("listn = \"127.0.0.1:5070\"\n", "")
+            .replace("cooking", "legal")
+            .replace("schedule = \"nights\"\n", "")
+            .replace("\"soon\"", "\"20s\"");
+        let s = Config::from_toml(&fixed, Path::new("c.toml"))
+            .and_then(|c| c.validate("c.toml"))
+            .map_err(|e| e.to_string())
+            .unwrap();
+        let dana = s.config.specialists.get("dana").map(|d| d.contact.clone());
+        assert_eq!(
+            dana,
+            Some(senim_routing::specialists::SpecialistContact::Number(
+                "+77011112233".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_fault_of_a_key_set_by_the_environment_names_the_variable() {
+        let mut c = Config::from_toml("[sip]\nt1 = \"1s\"\n", Path::new("c.toml")).unwrap();
+        c.apply_env([("SENIM_SIP_T1".to_string(), "1h".to_string())])
+            .unwrap();
+        let err = c.validate("c.toml").unwrap_err().to_string();
+        assert!(
+            err.starts_with("environment variable SENIM_SIP_T1: key `sip.t1`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_centre_number_in_national_form_is_its_e164() {
+        let s = Config::from_toml(
+            "[centre]\nnumber = \"8 7232 77 19 22\"\n",
+            Path::new("c.toml"),
+        )
+        .and_then(|c| c.validate("c.toml"))
+        .map_err(|e| e.to_string())
+        .unwrap();
+        assert_eq!(s.config.centre.number.as_deref(), Some("+77232771922"));
     }
 
     #[test]

@@ -575,8 +575,10 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     let tokens = http::auth::TokenTable::from_config(&cfg.api, |id| {
         cfg.specialists.iter().any(|s| s.id.as_str() == id)
     })
-    .unwrap_or_else(|e| {
-        tracing::error!(error = %e, "api tokens refused; the API answers 401 to everyone");
+    .unwrap_or_else(|faults| {
+        for (_, _, e) in faults {
+            tracing::error!(error = %e, "api tokens refused; the API answers 401 to everyone");
+        }
         http::auth::TokenTable::default()
     });
     match (&https, http_bound.ip().is_loopback()) {

@@ -180,3 +180,59 @@ fn without_a_trunk_check_says_what_cannot_be_called() {
         "{text}"
     );
 }
+
+/// Five faults in three sections: `senim check` lists all five, each at the
+/// line of its own key, and refuses the file.
+#[test]
+fn check_lists_every_fault_each_at_its_own_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("senim.toml");
+    std::fs::write(
+        &cfg,
+        "[sip]\n\
+         t1 = \"9s\"\n\
+         listn = \"127.0.0.1:5070\"\n\
+         \n\
+         [[specialist]]\n\
+         id = \"dana\"\n\
+         name = \"Dana\"\n\
+         skills = [\"cooking\"]\n\
+         languages = [\"ru\"]\n\
+         number = \"8 701 111 22 33\"\n\
+         \n\
+         [[specialist]]\n\
+         id = \"erlan\"\n\
+         name = \"Erlan\"\n\
+         skills = [\"legal\"]\n\
+         languages = [\"kk\"]\n\
+         number = \"+77011112234\"\n\
+         schedule = \"nights\"\n\
+         \n\
+         [routing]\n\
+         accept_timeout = \"soon\"\n",
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_senim"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .output()
+        .expect("run senim check");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let name = cfg.display().to_string();
+    for (line, what) in [
+        (2, "key `sip.t1`"),
+        (3, "unknown field `listn`"),
+        (8, "unknown skill `cooking`"),
+        (18, "no schedule `nights`"),
+        (21, "key `routing.accept_timeout`"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("{name}:{line}:")) && l.contains(what)),
+            "line {line} should say {what}:\n{err}"
+        );
+    }
+    assert_eq!(err.matches(&format!("{name}:")).count(), 5, "{err}");
+}

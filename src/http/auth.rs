@@ -93,6 +93,9 @@ impl std::fmt::Debug for TokenTable {
     }
 }
 
+/// A fault of one `[[api.token]]`: its index, the key and what is wrong.
+pub type TokenFault = (usize, &'static str, String);
+
 impl TokenTable {
     /// Check the configured tokens: a name each (unique), 64 hex digits,
     /// no hash twice, and for role `specialist` an id from `specialists`
@@ -100,52 +103,81 @@ impl TokenTable {
     pub fn from_config(
         config: &ApiConfig,
         specialist_exists: impl Fn(&str) -> bool,
-    ) -> Result<TokenTable, String> {
+    ) -> Result<TokenTable, Vec<TokenFault>> {
         let mut tokens: Vec<Token> = Vec::with_capacity(config.tokens.len());
+        let mut faults: Vec<TokenFault> = Vec::new();
         for (i, t) in config.tokens.iter().enumerate() {
             let which = if t.name.trim().is_empty() {
                 format!("token {}", i + 1)
             } else {
                 format!("token {:?}", t.name)
             };
+            let mut bad = |key: &'static str, message: String| faults.push((i, key, message));
             if t.name.trim().is_empty() || t.name.chars().any(char::is_control) {
-                return Err(format!("{which}: `name` must be a non-empty line of text"));
+                bad(
+                    "name",
+                    format!("{which}: `name` must be a non-empty line of text"),
+                );
+                continue;
             }
             if t.sha256.trim().starts_with(TOKEN_PREFIX) {
-                return Err(format!(
-                    "{which}: `sha256` holds a token, not its hash: the token must not be in the \
-                     configuration. Give that token up (it has been written down), make a new one \
-                     with `senim token`, and paste the `sha256 = ...` line it prints"
-                ));
+                bad(
+                    "sha256",
+                    format!(
+                        "{which}: `sha256` holds a token, not its hash: the token must not be in \
+                         the configuration. Give that token up (it has been written down), make a \
+                         new one with `senim token`, and paste the `sha256 = ...` line it prints"
+                    ),
+                );
+                continue;
             }
-            let hash: [u8; 32] = hex::decode(t.sha256.trim())
+            let Some(hash) = hex::decode(t.sha256.trim())
                 .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| {
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            else {
+                bad(
+                    "sha256",
                     format!(
                         "{which}: `sha256` must be 64 hex digits (the SHA-256 of the token; \
                          `senim token` prints one)"
-                    )
-                })?;
-            match (t.role, &t.specialist) {
-                (Role::Specialist, None) => {
-                    return Err(format!(
+                    ),
+                );
+                continue;
+            };
+            let role_fault = match (t.role, &t.specialist) {
+                (Role::Specialist, None) => Some((
+                    "role",
+                    format!(
                         "{which}: role specialist needs `specialist`, the id of a [[specialist]]"
-                    ))
-                }
-                (Role::Specialist, Some(id)) if !specialist_exists(id) => {
-                    return Err(format!("{which}: no [[specialist]] with id {id:?}"))
-                }
-                (Role::Admin | Role::Coordinator, Some(_)) => {
-                    return Err(format!("{which}: `specialist` is only for role specialist"))
-                }
-                _ => {}
+                    ),
+                )),
+                (Role::Specialist, Some(id)) if !specialist_exists(id) => Some((
+                    "specialist",
+                    format!("{which}: no [[specialist]] with id {id:?}"),
+                )),
+                (Role::Admin | Role::Coordinator, Some(_)) => Some((
+                    "specialist",
+                    format!("{which}: `specialist` is only for role specialist"),
+                )),
+                _ => None,
+            };
+            if let Some((key, message)) = role_fault {
+                bad(key, message);
+                continue;
             }
             if tokens.iter().any(|o| o.caller.name == t.name) {
-                return Err(format!("{which}: the name is used by another token"));
+                bad(
+                    "name",
+                    format!("{which}: the name is used by another token"),
+                );
+                continue;
             }
             if tokens.iter().any(|o| o.hash == hash) {
-                return Err(format!("{which}: the same token is configured twice"));
+                bad(
+                    "sha256",
+                    format!("{which}: the same token is configured twice"),
+                );
+                continue;
             }
             tokens.push(Token {
                 hash,
@@ -155,6 +187,9 @@ impl TokenTable {
                     specialist: t.specialist.clone(),
                 },
             });
+        }
+        if !faults.is_empty() {
+            return Err(faults);
         }
         Ok(TokenTable { tokens })
     }
@@ -321,7 +356,10 @@ mod tests {
                 sha256: token.clone(),
             }],
         };
-        let err = TokenTable::from_config(&config, |_| true).unwrap_err();
+        let err = TokenTable::from_config(&config, |_| true)
+            .unwrap_err()
+            .remove(0)
+            .2;
         assert!(err.contains("holds a token, not its hash"), "{err}");
         assert!(
             !err.contains(&token),
@@ -392,7 +430,14 @@ mod tests {
     #[test]
     fn bad_token_entries_are_refused_at_load() {
         let exists = |id: &str| id == "erlan";
-        let err = |c: ApiConfig| TokenTable::from_config(&c, exists).unwrap_err();
+        let err = |c: ApiConfig| {
+            TokenTable::from_config(&c, exists)
+                .unwrap_err()
+                .into_iter()
+                .map(|f| f.2)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let e = err(config(&[("x", Role::Specialist, "t", None)]));
         assert!(e.contains("needs `specialist`"), "{e}");
         let e = err(config(&[("x", Role::Specialist, "t", Some("nobody"))]));

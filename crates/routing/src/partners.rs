@@ -272,7 +272,9 @@ impl PartnerDirectory {
 }
 
 /// Checks and normalises a number: E.164 (`+77232771922`; spaces, dashes,
-/// dots and brackets are dropped) or a short code of 3-4 digits.
+/// dots and brackets are dropped), the same number in the national form
+/// (`8 7232 77-19-22`) or without its `+` (`77232771922`), both written as
+/// E.164, or a short code of 3-4 digits.
 pub fn normalize_number(raw: &str) -> Result<String, String> {
     let cleaned: String = raw
         .chars()
@@ -303,11 +305,10 @@ pub fn normalize_number(raw: &str) -> Result<String, String> {
         if (3..=4).contains(&cleaned.len()) {
             return Ok(cleaned);
         }
-        if cleaned.len() == 11 && cleaned.starts_with('8') {
-            return Err(format!(
-                "`{raw}` is in the national format: write it in E.164 as +7{}",
-                &cleaned[1..]
-            ));
+        // The national form (8 and ten digits) and the international one
+        // without its + (7 and ten digits) are the same number as +7...
+        if cleaned.len() == 11 && (cleaned.starts_with('8') || cleaned.starts_with('7')) {
+            return Ok(format!("+7{}", &cleaned[1..]));
         }
         return Err(format!(
             "`{raw}`: write numbers in E.164 (+7...) or as a 3-4 digit short code (112, 150, 1415)"
@@ -789,9 +790,9 @@ mod tests {
         );
         assert_eq!(normalize_number("112").unwrap(), "112");
         assert_eq!(normalize_number("1415").unwrap(), "1415");
-        assert!(normalize_number("8 7232 77-19-22")
-            .unwrap_err()
-            .contains("+77232771922"));
+        assert_eq!(normalize_number("8 7232 77-19-22").unwrap(), "+77232771922");
+        assert_eq!(normalize_number("77232771922").unwrap(), "+77232771922");
+        assert!(normalize_number("8 10 49 30 123456").is_err());
         assert!(normalize_number("77-19-22").is_err());
         assert!(normalize_number("12").is_err());
         assert!(normalize_number("12345").is_err());

@@ -482,28 +482,41 @@ impl Specialists {
 
     /// Checks that every named schedule exists in `schedules`.
     pub fn check_schedules(&self, schedules: &Schedules) -> Result<(), SpecialistsError> {
+        match self.schedule_faults(schedules).into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every specialist whose named schedule is not in `schedules`, with
+    /// their position in the list.
+    pub fn schedule_faults(&self, schedules: &Schedules) -> Vec<(usize, SpecialistsError)> {
+        let mut out = Vec::new();
         for (i, s) in self.list.iter().enumerate() {
             if let Some(ScheduleRef::Named(id)) = &s.schedule {
                 if schedules.get(id).is_none() {
                     let known: Vec<&str> = schedules.ids().collect();
-                    return Err(SpecialistsError::Invalid {
-                        path: None,
-                        line: None,
-                        entry: format!("specialist #{} `{}`", i + 1, s.id),
-                        key: "schedule".into(),
-                        message: format!(
-                            "no schedule `{id}` in [hours] (known: {})",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
-                    });
+                    out.push((
+                        i,
+                        SpecialistsError::Invalid {
+                            path: None,
+                            line: None,
+                            entry: format!("specialist #{} `{}`", i + 1, s.id),
+                            key: "schedule".into(),
+                            message: format!(
+                                "no schedule `{id}` in [hours] (known: {})",
+                                if known.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    known.join(", ")
+                                }
+                            ),
+                        },
+                    ));
                 }
             }
         }
-        Ok(())
+        out
     }
 
     /// The specialist with this id.

@@ -126,6 +126,15 @@ fn a_partner_sees_the_callers_number_only_when_its_entry_says_so() {
     let text = with("share_caller_number", Some("share_caller_number = true"));
     let shared = PartnerDirectory::from_toml_str(&text, Path::new("x")).unwrap();
     assert!(shared.get("ulba").unwrap().shares_caller_number());
+    // The national form is the same number as E.164.
+    let national = with("number", Some("number = \"8 7232 77-19-22\""));
+    let read = PartnerDirectory::from_toml_str(&national, Path::new("x")).unwrap();
+    let e164 = with("number", Some("number = \"+7 7232 77-19-22\""));
+    let e164 = PartnerDirectory::from_toml_str(&e164, Path::new("x")).unwrap();
+    assert_eq!(
+        read.get("ulba").unwrap().contacts(),
+        e164.get("ulba").unwrap().contacts()
+    );
     let bad = with("share_caller_number", Some("share_caller_number = \"yes\""));
     assert!(err_of(&bad).contains("key `share_caller_number`: expected true or false"));
 }
@@ -197,8 +206,8 @@ fn bad_files_give_clear_errors() {
         ),
         (with("number", None), "needs a `uri`"),
         (
-            with("number", Some("number = \"8 7232 77-19-22\"")),
-            "+77232771922",
+            with("number", Some("number = \"8 10 49 30 123456\"")),
+            "write numbers in E.164",
         ),
         (
             with("number", Some("number = \"77-19-22\"")),
@@ -253,10 +262,10 @@ fn bad_files_give_clear_errors() {
         assert!(e.contains(want), "`{e}` should contain `{want}`\n{text}");
     }
     // Errors name the entry by number and id, with the line.
-    let e = err_of(&with("number", Some("number = \"8 7232 77-19-22\"")));
+    let e = err_of(&with("number", Some("number = \"+7 7232 77-19-2\"")));
     assert_eq!(
         e,
-        "data/partners.toml:5: partner #1 `ulba`, key `number`: `8 7232 77-19-22` is in the national format: write it in E.164 as +77232771922"
+        "data/partners.toml:5: partner #1 `ulba`, key `number`: `+7 7232 77-19-2`: a Kazakhstan number is +7 and 10 digits (+7 7232 77 19 22), this has 9 after +7"
     );
     // Duplicate ids name both entries.
     let two = format!("{}\n[[partner]]\n{BASE}", entry(BASE));

@@ -235,8 +235,17 @@ fn bad_contacts_are_refused() {
             &format!("number = \"{n}\""),
         )
     };
-    assert!(err(&as_number("8 700 000 00 01"))
-        .contains("national format: write it in E.164 as +77000000001"));
+    // The national form is the same number as the international one.
+    for form in ["8 700 000 00 01", "+7 700 000 00 01", "77000000001"] {
+        let s = Specialists::from_toml_str(&as_number(form), Path::new("specialists.toml"))
+            .expect("a number in any form");
+        assert_eq!(
+            s.get("aigerim").map(|a| a.contact.clone()),
+            Some(SpecialistContact::Number("+77000000001".into())),
+            "{form}"
+        );
+    }
+    assert!(err(&as_number("8 10 49 30 1234567")).contains("E.164"));
     assert!(err(&as_number("112")).contains("short code"));
     // Softphones: username and password together, a real password.
     let soft = |extra: &str| OK.replace("uri = \"sip:aigerim@127.0.0.1:26001\"", extra);
