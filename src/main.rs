@@ -132,21 +132,29 @@ fn main() -> ExitCode {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
     };
     // SENIM_LOG_FORMAT=json: one JSON object a line, for a log collector.
+    // The last warnings and errors are also kept for `senim status`.
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let format = std::env::var("SENIM_LOG_FORMAT").unwrap_or_default();
+    let log = tracing_subscriber::registry()
+        .with(filter())
+        .with(senim::util::recent_warnings::RecentWarnings);
     if format.eq_ignore_ascii_case("json") {
-        tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter())
-            .with_writer(std::io::stderr)
-            .init();
+        log.with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(std::io::stderr),
+        )
+        .init();
     } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter())
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
+        log.with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .init();
         if !format.is_empty() && !format.eq_ignore_ascii_case("text") {
             tracing::warn!(value = %format, "SENIM_LOG_FORMAT is json or text; writing text");
         }

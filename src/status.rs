@@ -1,7 +1,8 @@
 //! `senim status`: the line at a glance, read from a running Senim's
 //! `/healthz` and `/metrics` on its HTTP listener: whether it takes calls,
 //! calls now, the call records, the specialists, the trunks, the dialplan,
-//! and what was refused since the start. Nothing here needs a token: both
+//! what was refused since the start, and the log's last warnings and
+//! errors (their messages). Nothing here needs a token: both
 //! routes carry counts only, never a number, an address or a name of a
 //! caller.
 
@@ -207,6 +208,20 @@ pub fn summarise(health: &serde_json::Value, metrics: &str) -> Vec<String> {
             .map(|(_, v)| *v as u64)
             .sum::<u64>()
     ));
+    match health["last_warnings"].as_array() {
+        Some(recent) if !recent.is_empty() => {
+            out.push(format!("last warnings and errors ({}):", recent.len()));
+            for r in recent {
+                out.push(format!(
+                    "  {} {:5} {}",
+                    r["at"].as_str().unwrap_or("?"),
+                    r["level"].as_str().unwrap_or("?"),
+                    r["message"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        _ => out.push("last warnings and errors: none since start".into()),
+    }
     out
 }
 
@@ -218,7 +233,10 @@ mod tests {
     fn the_line_at_a_glance() {
         let health = serde_json::json!({
             "status": "ok", "calls_active": 2, "calls_total": 150, "rtp_streams": 2,
-            "call_records": {"state": "spooling", "spooled": 4, "held": 0, "dropped": 0}
+            "call_records": {"state": "spooling", "spooled": 4, "held": 0, "dropped": 0},
+            "last_warnings": [
+                {"at": "2026-12-02T09:15:02Z", "level": "WARN", "message": "trunk provider is down"}
+            ]
         });
         let metrics = "# HELP x\n\
             senim_specialists{state=\"available\"} 3\n\
@@ -244,6 +262,8 @@ mod tests {
                 "trunks: asterisk DOWN; provider up, registered",
                 "dialplan: the last load was accepted (3 reloads accepted)",
                 "refused since start: 120 SIP messages, 4 wrong softphone passwords, 0 lock-outs",
+                "last warnings and errors (1):",
+                "  2026-12-02T09:15:02Z WARN  trunk provider is down",
             ]
         );
     }

@@ -77,6 +77,10 @@ fn the_readme_call_hears_the_greeting_presses_a_key_and_ends_cleanly() {
         "call records: ok",
         "trunks: none configured",
         "dialplan: the last load was accepted",
+        // Logged at start: without a trunk, the emergency transfer's
+        // partner (reached by number) cannot be called.
+        "last warnings and errors (",
+        "no [[trunk]]",
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }

@@ -1,6 +1,7 @@
 //! `GET /healthz`: 200 once SIP is bound and calls are taken (503 while
 //! starting or stopping), with the call and stream counts, and where call
-//! record changes stand (`degraded` while the database refuses them).
+//! record changes stand (`degraded` while the database refuses them), and
+//! the log's last warnings and errors (their messages only).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,6 +22,9 @@ pub struct Health {
     calls_total: u64,
     rtp_streams: u64,
     call_records: CallRecords,
+    /// The last warnings and errors of the log: time, level and message,
+    /// never their fields.
+    last_warnings: Vec<crate::util::recent_warnings::Recent>,
 }
 
 /// Where call record changes stand.
@@ -66,6 +70,7 @@ pub async fn healthz(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<H
         calls_total: stats.calls_total.load(Ordering::Relaxed),
         rtp_streams: state.calls.media.stats().streams.load(Ordering::Relaxed),
         call_records: records,
+        last_warnings: crate::util::recent_warnings::recent(),
     };
     let code = if ready {
         StatusCode::OK

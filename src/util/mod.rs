@@ -3,4 +3,5 @@
 
 pub mod duration;
 pub mod private_files;
+pub mod recent_warnings;
 pub mod time;
