@@ -1547,6 +1547,31 @@ mod tests {
         );
     }
 
+    /// Every cut of a configuration, and every character of it replaced by
+    /// a character that TOML gives meaning to, is read or refused, never a
+    /// panic (a bounded, deterministic relative of a fuzzer).
+    #[test]
+    fn any_cut_or_changed_character_is_refused_without_a_panic() {
+        let text = "[sip]\nt1 = \"9s\"\n[[specialist]]\nid = \"дана\"\nname = \"Дана\"\n\
+                    skills = [\"legal\"]\nlanguages = [\"ru\"]\nnumber = \"8 701 111 22 33\"\n\
+                    [[api.token]]\nname = \"x\"\nrole = \"admin\"\nsha256 = \"00\"\n\
+                    [hours.centre]\nmon = \"09:00-18:00\"\n";
+        let path = Path::new("c.toml");
+        let cuts = text.char_indices().map(|(i, _)| i).chain([text.len()]);
+        for cut in cuts {
+            let _ = Config::from_toml(&text[..cut], path).map(|c| c.validate("c.toml"));
+        }
+        let chars: Vec<char> = text.chars().collect();
+        for i in 0..chars.len() {
+            for c in ['[', ']', '"', '=', '\n', '.', '{', '#', 'я'] {
+                let mut changed = chars.clone();
+                changed[i] = c;
+                let changed: String = changed.into_iter().collect();
+                let _ = Config::from_toml(&changed, path).map(|c| c.validate("c.toml"));
+            }
+        }
+    }
+
     #[test]
     fn a_fault_of_a_key_set_by_the_environment_names_the_variable() {
         let mut c = Config::from_toml("[sip]\nt1 = \"1s\"\n", Path::new("c.toml")).unwrap();
