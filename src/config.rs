@@ -95,6 +95,10 @@ pub struct Config {
     pub api: ApiConfig,
     /// How long personal data is kept (`docs/call-record.md`, Retention).
     pub retention: RetentionConfig,
+    /// The people who sign in to the web pages (`[[user]]`: name, role,
+    /// argon2id hash of the password, for role specialist their id).
+    #[serde(rename = "user")]
+    pub users: Vec<crate::web::users::UserConfig>,
     /// Where the file writes each key, for the faults `validate` finds.
     #[serde(skip)]
     pub places: Places,
@@ -1244,6 +1248,13 @@ impl Config {
         }) {
             for (i, key, message) in token_faults {
                 bad(&format!("api.token[{i}].{key}"), message);
+            }
+        }
+        if let Err(user_faults) = crate::web::users::UserTable::from_config(&self.users, |id| {
+            self.specialists.iter().any(|s| s.id.as_str() == id)
+        }) {
+            for (i, key, message) in user_faults {
+                bad(&format!("user[{i}].{key}"), message);
             }
         }
         let retention = match self.retention.parse() {

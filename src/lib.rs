@@ -3,7 +3,7 @@
 //! The protocol cores live in their own crates (`senim-sip`, `senim-media`)
 //! and never touch a socket or the clock; this crate is the service around
 //! them: configuration, the call controller, the I/O drivers, the store and
-//! the HTTP side.
+//! the HTTP side and the web pages.
 
 pub mod backup;
 pub mod bundled;
@@ -21,3 +21,4 @@ pub mod status;
 pub mod store;
 pub mod test_call;
 pub mod util;
+pub mod web;

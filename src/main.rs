@@ -56,6 +56,24 @@ enum Command {
         #[arg(long)]
         specialist: Option<String>,
     },
+    /// Add a person to the web pages: prints the `[[user]]` entry with the
+    /// argon2id hash of their password. The password is read from standard
+    /// input when it is not a terminal (one line), else one is made and
+    /// printed once.
+    User {
+        /// What they type to sign in (unique; written to the audit log).
+        #[arg(long)]
+        name: String,
+        /// admin, coordinator or specialist.
+        #[arg(long, default_value = "coordinator")]
+        role: String,
+        /// For role specialist: their id from `[[specialist]]`.
+        #[arg(long)]
+        specialist: Option<String>,
+        /// The pages' language until they choose: kk, ru or en.
+        #[arg(long)]
+        lang: Option<String>,
+    },
     /// The running Senim at a glance: calls now, call records, specialists,
     /// trunks, dialplan, refusals (from its /healthz and /metrics).
     Status {
@@ -171,6 +189,12 @@ fn main() -> ExitCode {
             role,
             specialist,
         } => token(&name, &role, specialist.as_deref()),
+        Command::User {
+            name,
+            role,
+            specialist,
+            lang,
+        } => user(&name, &role, specialist.as_deref(), lang.as_deref()),
         Command::Backup { config, to } => backup(config.as_deref(), &to),
         Command::Status { config } => status(config.as_deref()),
         Command::Call {
@@ -422,6 +446,62 @@ fn token(name: &str, role: &str, specialist: Option<&str>) -> anyhow::Result<()>
         println!("specialist = {}", quote(id));
     }
     println!("sha256 = \"{}\"", auth::token_sha256_hex(&token));
+    Ok(())
+}
+
+fn user(
+    name: &str,
+    role: &str,
+    specialist: Option<&str>,
+    lang: Option<&str>,
+) -> anyhow::Result<()> {
+    use senim::web::users::{hash_password, MIN_PASSWORD_CHARS};
+    use std::io::{BufRead, IsTerminal};
+    if !["admin", "coordinator", "specialist"].contains(&role) {
+        anyhow::bail!("--role must be admin, coordinator or specialist");
+    }
+    if role == "specialist" && specialist.is_none() {
+        anyhow::bail!("--role specialist needs --specialist ID");
+    }
+    if let Some(l) = lang {
+        if senim::web::i18n::Lang::parse(l).is_none() {
+            anyhow::bail!("--lang must be kk, ru or en");
+        }
+    }
+    let stdin = std::io::stdin();
+    let (password, made) = if stdin.is_terminal() {
+        (senim::web::users::new_password(), true)
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+    };
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        anyhow::bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
+    }
+    let hash =
+        hash_password(&password).map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    if made {
+        // Not TOML: pasted into the configuration by mistake, the file fails
+        // to load instead of keeping the password in clear.
+        println!("password for {name} (give it to them; Senim keeps only its hash): {password}");
+        println!();
+    }
+    println!("# Add to the configuration:");
+    println!("[[user]]");
+    println!("name = {}", quote(name));
+    println!("role = {}", quote(role));
+    if let Some(id) = specialist {
+        println!("specialist = {}", quote(id));
+    }
+    if let Some(l) = lang {
+        println!("lang = {}", quote(l));
+    }
+    println!("password_hash = {}", quote(&hash));
     Ok(())
 }
 

@@ -509,6 +509,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         registrations: registrations.clone(),
         router: router.clone(),
         sip_stats: sip_stats.clone(),
+        live: Arc::new(crate::call::live::LiveCalls::new()),
     });
     let setup = sip::EndpointSetup {
         realm: cfg.sip.realm.clone(),
@@ -601,22 +602,32 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         ctx.call.specialists.clone(),
         Calls::new(ctx.clone(), ep_tx.clone()),
     );
+    // Checked by Config::validate already; an error here leaves no user.
+    let users = crate::web::users::UserTable::from_config(&cfg.users, |id| {
+        cfg.specialists.iter().any(|s| s.id.as_str() == id)
+    })
+    .unwrap_or_default();
+    let secure_cookies = https.is_some() || cfg.http.behind_proxy;
     let http_state = Arc::new(HttpState {
         ready: AtomicBool::new(false),
         calls: ctx.clone(),
         api: ApiState::new(tokens, api_store),
         follow_ups,
+        web: crate::web::state::WebState::new(users, secure_cookies),
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(http_state.clone());
     let mut cert_watch = None;
     let http_task = match https {
         None => tokio::spawn(async move {
-            let r = axum::serve(http_listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = http_stop_rx.await;
-                })
-                .await;
+            let r = axum::serve(
+                http_listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = http_stop_rx.await;
+            })
+            .await;
             if let Err(e) = r {
                 tracing::error!(error = %e, "HTTP server failed");
             }
@@ -633,7 +644,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
                 let r = axum_server::Server::from_listener(http_listener)
                     .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(config))
                     .handle(handle)
-                    .serve(app.into_make_service())
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await;
                 if let Err(e) = r {
                     tracing::error!(error = %e, "HTTPS server failed");

@@ -7,6 +7,7 @@
 pub mod callback_quota;
 pub mod calls;
 pub mod click_to_call;
+pub mod live;
 pub mod ports;
 pub mod task;
 pub mod voicemail_file;
@@ -53,6 +54,8 @@ pub struct CallContext {
     /// The router task (specialists, queue).
     pub router: RouterHandle,
     pub sip_stats: Arc<SipStats>,
+    /// The calls in progress, for the coordinator's board.
+    pub live: Arc<live::LiveCalls>,
 }
 
 /// The number keys, as the call core sees them.

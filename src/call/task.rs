@@ -375,7 +375,10 @@ impl Shell {
                     let _ = p.socket.get_ref().send_to(&data, to);
                 }
             }
-            Output::Record(op) => self.ctx.recorder.record(*op),
+            Output::Record(op) => {
+                self.ctx.live.apply(&op);
+                self.ctx.recorder.record(*op)
+            }
             Output::Router(request) => self.router(*request),
             Output::Metric(m) => {
                 let s = &self.ctx.sip_stats;

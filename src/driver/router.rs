@@ -9,7 +9,7 @@ use std::time::Instant;
 use senim_call::io::RouterRequest;
 use senim_routing::availability::{Now, RosterSnapshot};
 use senim_routing::hours::{Calendar, Schedules};
-use senim_routing::router::{Action, CallId, Router, RouterSettings};
+use senim_routing::router::{Action, CallId, Router, RouterSettings, RouterSnapshot};
 use senim_routing::specialists::{Skill, Specialists};
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,6 +35,10 @@ pub enum ToRouter {
     Snapshot {
         reply: oneshot::Sender<RosterSnapshot>,
     },
+    /// The specialists and the calls being routed, for the board.
+    Board {
+        reply: oneshot::Sender<RouterSnapshot>,
+    },
     /// How many callers wait, per service.
     QueueLengths {
         reply: oneshot::Sender<Vec<(Skill, usize)>>,
@@ -51,6 +55,13 @@ impl RouterHandle {
     /// Send a message; if the router has stopped (shutdown) it is dropped.
     pub fn send(&self, msg: ToRouter) {
         let _ = self.tx.send(msg);
+    }
+
+    /// The specialists and the calls being routed (None while stopping).
+    pub async fn board(&self) -> Option<RouterSnapshot> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ToRouter::Board { reply });
+        rx.await.ok()
     }
 
     /// The live status of every specialist (None while stopping).
@@ -183,6 +194,9 @@ fn handle(
                 .map(|s| (*s, router.queue_len(*s)))
                 .collect();
             let _ = reply.send(lengths);
+        }
+        ToRouter::Board { reply } => {
+            let _ = reply.send(router.snapshot(now));
         }
         ToRouter::Snapshot { reply } => {
             let snap = router

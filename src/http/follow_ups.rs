@@ -10,11 +10,8 @@
 //! before anything is returned (503 and no data when that fails). A
 //! specialist sees other follow-ups as a [`SummaryView`].
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
@@ -24,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::personal::{no_store, requester};
+use super::personal::{file_body, no_store, requester};
 use super::query::{checked, limit, pairs, DEFAULT_LIMIT};
 use super::state::HttpState;
 use crate::follow_ups::{Shown, Summary};
@@ -232,40 +229,13 @@ pub async fn get_one(
     Ok(no_store(Json(detail).into_response()))
 }
 
-/// A file sent in chunks as it is read.
-struct FileChunks {
-    file: tokio::fs::File,
-    buf: Box<[u8]>,
-}
-
-impl futures_core::Stream for FileChunks {
-    type Item = std::io::Result<bytes::Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        use tokio::io::AsyncRead;
-        let this = &mut *self;
-        let mut read = tokio::io::ReadBuf::new(&mut this.buf);
-        match Pin::new(&mut this.file).poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(None),
-            Poll::Ready(Ok(())) => {
-                Poll::Ready(Some(Ok(bytes::Bytes::copy_from_slice(read.filled()))))
-            }
-        }
-    }
-}
-
 pub async fn recording(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let r = state.follow_ups.recording(&requester(&caller), &id).await?;
-    let body = Body::from_stream(FileChunks {
-        file: r.file,
-        buf: vec![0; 32 * 1024].into_boxed_slice(),
-    });
+    let body = file_body(r.file);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));

@@ -18,6 +18,8 @@ pub struct HttpState {
     pub api: ApiState,
     /// The follow-up queue's use-cases (claim, notes, click-to-call, ...).
     pub follow_ups: FollowUps,
+    /// The web pages' users and sessions.
+    pub web: crate::web::state::WebState,
 }
 
 /// What the API handlers share.

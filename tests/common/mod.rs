@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod browser;
 pub mod caller;
 pub mod kamailio;
 pub mod phone;

@@ -1,0 +1,88 @@
+//! What the pages share: the users, the open sessions, the lock-outs of
+//! wrong passwords, and how cookies are set.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue};
+use senim_sip::lockout::{FailureTracker, LockoutPolicy};
+
+use super::cookies::cookie;
+use super::sessions::{Session, SessionPolicy, Sessions};
+use super::users::UserTable;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "senim_session";
+
+/// What the pages share: the users, the open sessions, the lock-outs.
+pub struct WebState {
+    pub users: UserTable,
+    pub sessions: Mutex<Sessions>,
+    failures: Mutex<FailureTracker<String>>,
+    /// Cookies get `Secure` (HTTPS, or a TLS proxy in front).
+    pub secure_cookies: bool,
+}
+
+impl WebState {
+    pub fn new(users: UserTable, secure_cookies: bool) -> WebState {
+        WebState {
+            users,
+            sessions: Mutex::new(Sessions::new(SessionPolicy::default())),
+            failures: Mutex::new(FailureTracker::new(
+                LockoutPolicy {
+                    max_failures: 10,
+                    lock_for: Duration::from_secs(15 * 60),
+                    decay: Duration::from_secs(60),
+                },
+                10_000,
+            )),
+            secure_cookies,
+        }
+    }
+
+    /// The session of a request's cookie, when open; touching it.
+    pub fn session(&self, headers: &HeaderMap, now: Instant) -> Option<(String, Session)> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let mut sessions = lock(&self.sessions);
+        sessions
+            .touch(id, now)
+            .cloned()
+            .map(|s| (id.to_string(), s))
+    }
+
+    /// Is this user name or address locked out at `now`?
+    pub(super) fn locked(&self, keys: &[String], now: Instant) -> bool {
+        let failures = lock(&self.failures);
+        keys.iter().any(|k| failures.locked_until(k, now).is_some())
+    }
+
+    pub(super) fn fail(&self, keys: &[String], now: Instant) {
+        let mut failures = lock(&self.failures);
+        for k in keys {
+            failures.fail(k, now);
+        }
+    }
+
+    pub(super) fn clear(&self, keys: &[String], now: Instant) {
+        let mut failures = lock(&self.failures);
+        for k in keys {
+            failures.clear(k, now);
+        }
+    }
+
+    pub(super) fn cookie(&self, name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={}", age.as_secs()));
+        }
+        if self.secure_cookies {
+            c.push_str("; Secure");
+        }
+        HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+/// A mutex that a panicked holder did not leave unusable.
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,354 @@
+//! The web pages in a real browser (headless Chromium over WebDriver)
+//! against the real binary: the sign-in page in Kazakh, Russian and
+//! English; the coordinator sees a call placed by SIPp on the live board
+//! while it is in the menu; a specialist claims a callback request left by
+//! a caller, sees the number only after claiming, and completes it with a
+//! note; a form without its CSRF token and pages of another role are
+//! refused. `SENIM_SCREENSHOTS=docs/screenshots` saves each page.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::browser::{page_text, screenshot, text_of, wait_for, wait_text_ends, Driver};
+use common::walks::{press, reach_callback};
+use common::{http_with, wait_until, Senim};
+use fantoccini::{Client, Locator};
+use sqlx::Row;
+
+/// Open round the clock; two specialists for legal help in Russian, so a
+/// Kazakh psychology call overflows to the callback questions.
+const CENTRE: &str = "[hours.centre]\nalways = true\nholidays = \"open\"\n\n\
+    [[specialist]]\nid = \"erlan\"\nname = \"Erlan\"\nskills = [\"legal\"]\nlanguages = [\"ru\"]\nuri = \"sip:erlan@127.0.0.1:9\"\n\n\
+    [[specialist]]\nid = \"aigerim\"\nname = \"Aigerim\"\nskills = [\"legal\"]\nlanguages = [\"ru\"]\nuri = \"sip:aigerim@127.0.0.1:9\"\n";
+/// The test caller's number (From of `common::caller`).
+const CALLER: &str = "+77011234567";
+const PASSWORD: &str = "correct horse battery";
+
+/// The `[[user]]` entry `senim user` prints for this person.
+fn user(name: &str, role: &str, specialist: Option<&str>) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
+    cmd.args(["user", "--name", name, "--role", role]);
+    if let Some(id) = specialist {
+        cmd.args(["--specialist", id]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("senim user");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .expect("password");
+    let out = child.wait_with_output().expect("senim user output");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(PASSWORD), "the password is not printed");
+    text[text.find("[[user]]").expect("entry")..].to_string()
+}
+
+async fn sign_in(c: &Client, base: &str, name: &str) {
+    c.goto(&format!("{base}/login")).await.expect("login page");
+    c.find(Locator::Id("name"))
+        .await
+        .expect("name field")
+        .send_keys(name)
+        .await
+        .expect("type the name");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(PASSWORD)
+        .await
+        .expect("type the password");
+    c.find(Locator::Id("sign-in"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("sign in");
+}
+
+async fn choose_language(c: &Client, code: &str) {
+    c.find(Locator::Css(&format!(
+        "#lang-choice option[value='{code}']"
+    )))
+    .await
+    .expect("language option")
+    .click()
+    .await
+    .expect("choose it");
+    c.find(Locator::Id("lang-apply"))
+        .await
+        .expect("apply")
+        .click()
+        .await
+        .expect("apply it");
+}
+
+async fn session_cookie(c: &Client) -> String {
+    c.get_named_cookie("senim_session")
+        .await
+        .map(|k| k.value().to_string())
+        .unwrap_or_default()
+}
+
+/// A caller leaves a callback request (Kazakh, psychology; nobody takes
+/// it): 1 the number is right, 2 this evening, 2 no message, 1 the centre's
+/// name may be said. Returns the follow-up's id.
+fn leave_callback_request(senim: &Senim) -> String {
+    let mut c = reach_callback(senim);
+    press(&mut c, "1221");
+    assert!(c.wait_bye(Duration::from_secs(30)), "Senim hangs up");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut id = None;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            id = rt.block_on(async {
+                let pool = senim.db().await;
+                sqlx::query("SELECT id FROM follow_ups WHERE kind = 'callback'")
+                    .fetch_optional(&pool)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.get::<String, _>("id"))
+            });
+            id.is_some()
+        }),
+        "no callback request recorded:\n{}",
+        senim.log()
+    );
+    id.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_of_the_coordinator_and_the_specialists() {
+    let config = format!(
+        "{CENTRE}\n{}\n{}\n{}\n",
+        user("dana", "coordinator", None),
+        user("erlan", "specialist", Some("erlan")),
+        user("aigerim", "specialist", Some("aigerim")),
+    );
+    let senim = std::sync::Arc::new(Senim::start_with(Some(&config), &[]));
+    let base = format!("http://{}", senim.http);
+    let driver = Driver::start();
+
+    // The sign-in page in the browser's language, then in each language.
+    let c = driver.browser("ru").await;
+    c.goto(&format!("{base}/")).await.expect("home");
+    assert_eq!(text_of(&c, "h1").await, "Вход");
+    screenshot(&c, "login").await;
+    for (code, title) in [("en", "Sign in"), ("kk", "Кіру"), ("ru", "Вход")] {
+        choose_language(&c, code).await;
+        assert!(wait_for(&c, "h1", Duration::from_secs(5)).await);
+        assert_eq!(text_of(&c, "h1").await, title, "{code}");
+    }
+
+    // A wrong password is refused and says so.
+    c.goto(&format!("{base}/login")).await.expect("login");
+    c.find(Locator::Id("name"))
+        .await
+        .expect("name")
+        .send_keys("dana")
+        .await
+        .expect("type");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("pw")
+        .send_keys("not the password")
+        .await
+        .expect("type");
+    c.find(Locator::Id("sign-in"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    assert!(page_text(&c).await.contains("Неверное имя или пароль"));
+
+    // The coordinator: a call placed by SIPp shows on the live board while
+    // it is in the menu, and leaves it when it ends.
+    sign_in(&c, &base, "dana").await;
+    assert!(
+        c.current_url().await.expect("url").path() == "/board",
+        "the coordinator lands on the board"
+    );
+    let scenario = std::fs::read_to_string(
+        common::repo_root().join("tests/scenarios/caller_hangup_in_menu.xml"),
+    )
+    .expect("scenario")
+    .replace(
+        "<pause milliseconds=\"3000\"/>",
+        "<pause milliseconds=\"12000\"/>",
+    );
+    let scenario_path = senim.dir.path().join("caller_waits_in_menu.xml");
+    std::fs::write(&scenario_path, scenario).expect("write scenario");
+    let sipp = {
+        let senim = senim.clone();
+        let path = scenario_path.clone();
+        tokio::task::spawn_blocking(move || {
+            common::sipp_file(&senim, &path, &[], Duration::from_secs(40))
+        })
+    };
+    assert!(
+        wait_for(
+            &c,
+            "#calls tr.call[data-state='call.menu']",
+            Duration::from_secs(15)
+        )
+        .await,
+        "the call in the menu is not on the board: {}",
+        page_text(&c).await
+    );
+    screenshot(&c, "board").await;
+    let run = sipp.await.expect("sipp");
+    assert!(run.success, "{}", run.output);
+    assert!(
+        wait_text_ends(&c, "#calls-h", "(0)", Duration::from_secs(10)).await,
+        "the ended call left the board: {}",
+        page_text(&c).await
+    );
+    // A specialist's pages are not the coordinator's.
+    c.goto(&format!("{base}/me")).await.expect("me");
+    assert!(!page_text(&c).await.contains("Мои обращения"));
+    c.close().await.expect("close");
+
+    // A caller leaves a callback request.
+    let id = tokio::task::spawn_blocking({
+        let senim = senim.clone();
+        move || leave_callback_request(&senim)
+    })
+    .await
+    .expect("callback request");
+    let digits = CALLER.trim_start_matches('+');
+
+    // Erlan: the open follow-up, without the number, until he claims it.
+    let e = driver.browser("en").await;
+    sign_in(&e, &base, "erlan").await;
+    assert_eq!(e.current_url().await.expect("url").path(), "/me");
+    assert!(
+        wait_for(
+            &e,
+            &format!("#open tr[data-id='{id}']"),
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    let text = page_text(&e).await;
+    assert!(!text.contains(digits), "the list shows no number: {text}");
+    e.goto(&format!("{base}/follow-ups/{id}"))
+        .await
+        .expect("detail");
+    let text = page_text(&e).await;
+    assert!(
+        !text.contains(digits) && !text.contains("Number to call"),
+        "{text}"
+    );
+    screenshot(&e, "specialist").await;
+    e.goto(&format!("{base}/me")).await.expect("me");
+    e.find(Locator::Css(&format!(
+        "#open tr[data-id='{id}'] button.claim"
+    )))
+    .await
+    .expect("claim button")
+    .click()
+    .await
+    .expect("claim");
+    assert!(
+        wait_for(&e, "#number", Duration::from_secs(5)).await,
+        "{}",
+        page_text(&e).await
+    );
+    assert_eq!(text_of(&e, "#number").await, CALLER);
+    screenshot(&e, "follow-up").await;
+
+    // A form without its CSRF token is refused.
+    let cookie = format!("senim_session={}", session_cookie(&e).await);
+    let (code, _, _) = http_with(
+        senim.http,
+        "POST",
+        &format!("/follow-ups/{id}/notes"),
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "text=no+token",
+    );
+    assert_eq!(code, 403);
+    // A specialist's session cannot open the coordinator's board.
+    let (code, _, _) = http_with(senim.http, "GET", "/board", &[("Cookie", &cookie)], "");
+    assert_eq!(code, 403);
+
+    // A note, then completion with a result and a last note.
+    e.find(Locator::Id("note-text"))
+        .await
+        .expect("note")
+        .send_keys("Called, no answer yet")
+        .await
+        .expect("type");
+    e.find(Locator::Id("add-note"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("save it");
+    assert!(wait_for(&e, "#notes", Duration::from_secs(5)).await);
+    e.find(Locator::Css("#result option[value='reached']"))
+        .await
+        .expect("result")
+        .click()
+        .await
+        .expect("choose");
+    e.find(Locator::Id("complete-notes"))
+        .await
+        .expect("last note")
+        .send_keys("Reached; legal advice given")
+        .await
+        .expect("type");
+    e.find(Locator::Id("complete"))
+        .await
+        .expect("complete")
+        .click()
+        .await
+        .expect("complete it");
+    assert!(wait_for(&e, "#status", Duration::from_secs(5)).await);
+    assert_eq!(text_of(&e, "#status").await, "Done");
+    assert!(page_text(&e).await.contains("Reached; legal advice given"));
+    e.close().await.expect("close");
+
+    // Aigerim cannot open Erlan's follow-up: no number, no notes.
+    let a = driver.browser("kk").await;
+    sign_in(&a, &base, "aigerim").await;
+    a.goto(&format!("{base}/follow-ups/{id}"))
+        .await
+        .expect("detail");
+    let text = page_text(&a).await;
+    assert!(
+        !text.contains(digits) && !text.contains("legal advice"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Менің жұмысым"),
+        "the page is in Kazakh: {text}"
+    );
+    a.close().await.expect("close");
+
+    // The reads are in the audit log.
+    let pool = senim.db().await;
+    let reads: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE token_name = 'erlan' AND target = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .expect("audit");
+    assert!(reads >= 2, "claim and reads audited: {reads}");
+}
