@@ -764,8 +764,7 @@ fn a_specialist_added_by_a_reload_is_rung_at_the_contact_the_router_gives() {
     let (invite, peer) = h
         .requests()
         .into_iter()
-        .filter(|(r, _)| r.method == Method::Invite)
-        .last()
+        .rfind(|(r, _)| r.method == Method::Invite)
         .map(|(r, p)| (r.clone(), p))
         .expect("an INVITE to dana's phone");
     assert_eq!(invite.uri.to_string(), "sip:dana@198.51.100.40:5070");
