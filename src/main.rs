@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use senim::config::{Config, Settings};
+use senim::config::Settings;
 
 #[derive(Parser)]
 #[command(
@@ -118,12 +118,7 @@ enum KeysCommand {
 }
 
 fn settings(path: Option<&Path>) -> anyhow::Result<Settings> {
-    let (mut config, origin) = match path {
-        Some(p) => (Config::from_file(p)?, p.display().to_string()),
-        None => (Config::default(), "built-in defaults".to_string()),
-    };
-    config.apply_env(std::env::vars())?;
-    Ok(config.validate(&origin)?)
+    Ok(senim::config::load(path)?)
 }
 
 fn main() -> ExitCode {
@@ -206,7 +201,10 @@ fn serve(config: Option<&Path>, new_keys: bool) -> anyhow::Result<()> {
         .thread_name("senim")
         .build()
         .context("cannot start the runtime")?;
-    let options = senim::server::ServeOptions { new_keys };
+    let options = senim::server::ServeOptions {
+        new_keys,
+        config_file: config.map(Path::to_path_buf),
+    };
     runtime.block_on(senim::server::serve(settings, options))?;
     Ok(())
 }
@@ -422,7 +420,7 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
     if let Some(file) = dialplan {
         settings.dialplan_file = Some(file);
     }
-    let (prompts, data, plans) = senim::server::load_all(&settings)?;
+    let (prompts, data, plans) = senim::loading::load_all(&settings)?;
     if let Some(files) = settings.config.http.tls() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -446,7 +444,9 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
     for w in prompts.silence_warnings() {
         println!("warning: {w}");
     }
-    for w in senim::server::trunk_warnings(&settings) {
+    for w in
+        senim::loading::trunk_warnings(&settings.config.specialists, !settings.trunks.is_empty())
+    {
         println!("warning: {w}");
     }
     let year = chrono::Datelike::year(&chrono::Utc::now());

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::auth::{Denied, TokenTable};
 use crate::call::CallContext;
 use crate::follow_ups::FollowUps;
+use crate::reload::answer::Reloads;
 use crate::store::Store;
+use crate::util::current::Current;
 
 /// What the HTTP handlers read.
 pub struct HttpState {
@@ -18,11 +20,14 @@ pub struct HttpState {
     pub api: ApiState,
     /// The follow-up queue's use-cases (claim, notes, click-to-call, ...).
     pub follow_ups: FollowUps,
+    /// Reloads of the configuration and of the dialplan.
+    pub reloads: Arc<dyn Reloads>,
 }
 
 /// What the API handlers share.
 pub struct ApiState {
-    pub tokens: TokenTable,
+    /// The tokens in service; a reload of the configuration replaces them.
+    pub tokens: Arc<Current<TokenTable>>,
     pub store: Store,
     /// Requests refused with 401.
     pub unauthenticated: AtomicU64,
@@ -31,7 +36,7 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(tokens: TokenTable, store: Store) -> ApiState {
+    pub fn new(tokens: Arc<Current<TokenTable>>, store: Store) -> ApiState {
         ApiState {
             tokens,
             store,
