@@ -1,4 +1,5 @@
-//! The `senim` command: `serve` (the default), `check`, `token`, `backup` and `keys`.
+//! The `senim` command: `serve` (the default), `check`, `reload`, `status`,
+//! `call`, `token`, `backup` and `keys`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +56,19 @@ enum Command {
         /// For role specialist: their id from `[[specialist]]`.
         #[arg(long)]
         specialist: Option<String>,
+    },
+    /// Make the running Senim read its configuration again: the whole file
+    /// with the prompts, data files and dialplan. Prints what was applied,
+    /// what takes effect after a restart, or why it was refused (exit status
+    /// 1: the running configuration is kept). Calls in progress go on.
+    Reload {
+        /// TOML configuration file (the one Senim runs with; it names the
+        /// data folder, through which the running Senim is found).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seconds to wait for Senim's answer.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
     },
     /// The running Senim at a glance: calls now, call records, specialists,
     /// trunks, dialplan, refusals (from its /healthz and /metrics).
@@ -160,6 +174,7 @@ fn main() -> ExitCode {
         } => token(&name, &role, specialist.as_deref()),
         Command::Backup { config, to } => backup(config.as_deref(), &to),
         Command::Status { config } => status(config.as_deref()),
+        Command::Reload { config, wait } => reload(config.as_deref(), wait),
         Command::Call {
             config,
             to,
@@ -249,6 +264,28 @@ fn keys_show(config: Option<&Path>) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+fn reload(config: Option<&Path>, wait: u64) -> anyhow::Result<()> {
+    // The file is read here first: one that does not load is refused with
+    // the message the running Senim would give, and Senim is not disturbed.
+    let settings = settings(config).map_err(|e| {
+        anyhow::anyhow!(
+            "refused: {}\nthe running Senim was not asked and keeps its configuration",
+            error_text(&e)
+        )
+    })?;
+    let answer = senim::reload::request::request(
+        &settings.data_dir,
+        std::time::Duration::from_secs(wait.clamp(1, 600)),
+    )?;
+    for line in answer.lines() {
+        println!("{line}");
+    }
+    if !answer.accepted {
+        anyhow::bail!("the new configuration was refused; the running one is kept");
+    }
+    Ok(())
 }
 
 fn status(config: Option<&Path>) -> anyhow::Result<()> {
