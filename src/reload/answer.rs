@@ -67,7 +67,12 @@ impl ConfigReload {
             }
         }
         for w in &self.warnings {
-            out.push(format!("warning: {w}"));
+            // The dialplan's warnings say so already (`file:line:column: warning: ...`).
+            if w.contains("warning: ") {
+                out.push(w.clone());
+            } else {
+                out.push(format!("warning: {w}"));
+            }
         }
         out
     }
