@@ -201,7 +201,7 @@ fn ip_and_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::
 }
 
 /// A SIP trunk (the provider or the centre's Asterisk). See `docs/trunks.md`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     /// A name for logs, records and `GET /trunks`.
@@ -1440,6 +1440,18 @@ impl SipConfig {
             files: TlsFiles { cert, key },
         }))
     }
+}
+
+/// The configuration Senim serves with: `path` (`None`: the built-in
+/// defaults), the `SENIM_*` environment on top, checked. `senim serve`,
+/// `senim reload` and each reload of a running Senim take it this way.
+pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    let (mut config, origin) = match path {
+        Some(p) => (Config::from_file(p)?, p.display().to_string()),
+        None => (Config::default(), "built-in defaults".to_string()),
+    };
+    config.apply_env(std::env::vars())?;
+    config.validate(&origin)
 }
 
 #[cfg(test)]

@@ -84,6 +84,54 @@ pub fn lock(dir: &Path, who: &str) -> Result<DataLock, DataDirError> {
     Ok(DataLock { _file: file })
 }
 
+/// Who holds a data folder: the text its lock file holds (`senim serve,
+/// pid 1234`) and the pid in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub who: String,
+    pub pid: Option<u32>,
+}
+
+impl Holder {
+    /// Is it a running `senim serve` (not, say, `senim keys rotate`)?
+    pub fn is_serving(&self) -> bool {
+        self.who.starts_with("senim serve,")
+    }
+}
+
+/// Who holds the folder's lock now; `None` when nobody does (no Senim runs
+/// with this folder). The lock is tried shared for an instant: a Senim
+/// starting in that very instant is refused as if another ran.
+pub fn holder(dir: &Path) -> Result<Option<Holder>, DataDirError> {
+    let path = dir.join(LOCK_FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(DataDirError::Io { path, source }),
+    };
+    // SAFETY: flock on a descriptor this function owns; closing it (at the
+    // end of this function) releases a lock it took.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(None);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+        return Err(DataDirError::Io { path, source: err });
+    }
+    let who = std::fs::read_to_string(&path)
+        .map_err(|source| DataDirError::Io {
+            path: path.clone(),
+            source,
+        })?
+        .trim()
+        .to_string();
+    let pid = who
+        .rsplit_once("pid ")
+        .and_then(|(_, n)| n.trim().parse().ok());
+    Ok(Some(Holder { who, pid }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +156,21 @@ mod tests {
         }
         drop(held);
         assert!(lock(&dir, "senim keys rotate").is_ok());
+    }
+
+    #[test]
+    fn the_holder_is_named_with_its_pid_and_a_free_folder_has_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(holder(tmp.path()).unwrap(), None);
+        let held = lock(tmp.path(), "senim serve").unwrap();
+        let h = holder(tmp.path()).unwrap().expect("held");
+        assert!(h.is_serving(), "{h:?}");
+        assert_eq!(h.pid, Some(std::process::id()));
+        drop(held);
+        assert_eq!(holder(tmp.path()).unwrap(), None);
+        // Asking did not keep the lock.
+        let rotate = lock(tmp.path(), "senim keys rotate").unwrap();
+        assert!(!holder(tmp.path()).unwrap().expect("held").is_serving());
+        drop(rotate);
     }
 }

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use senim_call::kazakh_number::NumberRefusal;
 use senim_media::prompts::Language;
-use senim_routing::specialists::{SpecialistId, Specialists};
+use senim_routing::specialists::SpecialistId;
 
 use crate::call::calls::{Calls, ClickToCallOrder, StartError, HARD_LIMIT_MS};
 use crate::privacy::NumberSealer;
@@ -249,22 +249,16 @@ pub struct FollowUps {
     store: Store,
     /// Opens the numbers kept for callback requests.
     sealer: NumberSealer,
-    /// Who staff may assign a follow-up to.
-    specialists: Specialists,
+    /// Starts click-to-call; knows the specialists in service (who staff
+    /// may assign a follow-up to).
     calls: Calls,
 }
 
 impl FollowUps {
-    pub fn new(
-        store: Store,
-        sealer: NumberSealer,
-        specialists: Specialists,
-        calls: Calls,
-    ) -> FollowUps {
+    pub fn new(store: Store, sealer: NumberSealer, calls: Calls) -> FollowUps {
         FollowUps {
             store,
             sealer,
-            specialists,
             calls,
         }
     }
@@ -500,7 +494,7 @@ impl FollowUps {
             (Actor::Specialist(me), Some(other)) if other == me => other,
             (Actor::Specialist(_), Some(_)) => return Err(FollowUpError::ClaimForOther),
             (Actor::Staff, None) => return Err(FollowUpError::NoClaimant),
-            (Actor::Staff, Some(s)) if self.specialists.get(&s).is_none() => {
+            (Actor::Staff, Some(s)) if !self.calls.is_specialist(&s) => {
                 return Err(FollowUpError::UnknownSpecialist(s))
             }
             (Actor::Staff, Some(s)) => s,

@@ -1,11 +1,12 @@
-//! The `senim` command: `serve` (the default), `check`, `token`, `backup` and `keys`.
+//! The `senim` command: `serve` (the default), `check`, `reload`, `status`,
+//! `call`, `token`, `backup` and `keys`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use senim::config::{Config, Settings};
+use senim::config::Settings;
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +75,19 @@ enum Command {
         #[arg(long)]
         lang: Option<String>,
     },
+    /// Make the running Senim read its configuration again: the whole file
+    /// with the prompts, data files and dialplan. Prints what was applied,
+    /// what takes effect after a restart, or why it was refused (exit status
+    /// 1: the running configuration is kept). Calls in progress go on.
+    Reload {
+        /// TOML configuration file (the one Senim runs with; it names the
+        /// data folder, through which the running Senim is found).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seconds to wait for Senim's answer.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+    },
     /// The running Senim at a glance: calls now, call records, specialists,
     /// trunks, dialplan, refusals (from its /healthz and /metrics).
     Status {
@@ -136,12 +150,7 @@ enum KeysCommand {
 }
 
 fn settings(path: Option<&Path>) -> anyhow::Result<Settings> {
-    let (mut config, origin) = match path {
-        Some(p) => (Config::from_file(p)?, p.display().to_string()),
-        None => (Config::default(), "built-in defaults".to_string()),
-    };
-    config.apply_env(std::env::vars())?;
-    Ok(config.validate(&origin)?)
+    Ok(senim::config::load(path)?)
 }
 
 fn main() -> ExitCode {
@@ -197,6 +206,7 @@ fn main() -> ExitCode {
         } => user(&name, &role, specialist.as_deref(), lang.as_deref()),
         Command::Backup { config, to } => backup(config.as_deref(), &to),
         Command::Status { config } => status(config.as_deref()),
+        Command::Reload { config, wait } => reload(config.as_deref(), wait),
         Command::Call {
             config,
             to,
@@ -238,7 +248,10 @@ fn serve(config: Option<&Path>, new_keys: bool) -> anyhow::Result<()> {
         .thread_name("senim")
         .build()
         .context("cannot start the runtime")?;
-    let options = senim::server::ServeOptions { new_keys };
+    let options = senim::server::ServeOptions {
+        new_keys,
+        config_file: config.map(Path::to_path_buf),
+    };
     runtime.block_on(senim::server::serve(settings, options))?;
     Ok(())
 }
@@ -283,6 +296,28 @@ fn keys_show(config: Option<&Path>) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+fn reload(config: Option<&Path>, wait: u64) -> anyhow::Result<()> {
+    // The file is read here first: one that does not load is refused with
+    // the message the running Senim would give, and Senim is not disturbed.
+    let settings = settings(config).map_err(|e| {
+        anyhow::anyhow!(
+            "refused: {}\nthe running Senim was not asked and keeps its configuration",
+            error_text(&e)
+        )
+    })?;
+    let answer = senim::reload::request::request(
+        &settings.data_dir,
+        std::time::Duration::from_secs(wait.clamp(1, 600)),
+    )?;
+    for line in answer.lines() {
+        println!("{line}");
+    }
+    if !answer.accepted {
+        anyhow::bail!("the new configuration was refused; the running one is kept");
+    }
+    Ok(())
 }
 
 fn status(config: Option<&Path>) -> anyhow::Result<()> {
@@ -510,7 +545,7 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
     if let Some(file) = dialplan {
         settings.dialplan_file = Some(file);
     }
-    let (prompts, data, plans) = senim::server::load_all(&settings)?;
+    let (prompts, data, plans) = senim::loading::load_all(&settings)?;
     if let Some(files) = settings.config.http.tls() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -534,7 +569,9 @@ fn check(config: Option<&Path>, dialplan: Option<PathBuf>) -> anyhow::Result<()>
     for w in prompts.silence_warnings() {
         println!("warning: {w}");
     }
-    for w in senim::server::trunk_warnings(&settings) {
+    for w in
+        senim::loading::trunk_warnings(&settings.config.specialists, !settings.trunks.is_empty())
+    {
         println!("warning: {w}");
     }
     let year = chrono::Datelike::year(&chrono::Utc::now());

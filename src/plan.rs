@@ -1,8 +1,8 @@
 //! The dialplan in service: loaded and checked at start-up, reloaded on
-//! SIGHUP, on file change and over HTTP. A call keeps the plan it started
-//! with (`Arc<Plan>`); new calls take the newest. An invalid file is refused
-//! with the same `file:line:column` messages as `senim check`, and the old
-//! plan keeps serving.
+//! file change, over HTTP and with the whole configuration. A call keeps
+//! the plan it started with (`Arc<Plan>`); new calls take the newest. An
+//! invalid file is refused with the same `file:line:column` messages as
+//! `senim check`, and the old plan keeps serving.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -159,8 +159,9 @@ pub struct Reload {
 
 /// Holds the plan new calls start with.
 pub struct PlanHolder {
-    /// `None`: the embedded default plan.
-    path: Option<PathBuf>,
+    /// `None`: the embedded default plan. A reload of the configuration may
+    /// name another file.
+    path: RwLock<Option<PathBuf>>,
     current: RwLock<Arc<Plan>>,
     status: Mutex<PlanStatus>,
 }
@@ -179,33 +180,38 @@ impl PlanHolder {
     /// Load the first plan; errors are returned as printable lines.
     pub fn load(path: Option<&Path>, ctx: &Context<'_>) -> Result<PlanHolder, Vec<String>> {
         let (plan, warnings) = load(path, ctx).map_err(|d| lines(&d))?;
-        for w in &warnings {
+        Ok(PlanHolder::serving(path, plan, &warnings))
+    }
+
+    /// Serve `plan`, loaded and checked from `path` with `warnings`.
+    pub fn serving(path: Option<&Path>, plan: Plan, warnings: &[Diagnostic]) -> PlanHolder {
+        for w in warnings {
             tracing::warn!("{w}");
         }
         let now = now_ms();
         let status = PlanStatus {
-            file: path.map_or_else(
-                || crate::bundled::DIALPLAN_NAME.to_string(),
-                |p| p.display().to_string(),
-            ),
+            file: file_name(path),
             version: plan.digest(),
             loaded_at_ms: now,
             reloads: 0,
             last_attempt_at_ms: now,
             last_ok: true,
             last_trigger: "start".into(),
-            last_messages: lines(&warnings),
+            last_messages: lines(warnings),
         };
-        Ok(PlanHolder {
-            path: path.map(Path::to_path_buf),
+        PlanHolder {
+            path: RwLock::new(path.map(Path::to_path_buf)),
             current: RwLock::new(Arc::new(plan)),
             status: Mutex::new(status),
-        })
+        }
     }
 
     /// The plan's file, or `None` for the embedded default plan.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+    pub fn path(&self) -> Option<PathBuf> {
+        self.path
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The plan a new call starts with.
@@ -226,31 +232,17 @@ impl PlanHolder {
     /// Re-read the file. When accepted, new calls take the new plan; when
     /// refused, the old plan stays and the status's messages say why.
     pub fn reload(&self, ctx: &Context<'_>, trigger: &str) -> Reload {
-        let result = load(self.path.as_deref(), ctx);
-        let now = now_ms();
+        // Reloads of a running Senim come one at a time (`reload::live`), so
+        // no `install` of another file comes between reading and serving.
+        let path = self.path();
+        let result = load(path.as_deref(), ctx);
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
-        status.last_attempt_at_ms = now;
-        status.last_trigger = trigger.to_string();
         match result {
-            Ok((plan, warnings)) => {
-                let version = plan.digest();
-                let changed = version != status.version;
-                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(plan);
-                status.version = version;
-                status.loaded_at_ms = now;
-                status.reloads += 1;
-                status.last_ok = true;
-                status.last_messages = lines(&warnings);
-                tracing::info!(version = %status.version, trigger, changed, "dialplan reloaded");
-                for w in &warnings {
-                    tracing::warn!("{w}");
-                }
-                Reload {
-                    accepted: true,
-                    status: status.clone(),
-                }
-            }
+            Ok((plan, warnings)) => self.take(&mut status, plan, &warnings, trigger),
             Err(errors) => {
+                let now = now_ms();
+                status.last_attempt_at_ms = now;
+                status.last_trigger = trigger.to_string();
                 status.last_ok = false;
                 status.last_messages = lines(&errors);
                 tracing::error!(trigger, version = %status.version, "dialplan reload refused; the previous plan keeps serving");
@@ -264,11 +256,73 @@ impl PlanHolder {
             }
         }
     }
+
+    /// Record a plan refused by a reload of the whole configuration
+    /// (`errors` are its `file:line:column` lines): the plan in service
+    /// stays, and the status says why the new one was not taken.
+    pub fn record_refusal(&self, errors: &[String], trigger: &str) {
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        status.last_attempt_at_ms = now_ms();
+        status.last_trigger = trigger.to_string();
+        status.last_ok = false;
+        status.last_messages = errors.to_vec();
+    }
+
+    /// Serve `plan`, loaded and checked from `path` (a reload of the whole
+    /// configuration, which may name another file): new calls take it.
+    pub fn install(
+        &self,
+        path: Option<&Path>,
+        plan: Plan,
+        warnings: &[Diagnostic],
+        trigger: &str,
+    ) -> Reload {
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        *self.path.write().unwrap_or_else(PoisonError::into_inner) = path.map(Path::to_path_buf);
+        status.file = file_name(path);
+        self.take(&mut status, plan, warnings, trigger)
+    }
+
+    fn take(
+        &self,
+        status: &mut PlanStatus,
+        plan: Plan,
+        warnings: &[Diagnostic],
+        trigger: &str,
+    ) -> Reload {
+        let now = now_ms();
+        let version = plan.digest();
+        let changed = version != status.version;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(plan);
+        status.version = version;
+        status.loaded_at_ms = now;
+        status.last_attempt_at_ms = now;
+        status.last_trigger = trigger.to_string();
+        status.reloads += 1;
+        status.last_ok = true;
+        status.last_messages = lines(warnings);
+        tracing::info!(version = %status.version, trigger, changed, "dialplan reloaded");
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Reload {
+            accepted: true,
+            status: status.clone(),
+        }
+    }
 }
 
-/// Reload the dialplan of a running Senim, checked against what its calls
-/// use now (the prompts, schedules, partners and lines they were started
-/// with). Called on SIGHUP, on a change of the file, and from HTTP.
+/// The plan's file as messages name it.
+fn file_name(path: Option<&Path>) -> String {
+    path.map_or_else(
+        || crate::bundled::DIALPLAN_NAME.to_string(),
+        |p| p.display().to_string(),
+    )
+}
+
+/// Reload the dialplan of a running Senim, checked against what new calls
+/// take (the prompts, schedules, partners and lines of the configuration in
+/// service). Called on a change of the file and from HTTP.
 pub fn reload_plan(
     plans: &PlanHolder,
     call: &senim_call::config::CallConfig,

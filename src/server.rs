@@ -1,6 +1,7 @@
 //! Start-up and shutdown: load and check everything first (prompts, keys,
-//! database, sockets), then take calls; on SIGINT/SIGTERM end the calls in
-//! progress with BYE, write the last records and stop.
+//! database, sockets), then take calls; on SIGHUP reload the configuration
+//! (`reload::live`); on SIGINT/SIGTERM end the calls in progress with BYE,
+//! write the last records and stop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,9 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use senim_media::prompts::PromptLibrary;
-use senim_routing::hours::{Calendar, Holidays};
-use senim_routing::partners::PartnerDirectory;
 use senim_sip::transaction::TimerConfig;
 use tokio::sync::mpsc;
 
@@ -28,25 +26,19 @@ use crate::driver::tls::{TlsError, TlsListener, TrunkTls};
 use crate::follow_ups::FollowUps;
 use crate::http::{self, ApiState, HttpState};
 use crate::keys::KeyError;
-use crate::plan::{reload_plan, Context, PlanHolder};
+use crate::loading::{load_all, trunk_warnings};
+use crate::reload::answer::Reloads;
+use crate::reload::live::{Handles, Reloader};
 use crate::store::spool::{self, Spool};
 use crate::store::{recovery, replay_spool, spawn_writer, Store, StoreError};
+use crate::util::current::Current;
 
 /// Why Senim could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A prompt file or the manifest is missing or unreadable.
-    #[error("prompts: {0}")]
-    Prompts(#[from] senim_media::prompts::PromptError),
-    /// The dialplan is invalid (each line is `file:line:column: message`).
-    #[error("dialplan refused:\n{}", .0.join("\n"))]
-    Dialplan(Vec<String>),
-    /// The holiday table could not be loaded.
-    #[error("holidays: {0}")]
-    Holidays(#[from] senim_routing::hours::HoursError),
-    /// The partner directory could not be loaded.
-    #[error("partners: {0}")]
-    Partners(#[from] senim_routing::partners::PartnersError),
+    /// The prompts, a data file or the dialplan was refused.
+    #[error(transparent)]
+    Load(#[from] crate::loading::LoadError),
     /// A key could not be loaded or created, or does not match the data.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -121,77 +113,6 @@ pub fn load_tls(settings: &Settings) -> Result<Tls, StartError> {
     Ok(Tls { listener, trunks })
 }
 
-/// Load the prompts (every file is read and encoded now, never mid-call).
-pub fn load_prompts(settings: &Settings) -> Result<PromptLibrary, StartError> {
-    Ok(match &settings.prompts_dir {
-        Some(dir) => PromptLibrary::load(dir)?,
-        None => crate::bundled::prompts()?,
-    })
-}
-
-/// The data a plan is checked against and calls use: holidays, partners.
-pub struct Data {
-    pub calendar: Calendar,
-    pub partners: PartnerDirectory,
-}
-
-pub fn load_data(settings: &Settings) -> Result<Data, StartError> {
-    let holidays = match &settings.config.data.holidays {
-        Some(path) => Holidays::load(path)?,
-        None => Holidays::bundled()?,
-    };
-    let partners = match &settings.config.data.partners {
-        Some(path) => PartnerDirectory::load(path)?,
-        None => PartnerDirectory::bundled()?,
-    };
-    Ok(Data {
-        calendar: Calendar::almaty(holidays),
-        partners,
-    })
-}
-
-/// What cannot work without a `[[trunk]]`: specialists reached by number
-/// (never rung). Said by `senim check` and logged at start.
-pub fn trunk_warnings(settings: &Settings) -> Vec<String> {
-    if !settings.trunks.is_empty() {
-        return Vec::new();
-    }
-    let by_number: Vec<&str> = settings
-        .config
-        .specialists
-        .iter()
-        .filter(|s| s.contact.kind() == "number")
-        .map(|s| s.id.as_str())
-        .collect();
-    if by_number.is_empty() {
-        return Vec::new();
-    }
-    vec![format!(
-        "no [[trunk]] is configured, so the specialists reached by number ({}) are never rung: \
-         add the provider's or Asterisk's trunk (docs/trunks.md)",
-        by_number.join(", ")
-    )]
-}
-
-/// Everything `senim check` and start-up verify, in the order they depend on
-/// each other: prompts, data, dialplan.
-pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder), StartError> {
-    let prompts = load_prompts(settings)?;
-    let data = load_data(settings)?;
-    let plans = PlanHolder::load(
-        settings.dialplan_file.as_deref(),
-        &Context {
-            prompts: &prompts,
-            schedules: &settings.config.hours,
-            partners: &data.partners,
-            lines: &settings.lines,
-            has_trunk: !settings.trunks.is_empty(),
-        },
-    )
-    .map_err(StartError::Dialplan)?;
-    Ok((prompts, data, plans))
-}
-
 /// The files and folders that hold personal data and must be readable by
 /// Senim's user only: the database with its `-wal` and `-shm`, the key
 /// files, the voicemail folder and the files in it.
@@ -213,11 +134,6 @@ pub fn private_paths(settings: &Settings) -> Vec<crate::util::private_files::Pri
     paths
 }
 
-/// Reload the dialplan of a running Senim.
-fn reload(ctx: &CallContext, trigger: &str) {
-    let _ = reload_plan(&ctx.plans, &ctx.call, trigger);
-}
-
 /// Where a running Senim listens (ports resolved when 0 was asked for).
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
@@ -228,11 +144,14 @@ pub struct Bound {
 }
 
 /// How `senim serve` was asked to start.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
     /// Give up keys that are missing or differ from the recorded ones
     /// (`--new-keys`; logged and audited).
     pub new_keys: bool,
+    /// The configuration file the settings came from (`None`: the built-in
+    /// defaults): a reload reads it again.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Create the data folder and take its lock (one process per folder).
@@ -346,6 +265,13 @@ async fn recover_after_crash(
 
 /// Run until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), StartError> {
+    // SIGHUP asks for a reload from the first moment: one that comes while
+    // Senim starts waits for the reloader instead of ending the process
+    // (the default action of SIGHUP).
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "SIGHUP cannot be taken: reload over HTTP"))
+        .ok();
     let (prompts, data, plans) = load_all(&settings)?;
     let tls = load_tls(&settings)?;
     let prompts = Arc::new(prompts);
@@ -355,7 +281,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     let _data_lock = hold_data_dir(&settings, "senim serve")?;
     tracing::info!(dir = %settings.data_dir.display(), "data folder");
     warn_of_files_left_in_working_dir(&settings);
-    for warning in trunk_warnings(&settings) {
+    for warning in trunk_warnings(&cfg.specialists, !settings.trunks.is_empty()) {
         tracing::warn!("{warning}");
     }
     let voicemail_dir = crate::call::voicemail_file::prepare_dir(&cfg.voicemail.dir)?;
@@ -446,21 +372,13 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
             *bound
         }
     });
-    let duration = |text: &str, default: u64| {
-        crate::util::duration::parse_duration(text)
-            .unwrap_or(std::time::Duration::from_secs(default))
-    };
-    let accept_timeout = duration(&cfg.routing.accept_timeout, 15);
+    let router_settings = crate::reload::live::router_settings(&settings);
+    let accept_timeout = router_settings.accept_timeout;
     let router = crate::driver::router::spawn(
         cfg.specialists.clone(),
         cfg.hours.clone(),
         data.calendar.clone(),
-        senim_routing::router::RouterSettings {
-            accept_timeout,
-            announce_every: duration(&cfg.routing.announce_every, 45),
-            offer_callback_every: duration(&cfg.routing.offer_callback_every, 60),
-            ..Default::default()
-        },
+        router_settings,
     );
     let outbound = senim_call::config::Outbound {
         display: cfg.centre.name.clone(),
@@ -474,7 +392,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         accept_timeout,
         trunks: settings.trunks.iter().map(|t| t.trunk.clone()).collect(),
     };
-    let call_config = Arc::new(senim_call::config::CallConfig {
+    let call_config = Current::new(senim_call::config::CallConfig {
         prompts,
         schedules: cfg.hours.clone(),
         calendar: data.calendar,
@@ -506,11 +424,13 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         rtp_ports: PortAllocator::new(settings.rtp_ports.0, settings.rtp_ports.1),
         rtp_ip: settings.media_ip,
         plans,
+        swap: std::sync::RwLock::new(()),
         registrations: registrations.clone(),
         router: router.clone(),
         sip_stats: sip_stats.clone(),
         live: Arc::new(crate::call::live::LiveCalls::new()),
     });
+    let serving = ctx.config();
     let setup = sip::EndpointSetup {
         realm: cfg.sip.realm.clone(),
         specialists: cfg.specialists.clone(),
@@ -525,7 +445,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         trunks: settings
             .trunks
             .iter()
-            .zip(&ctx.call.outbound.trunks)
+            .zip(&serving.outbound.trunks)
             .zip(tls.trunks)
             .map(|((t, shared), tls)| crate::driver::trunks::TrunkPlan {
                 trunk: shared.clone(),
@@ -535,9 +455,9 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
                 tls,
             })
             .collect(),
-        sip_address: ctx.call.sip_address,
+        sip_address: serving.sip_address,
         tls_address,
-        centre_user: ctx.call.outbound.user.clone(),
+        centre_user: serving.outbound.user.clone(),
         max_calls: usize::try_from(cfg.sip.max_calls.max(1)).unwrap_or(usize::MAX),
         source_limit: (cfg.sip.rate_limit > 0).then(|| {
             senim_sip::source_limit::SourceLimitConfig {
@@ -571,7 +491,6 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     };
     let endpoint = tokio::spawn(sip::run(sockets, setup, ep_tx.clone(), ep_rx));
 
-    let reloader = tokio::spawn(reload_triggers(ctx.clone(), cfg.dialplan.watch));
     // Checked by Config::validate already; an error here leaves no token (all refused).
     let tokens = http::auth::TokenTable::from_config(&cfg.api, |id| {
         cfg.specialists.iter().any(|s| s.id.as_str() == id)
@@ -596,24 +515,41 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     if tokens.is_empty() {
         tracing::info!("no [[api.token]] configured: the API under /api/v1/ refuses every request");
     }
-    let follow_ups = FollowUps::new(
-        api_store.clone(),
-        ctx.sealer.clone(),
-        ctx.call.specialists.clone(),
-        Calls::new(ctx.clone(), ep_tx.clone()),
-    );
+    let tokens = Arc::new(Current::new(tokens));
     // Checked by Config::validate already; an error here leaves no user.
     let users = crate::web::users::UserTable::from_config(&cfg.users, |id| {
         cfg.specialists.iter().any(|s| s.id.as_str() == id)
     })
     .unwrap_or_default();
     let secure_cookies = https.is_some() || cfg.http.behind_proxy;
+    let web = Arc::new(crate::web::state::WebState::new(users, secure_cookies));
+    let reloads = Arc::new(Reloader::new(
+        options.config_file.as_deref(),
+        settings.clone(),
+        Handles {
+            ctx: ctx.clone(),
+            endpoint: ep_tx.clone(),
+            tokens: tokens.clone(),
+            web: web.clone(),
+        },
+    ));
+    let reload_task = tokio::spawn(reload_triggers(
+        reloads.clone(),
+        #[cfg(unix)]
+        hangups,
+    ));
+    let follow_ups = FollowUps::new(
+        api_store.clone(),
+        ctx.sealer.clone(),
+        Calls::new(ctx.clone(), ep_tx.clone()),
+    );
     let http_state = Arc::new(HttpState {
         ready: AtomicBool::new(false),
         calls: ctx.clone(),
         api: ApiState::new(tokens, api_store),
         follow_ups,
-        web: crate::web::state::WebState::new(users, secure_cookies),
+        web,
+        reloads,
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(http_state.clone());
@@ -671,7 +607,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
 
     wait_for_signal().await;
     tracing::info!("stopping: ending calls in progress");
-    reloader.abort();
+    reload_task.abort();
     retention.abort();
     if let Some(w) = cert_watch {
         w.abort();
@@ -701,28 +637,28 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     Ok(())
 }
 
-/// Reload the dialplan on SIGHUP and, when `watch`, when its file changes
-/// (checked every two seconds: no extra dependency, and an editor's
-/// write-then-rename is seen as well as an in-place write).
-async fn reload_triggers(ctx: Arc<CallContext>, watch: bool) {
-    let stamp = |p: &std::path::Path| {
+/// Reload the whole configuration on SIGHUP, and the dialplan when its
+/// file changes and `[dialplan] watch` is on (looked at every two seconds:
+/// no extra dependency, and an editor's write-then-rename is seen as well
+/// as an in-place write). Reloads read files: they run off the async workers.
+async fn reload_triggers(
+    reloads: Arc<Reloader>,
+    #[cfg(unix)] mut hangups: Option<tokio::signal::unix::Signal>,
+) {
+    let stamp = |p: &Path| {
         std::fs::metadata(p)
             .ok()
             .map(|m| (m.modified().ok(), m.len()))
     };
     // The embedded default plan cannot change: nothing to watch.
-    let path = ctx.plans.path().map(std::path::Path::to_path_buf);
-    let watch = watch && path.is_some();
-    let path = path.unwrap_or_default();
-    let mut last = stamp(&path);
+    let mut watched = reloads.watched_plan();
+    let mut last = watched.as_deref().and_then(stamp);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         #[cfg(unix)]
         let hup_fired = async {
-            match hup.as_mut() {
+            match hangups.as_mut() {
                 Some(h) => {
                     h.recv().await;
                 }
@@ -733,14 +669,33 @@ async fn reload_triggers(ctx: Arc<CallContext>, watch: bool) {
         let hup_fired = std::future::pending::<()>();
         tokio::select! {
             _ = hup_fired => {
-                reload(&ctx, "SIGHUP");
-                last = stamp(&path);
+                let r = reloads.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || r.reload("SIGHUP")).await {
+                    tracing::error!(error = %e, "the configuration reload did not finish");
+                }
+                // The reload read the plan file as it is now.
+                last = watched.as_deref().and_then(stamp);
             }
-            _ = tick.tick(), if watch => {
+            _ = tick.tick() => {
+                // The reload may have named another file, or switched watching.
+                let now_watched = reloads.watched_plan();
+                if now_watched != watched {
+                    watched = now_watched;
+                    last = watched.as_deref().and_then(stamp);
+                    continue;
+                }
+                let Some(path) = watched.clone() else { continue };
                 let now = stamp(&path);
                 if now != last {
                     last = now;
-                    reload(&ctx, "file change");
+                    let r = reloads.clone();
+                    if let Err(e) = tokio::task::spawn_blocking(move || {
+                        r.reload_dialplan("file change")
+                    })
+                    .await
+                    {
+                        tracing::error!(error = %e, "the dialplan reload did not finish");
+                    }
                 }
             }
         }

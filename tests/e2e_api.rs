@@ -494,6 +494,15 @@ fn every_route_that_changes_something_refuses_without_a_token() {
     assert_eq!(code, 200, "{body}");
     let reload: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(reload["accepted"], true, "{reload}");
+    // The same for the whole configuration.
+    let (code, _) = post(&senim, "/config/reload", &t.coordinator);
+    assert_eq!(code, 403, "a coordinator does not reload the configuration");
+    let (code, body) = post(&senim, "/config/reload", &t.admin);
+    assert_eq!(code, 200, "{body}");
+    let reload: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(reload["accepted"], true, "{reload}");
+    assert_eq!(reload["trigger"], "HTTP", "{reload}");
+    assert_eq!(reload["restart"], serde_json::json!([]), "{reload}");
 
     // Each change is in the audit log with the token's name.
     let audit = get_json(&senim, "/api/v1/audit?limit=100", &t.admin);
@@ -514,6 +523,7 @@ fn every_route_that_changes_something_refuses_without_a_token() {
         ("pause-specialist", "Erlan"),
         ("resume-specialist", "Erlan"),
         ("reload-dialplan", "office admin"),
+        ("reload-config", "office admin"),
     ] {
         assert!(
             actions.iter().any(|(a, w)| a == action && w == who),

@@ -8,6 +8,7 @@ fn the_systemd_unit_verifies_cleanly() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let unit = std::fs::read_to_string(root.join("dist/systemd/senim.service")).expect("the unit");
     assert!(unit.contains("ExecStart=/usr/local/bin/senim serve"));
+    assert!(unit.contains("ExecReload=/usr/local/bin/senim reload"));
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("senim.service");
     std::fs::write(

@@ -30,6 +30,11 @@ impl Calls {
         Calls { ctx, endpoint }
     }
 
+    /// Is `id` a specialist of the configuration in service?
+    pub fn is_specialist(&self, id: &str) -> bool {
+        self.ctx.config().specialists.get(id).is_some()
+    }
+
     /// Start click-to-call `id`: ring the specialist, then the number, and
     /// bridge them (see `click_to_call`). The call runs in its own task;
     /// this returns once it is under way, or why it cannot start.

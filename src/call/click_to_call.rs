@@ -29,13 +29,14 @@ pub fn start(
     id: String,
     order: ClickToCallOrder,
 ) -> Result<(), StartError> {
-    if let Ok(LegTarget::Softphone(user)) = specialist_target(&ctx.call, &order.specialist) {
+    let config = ctx.config();
+    if let Ok(LegTarget::Softphone(user)) = specialist_target(&config, &order.specialist) {
         if ctx.registrations.latest(&user).is_none() {
             return Err(StartError::Specialist("softphone not registered".into()));
         }
     }
     let span = tracing::info_span!("callback", call = %id, follow_up = %order.follow_up);
-    let mut core = ClickToCall::start(ctx.call.clone(), wall_clock(), id.clone(), order)?;
+    let mut core = ClickToCall::start(config, wall_clock(), id.clone(), order)?;
     let owner = format!("senim-callback-{id}");
     let (tx, rx) = mpsc::unbounded_channel();
     let _ = endpoint.send(ToEndpoint::Register {

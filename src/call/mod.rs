@@ -12,12 +12,13 @@ pub mod ports;
 pub mod task;
 pub mod voicemail_file;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use senim_call::call::{Call, Incoming};
 use senim_call::config::{CallConfig, NumberGuard};
 use senim_call::time::WallClock;
+use senim_dialplan::Plan;
 use senim_sip::message::Peer;
 use senim_sip::transaction::TxKey;
 use tokio::sync::mpsc;
@@ -31,11 +32,14 @@ use crate::driver::stats::SipStats;
 use crate::plan::PlanHolder;
 use crate::privacy::{CallerHasher, NumberSealer};
 use crate::store::Recorder;
+use crate::util::current::Current;
 
 /// What every call's task shares: the core's settings and the driver's handles.
 pub struct CallContext {
-    /// What the call cores read.
-    pub call: Arc<CallConfig>,
+    /// What the call cores read: a new call takes the configuration in
+    /// service ([`CallContext::config`]) and keeps it to its end; a reload
+    /// replaces it for the calls after.
+    pub call: Current<CallConfig>,
     pub media: MediaEngine,
     pub recorder: Recorder,
     pub hasher: CallerHasher,
@@ -49,6 +53,9 @@ pub struct CallContext {
     pub rtp_ip: std::net::IpAddr,
     /// The dialplan new calls start with.
     pub plans: Arc<PlanHolder>,
+    /// Held for writing while a reload puts a configuration and its plan in
+    /// service, for reading while a call takes both ([`CallContext::serving`]).
+    pub swap: RwLock<()>,
     /// Registered contacts per softphone user name, kept by the SIP endpoint.
     pub registrations: Arc<Registrations>,
     /// The router task (specialists, queue).
@@ -56,6 +63,32 @@ pub struct CallContext {
     pub sip_stats: Arc<SipStats>,
     /// The calls in progress, for the coordinator's board.
     pub live: Arc<live::LiveCalls>,
+}
+
+impl CallContext {
+    /// The configuration a call starting now takes.
+    pub fn config(&self) -> Arc<CallConfig> {
+        self.call.get()
+    }
+
+    /// The configuration and the plan a caller's call starting now takes:
+    /// both from before a reload or both from after it.
+    pub fn serving(&self) -> (Arc<CallConfig>, Arc<Plan>) {
+        let _both = self.swap.read().unwrap_or_else(PoisonError::into_inner);
+        (self.call.get(), self.plans.current())
+    }
+
+    /// Put `config` in service and, in the same step for new calls, the plan
+    /// `install` puts in the plan holder (checked against `config`).
+    pub fn put_in_service<R>(
+        &self,
+        config: Arc<CallConfig>,
+        install: impl FnOnce(&PlanHolder) -> R,
+    ) -> R {
+        let _both = self.swap.write().unwrap_or_else(PoisonError::into_inner);
+        self.call.replace(config);
+        install(&self.plans)
+    }
 }
 
 /// The number keys, as the call core sees them.
@@ -109,9 +142,10 @@ impl CallSpawner for Starter {
         let fut = async move {
             let (caller, port) = task::bind_caller(&ctx);
             let softphone = ctx.registrations.user_at(peer);
+            let (config, plan) = ctx.serving();
             let mut core = Call::answer_new(
-                ctx.call.clone(),
-                ctx.plans.current(),
+                config,
+                plan,
                 wall_clock(),
                 Incoming {
                     id: id.clone(),

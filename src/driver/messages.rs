@@ -74,6 +74,12 @@ pub enum ToEndpoint {
     TcpFailed {
         peer: Peer,
     },
+    /// The configuration was reloaded: the softphones' accounts (from the
+    /// specialists) and `[registrar]` settings in service from now on.
+    Accounts {
+        specialists: senim_routing::specialists::Specialists,
+        registrar: crate::driver::registrar::RegistrarSettings,
+    },
     /// Stop taking calls, end the ones in progress, then stop.
     Shutdown,
 }

@@ -121,16 +121,46 @@ pub fn make_registrar(
     specialists: &Specialists,
     settings: &RegistrarSettings,
 ) -> Registrar {
-    let users = specialists
-        .softphones()
-        .map(|(_, username, password)| UserAccount::with_password(username, password.expose(), 4))
-        .collect();
-    let mut registrar = Registrar::new(realm.to_string(), users, 60, 3600, 600, rand::random());
+    let mut registrar = Registrar::new(
+        realm.to_string(),
+        accounts(specialists),
+        60,
+        3600,
+        600,
+        rand::random(),
+    );
     // Unknown user names get the same answers as wrong passwords: nothing to probe.
     registrar.set_conceal_unknown_users(true);
     registrar.set_algorithms(settings.algorithms.clone());
     registrar.set_lockout(Some(settings.lockout));
     registrar
+}
+
+/// The softphones' accounts: each specialist with a user name and password.
+pub fn accounts(specialists: &Specialists) -> Vec<UserAccount> {
+    specialists
+        .softphones()
+        .map(|(_, username, password)| UserAccount::with_password(username, password.expose(), 4))
+        .collect()
+}
+
+/// Give a running registrar new accounts and settings (a reload): bindings
+/// of removed accounts are dropped, the others stay (a changed password is
+/// asked for at the phone's next refresh). A changed lock-out forgets the
+/// wrong passwords counted so far.
+pub fn update_registrar(
+    registrar: &mut Registrar,
+    specialists: &Specialists,
+    old: &RegistrarSettings,
+    new: &RegistrarSettings,
+) {
+    registrar.update_users(accounts(specialists));
+    if old.algorithms != new.algorithms {
+        registrar.set_algorithms(new.algorithms.clone());
+    }
+    if old.lockout != new.lockout {
+        registrar.set_lockout(Some(new.lockout));
+    }
 }
 
 #[cfg(test)]

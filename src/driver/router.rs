@@ -43,6 +43,14 @@ pub enum ToRouter {
     QueueLengths {
         reply: oneshot::Sender<Vec<(Skill, usize)>>,
     },
+    /// The configuration was reloaded: the specialists, schedules, holidays
+    /// and settings from now on (see [`Router::reload`]).
+    Reload {
+        specialists: Specialists,
+        schedules: Schedules,
+        calendar: Calendar,
+        settings: RouterSettings,
+    },
 }
 
 /// A cheap handle to the router task.
@@ -116,8 +124,8 @@ fn now() -> Now {
 
 async fn run(
     mut router: Router,
-    schedules: Schedules,
-    calendar: Calendar,
+    mut schedules: Schedules,
+    mut calendar: Calendar,
     mut rx: mpsc::UnboundedReceiver<ToRouter>,
 ) {
     let mut calls: HashMap<CallId, mpsc::UnboundedSender<Action>> = HashMap::new();
@@ -125,6 +133,15 @@ async fn run(
         let wake = router.poll_timeout();
         tokio::select! {
             msg = rx.recv() => match msg {
+                Some(ToRouter::Reload { specialists, schedules: s, calendar: c, settings }) => {
+                    router.reload(specialists, s.clone(), c.clone(), settings, now());
+                    schedules = s;
+                    calendar = c;
+                    tracing::info!(
+                        specialists = router.roster().specialists().len(),
+                        "router: the reloaded specialists, hours and holidays serve new rings"
+                    );
+                }
                 Some(m) => handle(&mut router, &mut calls, &schedules, &calendar, m),
                 None => break,
             },
@@ -198,6 +215,8 @@ fn handle(
         ToRouter::Board { reply } => {
             let _ = reply.send(router.snapshot(now));
         }
+        // Taken by `run`, which keeps the schedules and holidays.
+        ToRouter::Reload { .. } => {}
         ToRouter::Snapshot { reply } => {
             let snap = router
                 .roster()

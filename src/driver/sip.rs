@@ -388,6 +388,10 @@ impl Endpoint {
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
+            ToEndpoint::Accounts {
+                specialists,
+                registrar,
+            } => self.update_accounts(&specialists, registrar),
             ToEndpoint::TcpFrame { data, peer } => {
                 if self.admits_traffic(now, peer.addr) {
                     self.receive(now, &data, peer)
@@ -687,6 +691,26 @@ impl Endpoint {
 
     /// Share the registered contacts per softphone user: with calls (where
     /// to send an INVITE), HTTP, and the router (who is online).
+    /// A reload: new softphone accounts and registrar settings. The router
+    /// has a new roster, so it is told again who is registered.
+    fn update_accounts(&mut self, specialists: &Specialists, settings: RegistrarSettings) {
+        super::registrar::update_registrar(
+            &mut self.registrar,
+            specialists,
+            &self.ctx.registrar,
+            &settings,
+        );
+        self.ctx.registrar = settings;
+        self.ctx.specialists = specialists.clone();
+        self.publish_registrations();
+        for (user, n) in &self.published {
+            self.ctx.router.send(ToRouter::Registered {
+                username: user.clone(),
+                bindings: u32::try_from(*n).unwrap_or(u32::MAX),
+            });
+        }
+    }
+
     fn publish_registrations(&mut self) {
         let now = Instant::now();
         let contacts: std::collections::BTreeMap<String, Vec<SoftphoneContact>> = self

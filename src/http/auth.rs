@@ -34,7 +34,7 @@ impl Role {
 }
 
 /// One configured token (`[[api.token]]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Who holds the token; written to the audit log.

@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use super::audit::write_audit;
 use super::auth::Caller;
 use super::state::HttpState;
-use crate::plan::{reload_plan, PlanStatus, Reload};
+use crate::plan::{PlanStatus, Reload};
 
 /// The plan being served and the result of the last load or reload.
 pub async fn status(State(state): State<Arc<HttpState>>) -> Json<PlanStatus> {
@@ -24,8 +24,21 @@ pub async fn reload(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
 ) -> (StatusCode, Json<Reload>) {
-    let ctx = &state.calls;
-    let r = reload_plan(&ctx.plans, &ctx.call, "HTTP");
+    let reloads = state.reloads.clone();
+    // Files are read: off the async workers.
+    let r = match tokio::task::spawn_blocking(move || reloads.reload_dialplan("HTTP")).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "the dialplan reload did not finish");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(Reload {
+                    accepted: false,
+                    status: state.calls.plans.status(),
+                }),
+            );
+        }
+    };
     let code = if r.accepted {
         StatusCode::OK
     } else {

@@ -20,7 +20,8 @@ pub struct Guard {
 /// Middleware in front of every authenticated route: 401 or 403, or the
 /// request goes on with its `Caller` in the extensions.
 pub async fn guard(State(g): State<Guard>, mut request: Request, next: Next) -> Response {
-    match authorize(&g.state.api.tokens, request.headers(), g.roles) {
+    let tokens = g.state.api.tokens.get();
+    match authorize(&tokens, request.headers(), g.roles) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await

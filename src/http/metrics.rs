@@ -250,7 +250,8 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "Pacing ticks that ran late.",
         load(&media.late_ticks),
     );
-    let trunks = &ctx.call.outbound.trunks;
+    let config = ctx.config();
+    let trunks = &config.outbound.trunks;
     let reports: Vec<_> = trunks.iter().map(|t| (t, t.load.report())).collect();
     let labels: Vec<[(&str, &str); 1]> =
         trunks.iter().map(|t| [("trunk", t.id.as_str())]).collect();
@@ -305,7 +306,7 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "senim_specialists_configured",
         "gauge",
         "Specialists in the configuration.",
-        ctx.call.specialists.iter().count() as u64,
+        config.specialists.iter().count() as u64,
     );
     let plan = ctx.plans.status();
     m.single(

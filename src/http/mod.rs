@@ -9,7 +9,8 @@
 //!
 //! Layout: `routes` is the API's route table and the only file that names
 //! the handlers; the handlers (`calls`, `specialists`, `audit_log`,
-//! `reports`, `follow_ups`, `click_to_call`, `retention`) use the shared
+//! `reports`, `follow_ups`, `click_to_call`, `retention`, and `dialplan`,
+//! `configuration` for the reloads) use the shared
 //! helpers (`error`, `query`, `audit`, `personal`) and the state
 //! (`state`), never each other. The follow-up use-cases are in the
 //! service `crate::follow_ups`; HTTP parses, calls it and shapes answers.
@@ -19,6 +20,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod calls;
 pub mod click_to_call;
+pub mod configuration;
 pub mod dialplan;
 pub mod error;
 pub mod follow_ups;

@@ -1,6 +1,6 @@
 //! The route table: the coordinator's API under `/api/v1/` and the
-//! operational routes that change something (pause, resume, dialplan
-//! reload). Every such route is in [`ROUTES`] with the roles whose token it
+//! operational routes that change something (pause, resume, dialplan and
+//! configuration reloads). Every such route is in [`ROUTES`] with the roles whose token it
 //! needs; [`ROUTES`] builds the router and is checked against the OpenAPI
 //! document (`openapi.json`) by a test, so the two cannot drift apart, and
 //! another test refuses a route that changes something without a role.
@@ -18,7 +18,8 @@ use super::auth::Role;
 use super::guard::{guard, Guard};
 use super::state::HttpState;
 use super::{
-    audit_log, calls, click_to_call, dialplan, follow_ups, reports, retention, specialists, trunks,
+    audit_log, calls, click_to_call, configuration, dialplan, follow_ups, reports, retention,
+    specialists, trunks,
 };
 
 /// Which handler a route runs.
@@ -52,6 +53,8 @@ pub enum Endpoint {
     Trunks,
     /// `src/http/dialplan.rs`
     ReloadDialplan,
+    /// `src/http/configuration.rs`
+    ReloadConfig,
     /// The OpenAPI document, [`OPENAPI`].
     OpenApi,
 }
@@ -208,6 +211,12 @@ pub const ROUTES: &[ApiRoute] = &[
         roles: ADMIN,
         endpoint: Endpoint::ReloadDialplan,
     },
+    ApiRoute {
+        method: "POST",
+        path: "/config/reload",
+        roles: ADMIN,
+        endpoint: Endpoint::ReloadConfig,
+    },
 ];
 
 /// The OpenAPI 3.1 document of [`ROUTES`], written by hand.
@@ -241,6 +250,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::EraseFollowUp => on(filter, retention::erase_follow_up),
             Endpoint::Trunks => on(filter, trunks::trunks),
             Endpoint::ReloadDialplan => on(filter, dialplan::reload),
+            Endpoint::ReloadConfig => on(filter, configuration::reload),
             Endpoint::OpenApi => on(filter, openapi),
         };
         if !route.roles.is_empty() {
@@ -281,6 +291,7 @@ mod tests {
             "/specialists/{id}/pause",
             "/specialists/{id}/resume",
             "/dialplan/reload",
+            "/config/reload",
         ] {
             assert!(
                 ROUTES.iter().any(|r| r.path == path && r.method == "POST"),

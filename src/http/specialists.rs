@@ -89,7 +89,7 @@ async fn specialist_views(state: &HttpState) -> Vec<SpecialistView> {
     let live = state.calls.router.snapshot().await;
     state
         .calls
-        .call
+        .config()
         .specialists
         .iter()
         .map(|s| {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::auth::{Denied, TokenTable};
 use crate::call::CallContext;
 use crate::follow_ups::FollowUps;
+use crate::reload::answer::Reloads;
 use crate::store::Store;
+use crate::util::current::Current;
 
 /// What the HTTP handlers read.
 pub struct HttpState {
@@ -19,12 +21,15 @@ pub struct HttpState {
     /// The follow-up queue's use-cases (claim, notes, click-to-call, ...).
     pub follow_ups: FollowUps,
     /// The web pages' users and sessions.
-    pub web: crate::web::state::WebState,
+    pub web: Arc<crate::web::state::WebState>,
+    /// Reloads of the configuration and of the dialplan.
+    pub reloads: Arc<dyn Reloads>,
 }
 
 /// What the API handlers share.
 pub struct ApiState {
-    pub tokens: TokenTable,
+    /// The tokens in service; a reload of the configuration replaces them.
+    pub tokens: Arc<Current<TokenTable>>,
     pub store: Store,
     /// Requests refused with 401.
     pub unauthenticated: AtomicU64,
@@ -33,7 +38,7 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(tokens: TokenTable, store: Store) -> ApiState {
+    pub fn new(tokens: Arc<Current<TokenTable>>, store: Store) -> ApiState {
         ApiState {
             tokens,
             store,

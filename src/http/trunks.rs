@@ -41,7 +41,7 @@ pub struct TrunkView {
 pub async fn trunks(State(state): State<Arc<HttpState>>) -> Json<Vec<TrunkView>> {
     let views = state
         .calls
-        .call
+        .config()
         .outbound
         .trunks
         .iter()

@@ -189,7 +189,7 @@ pub async fn log_in(
     let user = tokio::task::spawn_blocking(move || {
         verifier
             .web
-            .users
+            .users()
             .verify(&given_name, &password)
             .map(|u| (u.caller.clone(), u.lang))
     })

@@ -83,7 +83,7 @@ fn login_response(
     let mut response = render(&LoginPage {
         f: Frame::signed_out(lang, csrf),
         error,
-        no_users: state.web.users.is_empty(),
+        no_users: state.web.users().is_empty(),
     });
     *response.status_mut() = code;
     if let Some(cookie) = set {

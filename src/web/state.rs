@@ -10,13 +10,15 @@ use senim_sip::lockout::{FailureTracker, LockoutPolicy};
 use super::cookies::cookie;
 use super::sessions::{Session, SessionPolicy, Sessions};
 use super::users::UserTable;
+use crate::util::current::Current;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "senim_session";
 
 /// What the pages share: the users, the open sessions, the lock-outs.
 pub struct WebState {
-    pub users: UserTable,
+    /// The users in service; a reload of the configuration replaces them.
+    users: Current<UserTable>,
     pub sessions: Mutex<Sessions>,
     failures: Mutex<FailureTracker<String>>,
     /// Cookies get `Secure` (HTTPS, or a TLS proxy in front).
@@ -26,7 +28,7 @@ pub struct WebState {
 impl WebState {
     pub fn new(users: UserTable, secure_cookies: bool) -> WebState {
         WebState {
-            users,
+            users: Current::new(users),
             sessions: Mutex::new(Sessions::new(SessionPolicy::default())),
             failures: Mutex::new(FailureTracker::new(
                 LockoutPolicy {
@@ -38,6 +40,25 @@ impl WebState {
             )),
             secure_cookies,
         }
+    }
+
+    /// The users in service now.
+    pub fn users(&self) -> std::sync::Arc<UserTable> {
+        self.users.get()
+    }
+
+    /// Put a reloaded table of users in service. The sessions of users who
+    /// are gone, or whose role, specialist or password changed, end.
+    /// Returns the names whose entry changed.
+    pub fn replace_users(&self, users: UserTable) -> Vec<String> {
+        let changed = users.changed_since(&self.users.get());
+        let keep = std::sync::Arc::new(users);
+        self.users.replace(keep.clone());
+        if !changed.is_empty() {
+            lock(&self.sessions)
+                .retain_users(|s| !changed.iter().any(|n| n.eq_ignore_ascii_case(&s.user)));
+        }
+        changed
     }
 
     /// The session of a request's cookie, when open; touching it.

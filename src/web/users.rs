@@ -28,7 +28,7 @@ pub struct UserConfig {
 }
 
 /// A user, checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub caller: Caller,
     pub lang: Option<Lang>,
@@ -163,6 +163,16 @@ impl UserTable {
         self.users
             .iter()
             .find(|u| u.caller.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The names of the users of `old` that are gone from this table or
+    /// whose entry (role, specialist, password, language) differs.
+    pub fn changed_since(&self, old: &UserTable) -> Vec<String> {
+        old.users
+            .iter()
+            .filter(|o| self.get(&o.caller.name) != Some(*o))
+            .map(|o| o.caller.name.clone())
+            .collect()
     }
 
     /// How many.

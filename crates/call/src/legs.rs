@@ -250,7 +250,13 @@ pub fn specialist_target(cfg: &CallConfig, id: &SpecialistId) -> Result<LegTarge
         .specialists
         .get(id.as_str())
         .ok_or_else(|| "not configured".to_string())?;
-    match &s.contact {
+    contact_target(cfg, &s.contact)
+}
+
+/// Where a specialist's `contact` is reached (see [`specialist_target`]);
+/// numbers go through `cfg`'s trunks.
+pub fn contact_target(cfg: &CallConfig, contact: &SpecialistContact) -> Result<LegTarget, String> {
+    match contact {
         SpecialistContact::Registered { username, .. } => {
             Ok(LegTarget::Softphone(username.clone()))
         }

@@ -13,7 +13,7 @@ use senim_call::core::CallCore;
 use senim_call::io::{MediaCommand, MediaId, Metric, Output, RouterRequest, SipInput};
 use senim_call::record::RecordOp;
 use senim_routing::router::{Action as RouterAction, LegResult};
-use senim_routing::specialists::SpecialistId;
+use senim_routing::specialists::{SpecialistContact, SpecialistId};
 use senim_sip::message;
 
 const MENU: &str = "tests/dialplans/menu.xml";
@@ -674,13 +674,8 @@ fn routed() -> Harness {
 }
 
 fn ring(h: &mut Harness, who: &str) -> rsip::Request {
-    h.call.handle_router(
-        h.now,
-        RouterAction::Ring {
-            specialists: vec![SpecialistId::new(who)],
-            timeout: Duration::from_secs(20),
-        },
-    );
+    h.call
+        .handle_router(h.now, ring_of(who, Duration::from_secs(20)));
     h.drain();
     h.sent(Method::Invite)
         .last()
@@ -754,16 +749,41 @@ fn a_declined_ring_is_reported_to_the_router() {
 }
 
 #[test]
-fn a_specialist_not_reachable_is_a_failed_ring() {
+fn a_specialist_added_by_a_reload_is_rung_at_the_contact_the_router_gives() {
+    // The call began before the reload: its own configuration has no dana.
     let mut h = routed();
-    h.leg_error = Some("no RTP port".into());
     h.call.handle_router(
         h.now,
         RouterAction::Ring {
-            specialists: vec![SpecialistId::new("aigerim")],
+            specialists: vec![SpecialistId::new("dana")],
+            contacts: vec![SpecialistContact::Uri("sip:dana@198.51.100.40:5070".into())],
             timeout: Duration::from_secs(20),
         },
     );
+    h.drain();
+    let (invite, peer) = h
+        .requests()
+        .into_iter()
+        .rfind(|(r, _)| r.method == Method::Invite)
+        .map(|(r, p)| (r.clone(), p))
+        .expect("an INVITE to dana's phone");
+    assert_eq!(invite.uri.to_string(), "sip:dana@198.51.100.40:5070");
+    assert_eq!(peer.addr.to_string(), "198.51.100.40:5070");
+    assert!(!h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::LegResult {
+            result: LegResult::Failed,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_specialist_not_reachable_is_a_failed_ring() {
+    let mut h = routed();
+    h.leg_error = Some("no RTP port".into());
+    h.call
+        .handle_router(h.now, ring_of("aigerim", Duration::from_secs(20)));
     h.drain();
     assert!(h.router().iter().any(|r| matches!(
         r,

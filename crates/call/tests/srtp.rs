@@ -180,13 +180,8 @@ fn bridged_srtp() -> (Harness, Caller) {
     h.prompt_finished(MediaId::Caller);
     caller.key(&mut h, '2', 2000); // psychology
     h.prompt_finished(MediaId::Caller);
-    h.call.handle_router(
-        h.now,
-        RouterAction::Ring {
-            specialists: vec![SpecialistId::new("aigerim")],
-            timeout: Duration::from_secs(20),
-        },
-    );
+    h.call
+        .handle_router(h.now, ring_of("aigerim", Duration::from_secs(20)));
     h.drain();
     let inv = h
         .sent(rsip::Method::Invite)

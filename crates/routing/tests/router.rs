@@ -169,6 +169,18 @@ fn ids(list: &[&str]) -> Vec<SpecialistId> {
     list.iter().map(|s| SpecialistId::from(*s)).collect()
 }
 
+/// A ring of `list` (made by [`spec`]) for `secs` seconds.
+fn ring_of(list: &[&str], secs: u64) -> Action {
+    Action::Ring {
+        specialists: ids(list),
+        contacts: list
+            .iter()
+            .map(|id| SpecialistContact::Uri(format!("sip:{id}@127.0.0.1:26001")))
+            .collect(),
+        timeout: Duration::from_secs(secs),
+    }
+}
+
 /// The actions for `call`, records left out.
 fn acts(out: &[Output], call: &str) -> Vec<Action> {
     out.iter()
@@ -406,13 +418,7 @@ fn ring_all_rings_one_wave_and_cancels_the_losers() {
         psych("kk").strategy(Strategy::RingAll).other_language(true),
     );
     // One wave of the caller's language; the Russian speaker waits for a second wave.
-    assert_eq!(
-        acts(&out, "c1"),
-        vec![Action::Ring {
-            specialists: ids(&["a", "b", "c"]),
-            timeout: Duration::from_secs(20)
-        }]
-    );
+    assert_eq!(acts(&out, "c1"), vec![ring_of(&["a", "b", "c"], 20)]);
     for who in ["a", "b", "c"] {
         assert_eq!(h.avail(who), Availability::Ringing);
     }
@@ -468,10 +474,7 @@ fn ring_all_moves_to_the_other_language_wave_when_nobody_answers() {
             Action::Cancel {
                 specialists: ids(&["a", "c"])
             },
-            Action::Ring {
-                specialists: ids(&["v", "w"]),
-                timeout: Duration::from_secs(20)
-            }
+            ring_of(&["v", "w"], 20)
         ]
     );
 }
@@ -504,10 +507,7 @@ fn no_answer_within_the_ring_timeout_moves_to_the_next() {
             Action::Cancel {
                 specialists: ids(&["a"])
             },
-            Action::Ring {
-                specialists: ids(&["b"]),
-                timeout: Duration::from_secs(15)
-            }
+            ring_of(&["b"], 15)
         ]
     );
     assert!(steps(&out, "c1").contains(&Step::RingEnded {
@@ -646,6 +646,53 @@ fn paused_wrap_up_and_off_schedule_specialists_are_skipped() {
 }
 
 #[test]
+fn a_reload_offers_new_specialists_and_lets_removed_ones_finish_their_call() {
+    let mut h = H::new(vec![spec("a", &[Psychology], &["kk"])]);
+    h.connect("c1", psych("kk"), "a");
+    // The new configuration: a is gone, b is new.
+    let reload = |h: &mut H, list: Vec<Specialist>| {
+        let now = h.now();
+        h.r.reload(
+            Specialists::from_list(list).unwrap(),
+            Schedules::default_centre(),
+            Calendar::almaty(Holidays::bundled().unwrap()),
+            RouterSettings::default(),
+            now,
+        );
+        h.r.drain_outputs()
+    };
+    h.el = Duration::from_secs(5);
+    let out = reload(&mut h, vec![spec("b", &[Psychology], &["kk"])]);
+    assert!(acts(&out, "c1").is_empty(), "{out:#?}");
+    assert!(h.r.roster().get("a").is_none());
+    assert_eq!(h.avail("b"), Availability::Available);
+    // The next caller is offered to b, reached as the new entry says.
+    h.el = Duration::from_secs(6);
+    let out = h.start("c2", psych("kk"));
+    assert_eq!(acts(&out, "c2"), vec![ring_of(&["b"], 20)]);
+    // a's call goes on and ends as any call does.
+    assert!(h.r.is_active(&CallId::from("c1")));
+    h.el = Duration::from_secs(10);
+    let out = h.ended("c1");
+    assert!(!h.r.is_active(&CallId::from("c1")));
+    assert!(rings(&out, "c2").is_empty(), "{out:#?}");
+    // Who stays keeps their state: b, on a call, is busy after another
+    // reload; a, back, is offered the next caller.
+    h.result("c2", "b", LegResult::Answered);
+    let out = reload(
+        &mut h,
+        vec![
+            spec("b", &[Psychology], &["kk"]),
+            spec("a", &[Psychology], &["kk"]),
+        ],
+    );
+    assert!(acts(&out, "c2").is_empty(), "{out:#?}");
+    assert_eq!(h.avail("b"), Availability::Busy);
+    let out = h.start("c3", psych("kk"));
+    assert_eq!(acts(&out, "c3"), vec![ring_of(&["a"], 20)]);
+}
+
+#[test]
 fn a_softphone_is_offline_until_it_registers() {
     let mut h = H::new(vec![Specialist::new(
         "aigerim",
@@ -745,10 +792,7 @@ fn all_busy_queue_then_a_freed_specialist_is_rung_after_wrap_up() {
         vec![
             Action::AnnouncePosition { position: 1 },
             Action::PlayHold,
-            Action::Ring {
-                specialists: ids(&["a"]),
-                timeout: Duration::from_secs(20)
-            }
+            ring_of(&["a"], 20)
         ]
     );
     // Rung exactly when the wrap-up ended.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use senim_dialplan::{Event as PlanEvent, RouteOutcome, TransferOutcome};
 use senim_routing::router::{Action as RouterAction, CallId, LegResult, OverflowReason, Record};
-use senim_routing::specialists::{Skill, SpecialistId};
+use senim_routing::specialists::{Skill, SpecialistContact, SpecialistId};
 use senim_routing::strategy::{RouteRequest, Strategy};
 
 use super::state::{Call, Phase, Routing};
@@ -89,10 +89,13 @@ impl Call {
         match action {
             RouterAction::Ring {
                 specialists,
+                contacts,
                 timeout,
             } => {
+                let mut contacts = contacts.into_iter();
                 for s in specialists {
-                    self.ring(s, timeout);
+                    let contact = contacts.next();
+                    self.ring(s, contact.as_ref(), timeout);
                 }
             }
             RouterAction::Cancel { specialists } => self.cancel_specialists(&specialists),
@@ -211,9 +214,16 @@ impl Call {
         }
     }
 
-    /// Ring one specialist; a leg that cannot be placed is reported failed.
-    fn ring(&mut self, specialist: SpecialistId, timeout: Duration) {
-        match self.specialist_plan(&specialist, timeout) {
+    /// Ring one specialist, reached at `contact` as the router's roster has
+    /// it (else as this call's configuration has it); a leg that cannot be
+    /// placed is reported failed.
+    fn ring(
+        &mut self,
+        specialist: SpecialistId,
+        contact: Option<&SpecialistContact>,
+        timeout: Duration,
+    ) {
+        match self.specialist_plan(&specialist, contact, timeout) {
             Ok(plan) => {
                 self.legs
                     .place(LegPurpose::Specialist(specialist), plan, &mut self.out);
@@ -234,8 +244,18 @@ impl Call {
         });
     }
 
-    fn specialist_plan(&self, id: &SpecialistId, timeout: Duration) -> Result<LegPlan, String> {
-        let target = legs::specialist_target(&self.cfg, id)?;
+    fn specialist_plan(
+        &self,
+        id: &SpecialistId,
+        contact: Option<&SpecialistContact>,
+        timeout: Duration,
+    ) -> Result<LegPlan, String> {
+        // The router's contact first: a specialist added by a reload after
+        // this call began is not in the call's own configuration.
+        let target = match contact {
+            Some(contact) => legs::contact_target(&self.cfg, contact)?,
+            None => legs::specialist_target(&self.cfg, id)?,
+        };
         let service = self.routing.as_ref().map_or("", |r| r.service.as_str());
         Ok(LegPlan {
             target,

@@ -71,6 +71,23 @@ number = "+77015550199"
 schedule = "24/7"
 "#;
 
+/// The router's ring of `who` (one of the usual specialists), reached at
+/// the contact the configuration gives them.
+pub fn ring_of(who: &str, timeout: Duration) -> senim_routing::router::Action {
+    let list =
+        Specialists::from_toml_str(SPECIALISTS, Path::new("test.toml")).expect("specialists");
+    let contact = list
+        .get(who)
+        .expect("one of the usual specialists")
+        .contact
+        .clone();
+    senim_routing::router::Action::Ring {
+        specialists: vec![senim_routing::specialists::SpecialistId::new(who)],
+        contacts: vec![contact],
+        timeout,
+    }
+}
+
 /// The centre's settings for tests; `refer` makes the trunk take REFER
 /// (and promise to present the centre on the calls it places for one).
 pub fn config(refer: bool) -> Arc<CallConfig> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::call_id::CallId;
 use super::outcome::OverflowReason;
 use super::record::Record;
-use crate::specialists::SpecialistId;
+use crate::specialists::{SpecialistContact, SpecialistId};
 
 /// What the driver must do for a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +16,11 @@ pub enum Action {
     Ring {
         /// Who.
         specialists: Vec<SpecialistId>,
+        /// How to reach each of `specialists`, in the same order, as the
+        /// roster has it when the ring starts: a call that began before a
+        /// reload rings whom the router offers, reached as the
+        /// configuration in service says.
+        contacts: Vec<SpecialistContact>,
         /// The ring timeout (the router enforces it).
         timeout: Duration,
     },

@@ -16,7 +16,7 @@ use super::settings::RouterSettings;
 use super::snapshot::{CallStatus, RouterSnapshot};
 use crate::availability::{later, Now, RingEffect, Roster};
 use crate::hours::{Calendar, Schedules};
-use crate::specialists::{Skill, SpecialistId, Specialists};
+use crate::specialists::{Skill, SpecialistContact, SpecialistId, Specialists};
 use crate::strategy::{candidates, survey, wave_of, Facts, RouteRequest, Tier};
 
 /// All calls being routed, the queue and the roster.
@@ -75,17 +75,23 @@ impl Router {
     }
 
     /// Replaces the configuration (a reload). Live state of specialists who
-    /// remain is kept; calls in progress continue.
+    /// remain is kept (registrations, pauses, calls, wrap-ups); new ones
+    /// start idle; removed ones are offered no new call, and a call one of
+    /// them is on goes on until it ends. Rings and waits already under way
+    /// keep their deadlines; the new settings apply from here on.
     pub fn reload(
         &mut self,
         specialists: Specialists,
         schedules: Schedules,
         calendar: Calendar,
+        settings: RouterSettings,
         now: Now,
     ) {
+        self.touch(now);
         self.roster.replace(specialists, now.instant);
         self.schedules = schedules;
         self.calendar = calendar;
+        self.settings = settings;
         self.settle(now);
     }
 
@@ -501,10 +507,20 @@ impl Router {
         if let Some(last) = wave.last() {
             self.rotation.insert(service, last.clone());
         }
+        // Every candidate comes from the roster, so each has its contact.
+        let (specialists, contacts): (Vec<SpecialistId>, Vec<SpecialistContact>) = wave
+            .iter()
+            .filter_map(|s| {
+                self.roster
+                    .get(s.as_str())
+                    .map(|entry| (s.clone(), entry.contact.clone()))
+            })
+            .unzip();
         self.emit(
             call,
             Action::Ring {
-                specialists: wave.clone(),
+                specialists,
+                contacts,
                 timeout,
             },
         );

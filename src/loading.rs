@@ -1,0 +1,128 @@
+//! What the configuration names besides itself, read and checked against
+//! each other: the prompts, the holiday table, the partner directory and
+//! the dialplan. Start-up, `senim check` and every reload of a running
+//! Senim load them here, in the order they depend on each other; an error in
+//! any of them refuses the whole.
+
+use senim_dialplan::{Diagnostic, Plan};
+use senim_media::prompts::PromptLibrary;
+use senim_routing::hours::{Calendar, Holidays};
+use senim_routing::partners::PartnerDirectory;
+use senim_routing::specialists::Specialists;
+
+use crate::config::Settings;
+use crate::plan::{Context, PlanHolder};
+
+/// Why the prompts, the data files or the dialplan were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A prompt file or the manifest is missing or unreadable.
+    #[error("prompts: {0}")]
+    Prompts(#[from] senim_media::prompts::PromptError),
+    /// The dialplan is invalid (each line is `file:line:column: message`).
+    #[error("dialplan refused:\n{}", .0.join("\n"))]
+    Dialplan(Vec<String>),
+    /// The holiday table could not be loaded.
+    #[error("holidays: {0}")]
+    Holidays(#[from] senim_routing::hours::HoursError),
+    /// The partner directory could not be loaded.
+    #[error("partners: {0}")]
+    Partners(#[from] senim_routing::partners::PartnersError),
+}
+
+/// Load the prompts (every file is read and encoded now, never mid-call).
+pub fn load_prompts(settings: &Settings) -> Result<PromptLibrary, LoadError> {
+    Ok(match &settings.prompts_dir {
+        Some(dir) => PromptLibrary::load(dir)?,
+        None => crate::bundled::prompts()?,
+    })
+}
+
+/// The data a plan is checked against and calls use: holidays, partners.
+pub struct Data {
+    pub calendar: Calendar,
+    pub partners: PartnerDirectory,
+}
+
+pub fn load_data(settings: &Settings) -> Result<Data, LoadError> {
+    let holidays = match &settings.config.data.holidays {
+        Some(path) => Holidays::load(path)?,
+        None => Holidays::bundled()?,
+    };
+    let partners = match &settings.config.data.partners {
+        Some(path) => PartnerDirectory::load(path)?,
+        None => PartnerDirectory::bundled()?,
+    };
+    Ok(Data {
+        calendar: Calendar::almaty(holidays),
+        partners,
+    })
+}
+
+/// What cannot work without a `[[trunk]]`: specialists reached by number
+/// (never rung). Said by `senim check`, logged at start and at a reload.
+pub fn trunk_warnings(specialists: &Specialists, has_trunk: bool) -> Vec<String> {
+    if has_trunk {
+        return Vec::new();
+    }
+    let by_number: Vec<&str> = specialists
+        .iter()
+        .filter(|s| s.contact.kind() == "number")
+        .map(|s| s.id.as_str())
+        .collect();
+    if by_number.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "no [[trunk]] is configured, so the specialists reached by number ({}) are never rung: \
+         add the provider's or Asterisk's trunk (docs/trunks.md)",
+        by_number.join(", ")
+    )]
+}
+
+/// Everything `senim check` and start-up verify, in the order they depend on
+/// each other: prompts, data, dialplan.
+pub fn load_all(settings: &Settings) -> Result<(PromptLibrary, Data, PlanHolder), LoadError> {
+    let loaded = load_checked(settings, !settings.trunks.is_empty())?;
+    let plans = PlanHolder::serving(
+        settings.dialplan_file.as_deref(),
+        loaded.plan,
+        &loaded.plan_warnings,
+    );
+    Ok((loaded.prompts, loaded.data, plans))
+}
+
+/// The prompts, the data files and the dialplan, each checked against the
+/// others.
+pub struct Loaded {
+    pub prompts: PromptLibrary,
+    pub data: Data,
+    pub plan: Plan,
+    /// What the dialplan's check warns of (the plan is taken).
+    pub plan_warnings: Vec<Diagnostic>,
+}
+
+/// Load the prompts, the data files and the dialplan of `settings`; the
+/// plan is checked against them, the schedules and the lines of `settings`,
+/// and `has_trunk` (whether the trunks in service can place numbers).
+pub fn load_checked(settings: &Settings, has_trunk: bool) -> Result<Loaded, LoadError> {
+    let prompts = load_prompts(settings)?;
+    let data = load_data(settings)?;
+    let (plan, plan_warnings) = crate::plan::load(
+        settings.dialplan_file.as_deref(),
+        &Context {
+            prompts: &prompts,
+            schedules: &settings.config.hours,
+            partners: &data.partners,
+            lines: &settings.lines,
+            has_trunk,
+        },
+    )
+    .map_err(|d| LoadError::Dialplan(d.iter().map(ToString::to_string).collect()))?;
+    Ok(Loaded {
+        prompts,
+        data,
+        plan,
+        plan_warnings,
+    })
+}
