@@ -107,3 +107,52 @@ impl WebState {
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::disallowed_methods)] // a test needs one base instant
+    use super::*;
+    use crate::http::auth::Role;
+    use crate::web::i18n::Lang;
+    use crate::web::users::{hash_password, UserConfig};
+
+    fn table(entries: &[(&str, &str)]) -> UserTable {
+        let users: Vec<UserConfig> = entries
+            .iter()
+            .map(|(name, hash)| UserConfig {
+                name: (*name).into(),
+                role: Role::Coordinator,
+                specialist: None,
+                password_hash: (*hash).into(),
+                lang: None,
+            })
+            .collect();
+        UserTable::from_config(&users, |_| true).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_reload_ends_the_sessions_of_users_who_changed_or_left() {
+        let (a, b) = (
+            hash_password("first long secret").unwrap_or_default(),
+            hash_password("second long secret").unwrap_or_default(),
+        );
+        let web = WebState::new(table(&[("dana", &a), ("olga", &a), ("ruslan", &a)]), false);
+        let now = Instant::now();
+        for name in ["dana", "olga", "ruslan"] {
+            let caller = web.users().get(name).map(|u| u.caller.clone());
+            let Some(caller) = caller else {
+                panic!("{name}")
+            };
+            lock(&web.sessions).open(name, "csrf".into(), name.into(), caller, Lang::En, now);
+        }
+        // Olga's password changed, Ruslan left, Dana is as she was.
+        let changed = web.replace_users(table(&[("dana", &a), ("olga", &b)]));
+        assert_eq!(changed, vec!["olga".to_string(), "ruslan".to_string()]);
+        let mut sessions = lock(&web.sessions);
+        assert!(sessions.touch("dana", now).is_some());
+        assert!(sessions.touch("olga", now).is_none());
+        assert!(sessions.touch("ruslan", now).is_none());
+        drop(sessions);
+        assert!(web.users().verify("olga", "second long secret").is_some());
+    }
+}
