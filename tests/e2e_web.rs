@@ -3,8 +3,9 @@
 //! English; the coordinator sees a call placed by SIPp on the live board
 //! while it is in the menu; a specialist claims a callback request left by
 //! a caller, sees the number only after claiming, and completes it with a
-//! note; a form without its CSRF token and pages of another role are
-//! refused. `SENIM_SCREENSHOTS=docs/screenshots` saves each page.
+//! note; the coordinator finds the call in the calls list and downloads
+//! the CSV report; a form without its CSRF token and pages of another
+//! role are refused. `SENIM_SCREENSHOTS=docs/screenshots` saves each page.
 
 mod common;
 
@@ -216,6 +217,42 @@ async fn the_pages_of_the_coordinator_and_the_specialists() {
         "the ended call left the board: {}",
         page_text(&c).await
     );
+    // The call is in the day's calls list, with its timeline.
+    c.goto(&format!("{base}/calls")).await.expect("calls");
+    assert!(
+        wait_for(&c, "#call-list tbody tr", Duration::from_secs(5)).await,
+        "the call is not in the list: {}",
+        page_text(&c).await
+    );
+    screenshot(&c, "calls").await;
+    c.find(Locator::Css("#call-list tbody tr a"))
+        .await
+        .expect("the call's link")
+        .click()
+        .await
+        .expect("open the call");
+    assert!(wait_for(&c, "#timeline tr", Duration::from_secs(5)).await);
+    assert!(page_text(&c).await.contains("greeting"), "{}", page_text(&c).await);
+    // The reports: a chart made on the server, and the CSV download.
+    c.goto(&format!("{base}/reports")).await.expect("reports");
+    assert!(wait_for(&c, "svg.chart", Duration::from_secs(5)).await);
+    assert_eq!(text_of(&c, "#total-offered").await, "1");
+    screenshot(&c, "reports").await;
+    let href = c
+        .find(Locator::Id("csv"))
+        .await
+        .expect("the CSV link")
+        .attr("href")
+        .await
+        .expect("href")
+        .unwrap_or_default();
+    let cookie = format!("senim_session={}", session_cookie(&c).await);
+    let (code, headers, csv) = http_with(senim.http, "GET", &href, &[("Cookie", &cookie)], "");
+    assert_eq!(code, 200, "{href}: {csv}");
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-disposition" && v.contains("senim-report-day-")));
+    assert!(csv.lines().count() >= 2 && csv.contains("offered"), "{csv}");
     // A specialist's pages are not the coordinator's.
     c.goto(&format!("{base}/me")).await.expect("me");
     assert!(!page_text(&c).await.contains("Мои обращения"));

@@ -8,16 +8,20 @@
 //! `sessions` (sans-IO: open, touch, end), `state` (what the pages share),
 //! `cookies`, `auth` (CSRF, the page guard, sign-in and out), `pages` (the
 //! table of pages with their roles), `routes` (its router), `frame` (what
-//! every page has), and one module per page: `specialist`, `board`. What a
+//! every page has), and one module per page: `specialist`, `board`, `calls`, `reports`
+//! (`local_time`: days in Almaty). What a
 //! user may see and change is decided where the API's answers are decided
 //! (`crate::follow_ups`, `store::follow_ups`), with the same audit log.
 
 pub mod auth;
 pub mod board;
+pub mod calls;
 pub mod cookies;
 pub mod frame;
 pub mod i18n;
+pub mod local_time;
 pub mod pages;
+pub mod reports;
 pub mod routes;
 pub mod sessions;
 pub mod specialist;

@@ -21,6 +21,10 @@ pub enum Handler {
     Note,
     Complete,
     CallBack,
+    Calls,
+    Call,
+    Reports,
+    ReportCsv,
 }
 
 /// One page or form target, with the roles that may use it.
@@ -67,6 +71,34 @@ pub const PAGES: &[Page] = &[
         roles: STAFF,
         nav: None,
         handler: Handler::ResumeFromBoard,
+    },
+    Page {
+        method: "GET",
+        path: "/calls",
+        roles: STAFF,
+        nav: Some("nav.calls"),
+        handler: Handler::Calls,
+    },
+    Page {
+        method: "GET",
+        path: "/calls/{id}",
+        roles: STAFF,
+        nav: None,
+        handler: Handler::Call,
+    },
+    Page {
+        method: "GET",
+        path: "/reports",
+        roles: STAFF,
+        nav: Some("nav.reports"),
+        handler: Handler::Reports,
+    },
+    Page {
+        method: "GET",
+        path: "/reports.csv",
+        roles: STAFF,
+        nav: None,
+        handler: Handler::ReportCsv,
     },
     Page {
         method: "GET",

@@ -8,7 +8,7 @@ use axum::{middleware, Router};
 
 use super::auth::{page_guard, PageGuard};
 use super::pages::{Handler, PAGES};
-use super::{board, specialist};
+use super::{board, calls, reports, specialist};
 use crate::http::HttpState;
 
 /// The pages, each behind the guard of its roles.
@@ -34,6 +34,10 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Handler::Note => on(filter, specialist::note),
             Handler::Complete => on(filter, specialist::complete),
             Handler::CallBack => on(filter, specialist::call_back),
+            Handler::Calls => on(filter, calls::list),
+            Handler::Call => on(filter, calls::one),
+            Handler::Reports => on(filter, reports::page),
+            Handler::ReportCsv => on(filter, reports::csv),
         };
         let handler = handler.route_layer(middleware::from_fn_with_state(
             PageGuard {
