@@ -232,7 +232,11 @@ async fn the_pages_of_the_coordinator_and_the_specialists() {
         .await
         .expect("open the call");
     assert!(wait_for(&c, "#timeline tr", Duration::from_secs(5)).await);
-    assert!(page_text(&c).await.contains("greeting"), "{}", page_text(&c).await);
+    assert!(
+        page_text(&c).await.contains("greeting"),
+        "{}",
+        page_text(&c).await
+    );
     // The reports: a chart made on the server, and the CSV download.
     c.goto(&format!("{base}/reports")).await.expect("reports");
     assert!(wait_for(&c, "svg.chart", Duration::from_secs(5)).await);

@@ -225,7 +225,7 @@ pub fn bar_chart(title: &str, series: [&str; 3], bars: &[(String, [u64; 3])]) ->
     const COLOURS: [&str; 3] = ["#0b5cad", "#1a7f37", "#a4161a"];
     let (height, top, bottom, left) = (220.0_f64, 28.0, 40.0, 36.0);
     let group_w = 36.0_f64;
-    let width = left + group_w * bars.len().max(1) as f64 + 16.0;
+    let width = (left + group_w * bars.len().max(1) as f64 + 16.0).max(400.0);
     let max = bars
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
