@@ -112,6 +112,35 @@ pub async fn list_calls(store: &Store, filter: &CallFilter) -> Result<Vec<CallRo
         .map_err(StoreError::from)
 }
 
+/// The calls a specialist talked with in [from, to): those whose routing
+/// has a ring of theirs that ended `answered`, newest first. For the specialist's
+/// own page: time, language, service and wait only.
+pub async fn calls_of_specialist(
+    store: &Store,
+    specialist: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<CallRow>, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        call_columns!(),
+        " FROM calls c
+            WHERE c.arrived_at >= $1 AND c.arrived_at < $2
+              AND EXISTS (SELECT 1 FROM call_routing r
+                          WHERE r.call_id = c.id AND r.step = 'ring-ended'
+                            AND r.result = 'answered' AND r.specialist = $3)
+         ORDER BY c.arrived_at DESC, c.id DESC
+         LIMIT 200"
+    );
+    sqlx::query_as::<_, CallRow>(sql)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(specialist)
+        .fetch_all(store.pool())
+        .await
+        .map_err(StoreError::from)
+}
+
 /// One call by its id.
 pub async fn call(store: &Store, id: &str) -> Result<Option<CallRow>, StoreError> {
     let pool = store.pool();
@@ -307,6 +336,39 @@ mod tests {
         .execute(pool)
         .await
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_specialists_calls_are_those_they_answered() {
+        let (_dir, s) = store().await;
+        let pool = s.pool();
+        for (id, at) in [("a", 1000), ("b", 2000), ("c", 3000), ("d", 99_000)] {
+            add_call(pool, id, at, "ru", "completed").await;
+        }
+        for (id, specialist, result) in [
+            ("a", "erlan", "answered"),
+            ("b", "erlan", "no-answer"),
+            ("c", "dana", "answered"),
+            ("d", "erlan", "answered"),
+        ] {
+            sqlx::query(
+                "INSERT INTO call_routing (call_id, seq, at, step, specialist, result, detail)
+                 VALUES ($1, 1, 0, 'ring-ended', $2, $3, '{}')",
+            )
+            .bind(id)
+            .bind(specialist)
+            .bind(result)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        let ids: Vec<String> = calls_of_specialist(&s, "erlan", 0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["a"]);
     }
 
     #[tokio::test]

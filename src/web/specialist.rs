@@ -59,6 +59,8 @@ impl Row {
 #[template(path = "me.html")]
 struct MePage {
     f: Frame,
+    /// Their calls today: time, language, service key, wait in seconds.
+    today: Vec<(String, String, String, String)>,
     paused: bool,
     state: String,
     open: Vec<Row>,
@@ -159,10 +161,33 @@ async fn me_page(state: &HttpState, me: &SignedIn, error: Option<&'static str>) 
     let status = live
         .as_ref()
         .and_then(|l| l.specialists.iter().find(|s| s.id.as_str() == own));
+    let mut today = Vec::new();
+    if let Some((from, to)) = super::local_time::day_bounds(&super::local_time::today()) {
+        match crate::store::calls::calls_of_specialist(&state.api.store, &own, from, to).await {
+            Ok(rows) => {
+                today = rows
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            super::local_time::clock(r.arrived_at),
+                            r.language.unwrap_or_default(),
+                            r.service.map_or(String::new(), |s| format!("service.{s}")),
+                            r.wait_ms
+                                .map_or(String::new(), |ms| format!("{:.0}", ms as f64 / 1000.0)),
+                        )
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the specialist's calls of today could not be read")
+            }
+        }
+    }
     let mut f = Frame::signed_in(me, "/me");
     f.notice = None;
     render(&MePage {
         f,
+        today,
         paused: status.is_some_and(|s| s.paused.is_some()),
         state: format!("state.{}", status.map_or("offline", |s| s.state)),
         open: open.iter().map(row).collect(),
