@@ -11,6 +11,9 @@
 //! every page has), and one module per page: `specialist`, `board`. What a
 //! user may see and change is decided where the API's answers are decided
 //! (`crate::follow_ups`, `store::follow_ups`), with the same audit log.
+//! The centre's setup (`setup`) shows what the service reads and the
+//! administrator reloads the configuration there, as over the API
+//! (`crate::http::configuration`).
 
 pub mod auth;
 pub mod board;
@@ -20,6 +23,7 @@ pub mod i18n;
 pub mod pages;
 pub mod routes;
 pub mod sessions;
+pub mod setup;
 pub mod specialist;
 pub mod state;
 pub mod users;

@@ -21,6 +21,8 @@ pub enum Handler {
     Note,
     Complete,
     CallBack,
+    Setup,
+    SetupReload,
 }
 
 /// One page or form target, with the roles that may use it.
@@ -36,6 +38,7 @@ pub struct Page {
 
 const STAFF: &[Role] = &[Role::Admin, Role::Coordinator];
 const SPECIALIST: &[Role] = &[Role::Specialist];
+const ADMIN: &[Role] = &[Role::Admin];
 
 /// Every page behind a session. The sign-in page, the language switch and
 /// the style sheet are open (`web::router`).
@@ -137,6 +140,20 @@ pub const PAGES: &[Page] = &[
         roles: SPECIALIST,
         nav: None,
         handler: Handler::CallBack,
+    },
+    Page {
+        method: "GET",
+        path: "/setup",
+        roles: STAFF,
+        nav: Some("nav.setup"),
+        handler: Handler::Setup,
+    },
+    Page {
+        method: "POST",
+        path: "/setup/reload",
+        roles: ADMIN,
+        nav: None,
+        handler: Handler::SetupReload,
     },
 ];
 

@@ -8,6 +8,7 @@ use axum::{middleware, Router};
 
 use super::auth::{page_guard, PageGuard};
 use super::pages::{Handler, PAGES};
+use super::setup;
 use super::{board, specialist};
 use crate::http::HttpState;
 
@@ -34,6 +35,8 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Handler::Note => on(filter, specialist::note),
             Handler::Complete => on(filter, specialist::complete),
             Handler::CallBack => on(filter, specialist::call_back),
+            Handler::Setup => on(filter, setup::page),
+            Handler::SetupReload => on(filter, setup::reload),
         };
         let handler = handler.route_layer(middleware::from_fn_with_state(
             PageGuard {
