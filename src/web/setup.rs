@@ -75,7 +75,12 @@ impl Finding {
     /// Read the place and severity back from a message's text.
     pub fn parse(text: &str) -> Finding {
         let (file, line, column, rest) = match place(text) {
-            Some((at, line, column, after)) => (&text[..at], Some(line), column, &text[after..]),
+            Some(p) => (
+                &text[..p.file_ends],
+                Some(p.line),
+                p.column,
+                &text[p.message_at..],
+            ),
             None => ("", None, None, text),
         };
         let rest = rest.trim_start();
@@ -94,9 +99,16 @@ impl Finding {
     }
 }
 
-/// The first `:line:column:` or `:line:` (followed by a space) in `text`:
-/// where it starts, the line, the column, and where the message begins.
-fn place(text: &str) -> Option<(usize, usize, Option<usize>, usize)> {
+/// Where a message names its place (byte offsets into its text).
+struct Place {
+    file_ends: usize,
+    line: usize,
+    column: Option<usize>,
+    message_at: usize,
+}
+
+/// The first `:line:column:` or `:line:` (followed by a space) in `text`.
+fn place(text: &str) -> Option<Place> {
     let digits_at = |from: usize| -> Option<(usize, usize)> {
         let tail = text.get(from..)?;
         let n = tail.bytes().take_while(u8::is_ascii_digit).count();
@@ -126,10 +138,20 @@ fn place(text: &str) -> Option<(usize, usize, Option<usize>, usize)> {
         }
         if let Some((column, end2)) = digits_at(end + 1) {
             if text.get(end2..end2 + 1) == Some(":") {
-                return Some((at, line, Some(column), end2 + 1));
+                return Some(Place {
+                    file_ends: at,
+                    line,
+                    column: Some(column),
+                    message_at: end2 + 1,
+                });
             }
         } else if text.get(end + 1..end + 2) == Some(" ") {
-            return Some((at, line, None, end + 1));
+            return Some(Place {
+                file_ends: at,
+                line,
+                column: None,
+                message_at: end + 1,
+            });
         }
     }
     None
