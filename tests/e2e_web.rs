@@ -5,7 +5,12 @@
 //! a caller, sees the number only after claiming, and completes it with a
 //! note; the coordinator finds the call in the calls list and downloads
 //! the CSV report; a form without its CSRF token and pages of another
-//! role are refused. `SENIM_SCREENSHOTS=docs/screenshots` saves each page.
+//! role are refused. The centre's setup: an administrator sees the dialplan's
+//! version, the trunk, the softphones and the partners (never a number or a
+//! password), reloads the configuration from the page and sees what was
+//! applied, then a refused plan with its line and column; a coordinator
+//! sees no reload button and is refused the reload.
+//! `SENIM_SCREENSHOTS=docs/screenshots` saves each page.
 
 mod common;
 
@@ -392,4 +397,254 @@ async fn the_pages_of_the_coordinator_and_the_specialists() {
     .await
     .expect("audit");
     assert!(reads >= 2, "claim and reads audited: {reads}");
+}
+
+/// The centre with a registering trunk (the bundled partner directory and
+/// plan), `extra`, and `users` (made once: a new hash would be a changed
+/// user, whose sessions a reload ends).
+fn setup_config(users: &str, extra: &str) -> String {
+    format!(
+        "{CENTRE}\n[[trunk]]\nid = \"provider\"\naddress = \"127.0.0.1:9\"\ndomain = \"provider.test\"\n\
+         register = true\nusername = \"77232000000\"\npassword = \"{TRUNK_PASSWORD}\"\n\n{extra}\n{users}\n"
+    )
+}
+const TRUNK_PASSWORD: &str = "trunk secret 4711";
+
+/// The version `GET /dialplan` gives.
+fn dialplan_version(senim: &Senim) -> String {
+    let (code, text) = common::http(senim.http, "GET", "/dialplan");
+    assert_eq!(code, 200, "{text}");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let status: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    status["version"].as_str().unwrap_or("").to_string()
+}
+
+/// Press the reload button and wait for the page with the answer `outcome`.
+async fn press_reload(c: &Client, outcome: &str) {
+    c.find(Locator::Id("reload-config"))
+        .await
+        .expect("the reload button")
+        .click()
+        .await
+        .expect("press it");
+    assert!(
+        wait_for(
+            c,
+            &format!("#reload-answer[data-outcome='{outcome}']"),
+            Duration::from_secs(20)
+        )
+        .await,
+        "no answer {outcome}: {}",
+        page_text(c).await
+    );
+}
+
+/// The administrator sees the dialplan's version, the trunk (never its
+/// password), the softphones and the partners (never a number), reloads
+/// the configuration from the page and sees what was applied, then a
+/// refused reload with its error's line and column; the coordinator sees
+/// the page without the button and is refused the reload even with the
+/// form's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_centre_s_setup_and_the_reload_of_the_configuration() {
+    let users = format!(
+        "{}\n{}\n",
+        user("aliya", "admin", None),
+        user("dana", "coordinator", None)
+    );
+    let config = setup_config(&users, "");
+    let senim = Senim::start_with(Some(&config), &[]);
+    let base = format!("http://{}", senim.http);
+    let version = dialplan_version(&senim);
+    assert!(!version.is_empty());
+    let driver = Driver::start();
+
+    let c = driver.browser("en").await;
+    sign_in(&c, &base, "aliya").await;
+    c.find(Locator::Css("nav a[href='/setup']"))
+        .await
+        .expect("the setup page in the navigation")
+        .click()
+        .await
+        .expect("open it");
+    assert!(wait_for(&c, "#plan-version", Duration::from_secs(5)).await);
+    assert_eq!(text_of(&c, "#plan-version").await, version);
+    assert_eq!(text_of(&c, "h1").await, "The centre's setup");
+    assert!(
+        wait_for(
+            &c,
+            "#partners tr[data-id='helpline-150']",
+            Duration::from_secs(1)
+        )
+        .await
+    );
+    assert!(
+        wait_for(
+            &c,
+            "#partners tr[data-id='ulba-crisis-centre']",
+            Duration::from_secs(1)
+        )
+        .await
+    );
+    assert!(wait_for(&c, "#trunks tr[data-id='provider']", Duration::from_secs(1)).await);
+    let html = c.source().await.expect("page source");
+    // Neither the partners' numbers (nor as their sources quote them) nor
+    // the trunk's password.
+    for secret in [
+        "7232771922",
+        "77-19-22",
+        "445 11 44",
+        "080 77 71",
+        TRUNK_PASSWORD,
+    ] {
+        assert!(!html.contains(secret), "the page shows {secret}");
+    }
+    assert_eq!(
+        text_of(&c, "#partners tr[data-id='ulba-crisis-centre'] .reached").await,
+        "Phone number × 2"
+    );
+
+    // A softphone is added to the file; the reload applies it.
+    let file = senim.dir.path().join("senim.toml");
+    let madina = "[[specialist]]\nid = \"madina\"\nname = \"Madina\"\nskills = [\"psychology\"]\n\
+                  languages = [\"kk\"]\nusername = \"madina\"\npassword = \"madina's long password\"\n";
+    std::fs::write(&file, setup_config(&users, madina)).expect("change the configuration");
+    press_reload(&c, "applied").await;
+    assert!(
+        text_of(&c, "#applied").await.contains("madina"),
+        "{}",
+        page_text(&c).await
+    );
+    assert_eq!(
+        text_of(&c, "#phones tr[data-id='madina'] .registered").await,
+        "0"
+    );
+    assert_eq!(text_of(&c, "#softphones-summary strong").await, "0 / 1");
+    c.set_window_size(1100, 2300).await.expect("a tall window");
+    screenshot(&c, "setup").await;
+
+    // On a phone the page is no wider than the screen.
+    c.set_window_size(390, 844).await.expect("a phone's width");
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(
+        fits,
+        serde_json::Value::Bool(true),
+        "the page is wider than a phone"
+    );
+    c.execute(
+        "document.getElementById('partners-card').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scroll to the partners");
+    screenshot(&c, "setup-phone").await;
+    c.set_window_size(1100, 900).await.expect("back");
+
+    // A plan with an unknown node is refused with its line and column; the
+    // plan in service keeps serving.
+    let plan = std::fs::read_to_string(common::repo_root().join("tests/dialplans/menu.xml"))
+        .expect("test plan")
+        .replace(
+            "<choice digit=\"3\" goto=\"recorded\"/>",
+            "<choice digit=\"3\" goto=\"nowhere\"/>",
+        );
+    let plan_path = senim.dir.path().join("broken.xml");
+    std::fs::write(&plan_path, plan).expect("write the plan");
+    std::fs::write(
+        &file,
+        setup_config(
+            &users,
+            &format!("{madina}\n[dialplan]\nfile = \"{}\"\n", plan_path.display()),
+        ),
+    )
+    .expect("change the configuration");
+    press_reload(&c, "refused").await;
+    assert_eq!(
+        text_of(&c, "#reload-errors tr.finding .line").await,
+        "22",
+        "{}",
+        page_text(&c).await
+    );
+    assert!(!text_of(&c, "#reload-errors tr.finding .column")
+        .await
+        .is_empty());
+    assert!(text_of(&c, "#reload-errors tr.finding .message")
+        .await
+        .contains("nowhere"));
+    assert_eq!(text_of(&c, "#plan-version").await, version);
+    assert_eq!(
+        c.find(Locator::Id("plan-result"))
+            .await
+            .expect("result")
+            .attr("data-ok")
+            .await
+            .expect("ok")
+            .as_deref(),
+        Some("false")
+    );
+    assert_eq!(text_of(&c, "#plan-findings tr.finding .line").await, "22");
+    c.close().await.expect("close");
+
+    // The coordinator: the page, no button, and the reload refused.
+    let d = driver.browser("ru").await;
+    sign_in(&d, &base, "dana").await;
+    d.goto(&format!("{base}/setup")).await.expect("setup");
+    assert!(wait_for(&d, "#plan-version", Duration::from_secs(5)).await);
+    assert_eq!(text_of(&d, "h1").await, "Настройка центра");
+    assert!(
+        d.find(Locator::Id("reload-config")).await.is_err(),
+        "no reload button"
+    );
+    let csrf = d
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .expect("the form's token")
+        .attr("value")
+        .await
+        .expect("its value")
+        .unwrap_or_default();
+    assert_eq!(csrf.len(), 64);
+    let cookie = format!("senim_session={}", session_cookie(&d).await);
+    let form = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let (code, _, body) = http_with(
+        senim.http,
+        "POST",
+        "/setup/reload",
+        &form,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("not for your role"), "{body}");
+    // The token was good: the same form to another target is taken.
+    let (code, _, body) = http_with(
+        senim.http,
+        "POST",
+        "/lang",
+        &form,
+        &format!("csrf={csrf}&lang=ru"),
+    );
+    assert_eq!(code, 303, "{body}");
+    d.close().await.expect("close");
+
+    // Both reloads are audited with the administrator's name, none with
+    // the coordinator's.
+    let pool = senim.db().await;
+    let by = |name: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'reload-config' AND token_name = $1",
+        )
+        .bind(name)
+        .fetch_one(&pool)
+    };
+    assert_eq!(by("aliya").await.expect("audit"), 2);
+    assert_eq!(by("dana").await.expect("audit"), 0);
 }

@@ -12,6 +12,9 @@
 //! (`local_time`: days in Almaty). What a
 //! user may see and change is decided where the API's answers are decided
 //! (`crate::follow_ups`, `store::follow_ups`), with the same audit log.
+//! The centre's setup (`setup`) shows what the service reads and the
+//! administrator reloads the configuration there, as over the API
+//! (`crate::http::configuration`).
 
 pub mod auth;
 pub mod board;
@@ -24,6 +27,7 @@ pub mod pages;
 pub mod reports;
 pub mod routes;
 pub mod sessions;
+pub mod setup;
 pub mod specialist;
 pub mod state;
 pub mod users;

@@ -25,6 +25,8 @@ pub enum Handler {
     Call,
     Reports,
     ReportCsv,
+    Setup,
+    SetupReload,
 }
 
 /// One page or form target, with the roles that may use it.
@@ -40,6 +42,7 @@ pub struct Page {
 
 const STAFF: &[Role] = &[Role::Admin, Role::Coordinator];
 const SPECIALIST: &[Role] = &[Role::Specialist];
+const ADMIN: &[Role] = &[Role::Admin];
 
 /// Every page behind a session. The sign-in page, the language switch and
 /// the style sheet are open (`web::router`).
@@ -169,6 +172,20 @@ pub const PAGES: &[Page] = &[
         roles: SPECIALIST,
         nav: None,
         handler: Handler::CallBack,
+    },
+    Page {
+        method: "GET",
+        path: "/setup",
+        roles: STAFF,
+        nav: Some("nav.setup"),
+        handler: Handler::Setup,
+    },
+    Page {
+        method: "POST",
+        path: "/setup/reload",
+        roles: ADMIN,
+        nav: None,
+        handler: Handler::SetupReload,
     },
 ];
 

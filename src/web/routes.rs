@@ -8,6 +8,7 @@ use axum::{middleware, Router};
 
 use super::auth::{page_guard, PageGuard};
 use super::pages::{Handler, PAGES};
+use super::setup;
 use super::{board, calls, reports, specialist};
 use crate::http::HttpState;
 
@@ -38,6 +39,8 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Handler::Call => on(filter, calls::one),
             Handler::Reports => on(filter, reports::page),
             Handler::ReportCsv => on(filter, reports::csv),
+            Handler::Setup => on(filter, setup::page),
+            Handler::SetupReload => on(filter, setup::reload),
         };
         let handler = handler.route_layer(middleware::from_fn_with_state(
             PageGuard {
