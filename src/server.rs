@@ -552,7 +552,9 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         reloads,
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = http::router(http_state.clone());
+    // The API and the web pages on one listener; each names its own routes.
+    let app = http::router(http_state.clone())
+        .merge(crate::web::router(http_state.clone()).with_state(http_state.clone()));
     let mut cert_watch = None;
     let http_task = match https {
         None => tokio::spawn(async move {

@@ -54,6 +54,5 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/trunks", get(trunks::trunks))
         .merge(routes::router(state.clone()))
-        .merge(crate::web::router(state.clone()))
         .with_state(state)
 }

@@ -26,7 +26,7 @@ use super::sessions::Session;
 use super::state::lock;
 pub use super::state::{WebState, SESSION_COOKIE};
 use crate::http::auth::Role;
-use crate::http::HttpState;
+use crate::http::state::HttpState;
 
 /// The cookie that carries the forms' CSRF token before signing in.
 pub const PRE_CSRF_COOKIE: &str = "senim_csrf";

@@ -19,7 +19,7 @@ use axum::Extension;
 use super::auth::SignedIn;
 use super::frame::{render, Frame};
 use super::i18n::{catalogue, Catalogue};
-use crate::http::HttpState;
+use crate::http::state::HttpState;
 use crate::util::time::now_ms;
 
 /// One call on the board.

@@ -80,7 +80,7 @@ fn secs(ms: Option<i64>) -> String {
 
 /// `GET /calls`.
 pub async fn list(
-    State(state): State<Arc<crate::http::HttpState>>,
+    State(state): State<Arc<crate::http::state::HttpState>>,
     Extension(me): Extension<SignedIn>,
     query: Result<Query<CallsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -148,7 +148,7 @@ pub async fn list(
 
 /// `GET /calls/{id}`.
 pub async fn one(
-    State(state): State<Arc<crate::http::HttpState>>,
+    State(state): State<Arc<crate::http::state::HttpState>>,
     Extension(me): Extension<SignedIn>,
     Path(id): Path<String>,
 ) -> Response {

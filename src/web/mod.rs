@@ -47,7 +47,7 @@ use auth::{LoginForm, LoginOutcome};
 use frame::{render, Frame};
 use i18n::Lang;
 
-use crate::http::HttpState;
+use crate::http::state::HttpState;
 
 const STYLE: &str = include_str!("../../web/static/senim.css");
 const BOARD_SCRIPT: &str = include_str!("../../web/static/board.js");

@@ -102,7 +102,7 @@ fn range(form: &ReportForm) -> Option<(String, String, Grouping, i64, i64)> {
 
 /// `GET /reports`.
 pub async fn page(
-    State(state): State<Arc<crate::http::HttpState>>,
+    State(state): State<Arc<crate::http::state::HttpState>>,
     Extension(me): Extension<SignedIn>,
     form: Result<Query<ReportForm>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -154,7 +154,7 @@ pub async fn page(
 
 /// `GET /reports.csv`: the same report as a CSV file.
 pub async fn csv(
-    State(state): State<Arc<crate::http::HttpState>>,
+    State(state): State<Arc<crate::http::state::HttpState>>,
     form: Result<Query<ReportForm>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let form = form.map(|Query(f)| f).unwrap_or_default();

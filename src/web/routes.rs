@@ -10,7 +10,7 @@ use super::auth::{page_guard, PageGuard};
 use super::pages::{Handler, PAGES};
 use super::setup;
 use super::{board, calls, reports, specialist};
-use crate::http::HttpState;
+use crate::http::state::HttpState;
 
 /// The pages, each behind the guard of its roles.
 pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {

@@ -30,7 +30,7 @@ use super::frame::{render, Frame};
 use super::i18n::{catalogue, Catalogue, Lang};
 use crate::http::auth::Role;
 use crate::http::configuration::{reload_audited, status_of};
-use crate::http::HttpState;
+use crate::http::state::HttpState;
 use crate::plan::PlanStatus;
 use crate::reload::answer::ConfigReload;
 use crate::util::time::rfc3339;

@@ -19,7 +19,7 @@ use super::auth::SignedIn;
 use super::frame::{render, Frame};
 use crate::follow_ups::{FollowUpError, Shown};
 use crate::http::personal::requester;
-use crate::http::HttpState;
+use crate::http::state::HttpState;
 use crate::store::follow_ups::{FollowUp, FollowUpFilter, RESULTS};
 use crate::util::time::now_ms;
 
