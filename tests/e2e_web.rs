@@ -623,7 +623,7 @@ async fn the_centre_s_setup_and_the_reload_of_the_configuration() {
         &format!("csrf={csrf}"),
     );
     assert_eq!(code, 403, "{body}");
-    assert!(body.contains("not for your role"), "{body}");
+    assert!(body.contains("не для вашей роли"), "{body}");
     // The token was good: the same form to another target is taken.
     let (code, _, body) = http_with(
         senim.http,

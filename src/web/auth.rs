@@ -72,6 +72,23 @@ pub struct PageGuard {
     pub roles: &'static [Role],
 }
 
+/// A refusal in the words of the request's language: its status and the
+/// catalogue key of its text, as a small page with a way back.
+pub fn refusal(
+    headers: &HeaderMap,
+    session: Option<&Session>,
+    code: StatusCode,
+    key: &str,
+) -> Response {
+    let t = i18n::catalogue(lang_of(headers, session));
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"stylesheet\" href=\"/static/senim.css\"><title>Senim</title></head><body><main><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">{}</a></p></main></body></html>",
+        t.get(key),
+        t.get("refused.back")
+    );
+    (code, axum::response::Html(body)).into_response()
+}
+
 /// In front of every page: no session, to the login page; a role the
 /// route does not allow, 403; a form without its session's CSRF token,
 /// 403. The session goes on in the request's extensions.
@@ -81,7 +98,12 @@ pub async fn page_guard(State(g): State<PageGuard>, request: Request, next: Next
         if request.method() == Method::GET {
             return Redirect::to("/login").into_response();
         }
-        return (StatusCode::FORBIDDEN, "signed out").into_response();
+        return refusal(
+            request.headers(),
+            None,
+            StatusCode::FORBIDDEN,
+            "refused.signed_out",
+        );
     };
     if !g.roles.contains(&session.caller.role) {
         tracing::warn!(
@@ -89,10 +111,15 @@ pub async fn page_guard(State(g): State<PageGuard>, request: Request, next: Next
             path = %request.uri().path(),
             "page refused: the user's role may not open it"
         );
-        return (StatusCode::FORBIDDEN, "this page is not for your role").into_response();
+        return refusal(
+            request.headers(),
+            Some(&session),
+            StatusCode::FORBIDDEN,
+            "refused.role",
+        );
     }
     let mut request = if request.method() == Method::POST {
-        match csrf_checked(request, &session.csrf).await {
+        match csrf_checked(request, &session).await {
             Ok(r) => r,
             Err(refused) => return refused,
         }
@@ -110,11 +137,19 @@ pub async fn page_guard(State(g): State<PageGuard>, request: Request, next: Next
 
 /// Read a posted form, refuse it unless its `csrf` field is `expected`,
 /// and give the request back with the body it had.
-async fn csrf_checked(request: Request, expected: &str) -> Result<Request, Response> {
+async fn csrf_checked(request: Request, session: &Session) -> Result<Request, Response> {
+    let expected = session.csrf.as_str();
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
-        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
+        .map_err(|_| {
+            refusal(
+                &parts.headers,
+                Some(session),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "refused.too_large",
+            )
+        })?;
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
     let given = fields
         .iter()
@@ -123,11 +158,12 @@ async fn csrf_checked(request: Request, expected: &str) -> Result<Request, Respo
         .unwrap_or("");
     if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         tracing::warn!(path = %parts.uri.path(), "form refused: no or wrong CSRF token");
-        return Err((
+        return Err(refusal(
+            &parts.headers,
+            Some(session),
             StatusCode::FORBIDDEN,
-            "the form has expired: reload the page",
-        )
-            .into_response());
+            "refused.expired",
+        ));
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }

@@ -148,11 +148,7 @@ async fn logout(
     if let Some((_, s)) = state.web.session(&headers, now) {
         use subtle::ConstantTimeEq;
         if !bool::from(s.csrf.as_bytes().ct_eq(form.csrf.as_bytes())) {
-            return (
-                StatusCode::FORBIDDEN,
-                "the form has expired: reload the page",
-            )
-                .into_response();
+            return auth::refusal(&headers, Some(&s), StatusCode::FORBIDDEN, "refused.expired");
         }
     }
     let cookie = auth::log_out(&state, &headers);
@@ -176,7 +172,7 @@ async fn lang(
     Form(form): Form<LangForm>,
 ) -> Response {
     let Some(lang) = Lang::parse(&form.lang) else {
-        return (StatusCode::BAD_REQUEST, "kk, ru or en").into_response();
+        return auth::refusal(&headers, None, StatusCode::BAD_REQUEST, "refused.language");
     };
     let back = headers
         .get(header::REFERER)
@@ -193,7 +189,7 @@ async fn lang(
             }
             response
         }
-        Err(code) => (code, "the form has expired: reload the page").into_response(),
+        Err(code) => auth::refusal(&headers, None, code, "refused.expired"),
     }
 }
 
