@@ -50,7 +50,8 @@ struct ReportsPage {
     groupings: Vec<(&'static str, String)>,
     rows: Vec<Row>,
     total: Option<Row>,
-    chart: String,
+    /// Each chart's title and SVG.
+    charts: Vec<(String, String)>,
     csv: String,
     error: Option<&'static str>,
 }
@@ -119,7 +120,7 @@ pub async fn page(
         groupings,
         rows: Vec::new(),
         total: None,
-        chart: String::new(),
+        charts: Vec::new(),
         csv: String::new(),
         error: None,
     };
@@ -133,7 +134,7 @@ pub async fn page(
     page.by = by.as_str().to_string();
     match reports::report(&state.api.store, from_ms, to_ms, by).await {
         Ok(r) => {
-            page.chart = chart(&r, &me);
+            page.charts = charts(&r, &me);
             page.rows = r
                 .rows
                 .iter()
@@ -183,33 +184,61 @@ pub async fn csv(
     }
 }
 
-/// A grouped bar chart of calls offered, answered and abandoned per row, as
-/// SVG with its title and legend in the page's words.
-fn chart(r: &Report, me: &SignedIn) -> String {
+/// The bars of a chart: a label and a value per series for each group.
+type Bars = Vec<(String, Vec<f64>)>;
+
+/// The charts of a report, as SVG with their titles and legends in the
+/// page's words: calls offered, answered and abandoned; the waits (average
+/// and 90th percentile); the service level; the survey's average.
+fn charts(r: &Report, me: &SignedIn) -> Vec<(String, String)> {
     let t = super::i18n::catalogue(me.session.lang);
-    let bars: Vec<(String, [u64; 3])> = r
-        .rows
-        .iter()
-        .map(|x| {
-            (
-                x.key.clone(),
-                [
-                    x.metrics.offered,
-                    x.metrics.answered,
-                    x.metrics.abandoned_menu + x.metrics.abandoned_queue,
-                ],
-            )
+    let rows = |f: &dyn Fn(&reports::Metrics) -> Vec<f64>| -> Bars {
+        r.rows
+            .iter()
+            .map(|x| (x.key.clone(), f(&x.metrics)))
+            .collect()
+    };
+    let n = |v: Option<f64>| v.unwrap_or(0.0);
+    let specs: [(&str, Vec<&str>, Bars); 4] = [
+        (
+            "reports.chart_title",
+            vec![
+                t.get("reports.offered"),
+                t.get("reports.answered"),
+                t.get("reports.abandoned"),
+            ],
+            rows(&|m| {
+                vec![
+                    m.offered as f64,
+                    m.answered as f64,
+                    (m.abandoned_menu + m.abandoned_queue) as f64,
+                ]
+            }),
+        ),
+        (
+            "reports.chart_waits",
+            vec![t.get("reports.wait_avg"), t.get("reports.wait_p90")],
+            rows(&|m| vec![n(m.wait_avg_s), n(m.wait_p90_s)]),
+        ),
+        (
+            "reports.chart_service_level",
+            vec![t.get("reports.service_level")],
+            rows(&|m| vec![n(m.service_level_pct)]),
+        ),
+        (
+            "reports.chart_survey",
+            vec![t.get("reports.survey")],
+            rows(&|m| vec![n(m.survey_avg)]),
+        ),
+    ];
+    specs
+        .into_iter()
+        .map(|(key, series, bars)| {
+            let title = t.get(key).to_string();
+            let svg = bar_chart(&title, &series, &bars);
+            (title, svg)
         })
-        .collect();
-    bar_chart(
-        t.get("reports.chart_title"),
-        [
-            t.get("reports.offered"),
-            t.get("reports.answered"),
-            t.get("reports.abandoned"),
-        ],
-        &bars,
-    )
+        .collect()
 }
 
 /// Escape text for SVG.
@@ -220,25 +249,35 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A grouped bar chart: a group per label, three bars per group.
-pub fn bar_chart(title: &str, series: [&str; 3], bars: &[(String, [u64; 3])]) -> String {
+/// A number as a chart says it: whole when it is, else to one decimal.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A grouped bar chart: a group per label, a bar per series.
+pub fn bar_chart(title: &str, series: &[&str], bars: &[(String, Vec<f64>)]) -> String {
     const COLOURS: [&str; 3] = ["#0b5cad", "#1a7f37", "#a4161a"];
+    let per = series.len().clamp(1, 3);
     let (height, top, bottom, left) = (220.0_f64, 28.0, 40.0, 36.0);
-    let group_w = 36.0_f64;
+    let group_w = (per as f64 * 10.0 + 8.0).max(36.0);
     let width = (left + group_w * bars.len().max(1) as f64 + 16.0).max(400.0);
     let max = bars
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
     let plot = height - top - bottom;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {width:.0} {height:.0}\" width=\"{width:.0}\" height=\"{height:.0}\" class=\"chart\">",
         esc(title)
     );
     svg.push_str(&format!("<title>{}</title>", esc(title)));
-    for (i, name) in series.iter().enumerate() {
+    for (i, name) in series.iter().take(per).enumerate() {
         let x = left + i as f64 * 120.0;
         svg.push_str(&format!(
             "<rect x=\"{x:.0}\" y=\"6\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.0}\" y=\"15\" font-size=\"11\">{}</text>",
@@ -253,20 +292,23 @@ pub fn bar_chart(title: &str, series: [&str; 3], bars: &[(String, [u64; 3])]) ->
         height - bottom
     ));
     svg.push_str(&format!(
-        "<text x=\"{:.0}\" y=\"{:.0}\" font-size=\"10\" text-anchor=\"end\">{max:.0}</text>",
+        "<text x=\"{:.0}\" y=\"{:.0}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
         left - 4.0,
-        top + 8.0
+        top + 8.0,
+        num(max)
     ));
     for (g, (label, values)) in bars.iter().enumerate() {
         let gx = left + g as f64 * group_w + 4.0;
-        for (i, v) in values.iter().enumerate() {
-            let h = plot * (*v as f64) / max;
+        for (i, v) in values.iter().take(per).enumerate() {
+            let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
+            let h = plot * v / max;
             svg.push_str(&format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"{h:.1}\" fill=\"{}\"><title>{}: {v}</title></rect>",
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"{h:.1}\" fill=\"{}\"><title>{}: {}</title></rect>",
                 gx + i as f64 * 10.0,
                 height - bottom - h,
                 COLOURS[i],
-                esc(series[i])
+                esc(series.get(i).copied().unwrap_or("")),
+                num(v)
             ));
         }
         let short: String = label
@@ -279,7 +321,7 @@ pub fn bar_chart(title: &str, series: [&str; 3], bars: &[(String, [u64; 3])]) ->
             .collect();
         svg.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{:.0}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
-            gx + 14.0,
+            gx + per as f64 * 5.0,
             height - bottom + 14.0,
             esc(&short)
         ));
@@ -296,10 +338,10 @@ mod tests {
     fn the_chart_is_svg_with_a_bar_per_number_and_escaped_words() {
         let svg = bar_chart(
             "Calls <by day>",
-            ["offered", "answered", "abandoned"],
+            &["offered", "answered", "abandoned"],
             &[
-                ("2026-03-01".into(), [10, 7, 2]),
-                ("2026-03-02".into(), [0, 0, 0]),
+                ("2026-03-01".into(), vec![10.0, 7.0, 2.0]),
+                ("2026-03-02".into(), vec![0.0, 0.0, 0.0]),
             ],
         );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
@@ -307,7 +349,13 @@ mod tests {
         assert_eq!(svg.matches("<rect").count(), 3 + 6);
         assert!(svg.contains("03-01") && svg.contains("offered: 10"));
         // An empty report still draws.
-        assert!(bar_chart("x", ["a", "b", "c"], &[]).ends_with("</svg>"));
+        assert!(bar_chart("x", &["a"], &[]).ends_with("</svg>"));
+        // Waits in tenths; a number that is not finite draws nothing.
+        let waits = bar_chart("w", &["avg", "p90"], &[("d".into(), vec![12.5, f64::NAN])]);
+        assert!(
+            waits.contains("avg: 12.5") && waits.contains("p90: 0"),
+            "{waits}"
+        );
     }
 
     #[test]
