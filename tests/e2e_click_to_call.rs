@@ -11,10 +11,9 @@ mod common;
 use std::time::Duration;
 
 use common::phone::Phone;
-use common::walks::{press, reach_callback};
+use common::walks::{callback_id, press, reach_callback};
 use common::{http_with, make_token, port_block, wait_until, Senim};
 use serde_json::Value;
-use sqlx::Row;
 
 /// The centre's public number: From and P-Asserted-Identity of every leg.
 const CENTRE_NUMBER: &str = "+77232000000";
@@ -57,24 +56,7 @@ fn leave_request_with_typed_number(senim: &Senim) -> String {
     press(&mut c, &format!("{TYPED}#"));
     press(&mut c, "1122");
     assert!(c.wait_bye(Duration::from_secs(40)), "Senim hangs up");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut id = None;
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            id = rt.block_on(async {
-                let pool = senim.db().await;
-                sqlx::query("SELECT id FROM follow_ups WHERE kind = 'callback'")
-                    .fetch_optional(&pool)
-                    .await
-                    .unwrap()
-                    .map(|r| r.get::<String, _>("id"))
-            });
-            id.is_some()
-        }),
-        "no callback request recorded:\n{}",
-        senim.log()
-    );
-    id.unwrap()
+    callback_id(senim)
 }
 
 /// The header line `name:` of the first INVITE in a SIPp message log.

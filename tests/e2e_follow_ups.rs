@@ -7,12 +7,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::walks::{press, reach_callback};
-use common::{http_with, make_token, wait_until, Senim};
+use common::walks::leave_callback_request;
+use common::{http_with, make_token, Senim};
 use serde_json::Value;
-use sqlx::Row;
 
 /// Open round the clock; two specialists, both for legal help in Russian
 /// only, so a Kazakh psychology call overflows to the callback questions.
@@ -98,33 +95,6 @@ impl Api {
             .unwrap()
             .clone()
     }
-}
-
-/// A real call: Kazakh, psychology (nobody takes it), then the callback
-/// questions: 1 the number is right, 2 this evening, 2 no message, 1 the
-/// centre's name may be said. Returns the follow-up's id.
-fn leave_callback_request(senim: &Senim) -> String {
-    let mut c = reach_callback(senim);
-    press(&mut c, "1221");
-    assert!(c.wait_bye(Duration::from_secs(30)), "Senim hangs up");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut id = None;
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            id = rt.block_on(async {
-                let pool = senim.db().await;
-                sqlx::query("SELECT id FROM follow_ups WHERE kind = 'callback'")
-                    .fetch_optional(&pool)
-                    .await
-                    .unwrap()
-                    .map(|r| r.get::<String, _>("id"))
-            });
-            id.is_some()
-        }),
-        "no callback request recorded:\n{}",
-        senim.log()
-    );
-    id.unwrap()
 }
 
 /// A voicemail follow-up as the recorder leaves it: the call, the WAV file

@@ -18,10 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::browser::{page_text, screenshot, text_of, wait_for, wait_text_ends, Driver};
-use common::walks::{press, reach_callback};
-use common::{http_with, wait_until, Senim};
+use common::walks::leave_callback_request;
+use common::{http_with, Senim};
 use fantoccini::{Client, Locator};
-use sqlx::Row;
 
 /// Open round the clock; two specialists for legal help in Russian, so a
 /// Kazakh psychology call overflows to the callback questions.
@@ -102,37 +101,6 @@ async fn session_cookie(c: &Client) -> String {
         .await
         .map(|k| k.value().to_string())
         .unwrap_or_default()
-}
-
-/// A caller leaves a callback request (Kazakh, psychology; nobody takes
-/// it): 1 the number is right, 2 this evening, 2 no message, 1 the centre's
-/// name may be said. Returns the follow-up's id.
-fn leave_callback_request(senim: &Senim) -> String {
-    let mut c = reach_callback(senim);
-    press(&mut c, "1221");
-    assert!(c.wait_bye(Duration::from_secs(30)), "Senim hangs up");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut id = None;
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            id = rt.block_on(async {
-                let pool = senim.db().await;
-                sqlx::query("SELECT id FROM follow_ups WHERE kind = 'callback'")
-                    .fetch_optional(&pool)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|r| r.get::<String, _>("id"))
-            });
-            id.is_some()
-        }),
-        "no callback request recorded:\n{}",
-        senim.log()
-    );
-    id.unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,3 +53,38 @@ pub fn press(c: &mut Caller, keys: &str) {
         assert_eq!(c.press_info(k), Some(200), "INFO {k}");
     }
 }
+
+/// The id of the callback request the last caller left, once the recorder
+/// has written it (at most 10 s).
+pub fn callback_id(senim: &Senim) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut id = None;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            id = rt.block_on(async {
+                let pool = senim.db().await;
+                sqlx::query_scalar::<_, String>("SELECT id FROM follow_ups WHERE kind = 'callback'")
+                    .fetch_optional(&pool)
+                    .await
+                    .expect("follow-ups")
+            });
+            id.is_some()
+        }),
+        "no callback request recorded:\n{}",
+        senim.log()
+    );
+    id.unwrap_or_default()
+}
+
+/// A real call: Kazakh, psychology (nobody takes it), then the callback
+/// questions: 1 the number is right, 2 this evening, 2 no message, 1 the
+/// centre's name may be said. Returns the follow-up's id.
+pub fn leave_callback_request(senim: &Senim) -> String {
+    let mut c = reach_callback(senim);
+    press(&mut c, "1221");
+    assert!(c.wait_bye(Duration::from_secs(30)), "Senim hangs up");
+    callback_id(senim)
+}
