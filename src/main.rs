@@ -459,14 +459,20 @@ fn keys_rotate(config: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn token(name: &str, role: &str, specialist: Option<&str>) -> anyhow::Result<()> {
-    use senim::http::auth;
+/// `--role` and `--specialist` of `senim token` and `senim user`.
+fn role_arguments(role: &str, specialist: Option<&str>) -> anyhow::Result<()> {
     if !["admin", "coordinator", "specialist"].contains(&role) {
         anyhow::bail!("--role must be admin, coordinator or specialist");
     }
     if role == "specialist" && specialist.is_none() {
         anyhow::bail!("--role specialist needs --specialist ID");
     }
+    Ok(())
+}
+
+fn token(name: &str, role: &str, specialist: Option<&str>) -> anyhow::Result<()> {
+    use senim::http::auth;
+    role_arguments(role, specialist)?;
     let token = auth::new_token();
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     // The token line is not TOML: pasted into the configuration by mistake,
@@ -492,12 +498,7 @@ fn user(
 ) -> anyhow::Result<()> {
     use senim::web::users::{hash_password, MIN_PASSWORD_CHARS};
     use std::io::{BufRead, IsTerminal};
-    if !["admin", "coordinator", "specialist"].contains(&role) {
-        anyhow::bail!("--role must be admin, coordinator or specialist");
-    }
-    if role == "specialist" && specialist.is_none() {
-        anyhow::bail!("--role specialist needs --specialist ID");
-    }
+    role_arguments(role, specialist)?;
     if let Some(l) = lang {
         if senim::web::i18n::Lang::parse(l).is_none() {
             anyhow::bail!("--lang must be kk, ru or en");

@@ -24,6 +24,30 @@ pub enum Role {
 }
 
 impl Role {
+    /// Does `specialist` go with this role (a token's or a web user's)?
+    /// Role specialist names a configured specialist; the others name
+    /// none. Otherwise the key at fault and what is wrong.
+    pub fn check_specialist(
+        self,
+        specialist: Option<&str>,
+        exists: impl Fn(&str) -> bool,
+    ) -> Result<(), (&'static str, String)> {
+        match (self, specialist) {
+            (Role::Specialist, None) => Err((
+                "role",
+                "role specialist needs `specialist`, the id of a [[specialist]]".into(),
+            )),
+            (Role::Specialist, Some(id)) if !exists(id) => {
+                Err(("specialist", format!("no [[specialist]] with id {id:?}")))
+            }
+            (Role::Admin | Role::Coordinator, Some(_)) => Err((
+                "specialist",
+                "`specialist` is only for role specialist".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -144,25 +168,11 @@ impl TokenTable {
                 );
                 continue;
             };
-            let role_fault = match (t.role, &t.specialist) {
-                (Role::Specialist, None) => Some((
-                    "role",
-                    format!(
-                        "{which}: role specialist needs `specialist`, the id of a [[specialist]]"
-                    ),
-                )),
-                (Role::Specialist, Some(id)) if !specialist_exists(id) => Some((
-                    "specialist",
-                    format!("{which}: no [[specialist]] with id {id:?}"),
-                )),
-                (Role::Admin | Role::Coordinator, Some(_)) => Some((
-                    "specialist",
-                    format!("{which}: `specialist` is only for role specialist"),
-                )),
-                _ => None,
-            };
-            if let Some((key, message)) = role_fault {
-                bad(key, message);
+            if let Err((key, message)) = t
+                .role
+                .check_specialist(t.specialist.as_deref(), &specialist_exists)
+            {
+                bad(key, format!("{which}: {message}"));
                 continue;
             }
             if tokens.iter().any(|o| o.caller.name == t.name) {

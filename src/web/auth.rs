@@ -35,6 +35,12 @@ pub const LANG_COOKIE: &str = "senim_lang";
 /// The largest form Senim reads.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
+/// Is the CSRF token `given` with a form the token `expected` (compared in
+/// constant time)? An empty token is never right.
+pub fn same_token(given: &str, expected: &str) -> bool {
+    !given.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 /// 32 random bytes as 64 hex digits.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -156,7 +162,7 @@ async fn csrf_checked(request: Request, session: &Session) -> Result<Request, Re
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+    if !same_token(given, expected) {
         tracing::warn!(path = %parts.uri.path(), "form refused: no or wrong CSRF token");
         return Err(refusal(
             &parts.headers,
@@ -207,7 +213,7 @@ pub async fn log_in(
     form: LoginForm,
 ) -> LoginOutcome {
     let pre = cookie(headers, PRE_CSRF_COOKIE).unwrap_or("");
-    if pre.is_empty() || !bool::from(pre.as_bytes().ct_eq(form.csrf.as_bytes())) {
+    if !same_token(&form.csrf, pre) {
         return LoginOutcome::Refused("login.expired");
     }
     let name = form.name.trim().to_lowercase();
@@ -286,14 +292,14 @@ pub fn set_lang(
 ) -> Result<Option<HeaderValue>, StatusCode> {
     let now = Instant::now();
     if let Some((id, session)) = state.web.session(headers, now) {
-        if !bool::from(session.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
+        if !same_token(csrf, &session.csrf) {
             return Err(StatusCode::FORBIDDEN);
         }
         lock(&state.web.sessions).set_lang(&id, lang);
         return Ok(None);
     }
     let pre = cookie(headers, PRE_CSRF_COOKIE).unwrap_or("");
-    if pre.is_empty() || !bool::from(pre.as_bytes().ct_eq(csrf.as_bytes())) {
+    if !same_token(csrf, pre) {
         return Err(StatusCode::FORBIDDEN);
     }
     Ok(Some(state.web.cookie(

@@ -146,8 +146,7 @@ async fn logout(
 ) -> Response {
     let now = std::time::Instant::now();
     if let Some((_, s)) = state.web.session(&headers, now) {
-        use subtle::ConstantTimeEq;
-        if !bool::from(s.csrf.as_bytes().ct_eq(form.csrf.as_bytes())) {
+        if !auth::same_token(&form.csrf, &s.csrf) {
             return auth::refusal(&headers, Some(&s), StatusCode::FORBIDDEN, "refused.expired");
         }
     }

@@ -88,32 +88,12 @@ impl UserTable {
                     continue;
                 }
             }
-            match (u.role, &u.specialist) {
-                (Role::Specialist, None) => {
-                    bad(
-                        "role",
-                        format!(
-                            "user {name:?}: role specialist needs `specialist`, the id of a \
-                             [[specialist]]"
-                        ),
-                    );
-                    continue;
-                }
-                (Role::Specialist, Some(id)) if !specialist_exists(id) => {
-                    bad(
-                        "specialist",
-                        format!("user {name:?}: no [[specialist]] with id {id:?}"),
-                    );
-                    continue;
-                }
-                (Role::Admin | Role::Coordinator, Some(_)) => {
-                    bad(
-                        "specialist",
-                        format!("user {name:?}: `specialist` is only for role specialist"),
-                    );
-                    continue;
-                }
-                _ => {}
+            if let Err((key, message)) = u
+                .role
+                .check_specialist(u.specialist.as_deref(), &specialist_exists)
+            {
+                bad(key, format!("user {name:?}: {message}"));
+                continue;
             }
             let lang = match u.lang.as_deref().map(|l| (l, Lang::parse(l))) {
                 None => None,
