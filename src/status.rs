@@ -196,6 +196,25 @@ pub fn summarise(health: &serde_json::Value, metrics: &str) -> Vec<String> {
         },
         one("senim_dialplan_reloads_total")
     ));
+    let reloads = by_label(&all, "senim_config_reloads_total", "result");
+    let reloads_of = |result: &str| {
+        reloads
+            .iter()
+            .find(|(r, _)| r == result)
+            .map_or(0, |(_, v)| *v as u64)
+    };
+    if !reloads.is_empty() {
+        out.push(format!(
+            "configuration: {} ({} reloads accepted, {} refused)",
+            if one("senim_config_last_reload_ok") > 0 {
+                "the configuration in service is the last one read"
+            } else {
+                "the LAST RELOAD WAS REFUSED (the previous configuration runs; see the log)"
+            },
+            reloads_of("accepted"),
+            reloads_of("refused")
+        ));
+    }
     let refused: u64 = by_label(&all, "senim_sip_refused_total", "reason")
         .iter()
         .map(|(_, v)| *v as u64)
@@ -248,6 +267,9 @@ mod tests {
             senim_trunk_registered{trunk=\"provider\"} 1\n\
             senim_dialplan_last_reload_ok 1\n\
             senim_dialplan_reloads_total 3\n\
+            senim_config_reloads_total{result=\"accepted\"} 2\n\
+            senim_config_reloads_total{result=\"refused\"} 1\n\
+            senim_config_last_reload_ok 0\n\
             senim_sip_refused_total{reason=\"unknown-source\"} 100\n\
             senim_sip_refused_total{reason=\"rate\"} 20\n\
             senim_registrar_failures_total 4\n";
@@ -261,6 +283,7 @@ mod tests {
                 "specialists: 6 configured; 3 available, 1 on-call",
                 "trunks: asterisk DOWN; provider up, registered",
                 "dialplan: the last load was accepted (3 reloads accepted)",
+                "configuration: the LAST RELOAD WAS REFUSED (the previous configuration runs; see the log) (2 reloads accepted, 1 refused)",
                 "refused since start: 120 SIP messages, 4 wrong softphone passwords, 0 lock-outs",
                 "last warnings and errors (1):",
                 "  2026-12-02T09:15:02Z WARN  trunk provider is down",

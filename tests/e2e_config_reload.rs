@@ -178,6 +178,16 @@ fn a_specialist_added_while_a_call_goes_on_takes_the_next_caller_and_a_bad_file_
     assert!(body.contains("\"accepted\":false"), "{body}");
     assert!(has_position(&body, &file), "{body}");
     assert!(senim.log().contains("configuration reload refused"));
+    // /metrics counts what the running Senim was asked: one accepted, one
+    // refused (`senim reload` refused the broken file without asking it).
+    let (_, metrics) = common::http(senim.http, "GET", "/metrics");
+    for line in [
+        "senim_config_reloads_total{result=\"accepted\"} 1",
+        "senim_config_reloads_total{result=\"refused\"} 1",
+        "senim_config_last_reload_ok 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
     let (_, specialists) = common::http(senim.http, "GET", "/specialists");
     assert!(specialists.contains("\"dana\""), "{specialists}");
     assert!(!specialists.contains("\"aigerim\""), "{specialists}");

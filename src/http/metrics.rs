@@ -321,6 +321,22 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "1 when the last dialplan load or reload was accepted.",
         u64::from(plan.last_ok),
     );
+    let reloads = state.reloads.config_reloads();
+    m.family(
+        "senim_config_reloads_total",
+        "counter",
+        "Configuration reloads since start (SIGHUP, senim reload, POST /config/reload): accepted, or refused with the running configuration kept.",
+        &[
+            (&[("result", "accepted")], reloads.accepted),
+            (&[("result", "refused")], reloads.refused),
+        ],
+    );
+    m.single(
+        "senim_config_last_reload_ok",
+        "gauge",
+        "0 when the last configuration reload was refused; 1 otherwise.",
+        u64::from(reloads.last_ok),
+    );
     m.family(
         "senim_api_requests_refused_total",
         "counter",

@@ -86,6 +86,19 @@ pub trait Reloads: Send + Sync {
     /// Read the dialplan file again (checked against the configuration in
     /// service).
     fn reload_dialplan(&self, trigger: &str) -> crate::plan::Reload;
+    /// Configuration reloads since start, for `/metrics` and `senim status`.
+    fn config_reloads(&self) -> ReloadCounts;
+}
+
+/// Configuration reloads since start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadCounts {
+    /// Reloads that put a new configuration in service.
+    pub accepted: u64,
+    /// Reloads refused (the running configuration was kept in full).
+    pub refused: u64,
+    /// False when the last reload was refused; true before any.
+    pub last_ok: bool,
 }
 
 /// Why the answer could not be written or read.

@@ -7,7 +7,7 @@
 //! Calls in progress keep the configuration and plan they started with.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use senim_call::config::{CallConfig, CallbackPolicy, Outbound};
 use senim_routing::router::RouterSettings;
 use tokio::sync::mpsc;
 
-use super::answer::{self, ConfigReload, Reloads};
+use super::answer::{self, ConfigReload, ReloadCounts, Reloads};
 use super::changes::{self, Changes};
 use crate::call::CallContext;
 use crate::config::Settings;
@@ -66,6 +66,11 @@ pub struct Reloader {
     /// `[dialplan] watch` of the configuration in service (read by the
     /// file watcher without waiting for a reload in progress).
     watch: AtomicBool,
+    /// Reloads accepted and refused, and whether the last was accepted:
+    /// read by `/metrics` without waiting for a reload in progress.
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    last_ok: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -97,6 +102,9 @@ impl Reloader {
             data_dir: settings.data_dir.clone(),
             handles,
             watch: AtomicBool::new(settings.config.dialplan.watch),
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            last_ok: AtomicBool::new(true),
             state: Mutex::new(State {
                 started: settings.clone(),
                 serving: settings,
@@ -150,6 +158,13 @@ impl Reloader {
             Err(errors) => answer.errors = errors,
         }
         answer.finished_at_ms = now_ms();
+        let counter = if answer.accepted {
+            &self.accepted
+        } else {
+            &self.refused
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.last_ok.store(answer.accepted, Ordering::Relaxed);
         log(&answer);
         if let Err(e) = answer::write(&self.data_dir, &answer) {
             tracing::error!(error = %e, "cannot write the reload's answer for `senim reload`");
@@ -316,6 +331,14 @@ impl Reloads for Reloader {
         let _one = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let ctx = &self.handles.ctx;
         reload_plan(&ctx.plans, &ctx.config(), trigger)
+    }
+
+    fn config_reloads(&self) -> ReloadCounts {
+        ReloadCounts {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            last_ok: self.last_ok.load(Ordering::Relaxed),
+        }
     }
 }
 
