@@ -321,6 +321,10 @@ pub struct DialplanConfig {
     pub file: Option<PathBuf>,
     /// Reload when the file changes (checked every two seconds).
     pub watch: bool,
+    /// The longest a caller may listen before the first choice of a call
+    /// (the prompts up to the first menu and its prompt, in the longest
+    /// language) before `senim check` and every load warn ("8s").
+    pub first_prompt_limit: String,
 }
 
 impl Default for DialplanConfig {
@@ -328,6 +332,7 @@ impl Default for DialplanConfig {
         DialplanConfig {
             file: None,
             watch: true,
+            first_prompt_limit: "8s".into(),
         }
     }
 }
@@ -556,6 +561,9 @@ pub struct Settings {
     pub sip_t1: Duration,
     /// The dialplan file; `None`: the default plan embedded in the binary.
     pub dialplan_file: Option<PathBuf>,
+    /// `[dialplan] first_prompt_limit`: a first prompt longer than this is
+    /// a warning of the plan's check.
+    pub first_prompt_limit: Duration,
     /// The retention periods and how often the purge runs.
     pub retention: Retention,
     /// The trunks, checked and in the call layer's terms.
@@ -1071,6 +1079,17 @@ impl Config {
                 ),
             );
         }
+        let first_prompt_limit = parse_duration(&self.dialplan.first_prompt_limit)
+            .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3600));
+        if first_prompt_limit.is_none() {
+            bad(
+                "dialplan.first_prompt_limit",
+                format!(
+                    "{:?} is not a duration between 1s and 1h",
+                    self.dialplan.first_prompt_limit
+                ),
+            );
+        }
         let sip_t1 = parse_duration(&self.sip.t1)
             .filter(|d| *d >= Duration::from_millis(50) && *d <= Duration::from_secs(5));
         if sip_t1.is_none() {
@@ -1281,28 +1300,39 @@ impl Config {
             bad(&format!("specialist[{i}].schedule"), message);
         }
         config.places = places;
-        match (data_dir, rtp_ports, sip_t1, registrar, retention) {
-            (Some(data_dir), Some(rtp_ports), Some(sip_t1), Some(registrar), Some(retention))
-                if faults.is_empty() =>
-            {
-                Ok(Settings {
-                    config,
-                    origin: origin.to_string(),
-                    rtp_ports,
-                    media_ip,
-                    sdp_ip,
-                    prompts_dir,
-                    sip_t1,
-                    dialplan_file,
-                    retention,
-                    trunks,
-                    lines,
-                    registrar,
-                    area_code,
-                    sip_tls,
-                    data_dir,
-                })
-            }
+        match (
+            data_dir,
+            rtp_ports,
+            sip_t1,
+            registrar,
+            retention,
+            first_prompt_limit,
+        ) {
+            (
+                Some(data_dir),
+                Some(rtp_ports),
+                Some(sip_t1),
+                Some(registrar),
+                Some(retention),
+                Some(first_prompt_limit),
+            ) if faults.is_empty() => Ok(Settings {
+                config,
+                origin: origin.to_string(),
+                rtp_ports,
+                media_ip,
+                sdp_ip,
+                prompts_dir,
+                sip_t1,
+                dialplan_file,
+                first_prompt_limit,
+                retention,
+                trunks,
+                lines,
+                registrar,
+                area_code,
+                sip_tls,
+                data_dir,
+            }),
             _ => Err(ConfigError::Faults(Faults {
                 origin: origin.to_string(),
                 faults,
@@ -1790,6 +1820,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("centre.area_code"), "{err}");
+    }
+
+    #[test]
+    fn the_first_prompt_limit_is_eight_seconds_unless_set_and_checked_at_its_place() {
+        let s = Config::default().validate("defaults").unwrap();
+        assert_eq!(s.first_prompt_limit, Duration::from_secs(8));
+        let text = "[dialplan]\nfirst_prompt_limit = \"6500ms\"\n";
+        let s = Config::from_toml(text, Path::new("senim.toml"))
+            .unwrap()
+            .validate("senim.toml")
+            .unwrap();
+        assert_eq!(s.first_prompt_limit, Duration::from_millis(6500));
+        for bad in ["0s", "two seconds", "2h"] {
+            let text = format!("[dialplan]\nwatch = true\nfirst_prompt_limit = \"{bad}\"\n");
+            let err = Config::from_toml(&text, Path::new("senim.toml"))
+                .unwrap()
+                .validate("senim.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("senim.toml:3:"), "{err}");
+            assert!(err.contains("dialplan.first_prompt_limit"), "{err}");
+            assert!(err.contains("between 1s and 1h"), "{err}");
+        }
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub fn load_checked(settings: &Settings, has_trunk: bool) -> Result<Loaded, Load
             partners: &data.partners,
             lines: &settings.lines,
             has_trunk,
+            first_prompt_limit: settings.first_prompt_limit,
         },
     )
     .map_err(|d| LoadError::Dialplan(d.iter().map(ToString::to_string).collect()))?;
@@ -125,4 +126,53 @@ pub fn load_checked(settings: &Settings, has_trunk: bool) -> Result<Loaded, Load
         plan,
         plan_warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn first_prompt_warnings(limit: &str) -> Vec<String> {
+        let text = format!("[dialplan]\nfirst_prompt_limit = \"{limit}\"\n");
+        let settings = Config::from_toml(&text, std::path::Path::new("senim.toml"))
+            .expect("parses")
+            .validate("senim.toml")
+            .expect("valid");
+        let loaded = load_checked(&settings, true).expect("the bundled plan loads");
+        loaded
+            .plan_warnings
+            .iter()
+            .map(ToString::to_string)
+            .filter(|w| w.contains("first_prompt_limit"))
+            .collect()
+    }
+
+    #[test]
+    fn the_bundled_greeting_is_within_the_default_limit_and_a_lower_limit_warns() {
+        assert_eq!(first_prompt_warnings("8s"), Vec::<String>::new());
+        let w = first_prompt_warnings("5s");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("dialplans/centre.xml (bundled):")
+                && w[0].contains(": warning: menu \"greeting\": a caller hears ")
+                && w[0].contains("(greeting-short in ")
+                && w[0].contains("longer than the limit of 5.0 s"),
+            "{w:?}"
+        );
+        // The bundled greeting itself, in each language: well under 8 s.
+        let prompts = crate::bundled::prompts().expect("bundled prompts");
+        for l in [
+            senim_media::prompts::Language::Kk,
+            senim_media::prompts::Language::Ru,
+        ] {
+            let d = prompts
+                .get("greeting-short", l)
+                .expect("bundled")
+                .duration();
+            assert!(d < Duration::from_millis(7500), "{l:?}: {d:?}");
+        }
+    }
 }

@@ -26,6 +26,12 @@ impl PromptCatalog for Catalog<'_> {
     fn has(&self, id: &str, language: &str) -> bool {
         Language::from_code(language).is_some_and(|l| self.0.get(id, l).is_some())
     }
+
+    fn duration(&self, id: &str, language: &str) -> Option<std::time::Duration> {
+        Language::from_code(language)
+            .and_then(|l| self.0.get(id, l))
+            .map(|p| p.duration())
+    }
 }
 
 /// What a plan is checked against besides its own file.
@@ -38,6 +44,9 @@ pub struct Context<'a> {
     /// Whether a `[[trunk]]` is configured: without one, a partner reached
     /// by number only cannot be called.
     pub has_trunk: bool,
+    /// `[dialplan] first_prompt_limit`: the prompt before the first choice
+    /// of a call may be this long before the check warns.
+    pub first_prompt_limit: std::time::Duration,
 }
 
 /// The lines as the validator's entry points.
@@ -78,6 +87,16 @@ pub fn load(
         return Err(errors);
     }
     warnings.extend(errors);
+    // A long first prompt is a warning, never a refusal: the plan serves.
+    warnings.extend(
+        senim_dialplan::first_prompt(&plan, &catalog, &entries, ctx.first_prompt_limit)
+            .into_iter()
+            .map(|mut d| {
+                d.message.push_str(" ([dialplan] first_prompt_limit)");
+                d
+            }),
+    );
+    warnings.sort_by_key(|d| (d.line, d.column, d.severity));
     Ok((plan, warnings))
 }
 
@@ -322,10 +341,12 @@ fn file_name(path: Option<&Path>) -> String {
 
 /// Reload the dialplan of a running Senim, checked against what new calls
 /// take (the prompts, schedules, partners and lines of the configuration in
-/// service). Called on a change of the file and from HTTP.
+/// service, and `first_prompt_limit` of the configuration in service).
+/// Called on a change of the file and from HTTP.
 pub fn reload_plan(
     plans: &PlanHolder,
     call: &senim_call::config::CallConfig,
+    first_prompt_limit: std::time::Duration,
     trigger: &str,
 ) -> Reload {
     plans.reload(
@@ -335,6 +356,7 @@ pub fn reload_plan(
             partners: &call.partners,
             lines: &call.lines,
             has_trunk: !call.outbound.trunks.is_empty(),
+            first_prompt_limit,
         },
         trigger,
     )

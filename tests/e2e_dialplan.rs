@@ -1,13 +1,16 @@
 //! SIPp callers walk every branch of the default dialplan
 //! (`dialplans/centre.xml`): both languages, every service, open and closed,
-//! the emergency key from every menu, repeat, invalid key, timeout and the
+//! the emergency key from every menu (and in the first second of a call,
+//! to a crisis partner that answers), repeat, invalid key, timeout and the
 //! silent caller. Each call record must show the path taken.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{info_keys_scenario, repo_root, sipp_file, CallRecord, Senim};
+use common::phone::Phone;
+use common::{info_keys_scenario, port_block, repo_root, sipp, sipp_file, CallRecord, Senim};
+use senim_media::prompts::Language;
 
 const OPEN: &str = "[hours]\ncentre = \"24/7\"\n";
 const CLOSED: &str = "[hours.centre]\nmon = \"closed\"\n";
@@ -177,8 +180,11 @@ async fn repeat_and_invalid_key_in_the_main_menu() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_in_the_main_menu_replays_it() {
-    // Wait for the whole Kazakh main menu and its 6 s timeout, then choose.
-    let menu = prompt_secs("kk", "emergency-notice") + prompt_secs("kk", "main-menu");
+    // Wait for the whole Kazakh main menu (the first time with its intro,
+    // the centre's description) and its 6 s timeout, then choose.
+    let menu = prompt_secs("kk", "about-centre")
+        + prompt_secs("kk", "emergency-notice")
+        + prompt_secs("kk", "main-menu");
     let wait = ((menu + 6.0 + 1.5) * 1000.0) as u64;
     let keys = [&[(1000, '1'), (wait, '3')][..], &CALLBACK_KEYS[..]].concat();
     let call = walk(OPEN, &keys, Duration::from_secs(40)).await;
@@ -192,11 +198,11 @@ async fn timeout_in_the_main_menu_replays_it() {
 async fn silent_caller_is_taken_to_a_psychologist_in_russian() {
     // Never hung up on: three greetings, the Russian main menu three times,
     // then the psychology route (and, with nobody free, the callback).
-    let greeting = prompt_secs("ru", "greeting-bilingual") + 6.0;
+    let greeting = prompt_secs("ru", "greeting-short") + 6.0;
     let main = prompt_secs("ru", "emergency-notice") + prompt_secs("ru", "main-menu") + 6.0;
     // The callback questions go unanswered three times (no number: the
     // voicemail, which ends on silence), then goodbye.
-    let total = 3.0 * greeting + 3.0 * main + 150.0;
+    let total = 3.0 * greeting + prompt_secs("ru", "about-centre") + 3.0 * main + 150.0;
     let call = walk(OPEN, &[], Duration::from_secs(total as u64)).await;
     assert_eq!(call.language.as_deref(), Some("ru"));
     assert!(call.digits.is_empty());
@@ -212,4 +218,137 @@ async fn silent_caller_is_taken_to_a_psychologist_in_russian() {
         ],
     );
     assert_eq!(call.outcome.as_deref(), Some("completed"));
+}
+
+/// How long a caller of the default plan listens before the first choice:
+/// the prompts of the plan's start menu (its intro and prompt) as Senim
+/// loads them from the bundled files, in the longer language.
+fn first_prompt_as_loaded() -> (f64, &'static str) {
+    let library = senim::bundled::prompts().expect("the bundled prompts");
+    let (plan, _) = senim_dialplan::load(
+        &repo_root().join("dialplans/centre.xml"),
+        &senim::plan::Catalog(&library),
+    )
+    .expect("the default plan loads");
+    let start = plan.node(plan.start()).expect("the start node");
+    let senim_dialplan::model::NodeKind::Menu(menu) = &start.kind else {
+        panic!("the default plan starts at a menu: {:?}", start.kind);
+    };
+    [(Language::Kk, "kk"), (Language::Ru, "ru")]
+        .into_iter()
+        .map(|(lang, code)| {
+            let secs: f64 = menu
+                .intro
+                .iter()
+                .chain(std::iter::once(&menu.prompt))
+                .flat_map(|p| p.ids.iter())
+                .map(|id| {
+                    library
+                        .get(id, lang)
+                        .unwrap_or_else(|| panic!("{id} in {code}"))
+                        .duration()
+                        .as_secs_f64()
+                })
+                .sum();
+            (secs, code)
+        })
+        .fold((0.0, "kk"), |a, b| if b.0 > a.0 { b } else { a })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emergency_key_in_the_first_second_reaches_the_crisis_partner() {
+    // What a caller hears before the first choice is short: under 8 s.
+    let (first, lang) = first_prompt_as_loaded();
+    assert!(
+        first < 8.0,
+        "the prompt before the first choice lasts {first:.2} s (in {lang}), not under 8 s"
+    );
+
+    // A crisis partner that answers (SIPp), in a partner directory of one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p_partner = port_block();
+    let partners = dir.path().join("partners.toml");
+    std::fs::write(
+        &partners,
+        format!(
+            r#"source = "test"
+verified = false
+updated = "2026-12-02"
+
+[[partner]]
+id = "ulba-crisis-centre"
+name = {{ kk = "Дағдарыс орталығы", ru = "Кризисный центр" }}
+uri = "sip:crisis@127.0.0.1:{p_partner}"
+languages = ["kk", "ru"]
+hours = "24/7"
+services = ["crisis"]
+source = "test"
+verified = false
+"#
+        ),
+    )
+    .expect("write partners");
+    let config = format!("{OPEN}\n[data]\npartners = \"{}\"\n", partners.display());
+    let senim = Senim::start_with(Some(&config), &[]);
+    let mut partner = Phone::start(dir.path(), "partner_answer.xml", p_partner, senim.sip);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The caller presses 0 (RFC 4733) 200 ms after the ACK and hangs up
+    // 4 s later, bridged to the partner.
+    let run = sipp(
+        &senim,
+        "caller_emergency_first_second.xml",
+        &[],
+        Duration::from_secs(40),
+    );
+    assert!(
+        run.success,
+        "sipp failed:\n{}\n--- senim ---\n{}",
+        run.output,
+        senim.log()
+    );
+    partner.assert_ok(Duration::from_secs(20), &senim);
+    let invite = partner.messages();
+    assert!(
+        invite.contains("INVITE sip:crisis@127.0.0.1"),
+        "the crisis partner was called:\n{invite}"
+    );
+
+    let call = senim.ended_calls(1).await.remove(0);
+    assert_eq!(call.digits, [("0".to_string(), "rfc4733".to_string())]);
+    assert_path(
+        &call,
+        &[
+            "greeting: enter menu",
+            "greeting: emergency 0",
+            "crisis: enter transfer ulba-crisis-centre",
+        ],
+    );
+    assert!(
+        !call.steps.iter().any(|s| s.starts_with("greeting: timeout")
+            || s.starts_with("main:")
+            || s.contains("transfer failed")),
+        "straight from the greeting to the partner: {:#?}",
+        call.steps
+    );
+    // The key came within the first second of the answered call.
+    let pool = senim.db().await;
+    let after_ms: i64 = sqlx::query_scalar(
+        "SELECT d.at - c.answered_at FROM call_digits d JOIN calls c ON c.id = d.call_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the digit's time");
+    assert!(
+        (0..1000).contains(&after_ms),
+        "the key was taken {after_ms} ms after the answer"
+    );
+    let transferred: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM call_routing WHERE step = 'transfer-ended' AND result = 'answered' \
+         AND partner = 'ulba-crisis-centre'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("call_routing");
+    assert_eq!(transferred, 1, "the partner answered:\n{}", senim.log());
 }

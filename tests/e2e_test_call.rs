@@ -30,7 +30,7 @@ fn the_readme_call_hears_the_greeting_presses_a_key_and_ends_cleanly() {
     );
     for want in [
         "answered: PCMU",
-        "heard greeting-bilingual",
+        "heard greeting-short",
         "pressed 1",
         "hung up (200)",
         "ok: Senim answered and spoke",

@@ -237,9 +237,7 @@ fn rms(samples: &[i16]) -> f64 {
 fn greeting_in(samples: &[i16]) -> bool {
     let library = senim::bundled::prompts().expect("the bundled prompts");
     [Language::Ru, Language::Kk].into_iter().any(|lang| {
-        let prompt = library
-            .get("greeting-bilingual", lang)
-            .expect("the greeting");
+        let prompt = library.get("greeting-short", lang).expect("the greeting");
         let needle: Vec<i16> = (15..25)
             .filter_map(|i| prompt.frame(Codec::Pcmu, i))
             .flatten()

@@ -6,8 +6,9 @@
 //! Applied at once: the specialists, `[hours]`, the lines, the API tokens
 //! (and the web users, by `reload::live`),
 //! `[routing]`, the centre's name, `share_caller_number` and area code,
-//! `[registrar]`, and which prompts, data files and dialplan are read (the
-//! files themselves are read again at every reload). Everything the process
+//! `[registrar]`, which prompts, data files and dialplan are read (the
+//! files themselves are read again at every reload), and the dialplan's
+//! `first_prompt_limit`. Everything the process
 //! bound or opened at start (sockets, the database, the data folder, the
 //! keys, the RTP ports, TLS, the trunks' registrations) or seeded from the
 //! database at start (the callback limit), and the retention task, takes
@@ -212,6 +213,12 @@ fn applied(old: &Settings, new: &Settings) -> Vec<String> {
             out.push(format!("{key}: {} -> {}", shown(before), shown(after)));
         }
     }
+    if old.first_prompt_limit != new.first_prompt_limit {
+        out.push(format!(
+            "dialplan.first_prompt_limit: {:?} -> {:?}",
+            a.dialplan.first_prompt_limit, b.dialplan.first_prompt_limit
+        ));
+    }
     if a.dialplan.watch != b.dialplan.watch {
         out.push(format!(
             "dialplan.watch: {} -> {}",
@@ -350,6 +357,15 @@ uri = "sip:aigerim@127.0.0.1:26001"
 
     fn with(extra: &str) -> Settings {
         settings(&format!("{BASE}\n{extra}"))
+    }
+
+    #[test]
+    fn the_first_prompt_limit_is_applied_at_once() {
+        let old = with("");
+        let new = with("[dialplan]\nfirst_prompt_limit = \"6s\"\n");
+        let c = compare(&old, &old, &new);
+        assert_eq!(c.applied, ["dialplan.first_prompt_limit: \"8s\" -> \"6s\""]);
+        assert!(c.restart.is_empty(), "{c:?}");
     }
 
     #[test]

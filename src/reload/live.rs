@@ -328,9 +328,14 @@ impl Reloads for Reloader {
     fn reload_dialplan(&self, trigger: &str) -> crate::plan::Reload {
         // One reload at a time: the plan is checked against the
         // configuration that stays in service while it is installed.
-        let _one = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let one = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let ctx = &self.handles.ctx;
-        reload_plan(&ctx.plans, &ctx.config(), trigger)
+        reload_plan(
+            &ctx.plans,
+            &ctx.config(),
+            one.serving.first_prompt_limit,
+            trigger,
+        )
     }
 
     fn config_reloads(&self) -> ReloadCounts {

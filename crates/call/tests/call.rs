@@ -1333,6 +1333,60 @@ fn bridged_transfer_tries_each_number_then_the_fallback() {
     assert!(!h.played(MediaId::Caller).is_empty());
 }
 
+/// The emergency key on the default plan, pressed at `when` of the call:
+/// the crisis partner is called at once (bridged, through the trunk).
+fn emergency_key(when: &str) -> Harness {
+    let mut h = Harness::start_from(config(false), CENTRE, &sdp(40000, "0 101"), 10, TRUNK);
+    match when {
+        // RFC 4733 overtakes the ACK: the key waits for the plan to start.
+        "before the ack" => {
+            h.rfc4733('0', 1000);
+            assert!(h.sent(Method::Invite).is_empty(), "nothing before the ACK");
+            h.ack();
+        }
+        // The ACK is in and the greeting has been asked for, but no frame
+        // of it has gone out yet.
+        "before the greeting plays" => {
+            h.ack();
+            h.rfc4733('0', 1000);
+        }
+        // Half a second into the greeting.
+        _ => {
+            h.ack();
+            h.advance(Duration::from_millis(500));
+            h.rfc4733('0', 5000);
+        }
+    }
+    h
+}
+
+#[test]
+fn the_emergency_key_counts_from_the_first_moment_of_the_call() {
+    for when in [
+        "before the ack",
+        "before the greeting plays",
+        "during the greeting",
+    ] {
+        let h = emergency_key(when);
+        // The greeting, then the hold audio while the partner is called.
+        assert_eq!(
+            h.played(MediaId::Caller).first().map(String::as_str),
+            Some("greeting-short"),
+            "{when}"
+        );
+        assert_eq!(h.digits(), [("0".to_string(), "rfc4733")], "{when}");
+        assert!(
+            h.steps().iter().any(|s| s == "emergency 0"),
+            "{when}: {:?}",
+            h.steps()
+        );
+        assert_eq!(h.call.node(), "crisis", "{when}");
+        let inv = h.sent(Method::Invite);
+        assert_eq!(inv.len(), 1, "{when}: the partner is called");
+        assert!(inv[0].uri.to_string().contains(TRUNK), "{when}");
+    }
+}
+
 #[test]
 fn bridged_transfer_answered_connects_the_caller() {
     let mut h = after_hours(false);

@@ -607,7 +607,13 @@ impl Interpreter {
                         failures: 0,
                         input: String::new(),
                     };
-                    self.play(m.prompt.ids.clone(), out);
+                    let first: Vec<String> = m
+                        .intro
+                        .iter()
+                        .chain(std::iter::once(&m.prompt))
+                        .flat_map(|p| p.ids.iter().cloned())
+                        .collect();
+                    self.play(first, out);
                     return;
                 }
                 NodeKind::Play(p) => {

@@ -21,4 +21,4 @@ pub use interpreter::{Action, Event, Interpreter, RouteOutcome, TransferOutcome}
 pub use loading::{load, load_str, load_str_with_entries, load_unchecked, load_with_entries};
 pub use model::Plan;
 pub use prompt_catalog::{AnyPrompt, PromptCatalog};
-pub use validate::EntryPoint;
+pub use validate::{first_prompt, EntryPoint, DEFAULT_FIRST_PROMPT_LIMIT};

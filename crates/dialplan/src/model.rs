@@ -64,6 +64,9 @@ pub enum NodeKind {
 /// `<menu>`: play a prompt, collect one or more digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Menu {
+    /// Played once when the call enters the menu, before `prompt`; not
+    /// replayed when the menu repeats (`*`, a timeout, an invalid key).
+    pub intro: Option<Prompts>,
     pub prompt: Prompts,
     /// How long to wait for the first key after the prompt has finished.
     pub timeout: Duration,
@@ -312,7 +315,10 @@ impl NodeKind {
     /// Every prompt attribute of the node.
     pub fn prompts(&self) -> Vec<&Prompts> {
         match self {
-            NodeKind::Menu(m) => std::iter::once(&m.prompt)
+            NodeKind::Menu(m) => m
+                .intro
+                .iter()
+                .chain(std::iter::once(&m.prompt))
                 .chain(m.invalid_prompt.as_ref())
                 .collect(),
             NodeKind::Play(p) => vec![&p.prompt],

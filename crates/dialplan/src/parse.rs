@@ -396,6 +396,7 @@ const NODE_ATTRS: &[(&str, &[&str])] = &[
         "menu",
         &[
             "id",
+            "intro",
             "prompt",
             "timeout",
             "max-tries",
@@ -743,6 +744,7 @@ impl Builder<'_, '_> {
     }
 
     fn menu(&mut self, el: &Elem, attrs: &Attrs<'_>) -> Option<NodeKind> {
+        let intro = self.opt_prompts(attrs, "intro");
         let prompt = self.req_prompts(attrs, "prompt");
         let timeout = self.duration(attrs, "timeout", Duration::from_secs(6));
         let max_tries = self.number(attrs, "max-tries", 3, 1..=10);
@@ -812,6 +814,7 @@ impl Builder<'_, '_> {
             return None;
         }
         Some(NodeKind::Menu(Menu {
+            intro: intro?,
             prompt: prompt?,
             timeout: timeout?,
             max_tries: max_tries?,

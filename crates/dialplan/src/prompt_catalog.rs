@@ -1,10 +1,18 @@
 //! What the validator needs to know about the prompt library: which prompt
-//! has a recording in which language.
+//! has a recording in which language, and how long it plays.
+
+use std::time::Duration;
 
 /// What the validator needs to know about prompts (the library of WAVs).
 pub trait PromptCatalog {
     /// Whether prompt `id` has a recording in `language`.
     fn has(&self, id: &str, language: &str) -> bool;
+
+    /// How long prompt `id` plays in `language`; `None`: not known (the
+    /// checks that need a length skip it).
+    fn duration(&self, _id: &str, _language: &str) -> Option<Duration> {
+        None
+    }
 }
 
 /// Every prompt exists in every language (for tests and tools that do not check prompts).

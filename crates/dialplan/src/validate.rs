@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::diagnostic::suggest;
 pub use crate::diagnostic::{Diagnostic, Severity};
@@ -598,4 +599,141 @@ fn prompt_languages(
             }
         }
     }
+}
+
+/// How long the first prompt of a call may be at most before the check
+/// below warns, unless the configuration says otherwise.
+pub const DEFAULT_FIRST_PROMPT_LIMIT: Duration = Duration::from_secs(8);
+
+/// A path walked by [`first_prompt`]: where it is, how long its prompts
+/// play in each of the plan's languages, the prompts on the way.
+struct Walk<'a> {
+    at: usize,
+    lengths: Vec<Duration>,
+    heard: Vec<&'a str>,
+    been: Vec<usize>,
+}
+
+/// The prompt a caller hears before the first choice of a call, against
+/// `limit`: a caller in crisis may hang up within seconds, so the first
+/// menu should let them act at once (`docs/dialplan.md`, "The first
+/// prompt").
+///
+/// From the plan's `start` and each entry point the walk follows the nodes
+/// that do not wait for the caller (`<play>`, `<language>`, `<goto>`,
+/// `<hours>`, each branch) to the first `<menu>`. What is heard on the way
+/// counts: the plays' prompts and the menu's `intro` and `prompt`, each in
+/// the plan's language that makes the sum longest (a prompt whose length
+/// the catalog does not know counts as zero). A menu whose longest sum is
+/// over `limit` gets one warning at its element, with the length, the
+/// limit and the prompts.
+pub fn first_prompt(
+    plan: &Plan,
+    prompts: &dyn PromptCatalog,
+    entries: &[EntryPoint],
+    limit: Duration,
+) -> Vec<Diagnostic> {
+    // Paths through <hours> branch; a plan is small, but bound the walk.
+    const MAX_STEPS: usize = 10_000;
+    let langs = &plan.languages;
+    let length = |ids: &[String], lengths: &mut [Duration]| {
+        for (l, lang) in langs.iter().enumerate() {
+            for id in ids {
+                lengths[l] += prompts.duration(id, lang).unwrap_or_default();
+            }
+        }
+    };
+    let mut starts: Vec<usize> = plan.index_of(&plan.start.target).into_iter().collect();
+    for e in entries {
+        if let Some(i) = plan.index_of(&e.node) {
+            if !starts.contains(&i) {
+                starts.push(i);
+            }
+        }
+    }
+    let mut stack: Vec<Walk<'_>> = starts
+        .into_iter()
+        .map(|at| Walk {
+            at,
+            lengths: vec![Duration::ZERO; langs.len()],
+            heard: Vec::new(),
+            been: Vec::new(),
+        })
+        .collect();
+    // The longest first prompt found per menu: length, language, prompts.
+    let mut longest: BTreeMap<usize, (Duration, usize, Vec<&str>)> = BTreeMap::new();
+    let mut steps = 0;
+    while let Some(mut walk) = stack.pop() {
+        steps += 1;
+        if steps > MAX_STEPS || walk.been.contains(&walk.at) {
+            continue;
+        }
+        walk.been.push(walk.at);
+        let node = &plan.nodes[walk.at];
+        let next: Vec<&Ref> = match &node.kind {
+            NodeKind::Menu(m) => {
+                for p in m.intro.iter().chain(std::iter::once(&m.prompt)) {
+                    length(&p.ids, &mut walk.lengths);
+                    walk.heard.extend(p.ids.iter().map(String::as_str));
+                }
+                let (l, total) = walk
+                    .lengths
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .max_by_key(|&(_, d)| d)
+                    .unwrap_or((0, Duration::ZERO));
+                let known = longest.get(&walk.at).map(|(d, _, _)| *d);
+                if known.is_none_or(|d| total > d) {
+                    longest.insert(walk.at, (total, l, walk.heard));
+                }
+                continue;
+            }
+            NodeKind::Play(p) => {
+                length(&p.prompt.ids, &mut walk.lengths);
+                walk.heard.extend(p.prompt.ids.iter().map(String::as_str));
+                vec![&p.next]
+            }
+            NodeKind::Language(l) => vec![&l.next],
+            NodeKind::Goto(g) => vec![&g.target],
+            NodeKind::Hours(h) => vec![&h.open, &h.closed],
+            // The call waits here (or ends) before any menu: no first choice.
+            _ => continue,
+        };
+        for r in next {
+            if let Some(at) = plan.index_of(&r.target) {
+                stack.push(Walk {
+                    at,
+                    lengths: walk.lengths.clone(),
+                    heard: walk.heard.clone(),
+                    been: walk.been.clone(),
+                });
+            }
+        }
+    }
+    longest
+        .into_iter()
+        .filter(|(_, (total, _, _))| *total > limit)
+        .map(|(i, (total, l, heard))| {
+            let node = &plan.nodes[i];
+            Diagnostic {
+                path: plan.source.clone(),
+                line: node.pos.line,
+                column: node.pos.column,
+                severity: Severity::Warning,
+                message: format!(
+                    "menu \"{}\": a caller hears {:.1} s of prompts before the first choice of \
+                     the call ({} in {}), longer than the limit of {:.1} s; a caller in crisis may \
+                     hang up before they can act: keep the first prompt short (the centre's name, \
+                     the language keys, the emergency key) and play longer texts after the first \
+                     choice",
+                    node.id,
+                    total.as_secs_f64(),
+                    heard.join(" "),
+                    langs.get(l).map_or("?", String::as_str),
+                    limit.as_secs_f64(),
+                ),
+            }
+        })
+        .collect()
 }

@@ -76,7 +76,10 @@ fn hangup(actions: &[Action]) -> Option<&str> {
     })
 }
 
+/// The main menu's prompt, as a repeat, a timeout or a retry plays it.
 const MAIN: [&str; 2] = ["emergency-notice", "main-menu"];
+/// The main menu on entering it: its intro (what the centre offers) first.
+const MAIN_FIRST: [&str; 3] = ["about-centre", "emergency-notice", "main-menu"];
 
 /// Centre plan: started, language chosen with `digit`, main menu played to the end.
 fn in_main_menu(digit: char) -> Interpreter {
@@ -141,14 +144,14 @@ fn kazakh_caller_legal_connected_survey_goodbye() {
     assert_eq!(i.language(), "ru");
     assert_eq!(i.node(), "");
     let a = i.handle(Event::Started);
-    assert_eq!(plays(&a), vec![(vec!["greeting-bilingual"], "ru")]);
+    assert_eq!(plays(&a), vec![(vec!["greeting-short"], "ru")]);
     assert!(has_record(&a, "greeting", "enter menu"));
     // Barge-in: the key stops the greeting.
     let a = i.handle(Event::Digit('1'));
     assert_eq!(a.first(), Some(&Action::StopPrompt));
     assert!(a.contains(&Action::SetLanguage("kk".into())));
     assert!(has_record(&a, "greeting", "choice 1"));
-    assert_eq!(plays(&a), vec![(MAIN.to_vec(), "kk")]);
+    assert_eq!(plays(&a), vec![(MAIN_FIRST.to_vec(), "kk")]);
     assert_eq!(i.language(), "kk");
     let a = i.handle(Event::PromptFinished);
     assert_eq!(a, vec![Action::StartTimer(Duration::from_secs(6))]);
@@ -244,6 +247,40 @@ fn emergency_digit_works_in_every_menu_and_the_survey() {
 }
 
 #[test]
+fn a_menu_intro_is_heard_once_on_entering_the_menu_and_not_on_repeats() {
+    let xml = r#"<dialplan version="1" start="m" languages="ru" emergency="help">
+      <menu id="m" intro="hello about" prompt="menu" invalid-prompt="invalid" max-tries="3" on-fail="help">
+        <choice digit="1" goto="m"/>
+      </menu>
+      <transfer id="help" partner="crisis" fallback="bye"/>
+      <hangup id="bye" allow-silent="true"/>
+    </dialplan>"#;
+    let mut i = Interpreter::new(plan(xml));
+    let a = i.handle(Event::Started);
+    assert_eq!(plays(&a), vec![(vec!["hello", "about", "menu"], "ru")]);
+    // The emergency key works while the intro plays.
+    let mut j = Interpreter::new(plan(xml));
+    j.handle(Event::Started);
+    assert_eq!(
+        transfer_partner(&j.handle(Event::Digit('0'))),
+        Some("crisis")
+    );
+    // Repeat, timeout and an invalid key: the prompt without the intro.
+    let a = i.handle(Event::Digit('*'));
+    assert_eq!(plays(&a), vec![(vec!["menu"], "ru")]);
+    i.handle(Event::PromptFinished);
+    let a = i.handle(Event::Timeout);
+    assert_eq!(plays(&a), vec![(vec!["menu"], "ru")]);
+    i.handle(Event::PromptFinished);
+    let a = i.handle(Event::Digit('7'));
+    assert_eq!(plays(&a), vec![(vec!["invalid", "menu"], "ru")]);
+    i.handle(Event::PromptFinished);
+    // A choice that leads into the menu again enters it again: the intro too.
+    let a = i.handle(Event::Digit('1'));
+    assert_eq!(plays(&a), vec![(vec!["hello", "about", "menu"], "ru")]);
+}
+
+#[test]
 fn star_repeats_the_menu_without_counting_a_try() {
     let mut i = in_main_menu('2');
     for _ in 0..5 {
@@ -309,13 +346,13 @@ fn silent_caller_greeting_falls_back_to_russian_main_menu() {
     for _ in 0..2 {
         i.handle(Event::PromptFinished);
         let a = i.handle(Event::Timeout);
-        assert_eq!(plays(&a), vec![(vec!["greeting-bilingual"], "ru")]);
+        assert_eq!(plays(&a), vec![(vec!["greeting-short"], "ru")]);
     }
     i.handle(Event::PromptFinished);
     let a = i.handle(Event::Timeout);
     assert!(a.contains(&Action::SetLanguage("ru".into())));
     assert!(has_record(&a, "main-ru", "enter language ru"));
-    assert_eq!(plays(&a), vec![(MAIN.to_vec(), "ru")]);
+    assert_eq!(plays(&a), vec![(MAIN_FIRST.to_vec(), "ru")]);
 }
 
 #[test]
@@ -724,7 +761,7 @@ fn a_reload_does_not_change_a_call_in_progress() {
         vec![(vec!["goodbye"], "ru")]
     );
     let a = i.handle(Event::Digit('1'));
-    assert_eq!(plays(&a), vec![(MAIN.to_vec(), "kk")]);
+    assert_eq!(plays(&a), vec![(MAIN_FIRST.to_vec(), "kk")]);
     assert!(Arc::ptr_eq(i.plan(), &old));
     fn send<T: Send + Sync>() {}
     send::<Interpreter>();
@@ -750,7 +787,7 @@ fn a_call_can_start_at_another_node() {
     assert_eq!(i.node(), "");
     let a = i.handle(Event::Started);
     assert_eq!(i.node(), "main");
-    assert_eq!(plays(&a), vec![(MAIN.to_vec(), "ru")]);
+    assert_eq!(plays(&a), vec![(MAIN_FIRST.to_vec(), "ru")]);
     assert!(has_record(&a, "main", "enter menu"), "{a:?}");
     i.handle(Event::PromptFinished);
     let a = i.handle(Event::Digit('1'));

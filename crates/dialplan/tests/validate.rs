@@ -368,3 +368,115 @@ fn an_entry_point_is_checked_for_the_silent_caller_and_prompts() {
         "{d:?}"
     );
 }
+
+/// Prompt lengths in tenths of a second per (id, language); `has` is true
+/// for every prompt.
+struct Lengths(&'static [(&'static str, &'static str, u64)]);
+
+impl PromptCatalog for Lengths {
+    fn has(&self, _id: &str, _language: &str) -> bool {
+        true
+    }
+    fn duration(&self, id: &str, language: &str) -> Option<std::time::Duration> {
+        self.0
+            .iter()
+            .find(|(i, l, _)| *i == id && *l == language)
+            .map(|(_, _, tenths)| std::time::Duration::from_millis(tenths * 100))
+    }
+}
+
+fn first_prompt_warnings(
+    xml: &str,
+    lengths: &Lengths,
+    entries: &[senim_dialplan::EntryPoint],
+    limit_secs: u64,
+) -> Vec<String> {
+    let (plan, w) =
+        senim_dialplan::load_str_with_entries(xml, Path::new("t.xml"), lengths, entries).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    senim_dialplan::first_prompt(
+        &plan,
+        lengths,
+        entries,
+        std::time::Duration::from_secs(limit_secs),
+    )
+    .iter()
+    .map(ToString::to_string)
+    .collect()
+}
+
+#[test]
+fn a_long_first_prompt_is_a_warning_at_the_first_menu_with_its_length_and_the_limit() {
+    // The longest language counts: kk 9.5 s against ru 6.0 s.
+    let long = Lengths(&[("main-menu", "kk", 95), ("main-menu", "ru", 60)]);
+    let w = first_prompt_warnings(&base("route", ""), &long, &[], 8);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "t.xml:2:3: warning: menu \"main\": a caller hears 9.5 s of prompts before the first \
+             choice of the call (main-menu in kk), longer than the limit of 8.0 s"
+        ),
+        "{w:?}"
+    );
+    // Under the limit, or with a higher one: nothing.
+    let short = Lengths(&[("main-menu", "kk", 45), ("main-menu", "ru", 60)]);
+    assert!(first_prompt_warnings(&base("route", ""), &short, &[], 8).is_empty());
+    assert!(first_prompt_warnings(&base("route", ""), &long, &[], 10).is_empty());
+    // A catalog that knows no lengths (AnyPrompt) never warns.
+    let (plan, _) = load_str(&base("route", ""), Path::new("t.xml"), &AnyPrompt).unwrap();
+    assert!(senim_dialplan::first_prompt(
+        &plan,
+        &AnyPrompt,
+        &[],
+        std::time::Duration::from_millis(1)
+    )
+    .is_empty());
+}
+
+#[test]
+fn the_first_prompt_counts_plays_on_the_way_and_the_intro_but_not_later_menus() {
+    // start -> welcome (play) -> hours -> open: main / closed: night; main
+    // has an intro; `more` comes only after a choice and is not counted.
+    let xml = r#"<dialplan version="1" start="welcome" languages="kk ru" default-language="ru" emergency="crisis">
+  <play id="welcome" prompt="welcome" next="when"/>
+  <hours id="when" schedule="centre" open="main" closed="night"/>
+  <menu id="main" intro="about" prompt="main-menu" on-fail="route">
+    <choice digit="1" goto="more"/>
+  </menu>
+  <menu id="night" prompt="night-menu" on-fail="crisis">
+    <choice digit="1" goto="crisis"/>
+  </menu>
+  <menu id="more" prompt="long-menu" on-fail="route">
+    <choice digit="1" goto="route"/>
+  </menu>
+  <route id="route" service="legal" overflow="crisis"/>
+  <transfer id="crisis" partner="ulba-crisis-centre" fallback="goodbye"/>
+  <play id="goodbye" prompt="goodbye" next="end"/>
+  <hangup id="end"/>
+</dialplan>"#;
+    let lengths = Lengths(&[
+        ("welcome", "ru", 30),
+        ("about", "ru", 30),
+        ("main-menu", "ru", 30),
+        ("night-menu", "ru", 40),
+        ("long-menu", "ru", 300),
+    ]);
+    let w = first_prompt_warnings(xml, &lengths, &[], 8);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "t.xml:4:3: warning: menu \"main\": a caller hears 9.0 s of prompts before the first \
+             choice of the call (welcome about main-menu in ru)"
+        ),
+        "{w:?}"
+    );
+    // welcome + night-menu is 7 s: under the limit.
+    assert!(!w.iter().any(|w| w.contains("\"night\"")), "{w:?}");
+    // A line that starts at `more` makes it a first menu.
+    let w = first_prompt_warnings(xml, &lengths, &[entry("more")], 8);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[1].starts_with("t.xml:10:3: warning: menu \"more\": a caller hears 30.0 s"),
+        "{w:?}"
+    );
+}

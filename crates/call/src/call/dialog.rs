@@ -493,6 +493,7 @@ impl Call {
         self.phase = Phase::Active;
         tracing::info!(plan = %self.flow.plan().digest(), "call answered; menus start");
         self.flow_event(PlanEvent::Started);
+        self.early_keys();
     }
 
     fn in_dialog_request(&mut self, key: TxKey, request: rsip::Request, peer: Peer) {

@@ -10,7 +10,7 @@ use senim_dialplan::{Action, Event as PlanEvent};
 use senim_media::dtmf::{self, DtmfSource};
 use senim_media::prompts::{Language, Prompt};
 
-use super::state::{Call, Phase};
+use super::state::{Call, Phase, EARLY_KEYS};
 use crate::callback_request::{self, CallbackFlow};
 use crate::io::{Metric, Output, RouterRequest};
 use crate::media::{Decoded, PromptEnd, MAX_DATAGRAM};
@@ -119,6 +119,27 @@ impl Call {
             source: source.as_str(),
             menu: Some(self.flow.node().to_string()),
         });
+        if self.phase == Phase::Answered {
+            // Before the ACK (RTP may overtake it): the plan takes the key
+            // as soon as it starts, so the emergency key counts from the
+            // first moment of the call.
+            if self.early_keys.len() < EARLY_KEYS {
+                self.early_keys.push(digit.as_char());
+            }
+            return;
+        }
+        self.take_key(digit.as_char());
+    }
+
+    /// The keys pressed before the ACK, for the plan that has just started.
+    pub(crate) fn early_keys(&mut self) {
+        for key in std::mem::take(&mut self.early_keys) {
+            self.take_key(key);
+        }
+    }
+
+    /// A key of the caller's (recorded already) to whatever listens now.
+    fn take_key(&mut self, key: char) {
         if self.voicemail_key() {
             return;
         }
@@ -127,16 +148,16 @@ impl Call {
             self.out
                 .push_back(Output::Router(Box::new(RouterRequest::CallerPressed {
                     call,
-                    digit: digit.as_char(),
+                    digit: key,
                 })));
             return;
         }
         if self.callback.is_some() {
-            self.callback_digit(digit.as_char());
+            self.callback_digit(key);
             return;
         }
         if self.phase == Phase::Active && self.transfer.is_none() {
-            self.flow_event(PlanEvent::Digit(digit.as_char()));
+            self.flow_event(PlanEvent::Digit(key));
         }
     }
 

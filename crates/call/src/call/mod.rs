@@ -107,6 +107,7 @@ impl Call {
             timer: None,
             dedup: DigitDeduplicator::new(DTMF_DEDUP_WINDOW),
             digit_seq: 0,
+            early_keys: Vec::new(),
             step_seq: 0,
             routing_seq: 0,
             routing: None,

@@ -38,6 +38,8 @@ pub const LEG_DRAIN: Duration = Duration::from_secs(35);
 pub const HARD_LIMIT: Duration = Duration::from_secs(24 * 3600);
 /// After the call ended, how long its message's write may take.
 pub const WRITE_LIMIT: Duration = Duration::from_secs(10);
+/// Keys kept from before the ACK at most (see `Call::early_keys`).
+pub(crate) const EARLY_KEYS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -153,6 +155,11 @@ pub struct Call {
     pub(crate) timer: Option<Instant>,
     pub(crate) dedup: DigitDeduplicator,
     pub(crate) digit_seq: i64,
+    /// Keys pressed after Senim's 200 and before the caller's ACK (RTP
+    /// may overtake the ACK): the plan takes them as soon as it starts,
+    /// so the emergency key counts from the first moment. At most
+    /// [`EARLY_KEYS`].
+    pub(crate) early_keys: Vec<char>,
     pub(crate) step_seq: i64,
     pub(crate) routing_seq: i64,
     /// Outbound legs: specialists being rung or bridged, partner legs.
