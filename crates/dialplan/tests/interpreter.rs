@@ -171,6 +171,7 @@ fn kazakh_caller_legal_connected_survey_goodbye() {
             ring: Duration::from_secs(20),
             max_wait: Duration::from_secs(180),
             other_language: true,
+            prefer_last: false,
         }]
     );
     let a = i.handle(Event::RouteResult(RouteOutcome::Connected));
