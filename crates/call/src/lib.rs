@@ -20,6 +20,7 @@ pub mod leg;
 pub mod legs;
 pub mod line;
 pub mod media;
+pub mod memory;
 pub mod record;
 pub mod relay;
 pub mod time;

@@ -349,6 +349,7 @@ impl Harness {
                 peer,
                 port: Ok(30000),
                 softphone: softphone.map(str::to_string),
+                remembered: None,
             },
         );
         let mut h = Harness {
