@@ -81,7 +81,11 @@ async fn remembered_caller(
     invite: &rsip::Request,
 ) -> Option<senim_call::memory::Remembered> {
     let key = senim_call::memory::memory_key(invite, config.numbers.as_ref())?;
-    match tokio::time::timeout(MEMORY_LOOKUP_LIMIT, crate::store::memory::lookup(store, &key)).await
+    match tokio::time::timeout(
+        MEMORY_LOOKUP_LIMIT,
+        crate::store::memory::lookup(store, &key),
+    )
+    .await
     {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
@@ -89,7 +93,9 @@ async fn remembered_caller(
             None
         }
         Err(_) => {
-            tracing::warn!("the database did not say in time whether the caller is remembered; taken as new");
+            tracing::warn!(
+                "the database did not say in time whether the caller is remembered; taken as new"
+            );
             None
         }
     }

@@ -97,7 +97,12 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            lookup(&s, "h1").await.unwrap().unwrap().specialist.as_deref(),
+            lookup(&s, "h1")
+                .await
+                .unwrap()
+                .unwrap()
+                .specialist
+                .as_deref(),
             Some("asel")
         );
         // ...and with one: the new one.
@@ -112,11 +117,12 @@ mod tests {
         let r = lookup(&s, "h1").await.unwrap().unwrap();
         assert_eq!(r.specialist.as_deref(), Some("bota"));
         assert_eq!(r.service.as_deref(), Some("psychology"));
-        let seen: i64 =
-            sqlx::query_scalar("SELECT last_seen_at FROM remembered_callers WHERE caller_hash = 'h1'")
-                .fetch_one(s.pool())
-                .await
-                .unwrap();
+        let seen: i64 = sqlx::query_scalar(
+            "SELECT last_seen_at FROM remembered_callers WHERE caller_hash = 'h1'",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
         assert_eq!(seen, 30);
         s.apply(&RecordOp::Forget {
             caller_hash: "h1".into(),

@@ -84,7 +84,10 @@ mod tests {
         assert_eq!(memory_key(&invite("anonymous", None), &Plain), None);
         assert_eq!(memory_key(&invite("caller", None), &Plain), None);
         assert_eq!(memory_key(&invite("123", None), &Plain), None);
-        assert_eq!(memory_key(&invite("+77011234567", Some("id")), &Plain), None);
+        assert_eq!(
+            memory_key(&invite("+77011234567", Some("id")), &Plain),
+            None
+        );
         assert_eq!(
             memory_key(&invite("+77011234567", Some("header;user")), &Plain),
             None

@@ -82,7 +82,9 @@ fn nine_forgets_and_leads_to_the_main_menu() {
     i.set_remembered("kk");
     i.handle(Event::Started);
     let a = i.handle(Event::Digit('9'));
-    assert!(a.iter().any(|a| matches!(a, Action::Forget { node } if node == "forget")));
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Forget { node } if node == "forget")));
     assert_eq!(first_play(&a), Some(("main-menu".into(), "kk".into())));
     assert!(!i.is_remembered());
 }
@@ -95,7 +97,10 @@ fn to_consent() -> Interpreter {
     let a = i.handle(Event::Digit('1'));
     assert!(a.iter().any(|a| matches!(
         a,
-        Action::Route { prefer_last: false, .. }
+        Action::Route {
+            prefer_last: false,
+            ..
+        }
     )));
     i.handle(Event::RouteResult(RouteOutcome::Connected));
     let a = i.handle(Event::PeerHungUp);
@@ -110,7 +115,9 @@ fn the_consent_key_asks_to_remember_the_caller() {
     let mut i = to_consent();
     i.handle(Event::PromptFinished);
     let a = i.handle(Event::Digit('1'));
-    assert!(a.iter().any(|a| matches!(a, Action::Remember { node } if node == "consent")));
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Remember { node } if node == "consent")));
     assert_eq!(first_play(&a), Some(("goodbye".into(), "ru".into())));
 }
 
@@ -141,7 +148,8 @@ fn the_consent_key_may_not_be_the_emergency_or_repeat_key() {
     let xml = PLAN.replace(r#"digit="1" timeout="5s""#, r#"digit="0" timeout="5s""#);
     let e = errors(&xml);
     assert!(
-        e.iter().any(|e| e.contains("t.xml:19:50") && e.contains("emergency digit")),
+        e.iter()
+            .any(|e| e.contains("t.xml:19:50") && e.contains("emergency digit")),
         "{e:?}"
     );
     let xml = PLAN.replace(r#"digit="1" timeout="5s""#, r#"digit="*" timeout="5s""#);
@@ -159,18 +167,21 @@ fn the_new_elements_are_checked_like_the_others() {
     );
     let xml = PLAN.replace(r#"prefer="last-specialist""#, r#"prefer="same""#);
     let e = errors(&xml);
-    assert!(
-        e.iter().any(|e| e.contains("`prefer` must be")),
-        "{e:?}"
+    assert!(e.iter().any(|e| e.contains("`prefer` must be")), "{e:?}");
+    let xml = PLAN.replace(
+        r#"<forget id="forget" next="main"/>"#,
+        r#"<forget id="forget"/>"#,
     );
-    let xml = PLAN.replace(r#"<forget id="forget" next="main"/>"#, r#"<forget id="forget"/>"#);
     let e = errors(&xml);
     assert!(
-        e.iter().any(|e| e.contains("<forget> needs the attribute `next`")),
+        e.iter()
+            .any(|e| e.contains("<forget> needs the attribute `next`")),
         "{e:?}"
     );
     let xml = PLAN.replace(r#"digit="1" timeout="5s""#, r#"digit="12" timeout="5s""#);
-    assert!(errors(&xml).iter().any(|e| e.contains("`digit` must be one key")));
+    assert!(errors(&xml)
+        .iter()
+        .any(|e| e.contains("`digit` must be one key")));
 }
 
 /// A remembered caller arrives at `known` in any language: its prompts

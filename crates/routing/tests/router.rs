@@ -1328,14 +1328,21 @@ fn the_preferred_specialist_is_rung_first_alone_when_available() {
         ]
     };
     // Sequential would ring asel; longest-idle too (config order on a tie).
-    for strategy in [Strategy::Sequential, Strategy::LongestIdle, Strategy::RoundRobin] {
+    for strategy in [
+        Strategy::Sequential,
+        Strategy::LongestIdle,
+        Strategy::RoundRobin,
+    ] {
         let mut h = H::new(team());
         let out = h.start("c1", prefer(psych("kk").strategy(strategy), "dana"));
         assert_eq!(rings(&out, "c1"), vec![ids(&["dana"])], "{strategy}");
     }
     // Ring-all rings the preferred one alone first, then everyone else.
     let mut h = H::new(team());
-    let out = h.start("c1", prefer(psych("kk").strategy(Strategy::RingAll), "bota"));
+    let out = h.start(
+        "c1",
+        prefer(psych("kk").strategy(Strategy::RingAll), "bota"),
+    );
     assert_eq!(rings(&out, "c1"), vec![ids(&["bota"])]);
     let out = h.result("c1", "bota", LegResult::NoAnswer);
     assert_eq!(rings(&out, "c1"), vec![ids(&["asel", "dana"])]);
@@ -1347,7 +1354,10 @@ fn a_preferred_specialist_who_does_not_answer_gives_way_to_the_strategy() {
         spec("asel", &[Psychology], &["kk"]),
         spec("bota", &[Psychology], &["kk"]),
     ]);
-    let out = h.start("c1", prefer(psych("kk").strategy(Strategy::Sequential), "bota"));
+    let out = h.start(
+        "c1",
+        prefer(psych("kk").strategy(Strategy::Sequential), "bota"),
+    );
     assert_eq!(rings(&out, "c1"), vec![ids(&["bota"])]);
     let out = h.run_to(20.0);
     assert_eq!(rings(&out, "c1"), vec![ids(&["asel"])]);
@@ -1365,7 +1375,9 @@ fn an_unavailable_preferred_specialist_is_not_waited_for() {
     h.r.set_paused("paused", true, "supervision", n);
     h.connect(
         "c0",
-        psych("kk").strategy(Strategy::Sequential).prefer("resting".into()),
+        psych("kk")
+            .strategy(Strategy::Sequential)
+            .prefer("resting".into()),
         "resting",
     );
     h.el = Duration::from_secs(5);
@@ -1374,13 +1386,19 @@ fn an_unavailable_preferred_specialist_is_not_waited_for() {
     // Paused, wrapping up, or without the skill: the strategy's choice at once.
     for who in ["paused", "resting", "lawyer", "nobody"] {
         let call = format!("c-{who}");
-        let out = h.start(&call, prefer(psych("kk").strategy(Strategy::Sequential), who));
+        let out = h.start(
+            &call,
+            prefer(psych("kk").strategy(Strategy::Sequential), who),
+        );
         assert_eq!(rings(&out, &call), vec![ids(&["asel"])], "{who}");
         h.hangup(&call);
     }
     // Busy on another call: the same.
     h.connect("c2", psych("kk").strategy(Strategy::Sequential), "asel");
-    let out = h.start("c3", prefer(psych("kk").strategy(Strategy::Sequential), "asel"));
+    let out = h.start(
+        "c3",
+        prefer(psych("kk").strategy(Strategy::Sequential), "asel"),
+    );
     assert!(rings(&out, "c3").is_empty(), "{out:#?}");
     assert!(acts(&out, "c3").contains(&Action::EnterQueue));
 }
