@@ -114,6 +114,7 @@ async fn settle(
         "voicemail_files_failed": counts.voicemail_files_failed,
         "calls": counts.calls,
         "timeline_rows": counts.timeline_rows,
+        "remembered": counts.remembered,
         "complete": counts.complete,
         "not_deleted": counts.not_deleted.len(),
     });
