@@ -11,6 +11,7 @@
 pub mod call;
 pub mod callback_limit;
 pub mod callback_request;
+pub mod caller;
 pub mod click_to_call;
 pub mod config;
 pub mod core;

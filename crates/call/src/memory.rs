@@ -11,8 +11,8 @@
 
 use senim_sip::message;
 
-use crate::call::caller_number;
 use crate::callback_request::usable_caller_id;
+use crate::caller::caller_number;
 use crate::config::NumberGuard;
 
 /// What the centre keeps of a remembered caller (besides the keyed hash).
