@@ -270,28 +270,79 @@ fn a_caller_who_agreed_is_recognised_offered_the_same_specialist_and_can_be_forg
 }
 
 #[test]
-fn hidden_and_unusable_numbers_are_never_remembered() {
+fn hidden_and_unusable_numbers_are_never_remembered_and_the_coordinator_can_forget_a_number() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p_erlan = port_block();
-    let config = format!("{OPEN}\n{}", specialist("erlan", p_erlan));
+    let (coordinator, entry) = common::make_token("coordinator", "coordinator", None);
+    let config = format!("{OPEN}\n{}\n{entry}\n", specialist("erlan", p_erlan));
     let senim = Senim::start_with(Some(&config), &[]);
-    // Both press the consent key.
-    for (n, from) in ["anonymous", "caller"].iter().enumerate() {
+    // All three press the consent key; only the shown, usable number is kept.
+    for (n, from) in ["anonymous", "caller", "+77019998877"].iter().enumerate() {
         if n > 0 {
             std::thread::sleep(Duration::from_millis(1500)); // erlan's wrap-up
         }
         talk_rate_and_answer(&senim, dir.path(), p_erlan, from, "12", Some('1'));
+        let expected = if n < 2 {
+            "consent: not remembered: no usable number"
+        } else {
+            "consent: remembered"
+        };
         assert!(
-            has_step(&senim, n, "consent: not remembered: no usable number"),
+            has_step(&senim, n, expected),
             "{from}: {:#?}",
             steps(&senim, n)
         );
     }
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(memory(&senim).is_empty(), "{:#?}", memory(&senim));
-    // Calling again: a new caller.
+    assert!(
+        wait_until(Duration::from_secs(10), || memory(&senim).len() == 1),
+        "{:#?}",
+        memory(&senim)
+    );
+    let hash_of_the_third: Option<String> = query(&senim, async |pool| {
+        sqlx::query_scalar("SELECT caller_hash FROM calls ORDER BY arrived_at LIMIT 1 OFFSET 2")
+            .fetch_one(&pool)
+            .await
+            .expect("call")
+    });
+    assert_eq!(Some(memory(&senim).remove(0).0), hash_of_the_third);
+
+    // The coordinator forgets the number (written another way) through the API.
+    let auth = format!("Bearer {coordinator}");
+    let forget = || {
+        common::http_with(
+            senim.http,
+            "POST",
+            "/api/v1/callers/forget",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"number": "8 701 999 88 77"}"#,
+        )
+    };
+    let (code, _, body) = forget();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, r#"{"forgotten":true}"#);
+    assert!(memory(&senim).is_empty());
+    let (code, _, body) = forget();
+    assert_eq!((code, body.as_str()), (200, r#"{"forgotten":false}"#));
+    let audit: Vec<(String, String)> = query(&senim, async |pool| {
+        sqlx::query_as(
+            "SELECT action, coalesce(detail, '') FROM audit_log WHERE action = 'forget-caller' ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("audit")
+    });
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(
+        audit.iter().all(|(_, d)| !d.contains("9998877")),
+        "{audit:?}"
+    );
+
+    // Calling again from a hidden number: a new caller.
     let mut c = call(&senim, "anonymous", "");
-    wait_step(&senim, 2, "greeting: enter menu", Duration::from_secs(10));
-    assert!(has_step(&senim, 2, "recognise: not recognised"));
+    wait_step(&senim, 3, "greeting: enter menu", Duration::from_secs(10));
+    assert!(has_step(&senim, 3, "recognise: not recognised"));
     assert_eq!(c.bye(), Some(200));
 }
