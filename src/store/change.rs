@@ -317,6 +317,22 @@ mod tests {
                 outcome: "completed".into(),
                 hangup_by: Some("caller"),
             },
+            RecordOp::Remember {
+                caller_hash: "h".into(),
+                at: 3,
+                language: "kk".into(),
+                specialist: "asel".into(),
+                service: Some("legal".into()),
+            },
+            RecordOp::RememberedSeen {
+                caller_hash: "h".into(),
+                at: 4,
+                specialist: None,
+                service: None,
+            },
+            RecordOp::Forget {
+                caller_hash: "h".into(),
+            },
         ];
         for op in ops {
             let change = Change::from(op);

@@ -822,6 +822,7 @@ pub async fn run(store: Store, periods: Retention, voicemail_dir: PathBuf) {
                 orphan_files_failed = c.orphan_files_failed,
                 follow_up_hashes = c.follow_up_hashes,
                 audit = c.audit,
+                remembered = c.remembered,
                 "retention purge done"
             ),
             Err(e) => tracing::error!(error = %e, "retention purge failed; it runs again later"),
