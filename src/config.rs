@@ -2111,5 +2111,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("retention.numbers"), "{err}");
+        let err = Config::from_toml(
+            "[retention]\nremembered = \"180s\"\n",
+            Path::new("senim.toml"),
+        )
+        .unwrap()
+        .validate("senim.toml")
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("senim.toml:2:"), "{err}");
+        assert!(err.contains("retention.remembered"), "{err}");
     }
 }

@@ -429,6 +429,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         router: router.clone(),
         sip_stats: sip_stats.clone(),
         live: Arc::new(crate::call::live::LiveCalls::new()),
+        store: api_store.clone(),
     });
     let serving = ctx.config();
     let setup = sip::EndpointSetup {

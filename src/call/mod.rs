@@ -13,7 +13,7 @@ pub mod task;
 pub mod voicemail_file;
 
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use senim_call::call::{Call, Incoming};
 use senim_call::config::{CallConfig, NumberGuard};
@@ -31,7 +31,7 @@ use crate::driver::router::RouterHandle;
 use crate::driver::stats::SipStats;
 use crate::plan::PlanHolder;
 use crate::privacy::{CallerHasher, NumberSealer};
-use crate::store::Recorder;
+use crate::store::{Recorder, Store};
 use crate::util::current::Current;
 
 /// What every call's task shares: the core's settings and the driver's handles.
@@ -63,6 +63,42 @@ pub struct CallContext {
     pub sip_stats: Arc<SipStats>,
     /// The calls in progress, for the coordinator's board.
     pub live: Arc<live::LiveCalls>,
+    /// The database, read when a call starts: is the caller remembered?
+    pub store: Store,
+}
+
+/// How long a new call waits for the answer to "is this caller
+/// remembered?" before it goes on as for a new caller.
+pub const MEMORY_LOOKUP_LIMIT: Duration = Duration::from_millis(300);
+
+/// The memory of the caller of `invite`, if they agreed to be remembered in
+/// an earlier call; `None` for a hidden or unusable number, a new caller, or
+/// when the database does not answer within [`MEMORY_LOOKUP_LIMIT`] (the
+/// call goes on as for a new caller rather than wait).
+async fn remembered_caller(
+    store: &Store,
+    config: &CallConfig,
+    invite: &rsip::Request,
+) -> Option<senim_call::memory::Remembered> {
+    let key = senim_call::memory::memory_key(invite, config.numbers.as_ref())?;
+    match tokio::time::timeout(
+        MEMORY_LOOKUP_LIMIT,
+        crate::store::memory::lookup(store, &key),
+    )
+    .await
+    {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot tell whether the caller is remembered; taken as new");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                "the database did not say in time whether the caller is remembered; taken as new"
+            );
+            None
+        }
+    }
 }
 
 impl CallContext {
@@ -143,6 +179,7 @@ impl CallSpawner for Starter {
             let (caller, port) = task::bind_caller(&ctx);
             let softphone = ctx.registrations.user_at(peer);
             let (config, plan) = ctx.serving();
+            let remembered = remembered_caller(&ctx.store, &config, &invite).await;
             let mut core = Call::answer_new(
                 config,
                 plan,
@@ -154,6 +191,7 @@ impl CallSpawner for Starter {
                     peer,
                     port,
                     softphone,
+                    remembered,
                 },
             );
             let mut shell =

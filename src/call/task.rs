@@ -393,6 +393,9 @@ impl Shell {
                         s.dtmf_inband.fetch_add(1, Ordering::Relaxed)
                     }
                     Metric::RtpDropped => s.rtp_packets_dropped.fetch_add(1, Ordering::Relaxed),
+                    Metric::Recognised => s.callers_recognised.fetch_add(1, Ordering::Relaxed),
+                    Metric::Remembered => s.callers_remembered.fetch_add(1, Ordering::Relaxed),
+                    Metric::Forgotten => s.callers_forgotten.fetch_add(1, Ordering::Relaxed),
                     Metric::Connected => s.calls_connected.fetch_add(1, Ordering::Relaxed),
                     Metric::Disconnected => s
                         .calls_connected

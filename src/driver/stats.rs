@@ -18,6 +18,11 @@ pub struct SipStats {
     pub dtmf_inband: std::sync::atomic::AtomicU64,
     /// Calls bridged to a specialist or partner now.
     pub calls_connected: std::sync::atomic::AtomicU64,
+    /// Callers recognised (remembered from an earlier call), who agreed to
+    /// be remembered, and who asked to be forgotten in a call (no identities).
+    pub callers_recognised: std::sync::atomic::AtomicU64,
+    pub callers_remembered: std::sync::atomic::AtomicU64,
+    pub callers_forgotten: std::sync::atomic::AtomicU64,
     /// New calls refused with 503: `[sip] max_calls` were in progress.
     pub calls_refused_full: std::sync::atomic::AtomicU64,
     /// SIP messages dropped over the per-source rate limit.

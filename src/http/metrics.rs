@@ -184,6 +184,16 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
             (&[("source", "inband")], load(&sip.dtmf_inband)),
         ],
     );
+    m.family(
+        "senim_callers_memory_total",
+        "counter",
+        "Callers remembered with consent, since start: recognised when they called again, agreed to be remembered, asked to be forgotten in a call (counts only, no identities).",
+        &[
+            (&[("event", "recognised")], load(&sip.callers_recognised)),
+            (&[("event", "remembered")], load(&sip.callers_remembered)),
+            (&[("event", "forgotten")], load(&sip.callers_forgotten)),
+        ],
+    );
     m.single(
         "senim_sip_messages_received_total",
         "counter",

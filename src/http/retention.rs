@@ -4,7 +4,9 @@
 //! normalises it, so `+7 701 123 45 67` and `87011234567` are the same
 //! caller) and the data is found by that hash; see
 //! `store::retention::erase_caller`. The audit entry holds the counts
-//! only: neither the number nor its hash.
+//! only: neither the number nor its hash. `POST /api/v1/callers/forget`
+//! (admin, coordinator): forget a caller remembered with consent, found the
+//! same way; nothing else is erased.
 
 use std::sync::Arc;
 
@@ -57,6 +59,40 @@ pub async fn erase_caller(
         .await
         .map_err(unavailable)?;
     settle(&state, &caller, "erase-caller", None, counts).await
+}
+
+/// The answer to a forget request.
+#[derive(Debug, serde::Serialize)]
+pub struct Forgotten {
+    /// Whether the caller was remembered (and is not any more).
+    pub forgotten: bool,
+}
+
+/// `POST /api/v1/callers/forget` (admin, coordinator): the caller is no
+/// longer remembered (see `store::memory`). Audited with the result only.
+pub async fn forget_caller(
+    State(state): State<Arc<HttpState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<EraseBody>, JsonRejection>,
+) -> Result<Json<Forgotten>, ApiError> {
+    let Json(body) =
+        body.map_err(|e| ApiError::bad(format!("bad request body: {}", e.body_text())))?;
+    if !plausible_number(&body.number) {
+        return Err(ApiError::bad(
+            "`number` must be a phone number (digits, optionally with +, spaces, dashes or brackets)",
+        ));
+    }
+    let hash = state.calls.hasher.hash(&body.number);
+    let forgotten = crate::store::memory::forget(&state.api.store, &hash)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(token = %caller.name, forgotten, "API: a caller was forgotten on request");
+    let detail = serde_json::json!({ "forgotten": forgotten });
+    // The memory is gone: an audit failure is logged, not turned into an error.
+    if let Err(e) = write_audit(&state.api.store, &caller, "forget-caller", None, detail).await {
+        tracing::error!(error = %e, "API: cannot write the audit log");
+    }
+    Ok(Json(Forgotten { forgotten }))
 }
 
 /// `POST /api/v1/follow-ups/{id}/erase` (admin): erase one follow-up and
@@ -114,6 +150,7 @@ async fn settle(
         "voicemail_files_failed": counts.voicemail_files_failed,
         "calls": counts.calls,
         "timeline_rows": counts.timeline_rows,
+        "remembered": counts.remembered,
         "complete": counts.complete,
         "not_deleted": counts.not_deleted.len(),
     });

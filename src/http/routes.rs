@@ -49,6 +49,7 @@ pub enum Endpoint {
     /// `src/http/retention.rs`
     EraseCaller,
     EraseFollowUp,
+    ForgetCaller,
     /// `src/http/trunks.rs`
     Trunks,
     /// `src/http/dialplan.rs`
@@ -181,6 +182,12 @@ pub const ROUTES: &[ApiRoute] = &[
         endpoint: Endpoint::EraseFollowUp,
     },
     ApiRoute {
+        method: "POST",
+        path: "/api/v1/callers/forget",
+        roles: STAFF,
+        endpoint: Endpoint::ForgetCaller,
+    },
+    ApiRoute {
         method: "GET",
         path: "/api/v1/trunks",
         roles: STAFF,
@@ -248,6 +255,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::CallFollowUp => on(filter, click_to_call::call),
             Endpoint::EraseCaller => on(filter, retention::erase_caller),
             Endpoint::EraseFollowUp => on(filter, retention::erase_follow_up),
+            Endpoint::ForgetCaller => on(filter, retention::forget_caller),
             Endpoint::Trunks => on(filter, trunks::trunks),
             Endpoint::ReloadDialplan => on(filter, dialplan::reload),
             Endpoint::ReloadConfig => on(filter, configuration::reload),

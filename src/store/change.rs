@@ -100,6 +100,22 @@ pub enum Change {
         outcome: String,
         hangup_by: Option<String>,
     },
+    Remember {
+        caller_hash: String,
+        at: i64,
+        language: String,
+        specialist: String,
+        service: Option<String>,
+    },
+    RememberedSeen {
+        caller_hash: String,
+        at: i64,
+        specialist: Option<String>,
+        service: Option<String>,
+    },
+    Forget {
+        caller_hash: String,
+    },
 }
 
 impl From<RecordOp> for Change {
@@ -250,6 +266,31 @@ impl From<RecordOp> for Change {
                 outcome,
                 hangup_by: hangup_by.map(str::to_string),
             },
+            RecordOp::Remember {
+                caller_hash,
+                at,
+                language,
+                specialist,
+                service,
+            } => Change::Remember {
+                caller_hash,
+                at,
+                language,
+                specialist,
+                service,
+            },
+            RecordOp::RememberedSeen {
+                caller_hash,
+                at,
+                specialist,
+                service,
+            } => Change::RememberedSeen {
+                caller_hash,
+                at,
+                specialist,
+                service,
+            },
+            RecordOp::Forget { caller_hash } => Change::Forget { caller_hash },
         }
     }
 }
@@ -275,6 +316,22 @@ mod tests {
                 at: 2,
                 outcome: "completed".into(),
                 hangup_by: Some("caller"),
+            },
+            RecordOp::Remember {
+                caller_hash: "h".into(),
+                at: 3,
+                language: "kk".into(),
+                specialist: "asel".into(),
+                service: Some("legal".into()),
+            },
+            RecordOp::RememberedSeen {
+                caller_hash: "h".into(),
+                at: 4,
+                specialist: None,
+                service: None,
+            },
+            RecordOp::Forget {
+                caller_hash: "h".into(),
             },
         ];
         for op in ops {

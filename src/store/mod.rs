@@ -8,6 +8,7 @@ pub mod calls;
 mod change;
 pub mod follow_ups;
 pub mod keys;
+pub mod memory;
 pub mod recovery;
 pub mod reports;
 pub mod retention;

@@ -14,6 +14,8 @@
 //!   and the call list read from the timeline is folded into the call's row
 //!   first (the `kept_*` columns of migration 0007), so the aggregates stay.
 //! - `audit`: audit entries older than the period.
+//! - `remembered`: callers remembered with consent (migration 0015) not
+//!   seen for longer than the period are forgotten.
 //!
 //! [`erase_caller`] removes one caller's data on request, found by the keyed
 //! hash of their number: files first, rows only once their files are gone,
@@ -61,6 +63,8 @@ pub struct RetentionConfig {
     pub timelines: String,
     /// The audit log.
     pub audit: String,
+    /// Callers remembered with consent, counted from their last call.
+    pub remembered: String,
     /// How often the purge runs ("1h"); it also runs at start.
     pub every: String,
 }
@@ -72,6 +76,7 @@ impl Default for RetentionConfig {
             recordings: "90d".into(),
             timelines: "365d".into(),
             audit: "730d".into(),
+            remembered: "180d".into(),
             every: "1h".into(),
         }
     }
@@ -84,6 +89,7 @@ pub struct Retention {
     pub recordings: Duration,
     pub timelines: Duration,
     pub audit: Duration,
+    pub remembered: Duration,
     pub every: Duration,
 }
 
@@ -95,6 +101,7 @@ impl Default for Retention {
             recordings: DAY * 90,
             timelines: DAY * 365,
             audit: DAY * 730,
+            remembered: DAY * 180,
             every: Duration::from_secs(3600),
         })
     }
@@ -130,6 +137,7 @@ impl RetentionConfig {
             recordings: period("retention.recordings", &self.recordings)?,
             timelines: period("retention.timelines", &self.timelines)?,
             audit: period("retention.audit", &self.audit)?,
+            remembered: period("retention.remembered", &self.remembered)?,
             every,
         })
     }
@@ -162,6 +170,8 @@ pub struct PurgeCounts {
     pub follow_up_hashes: u64,
     /// Audit entries deleted.
     pub audit: u64,
+    /// Remembered callers forgotten (not seen for `remembered`).
+    pub remembered: u64,
 }
 
 /// What an erasure removed, and what it could not.
@@ -178,6 +188,8 @@ pub struct EraseCounts {
     pub calls: u64,
     /// Timeline rows deleted.
     pub timeline_rows: u64,
+    /// Whether the caller was remembered (with consent) and is forgotten now.
+    pub remembered: u64,
     /// True when everything found was erased; false when a file could not
     /// be deleted: its call and follow-ups are kept (still found by the
     /// number), and the same request, made again once the cause is fixed,
@@ -318,6 +330,20 @@ pub async fn purge(
                (SELECT id FROM audit_log WHERE at < $1 ORDER BY id LIMIT $2)",
         )
         .bind(audit_before)
+        .bind(batch)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })
+    .await?;
+    // Remembered callers not seen for the period.
+    let remembered_before = cutoff(now_ms, periods.remembered);
+    counts.remembered = repeat("remembered callers", || async {
+        sqlx::query(
+            "DELETE FROM remembered_callers WHERE caller_hash IN
+               (SELECT caller_hash FROM remembered_callers WHERE last_seen_at < $1 LIMIT $2)",
+        )
+        .bind(remembered_before)
         .bind(batch)
         .execute(pool)
         .await
@@ -632,7 +658,20 @@ pub async fn erase_caller(
     .execute(pool)
     .await?
     .rows_affected();
+    counts.remembered = forget_callers(pool, &[caller_hash.to_string()]).await?;
     finish_erasure(store, counts).await
+}
+
+/// Forget these callers (by keyed hash) if they were remembered.
+async fn forget_callers(pool: &SqlitePool, hashes: &[String]) -> Result<u64, sqlx::Error> {
+    let hashes = serde_json::to_string(hashes).unwrap_or_else(|_| "[]".into());
+    Ok(sqlx::query(
+        "DELETE FROM remembered_callers WHERE caller_hash IN (SELECT value FROM json_each($1))",
+    )
+    .bind(hashes)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// Erase one follow-up and the data of the call that made it, for a caller
@@ -655,7 +694,19 @@ pub async fn erase_follow_up(
         return Ok(None);
     };
     let calls: Vec<String> = call.iter().cloned().collect();
+    // The caller, when their number is known by its hash, is no longer
+    // remembered either (found before the rows that name the hash go).
+    let hashes: Vec<String> = sqlx::query_scalar(
+        "SELECT caller_hash FROM follow_ups WHERE id = $1 AND caller_hash IS NOT NULL
+         UNION
+         SELECT caller_hash FROM calls WHERE id = $2 AND caller_hash IS NOT NULL",
+    )
+    .bind(follow_up)
+    .bind(&call)
+    .fetch_all(pool)
+    .await?;
     let mut counts = erase_calls(pool, &calls, now_ms, voicemail_dir).await?;
+    counts.remembered = forget_callers(pool, &hashes).await?;
     if counts.not_deleted.is_empty() {
         counts.follow_ups = sqlx::query(
             "DELETE FROM follow_ups WHERE id = $1 OR (call_id IS NOT NULL AND call_id = $2)",
@@ -683,7 +734,7 @@ fn kept_calls(counts: &EraseCounts) -> String {
 /// removed something.
 async fn finish_erasure(store: &Store, mut counts: EraseCounts) -> Result<EraseCounts, StoreError> {
     counts.complete = counts.not_deleted.is_empty();
-    if counts.follow_ups + counts.calls + counts.voicemails > 0 {
+    if counts.follow_ups + counts.calls + counts.voicemails + counts.remembered > 0 {
         store.truncate_wal().await?;
     }
     Ok(counts)
@@ -771,6 +822,7 @@ pub async fn run(store: Store, periods: Retention, voicemail_dir: PathBuf) {
                 orphan_files_failed = c.orphan_files_failed,
                 follow_up_hashes = c.follow_up_hashes,
                 audit = c.audit,
+                remembered = c.remembered,
                 "retention purge done"
             ),
             Err(e) => tracing::error!(error = %e, "retention purge failed; it runs again later"),

@@ -595,6 +595,56 @@ impl Store {
                 .execute(self.pool())
                 .await?;
             }
+            Change::Remember {
+                caller_hash,
+                at,
+                language,
+                specialist,
+                service,
+            } => {
+                sqlx::query(
+                    "INSERT INTO remembered_callers
+                       (caller_hash, language, specialist, service, consented_at, last_seen_at)
+                     VALUES ($1, $2, $3, $4, $5, $5)
+                     ON CONFLICT (caller_hash) DO UPDATE SET
+                       language = excluded.language, specialist = excluded.specialist,
+                       service = excluded.service, consented_at = excluded.consented_at,
+                       last_seen_at = excluded.last_seen_at",
+                )
+                .bind(caller_hash)
+                .bind(language)
+                .bind(specialist)
+                .bind(service)
+                .bind(at)
+                .execute(self.pool())
+                .await?;
+            }
+            Change::RememberedSeen {
+                caller_hash,
+                at,
+                specialist,
+                service,
+            } => {
+                // Only a caller who is remembered (consent given, not forgotten).
+                sqlx::query(
+                    "UPDATE remembered_callers SET last_seen_at = MAX(last_seen_at, $2),
+                       specialist = COALESCE($3, specialist),
+                       service = CASE WHEN $3 IS NULL THEN service ELSE $4 END
+                     WHERE caller_hash = $1",
+                )
+                .bind(caller_hash)
+                .bind(at)
+                .bind(specialist)
+                .bind(service)
+                .execute(self.pool())
+                .await?;
+            }
+            Change::Forget { caller_hash } => {
+                sqlx::query("DELETE FROM remembered_callers WHERE caller_hash = $1")
+                    .bind(caller_hash)
+                    .execute(self.pool())
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -17,6 +17,8 @@ pub struct Caller {
     pub answer: String,
     /// The local address its SIP and RTP sockets are bound to.
     pub ip: IpAddr,
+    /// The user part of its From (the caller's number as the trunk shows it).
+    pub from_user: String,
     rtp_seq: u16,
     rtp_ts: u32,
 }
@@ -70,6 +72,7 @@ impl Caller {
             cseq: 1,
             remote_rtp: None,
             answer: String::new(),
+            from_user: "+77011234567".into(),
             rtp_seq: 1000,
             rtp_ts: 5000,
         }
@@ -131,10 +134,11 @@ impl Caller {
             .map(|c| format!("Content-Type: {c}\r\n"))
             .unwrap_or_default();
         format!(
-            "{method} sip:100@{server} SIP/2.0\r\n{via}\r\nMax-Forwards: 70\r\nFrom: <sip:+77011234567@{ip}>;tag={from}\r\nTo: <sip:100@{server}>{to_tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:caller@{ip}:{port}>\r\n{extra}{ct}Content-Length: {len}\r\n\r\n{body}",
+            "{method} sip:100@{server} SIP/2.0\r\n{via}\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{ip}>;tag={from}\r\nTo: <sip:100@{server}>{to_tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:caller@{ip}:{port}>\r\n{extra}{ct}Content-Length: {len}\r\n\r\n{body}",
             server = self.server,
             via = self.via(branch),
             from = self.from_tag,
+            user = self.from_user,
             cid = self.call_id,
             ip = self.ip,
             port = self.sip_port(),

@@ -131,6 +131,12 @@ pub enum Metric {
     /// RTP), or is still on probation, or (SRTP) its tag does not verify or
     /// it is a replay.
     RtpDropped,
+    /// A caller was recognised (remembered from an earlier call).
+    Recognised,
+    /// A caller agreed to be remembered.
+    Remembered,
+    /// A caller asked to be forgotten.
+    Forgotten,
 }
 
 /// What a leg needs from the world before its INVITE can go out.

@@ -11,6 +11,7 @@
 pub mod call;
 pub mod callback_limit;
 pub mod callback_request;
+pub mod caller;
 pub mod click_to_call;
 pub mod config;
 pub mod core;
@@ -20,6 +21,7 @@ pub mod leg;
 pub mod legs;
 pub mod line;
 pub mod media;
+pub mod memory;
 pub mod record;
 pub mod relay;
 pub mod time;

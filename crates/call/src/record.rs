@@ -94,4 +94,24 @@ pub enum RecordOp {
         outcome: String,
         hangup_by: Option<&'static str>,
     },
+    /// The caller agreed to be remembered (migrations/sqlite/0015_remembered_callers.sql):
+    /// keep (or renew) their memory. `caller_hash` is the keyed hash of a
+    /// usable, shown number; never the number.
+    Remember {
+        caller_hash: String,
+        at: i64,
+        language: String,
+        specialist: String,
+        service: Option<String>,
+    },
+    /// A remembered caller called again (and, when given, talked to this
+    /// specialist): when they were last seen, and whom they spoke to.
+    RememberedSeen {
+        caller_hash: String,
+        at: i64,
+        specialist: Option<String>,
+        service: Option<String>,
+    },
+    /// The caller asked to be forgotten.
+    Forget { caller_hash: String },
 }

@@ -1625,3 +1625,90 @@ fn a_call_to_a_line_starts_at_its_node_and_records_trunk_and_line() {
     h.ack();
     assert_eq!(h.call.node(), "greeting");
 }
+
+// ---------------------------------------------------------------------------
+// A caller remembered with consent
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_remembered_caller_skips_the_language_menu_and_asks_for_their_last_specialist() {
+    let mut h = Harness::start_remembered(
+        config(false),
+        CENTRE,
+        &sdp(40000, "0 8 101"),
+        10,
+        senim_call::memory::Remembered {
+            language: "kk".into(),
+            specialist: Some("aigerim".into()),
+            service: Some("legal".into()),
+        },
+    );
+    h.ack();
+    h.prompt_finished(MediaId::Caller);
+    assert_eq!(
+        h.played(MediaId::Caller),
+        ["emergency-notice", "welcome-back"]
+    );
+    assert!(h.steps().contains(&"recognised".to_string()));
+    assert!(h.records().iter().any(|r| matches!(
+        r,
+        RecordOp::RememberedSeen { specialist: None, caller_hash, .. } if !caller_hash.contains("7011234567")
+    )));
+    assert!(h
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Metric(Metric::Recognised))));
+    // 1: the same specialist; the service of their last conversation.
+    h.rfc4733('1', 1000);
+    h.prompt_finished(MediaId::Caller); // "connecting"
+    let start = h.router().into_iter().find_map(|r| match r {
+        RouterRequest::Start { request, .. } => Some(request.clone()),
+        _ => None,
+    });
+    let request = start.expect("a route request");
+    assert_eq!(request.service.as_str(), "legal");
+    assert_eq!(request.caller_language, "kk");
+    assert_eq!(request.preferred, Some(SpecialistId::from("aigerim")));
+}
+
+#[test]
+fn a_new_caller_is_not_preferred_anyone_and_consent_after_a_specialist_is_recorded() {
+    let (mut h, inv) = bridged();
+    assert!(h.router().iter().any(|r| matches!(
+        r,
+        RouterRequest::Start { request, .. } if request.preferred.is_none()
+    )));
+    // The specialist hangs up: the survey, then the consent question.
+    let key = h.leg_request(&inv, "BYE", "", "");
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    h.clear();
+    h.rfc4733('5', 50_000);
+    assert_eq!(h.played(MediaId::Caller), ["remember-offer"]);
+    h.rfc4733('1', 51_000);
+    let kept: Vec<&RecordOp> = h
+        .records()
+        .into_iter()
+        .filter(|r| matches!(r, RecordOp::Remember { .. }))
+        .collect();
+    assert_eq!(kept.len(), 1, "{:#?}", h.records());
+    let RecordOp::Remember {
+        caller_hash,
+        language,
+        specialist,
+        service,
+        ..
+    } = kept[0]
+    else {
+        unreachable!()
+    };
+    assert!(!caller_hash.contains("7011234567"));
+    assert_eq!(
+        (language.as_str(), specialist.as_str(), service.as_deref()),
+        ("ru", "aigerim", Some("psychology"))
+    );
+    assert!(h
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Metric(Metric::Remembered))));
+    assert_eq!(h.played(MediaId::Caller), ["remember-offer", "goodbye"]);
+}

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Menu, NodeKind, Plan, Prompts, Survey};
+use crate::model::{Menu, NodeKind, Plan, Prompts, Remember, Survey};
 
 /// Most nodes entered in a row without one that waits for the caller
 /// (menu, survey, route, transfer, callback, voicemail). Past this the plan
@@ -105,6 +105,8 @@ pub enum Action {
         ring: Duration,
         max_wait: Duration,
         other_language: bool,
+        /// Ring the remembered caller's last specialist first (`prefer="last-specialist"`).
+        prefer_last: bool,
     },
     /// Hand the caller to a partner (an id in the partner directory).
     /// Answer with [`Event::TransferResult`].
@@ -117,6 +119,11 @@ pub enum Action {
     Hangup { outcome: String },
     /// The caller rated the call in the survey (1 to 5): store it.
     SurveyScore { node: String, score: u8 },
+    /// The caller pressed the consent key of a `<remember>`: remember them
+    /// (if the call allows it: a usable number, a specialist reached).
+    Remember { node: String },
+    /// The caller asked to be forgotten (`<forget>`).
+    Forget { node: String },
 }
 
 /// What the node's prompt leads to when it has played.
@@ -141,6 +148,7 @@ enum State {
     CallbackConfirm,
     AwaitVoicemail,
     Survey { invalid: bool },
+    Remember,
     Done,
 }
 
@@ -158,6 +166,9 @@ pub struct Interpreter {
     steps: u32,
     escaped: bool,
     outcome: Option<String>,
+    /// The language of a caller remembered from an earlier call (see
+    /// [`Interpreter::set_remembered`]); `None`: not remembered.
+    remembered: Option<String>,
 }
 
 impl Interpreter {
@@ -189,7 +200,19 @@ impl Interpreter {
             steps: 0,
             escaped: false,
             outcome: None,
+            remembered: None,
         }
+    }
+
+    /// The caller is remembered from an earlier call, in `language`: a
+    /// `<recognise>` takes its `known` branch. Give it before [`Event::Started`].
+    pub fn set_remembered(&mut self, language: &str) {
+        self.remembered = Some(language.to_string());
+    }
+
+    /// Whether the caller is remembered (and has not asked to be forgotten).
+    pub fn is_remembered(&self) -> bool {
+        self.remembered.is_some()
     }
 
     /// The plan this call runs on.
@@ -243,6 +266,11 @@ impl Interpreter {
             (Event::Digit(c), Some(NodeKind::Survey(s))) if is_key(c) => {
                 self.survey_digit(s, c, &mut out)
             }
+            (Event::Digit(c), Some(NodeKind::Remember(r)))
+                if is_key(c) && self.state == State::Remember =>
+            {
+                self.remember_digit(r, c, &mut out)
+            }
             (Event::Digit(_), _) => {}
             (Event::PromptFinished, Some(kind)) if self.playing => {
                 self.playing = false;
@@ -256,6 +284,10 @@ impl Interpreter {
                     NodeKind::Survey(s) => {
                         self.record(&mut out, "survey no score (timeout)".into());
                         self.goto(&s.next.target, &mut out);
+                    }
+                    NodeKind::Remember(r) => {
+                        self.record(&mut out, "remember: no answer".into());
+                        self.goto(&r.next.target, &mut out);
                     }
                     _ => {}
                 }
@@ -369,6 +401,7 @@ impl Interpreter {
                 self.start_timer(m.timeout, out);
             }
             (State::Survey { .. }, NodeKind::Survey(s)) => self.start_timer(s.timeout, out),
+            (State::Remember, NodeKind::Remember(r)) => self.start_timer(r.timeout, out),
             (State::Play, NodeKind::Play(p)) => self.goto(&p.next.target, out),
             (State::CallbackConfirm, NodeKind::Callback(c)) => self.goto(&c.next.target, out),
             (State::Prelude(then), _) => {
@@ -392,6 +425,7 @@ impl Interpreter {
                     ring: r.ring,
                     max_wait: r.max_wait,
                     other_language: r.other_language,
+                    prefer_last: r.prefer_last,
                 });
             }
             (Then::Transfer, NodeKind::Transfer(t)) => {
@@ -550,6 +584,22 @@ impl Interpreter {
         }
     }
 
+    fn remember_digit(&mut self, r: &Remember, c: char, out: &mut Vec<Action>) {
+        self.quiet(out);
+        if self.plan_wide_key(c, &r.prompt, out) {
+            return;
+        }
+        if c == r.digit {
+            self.record(out, format!("remember: consent {c}"));
+            out.push(Action::Remember {
+                node: self.node().to_string(),
+            });
+        } else {
+            self.record(out, format!("remember: declined {c}"));
+        }
+        self.goto(&r.next.target, out);
+    }
+
     fn goto(&mut self, id: &str, out: &mut Vec<Action>) {
         match self.plan.index_of(id) {
             Some(i) => self.enter(i, out),
@@ -627,6 +677,33 @@ impl Interpreter {
                     self.state = State::Survey { invalid: false };
                     self.play(s.prompt.ids.clone(), out);
                     return;
+                }
+                NodeKind::Remember(r) => {
+                    self.record(out, "enter remember".into());
+                    self.state = State::Remember;
+                    self.play(r.prompt.ids.clone(), out);
+                    return;
+                }
+                NodeKind::Recognise(r) => match self.remembered.clone() {
+                    Some(language) => {
+                        self.record(out, "recognised".into());
+                        if self.plan.languages().contains(&language) {
+                            self.set_language(&language, out);
+                        }
+                        &r.known.target
+                    }
+                    None => {
+                        self.record(out, "not recognised".into());
+                        &r.new.target
+                    }
+                },
+                NodeKind::Forget(f) => {
+                    self.record(out, "enter forget".into());
+                    self.remembered = None;
+                    out.push(Action::Forget {
+                        node: node.id.clone(),
+                    });
+                    &f.next.target
                 }
                 NodeKind::Language(l) => {
                     self.record(out, format!("enter language {}", l.language));

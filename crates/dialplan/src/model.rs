@@ -59,6 +59,9 @@ pub enum NodeKind {
     Survey(Survey),
     Goto(Goto),
     Hangup(Hangup),
+    Recognise(Recognise),
+    Remember(Remember),
+    Forget(Forget),
 }
 
 /// `<menu>`: play a prompt, collect one or more digits.
@@ -133,6 +136,9 @@ pub struct Route {
     pub other_language: bool,
     /// Played before routing starts (e.g. "connecting").
     pub prompt: Option<Prompts>,
+    /// `prefer="last-specialist"`: a remembered caller's last specialist is
+    /// rung first when available (and the remembered service is asked for).
+    pub prefer_last: bool,
 }
 
 /// `<transfer>`: hand the caller to a partner centre.
@@ -194,6 +200,36 @@ pub struct Hangup {
     pub allow_silent: bool,
 }
 
+/// `<recognise>`: branch on whether the caller is remembered (they agreed
+/// to it in an earlier call). A remembered caller's language is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recognise {
+    /// Where a remembered caller goes.
+    pub known: Ref,
+    /// Where everyone else goes.
+    pub new: Ref,
+}
+
+/// `<remember>`: ask the caller whether they may be recognised next time;
+/// one key agrees, anything else (or nothing) declines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remember {
+    pub prompt: Prompts,
+    /// The key that gives consent.
+    pub digit: char,
+    /// Position of the `digit` attribute.
+    pub digit_pos: Pos,
+    /// How long to wait for the key after the prompt.
+    pub timeout: Duration,
+    pub next: Ref,
+}
+
+/// `<forget>`: the caller is no longer remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forget {
+    pub next: Ref,
+}
+
 /// How a caller who presses nothing moves along an edge (see `docs/dialplan.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Silent {
@@ -232,6 +268,9 @@ impl NodeKind {
             NodeKind::Survey(_) => "survey",
             NodeKind::Goto(_) => "goto",
             NodeKind::Hangup(_) => "hangup",
+            NodeKind::Recognise(_) => "recognise",
+            NodeKind::Remember(_) => "remember",
+            NodeKind::Forget(_) => "forget",
         }
     }
 
@@ -249,12 +288,16 @@ impl NodeKind {
                 | NodeKind::Transfer(_)
                 | NodeKind::Callback(_)
                 | NodeKind::Voicemail(_)
+                | NodeKind::Remember(_)
         )
     }
 
     /// Whether the emergency digit works in this node.
     pub fn accepts_emergency(&self) -> bool {
-        matches!(self, NodeKind::Menu(_) | NodeKind::Survey(_))
+        matches!(
+            self,
+            NodeKind::Menu(_) | NodeKind::Survey(_) | NodeKind::Remember(_)
+        )
     }
 
     /// Every outgoing edge (the implicit emergency edge is not included).
@@ -309,6 +352,9 @@ impl NodeKind {
             NodeKind::Survey(s) => vec![e(&s.next, Silent::Yes)],
             NodeKind::Goto(g) => vec![e(&g.target, Silent::Yes)],
             NodeKind::Hangup(_) => Vec::new(),
+            NodeKind::Recognise(r) => vec![e(&r.known, Silent::Yes), e(&r.new, Silent::Yes)],
+            NodeKind::Remember(r) => vec![e(&r.next, Silent::Yes)],
+            NodeKind::Forget(f) => vec![e(&f.next, Silent::Yes)],
         }
     }
 
@@ -329,10 +375,13 @@ impl NodeKind {
             NodeKind::Survey(s) => std::iter::once(&s.prompt)
                 .chain(s.invalid_prompt.as_ref())
                 .collect(),
+            NodeKind::Remember(r) => vec![&r.prompt],
             NodeKind::Language(_)
             | NodeKind::Hours(_)
             | NodeKind::Goto(_)
-            | NodeKind::Hangup(_) => Vec::new(),
+            | NodeKind::Hangup(_)
+            | NodeKind::Recognise(_)
+            | NodeKind::Forget(_) => Vec::new(),
         }
     }
 }

@@ -421,6 +421,7 @@ const NODE_ATTRS: &[(&str, &[&str])] = &[
             "after",
             "other-language",
             "prompt",
+            "prefer",
         ],
     ),
     ("transfer", &["id", "partner", "fallback", "prompt"]),
@@ -433,6 +434,9 @@ const NODE_ATTRS: &[(&str, &[&str])] = &[
     ),
     ("goto", &["id", "target"]),
     ("hangup", &["id", "outcome", "allow-silent"]),
+    ("recognise", &["id", "known", "new"]),
+    ("remember", &["id", "prompt", "digit", "timeout", "next"]),
+    ("forget", &["id", "next"]),
 ];
 
 const CHOICE_ATTRS: &[&str] = &["digit", "goto", "language"];
@@ -731,6 +735,19 @@ impl Builder<'_, '_> {
                     allow_silent: allow_silent?,
                 }))
             }
+            "recognise" => {
+                let known = self.reference(&attrs, "known");
+                let new = self.reference(&attrs, "new");
+                Some(NodeKind::Recognise(Recognise {
+                    known: known?,
+                    new: new?,
+                }))
+            }
+            "remember" => self.remember(&attrs),
+            "forget" => {
+                let next = self.reference(&attrs, "next");
+                Some(NodeKind::Forget(Forget { next: next? }))
+            }
             _ => None,
         };
         if unknown_attr {
@@ -851,6 +868,7 @@ impl Builder<'_, '_> {
         let after = self.opt_reference(attrs, "after");
         let other_language = self.flag(attrs, "other-language", "allow", "deny", false);
         let prompt = self.opt_prompts(attrs, "prompt");
+        let prefer_last = self.flag(attrs, "prefer", "last-specialist", "none", false);
         let overflow = overflow?;
         let closed = closed?.unwrap_or_else(|| Ref {
             attr: "overflow",
@@ -866,6 +884,37 @@ impl Builder<'_, '_> {
             after: after?,
             other_language: other_language?,
             prompt: prompt?,
+            prefer_last: prefer_last?,
+        }))
+    }
+
+    fn remember(&mut self, attrs: &Attrs<'_>) -> Option<NodeKind> {
+        let prompt = self.req_prompts(attrs, "prompt");
+        let timeout = self.duration(attrs, "timeout", Duration::from_secs(6));
+        let next = self.reference(attrs, "next");
+        let digit = match attrs.required(self.ctx, "digit") {
+            None => None,
+            Some(a) => {
+                let mut chars = a.value.trim().chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if is_choice_key(c) => Some((c, a.pos)),
+                    _ => {
+                        self.ctx.error(
+                            a.pos,
+                            format!("`digit` must be one key (0-9, *, A-D), not {:?}", a.value),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let (digit, digit_pos) = digit?;
+        Some(NodeKind::Remember(Remember {
+            prompt: prompt?,
+            digit,
+            digit_pos,
+            timeout: timeout?,
+            next: next?,
         }))
     }
 }
@@ -1006,7 +1055,7 @@ pub(crate) fn build(root: &Elem, text: &str, path: &Path) -> (Option<Plan>, Vec<
                 b.ctx.error(
                     el.pos,
                     format!(
-                        "unknown element <{}>{hint}{extra}; a dialplan holds menu, play, language, route, transfer, hours, callback, voicemail, survey, goto and hangup",
+                        "unknown element <{}>{hint}{extra}; a dialplan holds menu, play, language, route, transfer, hours, callback, voicemail, survey, goto, hangup, recognise, remember and forget",
                         el.name
                     ),
                 );

@@ -161,6 +161,28 @@ fn references(plan: &Plan, out: &mut Out<'_>) {
         }
     }
     for n in &plan.nodes {
+        let NodeKind::Remember(r) = &n.kind else {
+            continue;
+        };
+        if Some(r.digit) == plan.emergency_digit {
+            out.error(
+                r.digit_pos,
+                format!(
+                    "the consent key {:?} of \"{}\" is the emergency digit",
+                    r.digit, n.id
+                ),
+            );
+        } else if Some(r.digit) == plan.repeat_digit {
+            out.error(
+                r.digit_pos,
+                format!(
+                    "the consent key {:?} of \"{}\" is the repeat digit",
+                    r.digit, n.id
+                ),
+            );
+        }
+    }
+    for n in &plan.nodes {
         let NodeKind::Menu(m) = &n.kind else { continue };
         let mut digits: HashMap<&str, &Choice> = HashMap::new();
         for c in &m.choices {
@@ -570,11 +592,24 @@ fn prompt_languages(
         queue.push_back((r, start_lang));
     }
     while let Some((v, l)) = queue.pop_front() {
+        // A remembered caller arrives at `known` in whichever language they
+        // chose in an earlier call.
+        let known = match plan.nodes.get(v).map(|n| &n.kind) {
+            Some(NodeKind::Recognise(r)) => plan.index_of(&r.known.target),
+            _ => None,
+        };
         for e in &adj[v] {
             let nl = e.language.and_then(lang_index).unwrap_or(l);
-            if !seen[e.to][nl] {
-                seen[e.to][nl] = true;
-                queue.push_back((e.to, nl));
+            let all: Vec<usize> = if Some(e.to) == known {
+                (0..langs.len()).collect()
+            } else {
+                vec![nl]
+            };
+            for nl in all {
+                if !seen[e.to][nl] {
+                    seen[e.to][nl] = true;
+                    queue.push_back((e.to, nl));
+                }
             }
         }
     }

@@ -174,6 +174,7 @@ fn kazakh_caller_legal_connected_survey_goodbye() {
             ring: Duration::from_secs(20),
             max_wait: Duration::from_secs(180),
             other_language: true,
+            prefer_last: false,
         }]
     );
     let a = i.handle(Event::RouteResult(RouteOutcome::Connected));
@@ -191,6 +192,12 @@ fn kazakh_caller_legal_connected_survey_goodbye() {
         node: "survey".into(),
         score: 5
     }));
+    // A caller not remembered yet is asked whether they may be; no key is a no.
+    assert_eq!(plays(&a), vec![(vec!["remember-offer"], "kk")]);
+    let a = i.handle(Event::PromptFinished);
+    assert_eq!(a, vec![Action::StartTimer(Duration::from_secs(6))]);
+    let a = i.handle(Event::Timeout);
+    assert!(has_record(&a, "consent", "remember: no answer"));
     assert_eq!(plays(&a), vec![(vec!["goodbye"], "kk")]);
     let a = i.handle(Event::PromptFinished);
     assert_eq!(hangup(&a), Some("completed"));
@@ -523,13 +530,13 @@ fn survey_scores_timeouts_and_invalid_keys() {
     let a = i.handle(Event::Digit('3'));
     assert_eq!(a.first(), Some(&Action::StopPrompt));
     assert!(has_record(&a, "survey", "survey score 3"));
-    assert_eq!(i.node(), "goodbye");
+    assert_eq!(i.node(), "consent");
     // Timeout: no score.
     let mut i = survey_call();
     i.handle(Event::PromptFinished);
     let a = i.handle(Event::Timeout);
     assert!(has_record(&a, "survey", "survey no score (timeout)"));
-    assert_eq!(i.node(), "goodbye");
+    assert_eq!(i.node(), "consent");
     // One invalid key repeats the question once; a score then counts.
     let mut i = survey_call();
     let a = i.handle(Event::Digit('8'));
@@ -541,7 +548,7 @@ fn survey_scores_timeouts_and_invalid_keys() {
     i.handle(Event::Digit('9'));
     let a = i.handle(Event::Digit('#'));
     assert!(has_record(&a, "survey", "survey no score"));
-    assert_eq!(i.node(), "goodbye");
+    assert_eq!(i.node(), "consent");
 }
 
 const MULTI: &str = r#"<dialplan version="1" start="codes" languages="ru" emergency="help">

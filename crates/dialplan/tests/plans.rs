@@ -32,7 +32,8 @@ fn centre_plan_loads_with_the_bundled_prompts_and_no_warnings() {
         ),
     };
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(plan.start(), "greeting");
+    assert_eq!(plan.start(), "recognise");
+    assert!(plan.node("greeting").is_some());
     assert_eq!(plan.default_language(), "ru");
     assert_eq!(plan.languages(), ["kk", "ru"]);
     assert_eq!(plan.emergency(), Some("crisis"));

@@ -104,6 +104,10 @@ pub struct RouteRequest {
     /// A schedule id that must be open for the route (e.g. `centre`);
     /// `None`: the dialplan checks hours itself.
     pub schedule: Option<String>,
+    /// A specialist to ring first, alone, when they are available and may
+    /// take the call (a remembered caller's last specialist); otherwise the
+    /// strategy goes on at once, as if none were named.
+    pub preferred: Option<SpecialistId>,
 }
 
 impl RouteRequest {
@@ -118,6 +122,23 @@ impl RouteRequest {
             ring_timeout: DEFAULT_RING_TIMEOUT,
             max_wait: DEFAULT_MAX_WAIT,
             schedule: None,
+            preferred: None,
+        }
+    }
+
+    /// Ring this specialist first when they are available.
+    pub fn prefer(mut self, id: SpecialistId) -> RouteRequest {
+        self.preferred = Some(id);
+        self
+    }
+
+    /// The ring for an ordered, non-empty list of this request's
+    /// candidates: the preferred specialist alone when they head it (see
+    /// [`candidates`]), else as the strategy rings ([`wave_of`]).
+    pub fn wave(&self, list: &[SpecialistId]) -> Vec<SpecialistId> {
+        match (&self.preferred, list.first()) {
+            (Some(p), Some(first)) if p == first => vec![p.clone()],
+            _ => wave_of(self.strategy, list),
         }
     }
 
@@ -256,7 +277,8 @@ pub struct Facts<'a> {
     pub schedules: &'a Schedules,
 }
 
-/// The available candidates for `request`, ordered by its strategy.
+/// The available candidates for `request`, ordered by its strategy; the
+/// request's preferred specialist, when available, heads their tier.
 ///
 /// `skip` leaves out specialists this call should not ring now (already
 /// rung in this round). `rotation` is the specialist rung last for this
@@ -302,6 +324,14 @@ pub fn candidates(
     let [mut first, mut other] = tiers;
     order(request.strategy, &mut first, after, n);
     order(request.strategy, &mut other, after, n);
+    if let Some(p) = &request.preferred {
+        for list in [&mut first, &mut other] {
+            if let Some(i) = list.iter().position(|e| &e.2 == p) {
+                let e = list.remove(i);
+                list.insert(0, e);
+            }
+        }
+    }
     Candidates {
         caller_language: first.into_iter().map(|(_, _, id)| id).collect(),
         other_language: other.into_iter().map(|(_, _, id)| id).collect(),

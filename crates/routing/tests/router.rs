@@ -1309,3 +1309,96 @@ fn random_event_storms_keep_the_books_straight() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// A preferred specialist (a remembered caller's last specialist)
+// ---------------------------------------------------------------------------
+
+fn prefer(req: RouteRequest, who: &str) -> RouteRequest {
+    req.prefer(SpecialistId::from(who))
+}
+
+#[test]
+fn the_preferred_specialist_is_rung_first_alone_when_available() {
+    let team = || {
+        vec![
+            spec("asel", &[Psychology], &["kk"]),
+            spec("bota", &[Psychology], &["kk"]),
+            spec("dana", &[Psychology], &["kk"]),
+        ]
+    };
+    // Sequential would ring asel; longest-idle too (config order on a tie).
+    for strategy in [
+        Strategy::Sequential,
+        Strategy::LongestIdle,
+        Strategy::RoundRobin,
+    ] {
+        let mut h = H::new(team());
+        let out = h.start("c1", prefer(psych("kk").strategy(strategy), "dana"));
+        assert_eq!(rings(&out, "c1"), vec![ids(&["dana"])], "{strategy}");
+    }
+    // Ring-all rings the preferred one alone first, then everyone else.
+    let mut h = H::new(team());
+    let out = h.start(
+        "c1",
+        prefer(psych("kk").strategy(Strategy::RingAll), "bota"),
+    );
+    assert_eq!(rings(&out, "c1"), vec![ids(&["bota"])]);
+    let out = h.result("c1", "bota", LegResult::NoAnswer);
+    assert_eq!(rings(&out, "c1"), vec![ids(&["asel", "dana"])]);
+}
+
+#[test]
+fn a_preferred_specialist_who_does_not_answer_gives_way_to_the_strategy() {
+    let mut h = H::new(vec![
+        spec("asel", &[Psychology], &["kk"]),
+        spec("bota", &[Psychology], &["kk"]),
+    ]);
+    let out = h.start(
+        "c1",
+        prefer(psych("kk").strategy(Strategy::Sequential), "bota"),
+    );
+    assert_eq!(rings(&out, "c1"), vec![ids(&["bota"])]);
+    let out = h.run_to(20.0);
+    assert_eq!(rings(&out, "c1"), vec![ids(&["asel"])]);
+}
+
+#[test]
+fn an_unavailable_preferred_specialist_is_not_waited_for() {
+    let mut h = H::new(vec![
+        spec("asel", &[Psychology], &["kk"]),
+        spec("paused", &[Psychology], &["kk"]),
+        wrap(spec("resting", &[Psychology], &["kk"]), 60),
+        spec("lawyer", &[Legal], &["kk"]),
+    ]);
+    let n = h.now();
+    h.r.set_paused("paused", true, "supervision", n);
+    h.connect(
+        "c0",
+        psych("kk")
+            .strategy(Strategy::Sequential)
+            .prefer("resting".into()),
+        "resting",
+    );
+    h.el = Duration::from_secs(5);
+    h.ended("c0");
+    assert!(matches!(h.avail("resting"), Availability::WrapUp { .. }));
+    // Paused, wrapping up, or without the skill: the strategy's choice at once.
+    for who in ["paused", "resting", "lawyer", "nobody"] {
+        let call = format!("c-{who}");
+        let out = h.start(
+            &call,
+            prefer(psych("kk").strategy(Strategy::Sequential), who),
+        );
+        assert_eq!(rings(&out, &call), vec![ids(&["asel"])], "{who}");
+        h.hangup(&call);
+    }
+    // Busy on another call: the same.
+    h.connect("c2", psych("kk").strategy(Strategy::Sequential), "asel");
+    let out = h.start(
+        "c3",
+        prefer(psych("kk").strategy(Strategy::Sequential), "asel"),
+    );
+    assert!(rings(&out, "c3").is_empty(), "{out:#?}");
+    assert!(acts(&out, "c3").contains(&Action::EnterQueue));
+}

@@ -33,6 +33,20 @@ impl Db {
         self.store.pool()
     }
 
+    /// A caller remembered with consent, last seen at `at`.
+    async fn remember(&self, hash: &str, at: i64) {
+        self.store
+            .apply(&crate::store::RecordOp::Remember {
+                caller_hash: hash.into(),
+                at,
+                language: "kk".into(),
+                specialist: "asel".into(),
+                service: Some("legal".into()),
+            })
+            .await
+            .expect("remember");
+    }
+
     async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(self.pool())
@@ -383,6 +397,9 @@ async fn erase_removes_one_callers_data_found_by_number() {
     db.call("someone", NOW - 2 * DAY_MS, &other).await;
     db.follow_up("cb2", Some("someone"), "callback", NOW - 2 * DAY_MS, &other)
         .await;
+    // Both agreed to be remembered.
+    db.remember(&h, NOW - 5 * DAY_MS).await;
+    db.remember(&other, NOW - 2 * DAY_MS).await;
     let before = report(&db.store, NOW - 30 * DAY_MS, NOW, Grouping::Month)
         .await
         .unwrap();
@@ -398,10 +415,16 @@ async fn erase_removes_one_callers_data_found_by_number() {
             voicemail_files_failed: 0,
             calls: 2,
             timeline_rows: 10,
+            remembered: 1,
             complete: true,
             not_deleted: vec![],
         }
     );
+    let remembered: Vec<String> = sqlx::query_scalar("SELECT caller_hash FROM remembered_callers")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(remembered, vec![other.clone()]);
     assert!(!wav.exists());
     assert_eq!(db.count("SELECT COUNT(*) FROM voicemails").await, 0);
     for call in ["theirs", "typed"] {
@@ -764,4 +787,53 @@ fn periods_are_checked_with_the_key_named() {
         with(|c| c.every = "5s".into()).unwrap_err().0,
         "retention.every"
     );
+}
+
+#[tokio::test]
+async fn remembered_callers_not_seen_for_the_period_are_forgotten() {
+    let db = Db::open().await;
+    db.remember("h-gone", NOW - 181 * DAY_MS).await;
+    db.remember("h-stays", NOW - 179 * DAY_MS).await;
+    // Consent long ago, but a call last week: kept.
+    db.remember("h-seen", NOW - 400 * DAY_MS).await;
+    db.store
+        .apply(&crate::store::RecordOp::RememberedSeen {
+            caller_hash: "h-seen".into(),
+            at: NOW - 7 * DAY_MS,
+            specialist: None,
+            service: None,
+        })
+        .await
+        .unwrap();
+    let counts = purge(&db.store, NOW, &periods(), db.dir.path())
+        .await
+        .unwrap();
+    assert_eq!(counts.remembered, 1);
+    let mut left: Vec<String> = sqlx::query_scalar("SELECT caller_hash FROM remembered_callers")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    left.sort();
+    assert_eq!(left, vec!["h-seen".to_string(), "h-stays".to_string()]);
+}
+
+#[tokio::test]
+async fn erasing_a_callers_follow_up_forgets_the_caller() {
+    let db = Db::open().await;
+    db.call(A, NOW - 5 * DAY_MS, "h-a").await;
+    db.follow_up("cb", Some(A), "callback", NOW - 5 * DAY_MS, "h-a")
+        .await;
+    db.remember("h-a", NOW - 5 * DAY_MS).await;
+    db.remember("h-b", NOW - 5 * DAY_MS).await;
+    let counts = erase_follow_up(&db.store, "cb", NOW, db.dir.path())
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(counts.remembered, 1);
+    assert!(counts.complete);
+    let left: Vec<String> = sqlx::query_scalar("SELECT caller_hash FROM remembered_callers")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, vec!["h-b".to_string()]);
 }

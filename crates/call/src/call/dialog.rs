@@ -24,11 +24,7 @@ use crate::record::RecordOp;
 /// Methods Senim allows in its dialogs.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
 
-/// The caller's number as the trunk presents it (From user part).
-pub fn caller_number(request: &rsip::Request) -> Option<String> {
-    let from = request.from_header().ok()?.typed().ok()?;
-    from.uri.user().map(str::to_string)
-}
+pub use crate::caller::caller_number;
 
 /// The Call-ID of a request ("" when it has none).
 pub fn call_id_of(request: &rsip::Request) -> String {

@@ -311,7 +311,30 @@ impl Call {
                 ring,
                 max_wait,
                 other_language,
-            } => self.start_route(node, &service, &strategy, ring, max_wait, other_language),
+                prefer_last,
+            } => {
+                let mut service = service;
+                let mut preferred = None;
+                if prefer_last {
+                    if let Some((specialist, last_service)) = self.last_specialist() {
+                        // The same specialist has the skill of the service
+                        // they gave last time.
+                        if let Some(s) = last_service {
+                            service = s;
+                        }
+                        preferred = Some(specialist);
+                    }
+                }
+                self.start_route(
+                    node,
+                    &service,
+                    &strategy,
+                    ring,
+                    max_wait,
+                    other_language,
+                    preferred,
+                )
+            }
             Action::Transfer { node, partner } => self.start_transfer(node, partner),
             Action::Callback { node } => {
                 let settings = callback_request::Settings {
@@ -331,6 +354,14 @@ impl Call {
                     call: self.id.clone(),
                     score,
                 });
+                None
+            }
+            Action::Remember { node } => {
+                self.remember(&node);
+                None
+            }
+            Action::Forget { node } => {
+                self.forget(&node);
                 None
             }
             Action::Hangup { outcome } => {

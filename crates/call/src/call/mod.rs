@@ -9,6 +9,7 @@
 
 mod callback;
 mod dialog;
+mod memory;
 mod menu;
 mod routing;
 mod state;
@@ -51,6 +52,9 @@ pub struct Incoming {
     /// The registered softphone the INVITE came from (where one of its
     /// bindings registered from), by username.
     pub softphone: Option<String>,
+    /// The caller as remembered from an earlier call, when the driver found
+    /// them (by [`crate::memory::memory_key`]) in time; `None`: a new caller.
+    pub remembered: Option<crate::memory::Remembered>,
 }
 
 impl Call {
@@ -69,14 +73,20 @@ impl Call {
             peer,
             port,
             softphone,
+            remembered,
         } = incoming;
         // Where the call came from and which of the centre's numbers it
         // dialled: a line starts the plan at its own node.
         let trunk = cfg.outbound.trunk_for(&invite, peer.addr);
         let line = cfg.line_for(&invite, trunk);
-        let flow = line
+        let mut flow = line
             .and_then(|l| Interpreter::starting_at(plan.clone(), &l.start))
             .unwrap_or_else(|| Interpreter::new(plan));
+        let memory_key = crate::memory::memory_key(&invite, cfg.numbers.as_ref());
+        let remembered = remembered.filter(|_| memory_key.is_some());
+        if let Some(r) = &remembered {
+            flow.set_remembered(&r.language);
+        }
         if let Some(l) = line {
             tracing::info!(line = %l.number, start = %flow.entry(), "call to a line");
         }
@@ -117,12 +127,17 @@ impl Call {
             voicemail: VoicemailState::default(),
             callback: None,
             service: None,
+            specialist: None,
+            memory_key,
+            remembered,
             ended_at: None,
             abandoned: false,
             hard_limit: now + HARD_LIMIT,
             out: VecDeque::new(),
         };
-        call.answer(port);
+        if call.answer(port) {
+            call.remembered_seen(None);
+        }
         call
     }
 

@@ -29,6 +29,7 @@ impl Call {
     }
 
     /// The plan's `<route>`: ask the router; the caller hears hold audio.
+    #[allow(clippy::too_many_arguments)] // the route node's attributes, one by one
     pub(crate) fn start_route(
         &mut self,
         node: String,
@@ -37,6 +38,7 @@ impl Call {
         ring: Duration,
         max_wait: Duration,
         other_language: bool,
+        preferred: Option<String>,
     ) -> Option<PlanEvent> {
         let Some(skill) = Skill::parse(service) else {
             self.record_step(&node, format!("unknown service {service}"));
@@ -52,6 +54,7 @@ impl Call {
         request.strategy = Strategy::parse(strategy).unwrap_or_default();
         request.ring_timeout = ring;
         request.max_wait = max_wait;
+        request.preferred = preferred.map(|p| SpecialistId::from(p.as_str()));
         let call = self.router_call();
         self.tell_router(RouterRequest::Start { call, request });
         self.router_held = true;
@@ -186,6 +189,8 @@ impl Call {
             .map(|l| l.id);
         match found {
             Some(id) => {
+                self.specialist = Some(specialist.as_str().to_string());
+                self.remembered_seen(Some(specialist.as_str().to_string()));
                 self.bridge_to(id);
                 self.flow_event(PlanEvent::RouteResult(RouteOutcome::Connected));
             }

@@ -177,6 +177,14 @@ pub struct Call {
     pub(crate) callback: Option<(String, CallbackFlow)>,
     /// The service of the last route (for follow-ups and reports).
     pub(crate) service: Option<String>,
+    /// The specialist the caller was last connected to in this call.
+    pub(crate) specialist: Option<String>,
+    /// The key the caller may be remembered by (the keyed hash of a shown,
+    /// usable number); `None`: never remembered.
+    pub(crate) memory_key: Option<String>,
+    /// The caller's memory from earlier calls (or from consent in this one),
+    /// while they are remembered.
+    pub(crate) remembered: Option<crate::memory::Remembered>,
     /// When the caller's side ended.
     pub(crate) ended_at: Option<Instant>,
     /// The call hit its time limit: the driver lets go of it at once.

@@ -337,6 +337,39 @@ impl Harness {
         peer: Peer,
         softphone: Option<&str>,
     ) -> Harness {
+        Self::start_full(cfg, plan_file, invite, hour, peer, softphone, None)
+    }
+
+    /// A call answered with `body` as the offer from a caller the driver
+    /// found remembered (`remembered`) from an earlier call.
+    pub fn start_remembered(
+        cfg: Arc<CallConfig>,
+        plan_file: &str,
+        body: &str,
+        hour: i64,
+        remembered: senim_call::memory::Remembered,
+    ) -> Harness {
+        let peer = Peer::udp(CALLER.parse().expect("address"));
+        Self::start_full(
+            cfg,
+            plan_file,
+            invite(body),
+            hour,
+            peer,
+            None,
+            Some(remembered),
+        )
+    }
+
+    fn start_full(
+        cfg: Arc<CallConfig>,
+        plan_file: &str,
+        invite: rsip::Request,
+        hour: i64,
+        peer: Peer,
+        softphone: Option<&str>,
+        remembered: Option<senim_call::memory::Remembered>,
+    ) -> Harness {
         let now = Instant::now();
         let call = Call::answer_new(
             cfg,
@@ -349,6 +382,7 @@ impl Harness {
                 peer,
                 port: Ok(30000),
                 softphone: softphone.map(str::to_string),
+                remembered,
             },
         );
         let mut h = Harness {

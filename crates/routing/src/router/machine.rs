@@ -17,7 +17,7 @@ use super::snapshot::{CallStatus, RouterSnapshot};
 use crate::availability::{later, Now, RingEffect, Roster};
 use crate::hours::{Calendar, Schedules};
 use crate::specialists::{Skill, SpecialistContact, SpecialistId, Specialists};
-use crate::strategy::{candidates, survey, wave_of, Facts, RouteRequest, Tier};
+use crate::strategy::{candidates, survey, Facts, RouteRequest, Tier};
 
 /// All calls being routed, the queue and the roster.
 #[derive(Debug)]
@@ -802,7 +802,7 @@ impl Router {
                     );
                     let list = cands.tier(tier);
                     if !list.is_empty() {
-                        chosen = Some((id.clone(), tier, wave_of(c.request.strategy, list)));
+                        chosen = Some((id.clone(), tier, c.request.wave(list)));
                         break 'tiers;
                     }
                 }
