@@ -656,7 +656,8 @@ struct Walk<'a> {
 ///
 /// From the plan's `start` and each entry point the walk follows the nodes
 /// that do not wait for the caller (`<play>`, `<language>`, `<goto>`,
-/// `<hours>`, each branch) to the first `<menu>`. What is heard on the way
+/// `<hours>` and `<recognise>`, each branch, `<forget>`) to the first
+/// `<menu>`. What is heard on the way
 /// counts: the plays' prompts and the menu's `intro` and `prompt`, each in
 /// the plan's language that makes the sum longest (a prompt whose length
 /// the catalog does not know counts as zero). A menu whose longest sum is
@@ -732,6 +733,8 @@ pub fn first_prompt(
             NodeKind::Language(l) => vec![&l.next],
             NodeKind::Goto(g) => vec![&g.target],
             NodeKind::Hours(h) => vec![&h.open, &h.closed],
+            NodeKind::Recognise(r) => vec![&r.known, &r.new],
+            NodeKind::Forget(f) => vec![&f.next],
             // The call waits here (or ends) before any menu: no first choice.
             _ => continue,
         };

@@ -480,3 +480,33 @@ fn the_first_prompt_counts_plays_on_the_way_and_the_intro_but_not_later_menus() 
         "{w:?}"
     );
 }
+
+#[test]
+fn the_first_prompt_follows_both_branches_of_recognise_and_a_forget() {
+    // A remembered caller's first menu is `back`; everyone else's `main`;
+    // `forget` leads on to `main` without waiting.
+    let xml = r#"<dialplan version="1" start="who" languages="kk ru" default-language="ru" emergency="crisis">
+  <recognise id="who" known="back" new="main"/>
+  <menu id="back" prompt="welcome-back" on-fail="route">
+    <choice digit="9" goto="forget"/>
+  </menu>
+  <forget id="forget" next="main"/>
+  <menu id="main" prompt="main-menu" on-fail="route">
+    <choice digit="1" goto="route"/>
+  </menu>
+  <route id="route" service="legal" overflow="crisis"/>
+  <transfer id="crisis" partner="ulba-crisis-centre" fallback="end"/>
+  <hangup id="end"/>
+</dialplan>"#;
+    let lengths = Lengths(&[("welcome-back", "kk", 90), ("main-menu", "ru", 85)]);
+    let w = first_prompt_warnings(xml, &lengths, &[], 8);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("t.xml:3:3: warning: menu \"back\": a caller hears 9.0 s"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].starts_with("t.xml:7:3: warning: menu \"main\": a caller hears 8.5 s"),
+        "{w:?}"
+    );
+}
