@@ -5,7 +5,7 @@
 //!
 //! Applied at once: the specialists, `[hours]`, the lines, the API tokens
 //! (and the web users, by `reload::live`),
-//! `[routing]`, the centre's name, `share_caller_number` and area code,
+//! `[routing]`, `[wrap_up]`, the centre's name, `share_caller_number` and area code,
 //! `[registrar]`, and which prompts, data files and dialplan are read (the
 //! files themselves are read again at every reload). Everything the process
 //! bound or opened at start (sockets, the database, the data folder, the
@@ -194,6 +194,14 @@ fn applied(old: &Settings, new: &Settings) -> Vec<String> {
             "centre.share_caller_number: {} -> {}",
             a.centre.share_caller_number, b.centre.share_caller_number
         ));
+    }
+    if old.wrap_up != new.wrap_up {
+        out.push(
+            "wrap_up: the wrap-up menu, its kinds and the specialists' limits (calls in \
+             progress keep the menu they started with; wrap-ups and breaks under way keep \
+             their ends)"
+                .into(),
+        );
     }
     if old.registrar != new.registrar {
         out.push(
