@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use senim_call::io::RouterRequest;
-use senim_routing::availability::{Now, RosterSnapshot};
+use senim_routing::availability::{Alert, Now, RosterSnapshot};
 use senim_routing::hours::{Calendar, Schedules};
-use senim_routing::limits::{Alert, AlertKind};
+use senim_routing::limits::AlertKind;
 use senim_routing::router::{Action, CallId, Router, RouterSettings, RouterSnapshot};
 use senim_routing::specialists::{Skill, Specialists};
 use tokio::sync::{mpsc, oneshot};

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::hours::{Calendar, Schedules};
-use crate::limits::{Alert, AlertKind, Limits, WrapUpPolicy};
+use crate::limits::{AlertKind, Limits, WrapUpPolicy};
 use crate::specialists::{Skill, Specialist, SpecialistId, Specialists};
 
 /// The two clocks every routing event carries: a monotonic instant for
@@ -120,6 +120,15 @@ impl Availability {
             Availability::Busy | Availability::Ringing | Availability::WrapUp { .. }
         )
     }
+}
+
+/// An alert about one specialist (never about a caller).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// Whom.
+    pub specialist: SpecialistId,
+    /// What.
+    pub kind: AlertKind,
 }
 
 /// A pause.

@@ -205,12 +205,3 @@ impl AlertKind {
         AlertKind::DailyCap,
     ];
 }
-
-/// An alert about one specialist (never about a caller).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Alert {
-    /// Whom.
-    pub specialist: crate::specialists::SpecialistId,
-    /// What.
-    pub kind: AlertKind,
-}

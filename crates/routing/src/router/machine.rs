@@ -14,9 +14,8 @@ use super::record::{Record, Step};
 use super::ring_result::{LegResult, RingResult};
 use super::settings::RouterSettings;
 use super::snapshot::{CallStatus, RouterSnapshot};
-use crate::availability::{later, Now, RingEffect, Roster};
+use crate::availability::{later, Alert, Now, RingEffect, Roster};
 use crate::hours::{Calendar, Schedules};
-use crate::limits::Alert;
 use crate::specialists::{Skill, SpecialistContact, SpecialistId, Specialists};
 use crate::strategy::{candidates, survey, wave_of, Facts, RouteRequest, Tier};
 
