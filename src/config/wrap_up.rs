@@ -31,15 +31,17 @@ use serde::Deserialize;
 use crate::util::duration::parse_duration;
 
 /// The longest the menu may wait for a key: the call's legs are drained
-/// within `LEG_DRAIN` (35 s) of the caller's hang-up, prompts included.
-pub const MAX_MENU_TIMEOUT: Duration = Duration::from_secs(20);
+/// within `LEG_DRAIN` (35 s) of the caller's hang-up, the menu's prompts
+/// (at most 12 s) and the confirmation (at most 5 s) included.
+pub const MAX_MENU_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest rest after a call of one kind.
 const MAX_KIND_WRAP_UP: Duration = Duration::from_secs(3600);
 /// The longest break, call and alert threshold.
 const MAX_LIMIT: Duration = Duration::from_secs(24 * 3600);
-/// How long the router holds a specialist for the menu beyond its timeout
-/// (the prompts before it and the confirmation after).
-const MENU_PROMPTS_ALLOWANCE: Duration = Duration::from_secs(15);
+/// How long the router holds a specialist for the menu beyond its timeout:
+/// the prompts before it and the confirmation after (see
+/// `senim_call::leg::WRAP_UP_PROMPTS_MAX` and `WRAP_UP_CONFIRM_MAX`).
+const MENU_PROMPTS_ALLOWANCE: Duration = Duration::from_secs(17);
 
 /// The `[wrap_up]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -211,10 +213,7 @@ impl WrapUpConfig {
             let digit = match (chars.next(), chars.next()) {
                 (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => Some(c),
                 _ => {
-                    faults.push((
-                        at("digit"),
-                        format!("{:?}: one key, 0-9, * or #", k.digit),
-                    ));
+                    faults.push((at("digit"), format!("{:?}: one key, 0-9, * or #", k.digit)));
                     None
                 }
             };
@@ -236,10 +235,7 @@ impl WrapUpConfig {
                     }
                 },
             };
-            let prompt = k
-                .prompt
-                .clone()
-                .unwrap_or_else(|| format!("wrap-up-{id}"));
+            let prompt = k.prompt.clone().unwrap_or_else(|| format!("wrap-up-{id}"));
             if let Some(digit) = digit {
                 out.push(WrapUpKind {
                     id: id.to_string(),
@@ -264,16 +260,27 @@ mod tests {
         let ids: Vec<&str> = s.policy.kinds.iter().map(|k| k.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["consultation", "referral", "crisis-intervention", "information"]
+            [
+                "consultation",
+                "referral",
+                "crisis-intervention",
+                "information"
+            ]
         );
         assert_eq!(s.policy.limits.crisis_in_a_row, 3);
         assert_eq!(s.policy.limits.break_for, Duration::from_secs(1200));
         assert_eq!(s.policy.limits.daily_calls, 25);
         assert_eq!(s.policy.limits.alert_after, Duration::from_secs(2700));
         let menu = s.menu.unwrap();
-        assert_eq!(menu.prompts.first().map(String::as_str), Some("wrap-up-menu"));
-        assert_eq!(menu.kinds.get(2), Some(&('3', "crisis-intervention".into())));
-        assert_eq!(s.policy.menu_hold, Duration::from_secs(25));
+        assert_eq!(
+            menu.prompts.first().map(String::as_str),
+            Some("wrap-up-menu")
+        );
+        assert_eq!(
+            menu.kinds.get(2),
+            Some(&('3', "crisis-intervention".into()))
+        );
+        assert_eq!(s.policy.menu_hold, Duration::from_secs(27));
     }
 
     #[test]

@@ -357,6 +357,10 @@ pub struct WrapUpMenu {
 
 /// The longest the confirmation of a wrap-up code may play before BYE.
 pub const WRAP_UP_CONFIRM_MAX: Duration = Duration::from_secs(5);
+/// The longest the wrap-up menu's prompts may play: the time for a key
+/// counts from their end, or from this long after the menu began when
+/// their end is never reported (a prompt missing).
+pub const WRAP_UP_PROMPTS_MAX: Duration = Duration::from_secs(12);
 
 fn sent_by(addr: SocketAddr) -> String {
     match addr {
@@ -1046,7 +1050,7 @@ impl Leg {
             return false;
         }
         self.state = State::WrapUp {
-            deadline: now + menu.timeout,
+            deadline: now + WRAP_UP_PROMPTS_MAX + menu.timeout,
         };
         self.record("caller hung up; wrap-up menu");
         self.push(LegAction::PlayWhisper(menu.prompts.clone()));
@@ -1127,6 +1131,14 @@ impl Leg {
             self.end_answered(LegEnd::Answered, "wrap-up done");
             return;
         }
+        if let State::WrapUp { deadline } = self.state {
+            // The menu was heard: the time for a key starts now.
+            let timeout = self.wrap_up.as_ref().map_or(Duration::ZERO, |m| m.timeout);
+            self.state = State::WrapUp {
+                deadline: deadline.min(now + timeout),
+            };
+            return;
+        }
         if let State::Whisper { deadline } = self.state {
             if now < deadline && !self.config.whisper.is_empty() {
                 self.push(LegAction::PlayWhisper(self.config.whisper.clone()));
@@ -1185,9 +1197,7 @@ impl Leg {
                 State::Whisper { .. }
                 | State::Bridged
                 | State::WrapUp { .. }
-                | State::WrapUpConfirm { .. } => {
-                    self.push(LegAction::ReInvite(request.clone()))
-                }
+                | State::WrapUpConfirm { .. } => self.push(LegAction::ReInvite(request.clone())),
                 _ => self.respond(request, 481, None),
             },
             Method::Info | Method::Options => self.respond(request, 200, None),

@@ -1621,7 +1621,9 @@ fn wrap_ups(h: &Harness) -> Vec<Option<String>> {
     h.router()
         .iter()
         .filter_map(|r| match r {
-            RouterRequest::WrapUp { kind, specialist, .. } => {
+            RouterRequest::WrapUp {
+                kind, specialist, ..
+            } => {
                 assert_eq!(specialist.as_str(), "aigerim");
                 Some(kind.clone())
             }
@@ -1648,7 +1650,11 @@ fn after_the_caller_hangs_up_the_specialist_codes_the_call_on_the_phone() {
     h.prompt_finished(MediaId::Leg(1));
     assert_eq!(
         h.played(MediaId::Leg(1)),
-        ["wrap-up-menu", "wrap-up-consultation", "wrap-up-crisis-intervention"]
+        [
+            "wrap-up-menu",
+            "wrap-up-consultation",
+            "wrap-up-crisis-intervention"
+        ]
     );
     h.call.handle_router_released(h.now);
     assert!(!h.call.is_finished(h.now), "the menu is on the phone");
@@ -1663,14 +1669,23 @@ fn after_the_caller_hangs_up_the_specialist_codes_the_call_on_the_phone() {
         RecordOp::WrapUp { kind, .. } if kind == "crisis-intervention"
     )));
     assert_eq!(wrap_ups(&h), [Some("crisis-intervention".to_string())]);
-    assert_eq!(h.played(MediaId::Leg(1)).last().map(String::as_str), Some("wrap-up-thanks"));
-    assert!(h.sent(Method::Bye).is_empty(), "the confirmation plays first");
+    assert_eq!(
+        h.played(MediaId::Leg(1)).last().map(String::as_str),
+        Some("wrap-up-thanks")
+    );
+    assert!(
+        h.sent(Method::Bye).is_empty(),
+        "the confirmation plays first"
+    );
     h.prompt_finished(MediaId::Leg(1));
     h.prompt_finished(MediaId::Leg(1));
     h.prompt_finished(MediaId::Leg(1));
     h.prompt_finished(MediaId::Leg(1));
     assert_eq!(h.sent(Method::Bye).len(), 1, "BYE after the confirmation");
-    assert!(h.steps().iter().any(|s| s.contains("aigerim: wrap-up: crisis-intervention")));
+    assert!(h
+        .steps()
+        .iter()
+        .any(|s| s.contains("aigerim: wrap-up: crisis-intervention")));
     // A second key is not a second code.
     h.rtp(
         MediaId::Leg(1),
@@ -1681,17 +1696,37 @@ fn after_the_caller_hangs_up_the_specialist_codes_the_call_on_the_phone() {
 }
 
 #[test]
+fn the_wrap_up_menu_ends_even_when_its_prompts_never_finish() {
+    let (mut h, _) = bridged_with_wrap_up();
+    h.clear();
+    h.in_dialog("BYE", 5, "", "");
+    h.advance(senim_call::leg::WRAP_UP_PROMPTS_MAX + Duration::from_secs(9));
+    assert!(h.sent(Method::Bye).is_empty());
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(wrap_ups(&h), [None]);
+}
+
+#[test]
 fn no_key_in_time_ends_the_wrap_up_menu_without_a_code() {
     let (mut h, _) = bridged_with_wrap_up();
     h.clear();
     h.in_dialog("BYE", 5, "", "");
     assert!(h.sent(Method::Bye).is_empty());
+    // The time for a key counts from the end of the menu's prompts.
+    h.advance(Duration::from_secs(5));
+    for _ in 0..3 {
+        h.prompt_finished(MediaId::Leg(1));
+    }
     h.advance(Duration::from_secs(9));
     assert!(h.sent(Method::Bye).is_empty());
     h.advance(Duration::from_secs(2));
     assert_eq!(h.sent(Method::Bye).len(), 1);
     assert_eq!(wrap_ups(&h), [None]);
-    assert!(!h.records().iter().any(|r| matches!(r, RecordOp::WrapUp { .. })));
+    assert!(!h
+        .records()
+        .iter()
+        .any(|r| matches!(r, RecordOp::WrapUp { .. })));
 }
 
 #[test]

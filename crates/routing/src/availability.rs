@@ -396,7 +396,10 @@ impl Roster {
         if let Some(until) = l.break_until.filter(|t| now < *t) {
             return Some(Availability::Break { until });
         }
-        let cap = s.limits.daily_calls.unwrap_or(self.policy.limits.daily_calls);
+        let cap = s
+            .limits
+            .daily_calls
+            .unwrap_or(self.policy.limits.daily_calls);
         if cap > 0 && l.today >= cap && l.day == Some(Roster::day_of(calendar, utc)) {
             return Some(Availability::DailyCap);
         }
@@ -564,8 +567,7 @@ impl Roster {
         let hold = self.policy.menu_hold;
         l.menu_until = (!hold.is_zero()).then(|| later(now, hold));
         let long = !limits.long_call.is_zero()
-            && l
-                .call_since
+            && l.call_since
                 .is_some_and(|t| now.saturating_duration_since(t) >= limits.long_call);
         if l.calls == 0 {
             l.call_since = None;

@@ -915,9 +915,7 @@ fn limit_duration(v: &Value, max: Duration) -> Result<Duration, String> {
 /// A count key of the limits: 0 (off) to `max`.
 fn limit_count(v: &Value, max: u32) -> Result<u32, String> {
     match v {
-        Value::Integer(n) if (0..=i64::from(max)).contains(n) => {
-            Ok(u32::try_from(*n).unwrap_or(0))
-        }
+        Value::Integer(n) if (0..=i64::from(max)).contains(n) => Ok(u32::try_from(*n).unwrap_or(0)),
         Value::Integer(n) => Err(format!("{n}: write a number from 0 (no cap) to {max}")),
         other => Err(format!(
             "expected a whole number, found {}",

@@ -1476,7 +1476,10 @@ mod limits {
         let out = h.run_to(299.0);
         assert!(rings(&out, "q").is_empty(), "{out:#?}");
         let out = h.run_to(301.0);
-        assert!(acts(&out, "q").contains(&overflow(OverflowReason::MaxWait)), "{out:#?}");
+        assert!(
+            acts(&out, "q").contains(&overflow(OverflowReason::MaxWait)),
+            "{out:#?}"
+        );
     }
 
     #[test]
@@ -1515,7 +1518,10 @@ mod limits {
         h.run_to(1400.0 + 900.0);
         assert_eq!(alerts(&mut h), vec![("aru".into(), AlertKind::LongCall)]);
         let snap = h.r.snapshot(h.now());
-        assert_eq!(snap.specialists.specialists[0].alerts, vec![AlertKind::LongCall]);
+        assert_eq!(
+            snap.specialists.specialists[0].alerts,
+            vec![AlertKind::LongCall]
+        );
         // Raised once per call.
         h.run_to(1400.0 + 2000.0);
         assert!(alerts(&mut h).is_empty());

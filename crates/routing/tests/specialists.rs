@@ -352,9 +352,15 @@ fn a_specialists_own_limits_are_read_and_bad_ones_refused_with_the_key() {
     assert_eq!(l.alert_after, Some(Duration::from_secs(2400)));
 
     let e = err(&with("daily_calls = -1"));
-    assert!(e.contains("key `daily_calls`") && e.contains("0 (no cap)"), "{e}");
+    assert!(
+        e.contains("key `daily_calls`") && e.contains("0 (no cap)"),
+        "{e}"
+    );
     let e = err(&with("break = \"soon\""));
-    assert!(e.contains("key `break`") && e.contains("not a duration"), "{e}");
+    assert!(
+        e.contains("key `break`") && e.contains("not a duration"),
+        "{e}"
+    );
     let e = err(&with("wrap_up_by_kind = { Crisis = \"1m\" }"));
     assert!(e.contains("key `wrap_up_by_kind.Crisis`"), "{e}");
     let e = err(&with("calls_per_day = 3"));
