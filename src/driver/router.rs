@@ -52,7 +52,8 @@ pub enum ToRouter {
         specialists: Specialists,
         schedules: Schedules,
         calendar: Calendar,
-        settings: RouterSettings,
+        /// Boxed: the wrap-up kinds and limits make it the largest part.
+        settings: Box<RouterSettings>,
     },
 }
 
@@ -173,7 +174,7 @@ async fn run(
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(ToRouter::Reload { specialists, schedules: s, calendar: c, settings }) => {
-                    router.reload(specialists, s.clone(), c.clone(), settings, now());
+                    router.reload(specialists, s.clone(), c.clone(), *settings, now());
                     schedules = s;
                     calendar = c;
                     tracing::info!(

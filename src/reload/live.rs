@@ -288,7 +288,7 @@ impl Reloader {
             specialists: cfg.specialists.clone(),
             schedules: cfg.hours.clone(),
             calendar: data.calendar,
-            settings: router,
+            settings: Box::new(router),
         });
         let _ = self.handles.endpoint.send(ToEndpoint::Accounts {
             specialists: cfg.specialists.clone(),
