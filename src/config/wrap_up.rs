@@ -339,3 +339,55 @@ mod tests {
         assert_eq!(s.policy.menu_hold, Duration::ZERO);
     }
 }
+
+#[cfg(test)]
+mod in_the_file {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn faults(text: &str) -> String {
+        match Config::from_toml(text, Path::new("c.toml")).and_then(|c| c.validate("c.toml")) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn faults_name_the_line_and_the_key() {
+        let e = faults("[wrap_up]\ntimeout = \"1h\"\n\n[[wrap_up.kind]]\nid = \"a\"\ndigit = \"1\"\n\n[[wrap_up.kind]]\nid = \"b\"\ndigit = \"1\"\n");
+        assert!(e.contains("c.toml:2:"), "{e}");
+        assert!(e.contains("wrap_up.timeout"), "{e}");
+        assert!(e.contains("c.toml:10:"), "{e}");
+        assert!(e.contains("key 1 is given to two kinds"), "{e}");
+    }
+
+    #[test]
+    fn a_specialists_kind_must_be_a_configured_one() {
+        let e = faults(
+            "[[specialist]]\nid = \"aru\"\nname = \"Aru\"\nskills = [\"legal\"]\nlanguages = [\"kk\"]\n\
+             uri = \"sip:aru@127.0.0.1:5070\"\nwrap_up_by_kind = { tea = \"1m\" }\n",
+        );
+        assert!(e.contains("no wrap-up kind `tea`"), "{e}");
+        assert!(e.contains("crisis-intervention"), "{e}");
+    }
+
+    #[test]
+    fn the_menu_and_the_limits_are_read() {
+        let s = Config::from_toml(
+            "[wrap_up]\ntimeout = \"8s\"\ndaily_calls = 0\nbreak = \"30m\"\n\n\
+             [[wrap_up.kind]]\nid = \"legal-aid\"\ndigit = \"5\"\nwrap_up = \"2m\"\ncrisis = true\n",
+            Path::new("c.toml"),
+        )
+        .and_then(|c| c.validate("c.toml"))
+        .unwrap();
+        let w = &s.wrap_up;
+        assert_eq!(w.policy.limits.daily_calls, 0);
+        assert_eq!(w.policy.limits.break_for.as_secs(), 1800);
+        let kind = w.policy.kind("legal-aid").unwrap();
+        assert!(kind.crisis && kind.digit == '5' && kind.prompt == "wrap-up-legal-aid");
+        let menu = w.menu.as_ref().unwrap();
+        assert_eq!(menu.prompts, ["wrap-up-menu", "wrap-up-legal-aid"]);
+        assert_eq!(menu.timeout.as_secs(), 8);
+    }
+}
