@@ -34,21 +34,31 @@ fn plan(dir: &std::path::Path) -> PathBuf {
 
 /// A Kazakh-speaking psychologist at a SIPp phone on `port`, with `more` keys.
 fn specialist(id: &str, port: u16, more: &str) -> String {
+    specialist_for(id, "psychology", port, more)
+}
+
+/// A Kazakh-speaking specialist of `skill` at a SIPp phone on `port`.
+fn specialist_for(id: &str, skill: &str, port: u16, more: &str) -> String {
     format!(
-        "[[specialist]]\nid = \"{id}\"\nname = \"{id}\"\nskills = [\"psychology\"]\n\
+        "[[specialist]]\nid = \"{id}\"\nname = \"{id}\"\nskills = [\"{skill}\"]\n\
          languages = [\"kk\"]\nuri = \"sip:{id}@127.0.0.1:{port}\"\nwrap_up = \"1s\"\n{more}\n\n"
     )
 }
 
 /// Call, choose Kazakh (1) and psychology (2) by INFO.
 fn caller_for_psychology(senim: &Senim) -> Caller {
+    caller_for(senim, '2')
+}
+
+/// Call, choose Kazakh (1) and a service (1 legal, 2 psychology) by INFO.
+fn caller_for(senim: &Senim, service: char) -> Caller {
     let mut c = Caller::new(senim.sip);
     let offer = c.offer(OFFER, RTPMAPS);
     c.call(Some(&offer), None);
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(c.press_info('1'), Some(200), "INFO 1");
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(c.press_info('2'), Some(200), "INFO 2");
+    assert_eq!(c.press_info(service), Some(200), "INFO service");
     c
 }
 
@@ -148,7 +158,7 @@ fn crisis_call(senim: &Senim, dir: &std::path::Path, port: u16, n: usize) {
 #[test]
 fn a_crisis_code_on_the_phone_is_reported_and_protects_the_specialist() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (p_erlan, p_asel) = (port_block(), port_block());
+    let (p_erlan, p_asel, p_dana) = (port_block(), port_block(), port_block());
     let plan = plan(dir.path());
     // erlan rests the default ten minutes after a crisis intervention;
     // asel may take the next call at once, but has a break after two
@@ -160,6 +170,7 @@ fn a_crisis_code_on_the_phone_is_reported_and_protects_the_specialist() {
             p_asel,
             "wrap_up_by_kind = { crisis-intervention = \"0s\" }\ncrisis_in_a_row = 2",
         ),
+        specialist_for("dana", "legal", p_dana, ""),
     ]
     .concat();
     let (coordinator, entry) = common::make_token("coordinator", "coordinator", None);
@@ -230,4 +241,81 @@ fn a_crisis_code_on_the_phone_is_reported_and_protects_the_specialist() {
     assert_eq!(code, 200, "{csv}");
     assert!(csv.starts_with("kind,offered,"), "{csv}");
     assert!(csv.contains("\r\ncrisis-intervention,3,3,"), "{csv}");
+
+    // A kind given later over the API, for a last call without a code:
+    // dana (legal help) hangs up first, so her phone has no menu.
+    let mut phone = Phone::start(
+        dir.path(),
+        "specialist_accept_then_hangup.xml",
+        p_dana,
+        senim.sip,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut caller = caller_for(&senim, '1');
+    phone.assert_ok(Duration::from_secs(40), &senim);
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = caller.bye();
+    let dana_call = rang_for(&senim, 4);
+    assert_eq!(dana_call, ["dana"], "{:?}", routing(&senim));
+    let uncoded = wrap_ups(&senim).get(4).cloned().expect("the fifth call");
+    assert_eq!(
+        uncoded.1, None,
+        "no menu when the specialist hangs up first"
+    );
+    let path = "/api/v1/specialists/dana/wrap-up";
+    let (code, body) = common::http_with(
+        senim.http,
+        "POST",
+        path,
+        &[
+            ("Authorization", &format!("Bearer {coordinator}")),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"kind":"tea"}"#,
+    )
+    .map_code_body();
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = common::http_with(
+        senim.http,
+        "POST",
+        path,
+        &[
+            ("Authorization", &format!("Bearer {coordinator}")),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"kind":"information"}"#,
+    )
+    .map_code_body();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&uncoded.0), "{body}");
+    assert_eq!(
+        wrap_ups(&senim)
+            .into_iter()
+            .find(|(id, _)| *id == uncoded.0)
+            .and_then(|(_, k)| k)
+            .as_deref(),
+        Some("information")
+    );
+    let (code, _) = common::http_with(
+        senim.http,
+        "POST",
+        path,
+        &[
+            ("Authorization", &format!("Bearer {coordinator}")),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"kind":"referral"}"#,
+    )
+    .map_code_body();
+    assert_eq!(code, 409, "set once");
+}
+
+trait CodeBody {
+    fn map_code_body(self) -> (u16, String);
+}
+
+impl<H> CodeBody for (u16, H, String) {
+    fn map_code_body(self) -> (u16, String) {
+        (self.0, self.2)
+    }
 }

@@ -34,6 +34,14 @@ pub enum ToRouter {
         reason: String,
         reply: oneshot::Sender<bool>,
     },
+    /// A wrap-up code given later (the specialist's page or the API) for
+    /// the specialist's last call; the answer is false for an unknown
+    /// specialist or kind.
+    WrapUp {
+        specialist: String,
+        kind: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// The live status of every specialist.
     Snapshot {
         reply: oneshot::Sender<RosterSnapshot>,
@@ -121,6 +129,19 @@ impl RouterHandle {
     pub async fn queue_lengths(&self) -> Option<Vec<(Skill, usize)>> {
         let (reply, rx) = oneshot::channel();
         self.send(ToRouter::QueueLengths { reply });
+        rx.await.ok()
+    }
+
+    /// A wrap-up code for the specialist's last call, given after it (their
+    /// page, the API): the router applies the kind's rest and crisis count.
+    /// None while stopping; Some(false) for an unknown specialist or kind.
+    pub async fn wrap_up(&self, specialist: &str, kind: &str) -> Option<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ToRouter::WrapUp {
+            specialist: specialist.to_string(),
+            kind: kind.to_string(),
+            reply,
+        });
         rx.await.ok()
     }
 
@@ -271,6 +292,18 @@ fn handle(
             reply,
         } => {
             let _ = reply.send(router.set_paused(&id, paused, &reason, now));
+        }
+        ToRouter::WrapUp {
+            specialist,
+            kind,
+            reply,
+        } => {
+            let ok = router.wrap_up_coded(
+                &senim_routing::specialists::SpecialistId::from(specialist),
+                Some(&kind),
+                now,
+            );
+            let _ = reply.send(ok);
         }
         ToRouter::QueueLengths { reply } => {
             let lengths = Skill::ALL
