@@ -44,4 +44,6 @@ fn main() {
     println!("cargo:rerun-if-changed=voice-prompts/kk");
     println!("cargo:rerun-if-changed=voice-prompts/ru");
     println!("cargo:rerun-if-changed=dialplans/centre.xml");
+    // sqlx::migrate! embeds the migrations: a new file must rebuild.
+    println!("cargo:rerun-if-changed=migrations/sqlite");
 }

@@ -24,6 +24,7 @@ use crate::store::retention::{Retention, RetentionConfig};
 use crate::util::duration::{parse_duration, parse_port_range};
 
 pub mod places;
+pub mod wrap_up;
 
 use places::{Fault, Faults, Places};
 
@@ -90,6 +91,9 @@ pub struct Config {
     pub voicemail: VoicemailConfig,
     /// Callback requests: how many one caller may leave.
     pub callback: CallbackConfig,
+    /// The wrap-up menu on a specialist's phone and the limits that
+    /// protect specialists (`config/wrap_up.rs`).
+    pub wrap_up: wrap_up::WrapUpConfig,
     /// The HTTP API's tokens (`[[api.token]]`: name, role, sha256 of the
     /// token, and for role specialist their id).
     pub api: ApiConfig,
@@ -578,6 +582,8 @@ pub struct Settings {
     pub sip_tls: Option<SipTls>,
     /// Senim's data folder (`[data] dir` or its default).
     pub data_dir: PathBuf,
+    /// `[wrap_up]`, checked.
+    pub wrap_up: wrap_up::WrapUpSettings,
 }
 
 /// The TLS listener's address and files (read at start, see `server`).
@@ -1283,6 +1289,36 @@ impl Config {
                 None
             }
         };
+        let wrap_up = match self.wrap_up.settings() {
+            Ok(w) => {
+                for (i, s) in self.specialists.iter().enumerate() {
+                    for kind in s.limits.wrap_up_by_kind.keys() {
+                        if w.policy.kind(kind).is_none() {
+                            bad(
+                                &format!("specialist[{i}].wrap_up_by_kind"),
+                                format!(
+                                    "specialist `{}`: no wrap-up kind `{kind}` (known: {})",
+                                    s.id,
+                                    w.policy
+                                        .kinds
+                                        .iter()
+                                        .map(|k| k.id.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+                w
+            }
+            Err(wrap_up_faults) => {
+                for (key, message) in wrap_up_faults {
+                    bad(&key, message);
+                }
+                wrap_up::WrapUpSettings::default()
+            }
+        };
         let prompts_dir = self.prompts.dir.clone();
         let dialplan_file = self.dialplan.file.clone();
         let mut config = self;
@@ -1332,6 +1368,7 @@ impl Config {
                 area_code,
                 sip_tls,
                 data_dir,
+                wrap_up,
             }),
             _ => Err(ConfigError::Faults(Faults {
                 origin: origin.to_string(),

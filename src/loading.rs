@@ -28,6 +28,31 @@ pub enum LoadError {
     /// The partner directory could not be loaded.
     #[error("partners: {0}")]
     Partners(#[from] senim_routing::partners::PartnersError),
+    /// A prompt of the wrap-up menu (`[wrap_up]`) is missing in a language.
+    #[error("wrap_up: {}", .0.join("; "))]
+    WrapUpPrompts(Vec<String>),
+}
+
+/// Every prompt the wrap-up menu plays must exist in Kazakh and Russian
+/// (the menu speaks the caller's language).
+fn check_wrap_up_prompts(settings: &Settings, prompts: &PromptLibrary) -> Result<(), LoadError> {
+    use senim_media::prompts::Language;
+    let Some(menu) = &settings.wrap_up.menu else {
+        return Ok(());
+    };
+    let mut missing = Vec::new();
+    for id in menu.prompts.iter().chain(std::iter::once(&menu.confirm)) {
+        for (language, name) in [(Language::Kk, "kk"), (Language::Ru, "ru")] {
+            if prompts.get(id, language).is_none() {
+                missing.push(format!("prompt `{id}` is missing in {name}"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::WrapUpPrompts(missing))
+    }
 }
 
 /// Load the prompts (every file is read and encoded now, never mid-call).
@@ -107,6 +132,7 @@ pub struct Loaded {
 /// and `has_trunk` (whether the trunks in service can place numbers).
 pub fn load_checked(settings: &Settings, has_trunk: bool) -> Result<Loaded, LoadError> {
     let prompts = load_prompts(settings)?;
+    check_wrap_up_prompts(settings, &prompts)?;
     let data = load_data(settings)?;
     let (plan, plan_warnings) = crate::plan::load(
         settings.dialplan_file.as_deref(),
@@ -130,6 +156,7 @@ pub fn load_checked(settings: &Settings, has_trunk: bool) -> Result<Loaded, Load
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::time::Duration;
 
     use super::*;
@@ -174,5 +201,29 @@ mod tests {
                 .duration();
             assert!(d < Duration::from_millis(7500), "{l:?}: {d:?}");
         }
+    }
+
+    fn settings(text: &str) -> Settings {
+        Config::from_toml(text, Path::new("c.toml"))
+            .and_then(|c| c.validate("c.toml"))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_wrap_up_menus_prompts_must_exist_in_both_languages() {
+        let ok = settings("");
+        assert!(check_wrap_up_prompts(&ok, &load_prompts(&ok).unwrap()).is_ok());
+        let bad = settings("[[wrap_up.kind]]\nid = \"legal-aid\"\ndigit = \"5\"\n");
+        let e = check_wrap_up_prompts(&bad, &load_prompts(&bad).unwrap()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("prompt `wrap-up-legal-aid` is missing in kk")
+                && text.contains("missing in ru"),
+            "{text}"
+        );
+        let off = settings(
+            "[wrap_up]\nmenu = false\n[[wrap_up.kind]]\nid = \"legal-aid\"\ndigit = \"5\"\n",
+        );
+        assert!(check_wrap_up_prompts(&off, &load_prompts(&off).unwrap()).is_ok());
     }
 }

@@ -391,6 +391,7 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         share_caller_number: cfg.centre.share_caller_number,
         accept_timeout,
         trunks: settings.trunks.iter().map(|t| t.trunk.clone()).collect(),
+        wrap_up: settings.wrap_up.menu.clone(),
     };
     let call_config = Current::new(senim_call::config::CallConfig {
         prompts,

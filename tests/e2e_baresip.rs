@@ -346,6 +346,11 @@ holidays = "open"
 [routing]
 accept_timeout = "10s"
 
+# Senim hangs up the phone at once when the caller leaves (no wrap-up
+# menu: that is tests/e2e_wrap_up.rs).
+[wrap_up]
+menu = false
+
 [[specialist]]
 id = "aigerim"
 name = "Aigerim"

@@ -34,9 +34,11 @@ fn specialist(id: &str, port: u16) -> String {
 /// The centre open around the clock, rings and accept kept short, the
 /// admin token, and `rest` (specialists, extra sections).
 fn config(token: &str, rest: &str) -> String {
+    // The wrap-up menu (tests/e2e_wrap_up.rs) would keep the SIPp phones
+    // connected after the caller hangs up; this test is not about it.
     format!(
         "[hours.centre]\nalways = true\nholidays = \"open\"\n\n[routing]\n\
-         accept_timeout = \"4s\"\n\n{token}\n{rest}"
+         accept_timeout = \"4s\"\n\n[wrap_up]\nmenu = false\n\n{token}\n{rest}"
     )
 }
 

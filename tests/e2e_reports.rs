@@ -202,8 +202,10 @@ fn the_report_counts_a_known_mix_of_calls() {
     let (coordinator, coord_entry) = make_token("coordinator", "coordinator", None);
     let (admin, admin_entry) = make_token("admin", "admin", None);
     let (erlan_token, erlan_entry) = make_token("erlan", "specialist", Some("erlan"));
+    // The wrap-up menu (tests/e2e_wrap_up.rs) would keep the SIPp phones
+    // connected after the caller hangs up; this test is not about it.
     let config = format!(
-        "[hours.centre]\nalways = true\nholidays = \"open\"\n\n[data]\npartners = \"{}\"\n\n{}{}{coord_entry}\n{admin_entry}\n{erlan_entry}\n",
+        "[hours.centre]\nalways = true\nholidays = \"open\"\n\n[wrap_up]\nmenu = false\n\n[data]\npartners = \"{}\"\n\n{}{}{coord_entry}\n{admin_entry}\n{erlan_entry}\n",
         partners(dir.path(), p_partner).display(),
         specialist("erlan", r#"["psychology"]"#, p_erlan),
         specialist("dana", r#"["mediation"]"#, p_dana),

@@ -174,8 +174,10 @@ fn caller_choosing(senim: &Senim, service_key: char) -> Caller {
 }
 
 fn config(hours: &str, plan: &std::path::Path, extra: &str) -> String {
+    // The wrap-up menu (tests/e2e_wrap_up.rs) would keep the SIPp phones
+    // connected after the caller hangs up; these tests are not about it.
     format!(
-        "{hours}\n[dialplan]\nfile = \"{}\"\nwatch = false\n\n[routing]\naccept_timeout = \"4s\"\n\n{extra}",
+        "{hours}\n[dialplan]\nfile = \"{}\"\nwatch = false\n\n[routing]\naccept_timeout = \"4s\"\n\n[wrap_up]\nmenu = false\n\n{extra}",
         plan.display()
     )
 }

@@ -4,11 +4,14 @@
 //! the time, and hands each call the actions meant for it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use senim_call::io::RouterRequest;
-use senim_routing::availability::{Now, RosterSnapshot};
+use senim_routing::availability::{Alert, Now, RosterSnapshot};
 use senim_routing::hours::{Calendar, Schedules};
+use senim_routing::limits::AlertKind;
 use senim_routing::router::{Action, CallId, Router, RouterSettings, RouterSnapshot};
 use senim_routing::specialists::{Skill, Specialists};
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +34,14 @@ pub enum ToRouter {
         reason: String,
         reply: oneshot::Sender<bool>,
     },
+    /// A wrap-up code given later (the specialist's page or the API) for
+    /// the specialist's last call; the answer is false for an unknown
+    /// specialist or kind.
+    WrapUp {
+        specialist: String,
+        kind: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// The live status of every specialist.
     Snapshot {
         reply: oneshot::Sender<RosterSnapshot>,
@@ -49,17 +60,52 @@ pub enum ToRouter {
         specialists: Specialists,
         schedules: Schedules,
         calendar: Calendar,
-        settings: RouterSettings,
+        /// Boxed: the wrap-up kinds and limits make it the largest part.
+        settings: Box<RouterSettings>,
     },
+}
+
+/// Alerts about specialists raised since start, by kind (for metrics:
+/// counts only, no ids).
+#[derive(Debug, Default)]
+pub struct AlertCounts {
+    long_call: AtomicU64,
+    crisis_cap: AtomicU64,
+    daily_cap: AtomicU64,
+}
+
+impl AlertCounts {
+    fn counter(&self, kind: AlertKind) -> &AtomicU64 {
+        match kind {
+            AlertKind::LongCall => &self.long_call,
+            AlertKind::CrisisCap => &self.crisis_cap,
+            AlertKind::DailyCap => &self.daily_cap,
+        }
+    }
+
+    /// Alerts of this kind since start.
+    pub fn get(&self, kind: AlertKind) -> u64 {
+        self.counter(kind).load(Ordering::Relaxed)
+    }
+
+    fn add(&self, kind: AlertKind) {
+        self.counter(kind).fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A cheap handle to the router task.
 #[derive(Clone, Debug)]
 pub struct RouterHandle {
     tx: mpsc::UnboundedSender<ToRouter>,
+    alerts: Arc<AlertCounts>,
 }
 
 impl RouterHandle {
+    /// Alerts about specialists raised since start, by kind.
+    pub fn alerts(&self) -> &AlertCounts {
+        &self.alerts
+    }
+
     /// Send a message; if the router has stopped (shutdown) it is dropped.
     pub fn send(&self, msg: ToRouter) {
         let _ = self.tx.send(msg);
@@ -83,6 +129,19 @@ impl RouterHandle {
     pub async fn queue_lengths(&self) -> Option<Vec<(Skill, usize)>> {
         let (reply, rx) = oneshot::channel();
         self.send(ToRouter::QueueLengths { reply });
+        rx.await.ok()
+    }
+
+    /// A wrap-up code for the specialist's last call, given after it (their
+    /// page, the API): the router applies the kind's rest and crisis count.
+    /// None while stopping; Some(false) for an unknown specialist or kind.
+    pub async fn wrap_up(&self, specialist: &str, kind: &str) -> Option<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ToRouter::WrapUp {
+            specialist: specialist.to_string(),
+            kind: kind.to_string(),
+            reply,
+        });
         rx.await.ok()
     }
 
@@ -114,8 +173,9 @@ pub fn spawn(
         settings,
         Instant::now(),
     );
-    tokio::spawn(run(router, schedules, calendar, rx));
-    RouterHandle { tx }
+    let alerts = Arc::new(AlertCounts::default());
+    tokio::spawn(run(router, schedules, calendar, rx, alerts.clone()));
+    RouterHandle { tx, alerts }
 }
 
 fn now() -> Now {
@@ -127,6 +187,7 @@ async fn run(
     mut schedules: Schedules,
     mut calendar: Calendar,
     mut rx: mpsc::UnboundedReceiver<ToRouter>,
+    alerts: Arc<AlertCounts>,
 ) {
     let mut calls: HashMap<CallId, mpsc::UnboundedSender<Action>> = HashMap::new();
     loop {
@@ -134,7 +195,7 @@ async fn run(
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(ToRouter::Reload { specialists, schedules: s, calendar: c, settings }) => {
-                    router.reload(specialists, s.clone(), c.clone(), settings, now());
+                    router.reload(specialists, s.clone(), c.clone(), *settings, now());
                     schedules = s;
                     calendar = c;
                     tracing::info!(
@@ -157,7 +218,25 @@ async fn run(
             }
         }
         calls.retain(|call, _| router.is_active(call));
+        while let Some(alert) = router.poll_alert() {
+            raise(&alerts, &alert);
+        }
     }
+}
+
+/// An alert about a specialist: a warning in the log (the specialist's id,
+/// never a caller's number) and a count for metrics. The board shows the
+/// conditions from the router's snapshot.
+fn raise(counts: &AlertCounts, alert: &Alert) {
+    counts.add(alert.kind);
+    let what = match alert.kind {
+        AlertKind::LongCall => "a call has run longer than the alert threshold",
+        AlertKind::CrisisCap => {
+            "crisis or long calls in a row reached the cap: an automatic break started"
+        }
+        AlertKind::DailyCap => "the day's cap of answered calls is reached: not rung again today",
+    };
+    tracing::warn!(specialist = %alert.specialist, alert = alert.kind.as_str(), "{what}");
 }
 
 fn handle(
@@ -191,6 +270,15 @@ fn handle(
             }
             RouterRequest::CallerHungUp { call } => router.caller_hung_up(&call, now),
             RouterRequest::CallEnded { call } => router.call_ended(&call, now),
+            RouterRequest::WrapUp {
+                call: _,
+                specialist,
+                kind,
+            } => {
+                if !router.wrap_up_coded(&specialist, kind.as_deref(), now) {
+                    tracing::info!(specialist = %specialist, "wrap-up code for an unknown specialist or kind");
+                }
+            }
         },
         ToRouter::Registered { username, bindings } => {
             if !router.registered_username(&username, bindings, now) {
@@ -204,6 +292,18 @@ fn handle(
             reply,
         } => {
             let _ = reply.send(router.set_paused(&id, paused, &reason, now));
+        }
+        ToRouter::WrapUp {
+            specialist,
+            kind,
+            reply,
+        } => {
+            let ok = router.wrap_up_coded(
+                &senim_routing::specialists::SpecialistId::from(specialist),
+                Some(&kind),
+                now,
+            );
+            let _ = reply.send(ok);
         }
         ToRouter::QueueLengths { reply } => {
             let lengths = Skill::ALL

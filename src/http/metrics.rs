@@ -13,12 +13,14 @@ use axum::response::IntoResponse;
 use super::state::HttpState;
 
 /// The states a specialist can be in (see the routing status view).
-pub const SPECIALIST_STATES: [&str; 7] = [
+pub const SPECIALIST_STATES: [&str; 9] = [
     "available",
     "busy",
     "ringing",
     "paused",
     "wrap-up",
+    "break",
+    "daily-cap",
     "off-schedule",
     "offline",
 ];
@@ -161,6 +163,21 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "gauge",
         "Callers waiting for a specialist, by service.",
         &queue_samples,
+    );
+    let alerts = ctx.router.alerts();
+    let alert_samples: Vec<([(&str, &str); 1], u64)> = senim_routing::limits::AlertKind::ALL
+        .iter()
+        .map(|k| ([("kind", k.as_str())], alerts.get(*k)))
+        .collect();
+    let alert_samples: Vec<(&[(&str, &str)], u64)> = alert_samples
+        .iter()
+        .map(|(l, n)| (l.as_slice(), *n))
+        .collect();
+    m.family(
+        "senim_specialist_alerts_total",
+        "counter",
+        "Alerts about specialists since start, by kind: a call longer than alert_after, an automatic break after crisis or long calls in a row, the day's cap of answered calls reached.",
+        &alert_samples,
     );
     m.single(
         "senim_rtp_packets_received_total",

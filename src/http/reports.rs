@@ -58,7 +58,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ReportQuery, ApiError> 
             "to" => to = Some(time()?),
             "by" => {
                 by = Grouping::parse(v).ok_or_else(|| {
-                    ApiError::bad("`by` must be day, week, month, service, language or hour")
+                    ApiError::bad("`by` must be day, week, month, service, language, hour or kind")
                 })?
             }
             _ => {

@@ -32,6 +32,7 @@ pub enum Endpoint {
     Specialists,
     PauseSpecialist,
     ResumeSpecialist,
+    WrapUpSpecialist,
     /// `src/http/audit_log.rs`
     Audit,
     /// `src/http/reports.rs`
@@ -108,6 +109,12 @@ pub const ROUTES: &[ApiRoute] = &[
         path: "/api/v1/specialists/{id}/resume",
         roles: EVERYONE,
         endpoint: Endpoint::ResumeSpecialist,
+    },
+    ApiRoute {
+        method: "POST",
+        path: "/api/v1/specialists/{id}/wrap-up",
+        roles: EVERYONE,
+        endpoint: Endpoint::WrapUpSpecialist,
     },
     ApiRoute {
         method: "GET",
@@ -243,6 +250,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Endpoint::Specialists => on(filter, specialists::specialists),
             Endpoint::PauseSpecialist => on(filter, specialists::api_pause),
             Endpoint::ResumeSpecialist => on(filter, specialists::api_resume),
+            Endpoint::WrapUpSpecialist => on(filter, specialists::api_wrap_up),
             Endpoint::Audit => on(filter, audit_log::audit_log),
             Endpoint::Reports => on(filter, reports::get_report),
             Endpoint::ListFollowUps => on(filter, follow_ups::list),

@@ -5,10 +5,10 @@
 //!
 //! Applied at once: the specialists, `[hours]`, the lines, the API tokens
 //! (and the web users, by `reload::live`),
-//! `[routing]`, the centre's name, `share_caller_number` and area code,
-//! `[registrar]`, which prompts, data files and dialplan are read (the
-//! files themselves are read again at every reload), and the dialplan's
-//! `first_prompt_limit`. Everything the process
+//! `[routing]`, `[wrap_up]`, the centre's name, `share_caller_number` and
+//! area code, `[registrar]`, which prompts, data files and dialplan are
+//! read (the files themselves are read again at every reload), and the
+//! dialplan's `first_prompt_limit`. Everything the process
 //! bound or opened at start (sockets, the database, the data folder, the
 //! keys, the RTP ports, TLS, the trunks' registrations) or seeded from the
 //! database at start (the callback limit), and the retention task, takes
@@ -195,6 +195,14 @@ fn applied(old: &Settings, new: &Settings) -> Vec<String> {
             "centre.share_caller_number: {} -> {}",
             a.centre.share_caller_number, b.centre.share_caller_number
         ));
+    }
+    if old.wrap_up != new.wrap_up {
+        out.push(
+            "wrap_up: the wrap-up menu, its kinds and the specialists' limits (calls in \
+             progress keep the menu they started with; wrap-ups and breaks under way keep \
+             their ends)"
+                .into(),
+        );
     }
     if old.registrar != new.registrar {
         out.push(

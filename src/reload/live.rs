@@ -35,6 +35,7 @@ pub fn router_settings(settings: &Settings) -> RouterSettings {
         accept_timeout: duration(&routing.accept_timeout, 15),
         announce_every: duration(&routing.announce_every, 45),
         offer_callback_every: duration(&routing.offer_callback_every, 60),
+        wrap_up: settings.wrap_up.policy.clone(),
         ..Default::default()
     }
 }
@@ -268,6 +269,7 @@ impl Reloader {
                 display: cfg.centre.name.clone(),
                 share_caller_number: cfg.centre.share_caller_number,
                 accept_timeout: router.accept_timeout,
+                wrap_up: settings.wrap_up.menu.clone(),
                 // The centre's number and SIP user, and the trunks: after a restart.
                 ..running.outbound.clone()
             },
@@ -301,7 +303,7 @@ impl Reloader {
             specialists: cfg.specialists.clone(),
             schedules: cfg.hours.clone(),
             calendar: data.calendar,
-            settings: router,
+            settings: Box::new(router),
         });
         let _ = self.handles.endpoint.send(ToEndpoint::Accounts {
             specialists: cfg.specialists.clone(),

@@ -141,6 +141,34 @@ pub async fn calls_of_specialist(
         .map_err(StoreError::from)
 }
 
+/// The specialist's last call (the latest whose ring of theirs ended
+/// `answered`): its id and its wrap-up kind, if one was given.
+pub async fn last_call_of_specialist(
+    store: &Store,
+    specialist: &str,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    sqlx::query_as(
+        "SELECT c.id, c.wrap_up FROM call_routing r JOIN calls c ON c.id = r.call_id
+          WHERE r.step = 'ring-ended' AND r.result = 'answered' AND r.specialist = $1
+          ORDER BY r.at DESC, c.arrived_at DESC LIMIT 1",
+    )
+    .bind(specialist)
+    .fetch_optional(store.pool())
+    .await
+    .map_err(StoreError::from)
+}
+
+/// Give a call its wrap-up kind, unless it has one already. True when set.
+pub async fn set_wrap_up(store: &Store, call: &str, kind: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE calls SET wrap_up = $2 WHERE id = $1 AND wrap_up IS NULL")
+        .bind(call)
+        .bind(kind)
+        .execute(store.pool())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// One call by its id.
 pub async fn call(store: &Store, id: &str) -> Result<Option<CallRow>, StoreError> {
     let pool = store.pool();

@@ -64,6 +64,11 @@ pub enum Change {
         call: String,
         score: u8,
     },
+    /// The kind of help given, from the specialist's wrap-up code.
+    WrapUp {
+        call: String,
+        kind: String,
+    },
     CallbackRequest {
         id: String,
         call: String,
@@ -198,6 +203,7 @@ impl From<RecordOp> for Change {
                 cut: false,
             },
             RecordOp::Survey { call, score } => Change::Survey { call, score },
+            RecordOp::WrapUp { call, kind } => Change::WrapUp { call, kind },
             RecordOp::CallbackRequest {
                 id,
                 call,

@@ -1,7 +1,8 @@
 //! Reports for the centre's funders and coordinator: calls offered,
 //! answered and abandoned, waits and the service level, transfers to
 //! partners, callbacks and survey scores, by day, ISO week, month, service,
-//! language or hour of day, as rows of numbers or CSV.
+//! language, hour of day or the kind of help the specialist gave (their
+//! wrap-up code), as rows of numbers or CSV.
 //!
 //! The definitions are in `docs/reports.md`; keep the two in step. The SQL
 //! gathers one line of facts per call (and per callback request); grouping,
@@ -29,6 +30,14 @@ pub const TIME_ZONE: &str = "Asia/Almaty";
 /// The services and languages listed even when they had no calls.
 const SERVICES: &[&str] = &["legal", "psychology", "mediation"];
 const LANGUAGES: &[&str] = &["kk", "ru"];
+/// The wrap-up kinds listed even when no call had them (the defaults of
+/// `[wrap_up]`; other configured kinds appear when calls have them).
+const KINDS: &[&str] = &[
+    "consultation",
+    "referral",
+    "crisis-intervention",
+    "information",
+];
 
 /// The group of calls with no service or language recorded.
 pub const NONE: &str = "none";
@@ -49,16 +58,21 @@ pub enum Grouping {
     Language,
     /// Local hour of day, `00` to `23`.
     Hour,
+    /// The kind of help from the specialist's wrap-up code:
+    /// `consultation`, `referral`, `crisis-intervention`, `information`, a
+    /// configured kind, and `none` (no code given, or no specialist).
+    Kind,
 }
 
 impl Grouping {
-    pub const ALL: [Grouping; 6] = [
+    pub const ALL: [Grouping; 7] = [
         Grouping::Day,
         Grouping::Week,
         Grouping::Month,
         Grouping::Service,
         Grouping::Language,
         Grouping::Hour,
+        Grouping::Kind,
     ];
 
     pub fn parse(text: &str) -> Option<Grouping> {
@@ -73,6 +87,7 @@ impl Grouping {
             Grouping::Service => "service",
             Grouping::Language => "language",
             Grouping::Hour => "hour",
+            Grouping::Kind => "kind",
         }
     }
 }
@@ -163,6 +178,7 @@ struct CallFacts {
     arrived_at: i64,
     language: Option<String>,
     service: Option<String>,
+    wrap_up: Option<String>,
     hangup_by_caller: bool,
     survey_score: Option<i64>,
     any_routing: bool,
@@ -189,7 +205,7 @@ struct CallbackFacts {
 /// a call's timeline is removed (retention or erasure, see
 /// `store::retention`), the same facts come from its `kept_*` columns.
 const CALLS_SQL: &str = "
-SELECT c.arrived_at, c.language, c.hangup_by, c.survey_score,
+SELECT c.arrived_at, c.language, c.hangup_by, c.survey_score, c.wrap_up,
   COALESCE(c.service,
     (SELECT json_extract(r.detail, '$.service') FROM call_routing r
       WHERE r.call_id = c.id AND r.step = 'requested' ORDER BY r.seq LIMIT 1)) AS service,
@@ -242,6 +258,7 @@ pub async fn report(
                 arrived_at: r.try_get("arrived_at")?,
                 language: r.try_get("language")?,
                 service: r.try_get("service")?,
+                wrap_up: r.try_get("wrap_up")?,
                 hangup_by_caller: r.try_get::<Option<String>, _>("hangup_by")?.as_deref()
                     == Some("caller"),
                 survey_score: r.try_get("survey_score")?,
@@ -307,8 +324,14 @@ fn month_key(date: NaiveDate) -> String {
     date.format("%Y-%m").to_string()
 }
 
-/// The group of an instant, or of a service or language.
-fn key(by: Grouping, at_ms: i64, service: Option<&str>, language: Option<&str>) -> String {
+/// The group of an instant, or of a service, language or wrap-up kind.
+fn key(
+    by: Grouping,
+    at_ms: i64,
+    service: Option<&str>,
+    language: Option<&str>,
+    kind: Option<&str>,
+) -> String {
     let label = |v: Option<&str>| v.filter(|s| !s.is_empty()).unwrap_or(NONE).to_string();
     let Some(t) = local(at_ms) else {
         return NONE.to_string();
@@ -320,6 +343,7 @@ fn key(by: Grouping, at_ms: i64, service: Option<&str>, language: Option<&str>) 
         Grouping::Hour => format!("{:02}", t.hour()),
         Grouping::Service => label(service),
         Grouping::Language => label(language),
+        Grouping::Kind => label(kind),
     }
 }
 
@@ -349,6 +373,7 @@ fn empty_groups(by: Grouping, from_ms: i64, to_ms: i64) -> Vec<String> {
         Grouping::Hour => out.extend((0..24).map(|h| format!("{h:02}"))),
         Grouping::Service => out.extend(SERVICES.iter().map(|s| s.to_string())),
         Grouping::Language => out.extend(LANGUAGES.iter().map(|s| s.to_string())),
+        Grouping::Kind => out.extend(KINDS.iter().map(|s| s.to_string())),
     }
     out
 }
@@ -452,6 +477,7 @@ fn build(
             c.arrived_at,
             c.service.as_deref(),
             c.language.as_deref(),
+            c.wrap_up.as_deref(),
         );
         groups.entry(k).or_default().add_call(c);
         total.add_call(c);
@@ -462,6 +488,7 @@ fn build(
             f.created_at,
             f.service.as_deref(),
             f.language.as_deref(),
+            None,
         );
         groups.entry(k).or_default().add_callback(f);
         total.add_callback(f);
@@ -475,7 +502,7 @@ fn build(
     extra.sort();
     let extra: Vec<String> = extra.into_iter().cloned().collect();
     order.extend(extra);
-    if groups.contains_key(NONE) && !order.iter().any(|k| k == NONE) {
+    if (groups.contains_key(NONE) || by == Grouping::Kind) && !order.iter().any(|k| k == NONE) {
         order.push(NONE.to_string());
     }
     let rows = order

@@ -517,6 +517,13 @@ impl Store {
                     .execute(self.pool())
                     .await?;
             }
+            Change::WrapUp { call, kind } => {
+                sqlx::query("UPDATE calls SET wrap_up = $2 WHERE id = $1")
+                    .bind(call)
+                    .bind(kind)
+                    .execute(self.pool())
+                    .await?;
+            }
             Change::CallbackRequest {
                 id,
                 call,

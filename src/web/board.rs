@@ -41,6 +41,11 @@ pub struct SpecialistRow {
     pub state: String,
     pub paused: bool,
     pub calls: u32,
+    /// Calls answered today (Asia/Almaty).
+    pub today: u32,
+    /// Catalogue keys of the alerts about this specialist now (a long
+    /// call, an automatic break, the day's cap).
+    pub alerts: Vec<String>,
 }
 
 /// The live part of the board.
@@ -122,8 +127,15 @@ async fn live(state: &HttpState, me: &SignedIn) -> Live {
                     id: s.id.to_string(),
                     name: s.name.clone(),
                     state: format!("state.{}", s.state),
-                    paused: s.paused.is_some(),
+                    // A resume also ends an automatic break early.
+                    paused: s.paused.is_some() || s.break_left_secs.is_some(),
                     calls: s.calls,
+                    today: s.calls_today,
+                    alerts: s
+                        .alerts
+                        .iter()
+                        .map(|a| format!("alert.{}", a.as_str()))
+                        .collect(),
                 })
                 .collect()
         })

@@ -13,6 +13,7 @@ use senim_routing::specialists::Specialists;
 use senim_sip::message::Transport;
 
 pub use crate::kazakh_number::AreaCode;
+pub use crate::leg::WrapUpMenu;
 pub use crate::line::Line;
 pub use crate::trunk::{
     AddressRange, Credentials, DtmfMode, NumberFormat, Presentation, Trunk, TrunkLoad,
@@ -94,6 +95,9 @@ pub struct Outbound {
     pub accept_timeout: Duration,
     /// SIP trunks.
     pub trunks: Vec<Trunk>,
+    /// The wrap-up menu played on a specialist's phone when the caller
+    /// hangs up a routed call; `None`: the leg ends at once.
+    pub wrap_up: Option<WrapUpMenu>,
 }
 
 impl Outbound {
@@ -249,6 +253,7 @@ mod tests {
             share_caller_number: false,
             accept_timeout: Duration::from_secs(15),
             trunks,
+            wrap_up: None,
         }
     }
 

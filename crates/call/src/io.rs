@@ -80,6 +80,13 @@ pub enum RouterRequest {
     CallerHungUp { call: CallId },
     /// The bridged conversation ended.
     CallEnded { call: CallId },
+    /// The wrap-up menu on the specialist's phone chose a kind of help
+    /// (`Some(id)`), or ended without one (`None`).
+    WrapUp {
+        call: CallId,
+        specialist: SpecialistId,
+        kind: Option<String>,
+    },
 }
 
 /// What the pacing engine does with a port's outgoing stream.

@@ -245,6 +245,9 @@ pub enum LegAction {
     Ended(LegEnd),
     /// A step for the call record.
     Record(String),
+    /// The wrap-up menu chose a kind of help (`Some(id)`), or ended
+    /// without one (`None`); emitted once per menu, before the leg ends.
+    WrapUpCode(Option<String>),
     /// The trunk `trunk` failed (`no_response`: it did not answer at all,
     /// or said 503/408) and other trunks are left. Answer at once with
     /// [`Leg::fail_over`], saying which of them may take the call: the
@@ -295,6 +298,12 @@ enum State {
     Whisper { deadline: Instant },
     /// Accepted and bridged.
     Bridged,
+    /// The caller hung up: the wrap-up menu plays to the specialist, who
+    /// may press the key of a kind of help until `deadline`.
+    WrapUp { deadline: Instant },
+    /// A kind was chosen: the confirmation plays, then BYE (at the latest
+    /// at `deadline`).
+    WrapUpConfirm { deadline: Instant },
     /// Nothing more to do.
     Done,
 }
@@ -328,7 +337,30 @@ pub struct Leg {
     route_guard: Option<Instant>,
     /// A [`LegAction::Failover`] waits for [`Leg::fail_over`].
     failover: Option<TrunkFailure>,
+    /// The wrap-up menu, once it started.
+    wrap_up: Option<WrapUpMenu>,
 }
+
+/// The wrap-up menu on a specialist's phone after the caller hung up: what
+/// it plays and which key means which kind of help.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrapUpMenu {
+    /// Prompt ids played in order: the question, then each kind's name.
+    pub prompts: Vec<String>,
+    /// The key of each kind, and the kind's id (stored on the call).
+    pub kinds: Vec<(char, String)>,
+    /// How long the specialist has to press a key, from the menu's start.
+    pub timeout: Duration,
+    /// The prompt played after a key that names a kind.
+    pub confirm: String,
+}
+
+/// The longest the confirmation of a wrap-up code may play before BYE.
+pub const WRAP_UP_CONFIRM_MAX: Duration = Duration::from_secs(5);
+/// The longest the wrap-up menu's prompts may play: the time for a key
+/// counts from their end, or from this long after the menu began when
+/// their end is never reported (a prompt missing).
+pub const WRAP_UP_PROMPTS_MAX: Duration = Duration::from_secs(12);
 
 fn sent_by(addr: SocketAddr) -> String {
     match addr {
@@ -443,6 +475,7 @@ impl Leg {
             authorized: false,
             route_guard: None,
             failover: None,
+            wrap_up: None,
         };
         leg.arm_route_guard(now);
         leg.push(LegAction::SendInvite(invite));
@@ -479,7 +512,9 @@ impl Leg {
                     .map_or(self.ring_deadline, |g| g.min(self.ring_deadline)),
             ),
             State::Cancelling { guard, .. } => Some(guard),
-            State::Whisper { deadline } => Some(deadline),
+            State::Whisper { deadline }
+            | State::WrapUp { deadline }
+            | State::WrapUpConfirm { deadline } => Some(deadline),
             State::Bridged | State::Done => None,
         }
     }
@@ -595,7 +630,10 @@ impl Leg {
 
     /// Stop the whisper (if playing), BYE, and finish.
     fn end_answered(&mut self, end: LegEnd, step: &str) {
-        if matches!(self.state, State::Whisper { .. }) {
+        if matches!(
+            self.state,
+            State::Whisper { .. } | State::WrapUp { .. } | State::WrapUpConfirm { .. }
+        ) {
             self.push(LegAction::StopWhisper);
         }
         self.send_bye();
@@ -1004,10 +1042,70 @@ impl Leg {
         }
     }
 
+    /// The caller hung up a bridged call: instead of BYE, play the wrap-up
+    /// menu to the specialist and wait for a key. False (nothing done) when
+    /// the leg is not bridged.
+    pub fn wrap_up(&mut self, menu: WrapUpMenu, now: Instant) -> bool {
+        if self.state != State::Bridged {
+            return false;
+        }
+        self.state = State::WrapUp {
+            deadline: now + WRAP_UP_PROMPTS_MAX + menu.timeout,
+        };
+        self.record("caller hung up; wrap-up menu");
+        self.push(LegAction::PlayWhisper(menu.prompts.clone()));
+        self.wrap_up = Some(menu);
+        true
+    }
+
+    /// The wrap-up menu is over without a code (no key, an unknown key, a
+    /// hang-up): say so once, before the leg ends.
+    fn wrap_up_uncoded(&mut self, why: &str) {
+        self.record(format!("wrap-up: no code ({why})"));
+        self.push(LegAction::WrapUpCode(None));
+    }
+
+    /// A key in the wrap-up menu.
+    fn wrap_up_digit(&mut self, digit: char, now: Instant) {
+        let kind = self.wrap_up.as_ref().and_then(|m| {
+            m.kinds
+                .iter()
+                .find(|(d, _)| *d == digit)
+                .map(|(_, k)| k.clone())
+        });
+        match kind {
+            Some(kind) => {
+                self.push(LegAction::StopWhisper);
+                self.record(format!("wrap-up: {kind}"));
+                self.push(LegAction::WrapUpCode(Some(kind)));
+                self.state = State::WrapUpConfirm {
+                    deadline: now + WRAP_UP_CONFIRM_MAX,
+                };
+                let confirm = self.wrap_up.as_ref().map(|m| m.confirm.clone());
+                match confirm.filter(|c| !c.is_empty()) {
+                    Some(c) => self.push(LegAction::PlayWhisper(vec![c])),
+                    None => self.end_answered(LegEnd::Answered, "wrap-up done"),
+                }
+            }
+            None => {
+                self.wrap_up_uncoded(&format!("key {digit}"));
+                self.end_answered(LegEnd::Answered, "wrap-up ended");
+            }
+        }
+    }
+
     /// A digit from the leg's media (RFC 4733, in-band, or SIP INFO parsed by
-    /// the controller). Only the whisper listens; digits after the bridge are
-    /// the conversation's business.
+    /// the controller). The whisper and the wrap-up menu listen; digits
+    /// during the bridge are the conversation's business.
     pub fn on_digit(&mut self, digit: char, now: Instant) {
+        if let State::WrapUp { deadline } = self.state {
+            if now >= deadline {
+                self.handle_timeout(now);
+            } else {
+                self.wrap_up_digit(digit, now);
+            }
+            return;
+        }
         let State::Whisper { deadline } = self.state else {
             return;
         };
@@ -1029,6 +1127,18 @@ impl Leg {
     /// The whisper finished playing: play it again while the accept window
     /// is open.
     pub fn on_whisper_finished(&mut self, now: Instant) {
+        if let State::WrapUpConfirm { .. } = self.state {
+            self.end_answered(LegEnd::Answered, "wrap-up done");
+            return;
+        }
+        if let State::WrapUp { deadline } = self.state {
+            // The menu was heard: the time for a key starts now.
+            let timeout = self.wrap_up.as_ref().map_or(Duration::ZERO, |m| m.timeout);
+            self.state = State::WrapUp {
+                deadline: deadline.min(now + timeout),
+            };
+            return;
+        }
         if let State::Whisper { deadline } = self.state {
             if now < deadline && !self.config.whisper.is_empty() {
                 self.push(LegAction::PlayWhisper(self.config.whisper.clone()));
@@ -1070,14 +1180,24 @@ impl Leg {
                         self.record("specialist hung up");
                         self.finish(LegEnd::Answered);
                     }
+                    State::WrapUp { .. } => {
+                        self.push(LegAction::StopWhisper);
+                        self.wrap_up_uncoded("specialist hung up");
+                        self.finish(LegEnd::Answered);
+                    }
+                    State::WrapUpConfirm { .. } => {
+                        self.push(LegAction::StopWhisper);
+                        self.finish(LegEnd::Answered);
+                    }
                     _ => {}
                 }
                 self.state = State::Done;
             }
             Method::Invite => match self.state {
-                State::Whisper { .. } | State::Bridged => {
-                    self.push(LegAction::ReInvite(request.clone()))
-                }
+                State::Whisper { .. }
+                | State::Bridged
+                | State::WrapUp { .. }
+                | State::WrapUpConfirm { .. } => self.push(LegAction::ReInvite(request.clone())),
                 _ => self.respond(request, 481, None),
             },
             Method::Info | Method::Options => self.respond(request, 200, None),
@@ -1101,7 +1221,13 @@ impl Leg {
         match self.state {
             State::Calling => self.start_cancel(LegEnd::Cancelled, "cancelled", now),
             State::Whisper { .. } => self.end_answered(LegEnd::Cancelled, "cancelled"),
-            State::Bridged => self.end_answered(LegEnd::Answered, "ended by Senim"),
+            State::Bridged | State::WrapUpConfirm { .. } => {
+                self.end_answered(LegEnd::Answered, "ended by Senim")
+            }
+            State::WrapUp { .. } => {
+                self.wrap_up_uncoded("ended by Senim");
+                self.end_answered(LegEnd::Answered, "ended by Senim");
+            }
             State::Cancelling { .. } | State::Done => {}
         }
     }
@@ -1113,6 +1239,11 @@ impl Leg {
             State::Bridged => self.end_answered(LegEnd::Answered, "caller hung up"),
             State::Calling => self.start_cancel(LegEnd::Cancelled, "caller hung up", now),
             State::Whisper { .. } => self.end_answered(LegEnd::Cancelled, "caller hung up"),
+            State::WrapUp { .. } => {
+                self.wrap_up_uncoded("ended by Senim");
+                self.end_answered(LegEnd::Answered, "ended by Senim");
+            }
+            State::WrapUpConfirm { .. } => self.end_answered(LegEnd::Answered, "wrap-up done"),
             State::Cancelling { .. } | State::Done => {}
         }
     }
@@ -1137,6 +1268,14 @@ impl Leg {
             State::Cancelling { guard, .. } if now >= guard => {
                 self.record("no final response to the cancelled INVITE");
                 self.state = State::Done;
+            }
+            State::WrapUp { deadline } if now >= deadline => {
+                let secs = self.wrap_up.as_ref().map_or(0, |m| m.timeout.as_secs());
+                self.wrap_up_uncoded(&format!("no key within {secs} s"));
+                self.end_answered(LegEnd::Answered, "wrap-up ended");
+            }
+            State::WrapUpConfirm { deadline } if now >= deadline => {
+                self.end_answered(LegEnd::Answered, "wrap-up done");
             }
             _ => {}
         }

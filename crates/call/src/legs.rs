@@ -25,7 +25,7 @@ use senim_sip::transaction::TxKey;
 use crate::config::CallConfig;
 use crate::config::{TrunkRefusal, TrunkSlot};
 use crate::io::{LegId, MediaId, Output, PreparedLeg};
-use crate::leg::{Leg, LegAction, LegConfig, LegEnd, Route, TrunkRoute};
+use crate::leg::{Leg, LegAction, LegConfig, LegEnd, Route, TrunkRoute, WrapUpMenu};
 use crate::media::{MediaPort, PromptEnd};
 use crate::relay::{peer_of_uri, relay_packet};
 use senim_sip::digest::client::ClientCredentials;
@@ -118,6 +118,13 @@ pub enum LegEvent {
     /// A step for the call record, with the leg's id for whom
     /// (`"aigerim: answered"`); never a number.
     Record { id: LegId, step: String },
+    /// The wrap-up menu on the leg chose a kind of help (`Some(id)`) or
+    /// ended without one (`None`).
+    WrapUpCode {
+        id: LegId,
+        purpose: LegPurpose,
+        kind: Option<String>,
+    },
 }
 
 /// An RTP packet from a bridged leg, for the owner to send on.
@@ -574,6 +581,10 @@ impl Legs {
                 let step = format!("{}: {step}", purpose.who());
                 self.events.push_back(LegEvent::Record { id, step });
             }
+            LegAction::WrapUpCode(kind) => {
+                self.events
+                    .push_back(LegEvent::WrapUpCode { id, purpose, kind });
+            }
             LegAction::Failover {
                 trunk,
                 why,
@@ -644,10 +655,44 @@ impl Legs {
 
     /// End every leg (those waiting for a port are dropped).
     pub fn hang_up_all(&mut self, now: Instant, out: &mut VecDeque<Output>) {
+        self.hang_up_all_but(now, None, out);
+    }
+
+    /// End every leg but `keep` (those waiting for a port are dropped).
+    pub fn hang_up_all_but(
+        &mut self,
+        now: Instant,
+        keep: Option<LegId>,
+        out: &mut VecDeque<Output>,
+    ) {
         self.pending.clear();
         for id in self.ids() {
-            self.hang_up(now, id, out);
+            if Some(id) != keep {
+                self.hang_up(now, id, out);
+            }
         }
+    }
+
+    /// The caller left a bridged leg: unbridge it and play the wrap-up
+    /// menu on it (its stream starts again, its keys are listened to).
+    /// False when the leg is not bridged (nothing done).
+    pub fn wrap_up(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        menu: WrapUpMenu,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
+        let Some(slot) = self.get_mut(id) else {
+            return false;
+        };
+        if !slot.bridged || !slot.leg.wrap_up(menu, now) {
+            return false;
+        }
+        slot.bridged = false;
+        slot.media.start_stream(out);
+        self.drive(now, id, out);
+        true
     }
 
     /// Cancel every leg that matches `which` (accepted ones are hung up).

@@ -55,6 +55,9 @@ pub enum RecordOp {
     },
     /// The caller's survey score (1-5).
     Survey { call: String, score: u8 },
+    /// The kind of help the specialist gave, from the wrap-up menu
+    /// (migrations/sqlite/0016_wrap_up.sql).
+    WrapUp { call: String, kind: String },
     /// A callback request became a follow-up (migrations/sqlite/0005_follow_ups.sql).
     CallbackRequest {
         id: String,

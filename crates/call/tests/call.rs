@@ -1712,3 +1712,196 @@ fn a_new_caller_is_not_preferred_anyone_and_consent_after_a_specialist_is_record
         .any(|o| matches!(o, Output::Metric(Metric::Remembered))));
     assert_eq!(h.played(MediaId::Caller), ["remember-offer", "goodbye"]);
 }
+
+// -- the wrap-up menu on the specialist's phone ------------------------------
+
+fn wrap_up_menu() -> senim_call::config::WrapUpMenu {
+    senim_call::config::WrapUpMenu {
+        prompts: vec![
+            "wrap-up-menu".into(),
+            "wrap-up-consultation".into(),
+            "wrap-up-crisis-intervention".into(),
+        ],
+        kinds: vec![
+            ('1', "consultation".into()),
+            ('3', "crisis-intervention".into()),
+        ],
+        timeout: Duration::from_secs(10),
+        confirm: "wrap-up-thanks".into(),
+    }
+}
+
+/// As [`bridged`], with the wrap-up menu configured.
+fn bridged_with_wrap_up() -> (Harness, rsip::Request) {
+    let cfg = config_changed(|c| c.outbound.wrap_up = Some(wrap_up_menu()));
+    let mut h = Harness::start(cfg, CENTRE, &sdp(40000, "0 8 101"), 10);
+    h.ack();
+    h.rfc4733('2', 1000); // Russian
+    h.prompt_finished(MediaId::Caller);
+    h.rfc4733('2', 2000); // psychology
+    h.prompt_finished(MediaId::Caller);
+    let inv = ring(&mut h, "aigerim");
+    h.reply(&inv, 200, &phone_sdp("0 101"));
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(101, 7, 8000, &encode('1')),
+        PHONE_RTP,
+    );
+    h.call.handle_router(
+        h.now,
+        RouterAction::Bridge {
+            specialist: SpecialistId::new("aigerim"),
+        },
+    );
+    h.drain();
+    assert_eq!(h.call.bridged_leg(), Some(1));
+    (h, inv)
+}
+
+fn wrap_ups(h: &Harness) -> Vec<Option<String>> {
+    h.router()
+        .iter()
+        .filter_map(|r| match r {
+            RouterRequest::WrapUp {
+                kind, specialist, ..
+            } => {
+                assert_eq!(specialist.as_str(), "aigerim");
+                Some(kind.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn after_the_caller_hangs_up_the_specialist_codes_the_call_on_the_phone() {
+    let (mut h, _) = bridged_with_wrap_up();
+    h.clear();
+    h.in_dialog("BYE", 5, "", "");
+    assert!(h.sent(Method::Bye).is_empty(), "the phone stays connected");
+    assert!(h
+        .router()
+        .iter()
+        .any(|r| matches!(r, RouterRequest::CallerHungUp { .. })));
+    assert!(h
+        .commands(MediaId::Leg(1))
+        .iter()
+        .any(|c| matches!(c, MediaCommand::Start { .. })));
+    h.prompt_finished(MediaId::Leg(1));
+    h.prompt_finished(MediaId::Leg(1));
+    assert_eq!(
+        h.played(MediaId::Leg(1)),
+        [
+            "wrap-up-menu",
+            "wrap-up-consultation",
+            "wrap-up-crisis-intervention"
+        ]
+    );
+    h.call.handle_router_released(h.now);
+    assert!(!h.call.is_finished(h.now), "the menu is on the phone");
+    // The specialist presses 3 (RFC 4733) while the menu plays.
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(101, 20, 30000, &encode('3')),
+        PHONE_RTP,
+    );
+    assert!(h.records().iter().any(|r| matches!(
+        r,
+        RecordOp::WrapUp { kind, .. } if kind == "crisis-intervention"
+    )));
+    assert_eq!(wrap_ups(&h), [Some("crisis-intervention".to_string())]);
+    assert_eq!(
+        h.played(MediaId::Leg(1)).last().map(String::as_str),
+        Some("wrap-up-thanks")
+    );
+    assert!(
+        h.sent(Method::Bye).is_empty(),
+        "the confirmation plays first"
+    );
+    h.prompt_finished(MediaId::Leg(1));
+    h.prompt_finished(MediaId::Leg(1));
+    h.prompt_finished(MediaId::Leg(1));
+    h.prompt_finished(MediaId::Leg(1));
+    assert_eq!(h.sent(Method::Bye).len(), 1, "BYE after the confirmation");
+    assert!(h
+        .steps()
+        .iter()
+        .any(|s| s.contains("aigerim: wrap-up: crisis-intervention")));
+    // A second key is not a second code.
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(101, 30, 40000, &encode('1')),
+        PHONE_RTP,
+    );
+    assert_eq!(wrap_ups(&h).len(), 1);
+}
+
+#[test]
+fn the_wrap_up_menu_ends_even_when_its_prompts_never_finish() {
+    let (mut h, _) = bridged_with_wrap_up();
+    h.clear();
+    h.in_dialog("BYE", 5, "", "");
+    h.advance(senim_call::leg::WRAP_UP_PROMPTS_MAX + Duration::from_secs(9));
+    assert!(h.sent(Method::Bye).is_empty());
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(wrap_ups(&h), [None]);
+}
+
+#[test]
+fn no_key_in_time_ends_the_wrap_up_menu_without_a_code() {
+    let (mut h, _) = bridged_with_wrap_up();
+    h.clear();
+    h.in_dialog("BYE", 5, "", "");
+    assert!(h.sent(Method::Bye).is_empty());
+    // The time for a key counts from the end of the menu's prompts.
+    h.advance(Duration::from_secs(5));
+    for _ in 0..3 {
+        h.prompt_finished(MediaId::Leg(1));
+    }
+    h.advance(Duration::from_secs(9));
+    assert!(h.sent(Method::Bye).is_empty());
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(wrap_ups(&h), [None]);
+    assert!(!h
+        .records()
+        .iter()
+        .any(|r| matches!(r, RecordOp::WrapUp { .. })));
+}
+
+#[test]
+fn an_unknown_key_ends_the_wrap_up_menu_without_a_code() {
+    let (mut h, _) = bridged_with_wrap_up();
+    h.clear();
+    h.in_dialog("BYE", 5, "", "");
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(101, 20, 30000, &encode('9')),
+        PHONE_RTP,
+    );
+    assert_eq!(h.sent(Method::Bye).len(), 1);
+    assert_eq!(wrap_ups(&h), [None]);
+}
+
+#[test]
+fn the_specialist_hanging_up_in_the_wrap_up_menu_ends_it_without_a_code() {
+    let (mut h, inv) = bridged_with_wrap_up();
+    h.clear();
+    h.in_dialog("BYE", 5, "", "");
+    let key = h.leg_request(&inv, "BYE", "", "");
+    assert_eq!(h.response_to(key).map(|r| r.status_code.code()), Some(200));
+    assert!(h.sent(Method::Bye).is_empty());
+    assert_eq!(wrap_ups(&h), [None]);
+    h.call.handle_router_released(h.now);
+    assert!(h.call.is_finished(h.now));
+}
+
+#[test]
+fn the_specialist_hanging_up_first_has_no_menu_and_releases_the_hold() {
+    let (mut h, inv) = bridged_with_wrap_up();
+    h.clear();
+    h.leg_request(&inv, "BYE", "", "");
+    assert_eq!(wrap_ups(&h), [None]);
+    assert_eq!(h.played(MediaId::Caller), ["survey"]);
+}

@@ -10,10 +10,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::hours::{Calendar, Schedules};
+use crate::limits::{AlertKind, Limits, WrapUpPolicy};
 use crate::specialists::{Skill, Specialist, SpecialistId, Specialists};
 
 /// The two clocks every routing event carries: a monotonic instant for
@@ -77,6 +78,14 @@ pub enum Availability {
     },
     /// Outside the specialist's own working hours.
     OffSchedule,
+    /// On an automatic break after crisis or long calls in a row, until
+    /// this instant (it ends by itself).
+    Break {
+        /// When the break ends.
+        until: Instant,
+    },
+    /// Reached the day's cap of answered calls: not rung again today.
+    DailyCap,
 }
 
 impl Availability {
@@ -91,6 +100,8 @@ impl Availability {
             Availability::Paused => "paused",
             Availability::WrapUp { .. } => "wrap-up",
             Availability::OffSchedule => "off-schedule",
+            Availability::Break { .. } => "break",
+            Availability::DailyCap => "daily-cap",
         }
     }
 
@@ -100,13 +111,24 @@ impl Availability {
     }
 
     /// Busy, ringing or wrapping up: on duty and expected back soon, so a
-    /// caller may wait for this person in the queue.
+    /// caller may wait for this person in the queue. A break or the day's
+    /// cap is not: nobody waits in the queue for a specialist who must
+    /// rest (the route's overflow takes the caller instead).
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
             Availability::Busy | Availability::Ringing | Availability::WrapUp { .. }
         )
     }
+}
+
+/// An alert about one specialist (never about a caller).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// Whom.
+    pub specialist: SpecialistId,
+    /// What.
+    pub kind: AlertKind,
 }
 
 /// A pause.
@@ -152,6 +174,24 @@ struct Live {
     missed_in_a_row: u32,
     answered: u64,
     missed: u64,
+    /// The wrap-up kind given for the last call, once coded.
+    last_kind: Option<String>,
+    /// Crisis or long calls in a row (towards the automatic break).
+    crisis_in_a_row: u32,
+    /// The last call already counts in `crisis_in_a_row` (it was long).
+    last_counted: bool,
+    /// The wrap-up menu may still be on the phone: not rung before then
+    /// unless the code (or word that none came) arrives first.
+    menu_until: Option<Instant>,
+    /// On an automatic break until then.
+    break_until: Option<Instant>,
+    /// The local day `today` counts, and the calls answered on it.
+    day: Option<NaiveDate>,
+    today: u32,
+    /// Since when the specialist has been on a call (the first of them).
+    call_since: Option<Instant>,
+    /// The long-call alert for the call in progress was raised.
+    long_alerted: bool,
 }
 
 impl Live {
@@ -167,6 +207,15 @@ impl Live {
             missed_in_a_row: 0,
             answered: 0,
             missed: 0,
+            last_kind: None,
+            crisis_in_a_row: 0,
+            last_counted: false,
+            menu_until: None,
+            break_until: None,
+            day: None,
+            today: 0,
+            call_since: None,
+            long_alerted: false,
         }
     }
 }
@@ -195,6 +244,8 @@ pub struct Roster {
     live: BTreeMap<SpecialistId, Live>,
     autopause_after: Option<u32>,
     busy_backoff: Duration,
+    policy: WrapUpPolicy,
+    alerts: Vec<Alert>,
 }
 
 impl Roster {
@@ -210,7 +261,53 @@ impl Roster {
             live,
             autopause_after: Some(DEFAULT_AUTOPAUSE_AFTER),
             busy_backoff: DEFAULT_BUSY_BACKOFF,
+            policy: WrapUpPolicy::default(),
+            alerts: Vec::new(),
         }
+    }
+
+    /// The wrap-up kinds and the centre's limits (default:
+    /// [`WrapUpPolicy::default`]). A wrap-up or break under way keeps its end.
+    pub fn set_policy(&mut self, policy: WrapUpPolicy) {
+        self.policy = policy;
+    }
+
+    /// The wrap-up kinds and the centre's limits.
+    pub fn policy(&self) -> &WrapUpPolicy {
+        &self.policy
+    }
+
+    /// The limits of `id`: the centre's with the specialist's own changes.
+    pub fn limits(&self, id: &str) -> Option<Limits> {
+        self.specialists
+            .get(id)
+            .map(|s| s.limits.over(&self.policy.limits))
+    }
+
+    /// Alerts raised since the last call, oldest first.
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    /// The rest after the last call of `s`: the coded kind's time (the
+    /// specialist's own for that kind, else the kind's), else `wrap_up`.
+    fn wrap_up_of(&self, s: &Specialist, l: &Live) -> Duration {
+        l.last_kind
+            .as_deref()
+            .and_then(|k| {
+                s.limits
+                    .wrap_up_by_kind
+                    .get(k)
+                    .or_else(|| self.policy.limits.wrap_up_by_kind.get(k))
+                    .copied()
+                    .or_else(|| self.policy.kind(k).and_then(|kind| kind.wrap_up))
+            })
+            .unwrap_or(s.wrap_up)
+    }
+
+    /// The local (Asia/Almaty) day of `utc`.
+    fn day_of(calendar: &Calendar, utc: DateTime<Utc>) -> NaiveDate {
+        calendar.local_time(utc).date_naive()
     }
 
     /// Pause a specialist automatically after this many calls in a row
@@ -296,8 +393,19 @@ impl Roster {
         if l.calls >= s.max_calls || l.busy_until.is_some_and(|t| now < t) {
             return Some(Availability::Busy);
         }
+        if let Some(until) = l.break_until.filter(|t| now < *t) {
+            return Some(Availability::Break { until });
+        }
+        let cap = s
+            .limits
+            .daily_calls
+            .unwrap_or(self.policy.limits.daily_calls);
+        if cap > 0 && l.today >= cap && l.day == Some(Roster::day_of(calendar, utc)) {
+            return Some(Availability::DailyCap);
+        }
         if let Some(end) = l.last_call_end {
-            let until = later(end, s.wrap_up);
+            let until = later(end, self.wrap_up_of(s, l));
+            let until = l.menu_until.map_or(until, |m| m.max(until));
             if now < until {
                 return Some(Availability::WrapUp { until });
             }
@@ -335,8 +443,11 @@ impl Roster {
                 p.automatic = false;
             }
         } else {
+            // A resume also ends an automatic break early: the coordinator
+            // decides.
             l.paused = None;
             l.missed_in_a_row = 0;
+            l.break_until = None;
         }
         true
     }
@@ -369,6 +480,10 @@ impl Roster {
             RingEnd::Answered => {
                 l.missed_in_a_row = 0;
                 l.answered = l.answered.saturating_add(1);
+                if l.calls == 0 {
+                    l.call_since = Some(now);
+                    l.long_alerted = false;
+                }
                 l.calls = l.calls.saturating_add(1);
                 RingEffect::None
             }
@@ -399,9 +514,13 @@ impl Roster {
 
     /// A call of `id` started outside the router (e.g. a callback the
     /// specialist makes through the centre).
-    pub fn call_started(&mut self, id: &str, _now: Instant) -> bool {
+    pub fn call_started(&mut self, id: &str, now: Instant) -> bool {
         match self.live.get_mut(id) {
             Some(l) => {
+                if l.calls == 0 {
+                    l.call_since = Some(now);
+                    l.long_alerted = false;
+                }
                 l.calls = l.calls.saturating_add(1);
                 true
             }
@@ -409,16 +528,150 @@ impl Roster {
         }
     }
 
-    /// A call of `id` ended: the wrap-up starts now, and `now` is the start
-    /// of the specialist's idle time.
+    /// A routed call of `id` was answered on the local day `day` (Asia/Almaty):
+    /// it counts towards the daily cap; reaching the cap raises an alert.
+    pub fn answered_on(&mut self, id: &str, day: NaiveDate) {
+        let Some(cap) = self.limits(id).map(|l| l.daily_calls) else {
+            return;
+        };
+        let Some(l) = self.live.get_mut(id) else {
+            return;
+        };
+        if l.day != Some(day) {
+            l.day = Some(day);
+            l.today = 0;
+        }
+        l.today = l.today.saturating_add(1);
+        if cap > 0 && l.today == cap {
+            self.alerts.push(Alert {
+                specialist: SpecialistId::from(id),
+                kind: AlertKind::DailyCap,
+            });
+        }
+    }
+
+    /// A call of `id` ended: the wrap-up starts now (the specialist's
+    /// `wrap_up` until a wrap-up code says the kind), and `now` is the start
+    /// of the specialist's idle time. A call of `long_call` or more counts
+    /// towards the crisis cap at once.
     pub fn call_ended(&mut self, id: &str, now: Instant) -> bool {
+        let Some(limits) = self.limits(id) else {
+            return false;
+        };
+        let Some(l) = self.live.get_mut(id) else {
+            return false;
+        };
+        l.calls = l.calls.saturating_sub(1);
+        l.last_call_end = Some(now);
+        l.last_kind = None;
+        let hold = self.policy.menu_hold;
+        l.menu_until = (!hold.is_zero()).then(|| later(now, hold));
+        let long = !limits.long_call.is_zero()
+            && l.call_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= limits.long_call);
+        if l.calls == 0 {
+            l.call_since = None;
+            l.long_alerted = false;
+        }
+        l.last_counted = false;
+        if long {
+            self.count_crisis(id, &limits, now);
+        }
+        true
+    }
+
+    /// The wrap-up menu of `id`'s last call is over without a code: the
+    /// specialist's own `wrap_up` applies. False for an unknown id.
+    pub fn wrap_up_menu_over(&mut self, id: &str) -> bool {
         match self.live.get_mut(id) {
             Some(l) => {
-                l.calls = l.calls.saturating_sub(1);
-                l.last_call_end = Some(now);
+                l.menu_until = None;
                 true
             }
             None => false,
+        }
+    }
+
+    /// The specialist gave the wrap-up code `kind` for their last call:
+    /// its rest applies from the end of that call, and a crisis kind counts
+    /// towards the crisis cap. False for an unknown specialist or kind.
+    pub fn wrap_up_coded(&mut self, id: &str, kind: &str, now: Instant) -> bool {
+        let Some(crisis) = self.policy.kind(kind).map(|k| k.crisis) else {
+            return false;
+        };
+        let Some(limits) = self.limits(id) else {
+            return false;
+        };
+        let Some(l) = self.live.get_mut(id) else {
+            return false;
+        };
+        l.last_kind = Some(kind.to_string());
+        l.menu_until = None;
+        if l.last_counted {
+            return true;
+        }
+        if crisis {
+            let end = l.last_call_end.unwrap_or(now);
+            self.count_crisis(id, &limits, end);
+        } else {
+            // Neither a crisis nor long: the run of hard calls is over.
+            l.crisis_in_a_row = 0;
+        }
+        true
+    }
+
+    /// One more crisis or long call in a row for `id`, whose last call
+    /// ended at `end`: at the cap, an automatic break from then.
+    fn count_crisis(&mut self, id: &str, limits: &Limits, end: Instant) {
+        let Some(l) = self.live.get_mut(id) else {
+            return;
+        };
+        l.last_counted = true;
+        l.crisis_in_a_row = l.crisis_in_a_row.saturating_add(1);
+        if limits.crisis_in_a_row > 0 && l.crisis_in_a_row >= limits.crisis_in_a_row {
+            l.crisis_in_a_row = 0;
+            l.break_until = Some(later(end, limits.break_for));
+            self.alerts.push(Alert {
+                specialist: SpecialistId::from(id),
+                kind: AlertKind::CrisisCap,
+            });
+        }
+    }
+
+    /// The instants after `now` at which a call in progress becomes long
+    /// enough for its alert.
+    pub fn alert_times(&self, now: Instant) -> impl Iterator<Item = Instant> + '_ {
+        self.live.iter().filter_map(move |(id, l)| {
+            if l.long_alerted {
+                return None;
+            }
+            let since = l.call_since?;
+            let after = self.limits(id.as_str())?.alert_after;
+            let at = later(since, after);
+            (!after.is_zero() && at > now).then_some(at)
+        })
+    }
+
+    /// Raise the long-call alerts due at `now` (once per call).
+    pub fn fire_alerts(&mut self, now: Instant) {
+        let due: Vec<SpecialistId> = self
+            .live
+            .iter()
+            .filter(|(_, l)| !l.long_alerted)
+            .filter_map(|(id, l)| {
+                let since = l.call_since?;
+                let after = self.limits(id.as_str())?.alert_after;
+                (!after.is_zero() && now >= later(since, after)).then(|| id.clone())
+            })
+            .collect();
+        for id in due {
+            if let Some(l) = self.live.get_mut(&id) {
+                l.long_alerted = true;
+            }
+            self.alerts.push(Alert {
+                specialist: id,
+                kind: AlertKind::LongCall,
+            });
         }
     }
 
@@ -452,8 +705,8 @@ impl Roster {
             let wrap = self
                 .specialists
                 .get(id.as_str())
-                .and_then(|s| l.last_call_end.map(|e| later(e, s.wrap_up)));
-            [wrap, l.busy_until]
+                .and_then(|s| l.last_call_end.map(|e| later(e, self.wrap_up_of(s, l))));
+            [wrap, l.busy_until, l.break_until, l.menu_until]
                 .into_iter()
                 .flatten()
                 .filter(move |t| *t > now)
@@ -506,10 +759,51 @@ impl Roster {
                     answered: l.answered,
                     missed: l.missed,
                     missed_in_a_row: l.missed_in_a_row,
+                    break_left_secs: l
+                        .break_until
+                        .filter(|t| now < *t)
+                        .map(|t| t.saturating_duration_since(now).as_secs()),
+                    calls_today: if l.day == Some(Roster::day_of(calendar, utc)) {
+                        l.today
+                    } else {
+                        0
+                    },
+                    crisis_in_a_row: l.crisis_in_a_row,
+                    last_wrap_up: l.last_kind.clone(),
+                    alerts: self.alerts_now(s, l, now, utc, calendar),
                 })
             })
             .collect();
         RosterSnapshot { specialists }
+    }
+
+    /// The conditions the board shows as alerts for `s` now: a call longer
+    /// than `alert_after`, an automatic break, the day's cap reached.
+    fn alerts_now(
+        &self,
+        s: &Specialist,
+        l: &Live,
+        now: Instant,
+        utc: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> Vec<AlertKind> {
+        let limits = s.limits.over(&self.policy.limits);
+        let mut out = Vec::new();
+        if let Some(since) = l.call_since {
+            if !limits.alert_after.is_zero() && now >= later(since, limits.alert_after) {
+                out.push(AlertKind::LongCall);
+            }
+        }
+        if l.break_until.is_some_and(|t| now < t) {
+            out.push(AlertKind::CrisisCap);
+        }
+        if limits.daily_calls > 0
+            && l.today >= limits.daily_calls
+            && l.day == Some(Roster::day_of(calendar, utc))
+        {
+            out.push(AlertKind::DailyCap);
+        }
+        out
     }
 
     /// Ids of everyone with `skill`, in configuration order.
@@ -565,6 +859,19 @@ pub struct SpecialistStatus {
     pub missed: u64,
     /// Missed in a row (reset by an answer or a resume).
     pub missed_in_a_row: u32,
+    /// Seconds left of an automatic break.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_left_secs: Option<u64>,
+    /// Calls answered today (Asia/Almaty).
+    pub calls_today: u32,
+    /// Crisis or long calls in a row since the last break.
+    pub crisis_in_a_row: u32,
+    /// The wrap-up kind given for the last call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_wrap_up: Option<String>,
+    /// What needs the coordinator's eye now: `long-call`, `crisis-cap`
+    /// (on an automatic break), `daily-cap`.
+    pub alerts: Vec<AlertKind>,
 }
 
 /// A pause in the status view.

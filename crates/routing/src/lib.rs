@@ -9,6 +9,8 @@
 //!   contact, schedule, calls at a time, wrap-up.
 //! * [`availability`]: the live [`availability::Roster`] (registrations,
 //!   calls, pauses, wrap-up) and whether someone may be rung now.
+//! * [`limits`]: wrap-up kinds and the limits that protect specialists
+//!   (rest by kind, a break after crisis calls in a row, a daily cap, alerts).
 //! * [`strategy`]: candidate order per route (longest-idle, ring-all,
 //!   sequential, round-robin; the caller's language first).
 //! * [`router`]: the sans-IO [`router::Router`]: rings, queue, callback
@@ -29,6 +31,7 @@ pub mod availability;
 mod data_file;
 mod entry_id;
 pub mod hours;
+pub mod limits;
 pub mod partners;
 pub mod router;
 pub mod specialists;

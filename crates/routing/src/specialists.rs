@@ -19,6 +19,13 @@
 //! max_calls = 1                             # calls at a time (default 1)
 //! wrap_up = "30s"                           # rest after each call (default 30 s)
 //! require_srtp = false                      # softphone only: its calls must use SRTP
+//! # Limits ([wrap_up] gives the centre's defaults; each may be changed here):
+//! wrap_up_by_kind = { crisis-intervention = "15m" }  # rest after a call of a kind
+//! crisis_in_a_row = 3                       # crisis or long calls before a break (0: off)
+//! break = "20m"                             # the automatic break
+//! daily_calls = 25                          # answered calls a day (0: no cap)
+//! long_call = "30m"                         # a call this long counts as a crisis call
+//! alert_after = "45m"                       # alert when a call runs this long
 //! ```
 //!
 //! Every mistake is refused with a message that names the specialist and the
@@ -35,6 +42,7 @@ use toml::{Table, Value};
 use crate::data_file::{self, line_of, line_of_key, lines_of_key, DataFileError};
 use crate::entry_id::is_valid_id;
 use crate::hours::{HoursError, Schedules, WeeklySchedule};
+use crate::limits::SpecialistLimits;
 use crate::partners::{check_sip_uri, normalize_number};
 use crate::toml_value::type_name;
 
@@ -291,6 +299,8 @@ pub struct Specialist {
     /// A softphone registered to Senim whose calls must use SRTP (SDES keys
     /// over TLS): a plain RTP offer from it is refused with 488.
     pub require_srtp: bool,
+    /// Changes to the centre's limits (`[wrap_up]`) for this person.
+    pub limits: SpecialistLimits,
 }
 
 impl Specialist {
@@ -314,6 +324,7 @@ impl Specialist {
             max_calls: 1,
             wrap_up: DEFAULT_WRAP_UP,
             require_srtp: false,
+            limits: SpecialistLimits::default(),
         }
     }
 
@@ -608,7 +619,7 @@ impl<'de> Deserialize<'de> for Specialists {
 // Parsing
 // ---------------------------------------------------------------------------
 
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 19] = [
     "id",
     "name",
     "skills",
@@ -622,6 +633,12 @@ const KEYS: [&str; 13] = [
     "wrap_up",
     "notes",
     "require_srtp",
+    "wrap_up_by_kind",
+    "crisis_in_a_row",
+    "break",
+    "daily_calls",
+    "long_call",
+    "alert_after",
 ];
 
 fn key_hint(k: &str) -> Option<&'static str> {
@@ -637,6 +654,9 @@ fn key_hint(k: &str) -> Option<&'static str> {
         "max-calls" | "calls" | "maxcalls" | "calls_at_a_time" => "max_calls",
         "srtp" | "require-srtp" | "requires_srtp" | "srtp_required" => "require_srtp",
         "contact" => "uri, number or username",
+        "break_for" | "break_length" | "pause_after_crisis" => "break",
+        "daily_cap" | "calls_per_day" | "max_calls_per_day" => "daily_calls",
+        "crisis_cap" | "crisis_calls_in_a_row" => "crisis_in_a_row",
         _ => return None,
     })
 }
@@ -857,6 +877,8 @@ impl Parser<'_> {
             }
         }
 
+        let limits = parse_limits(t).map_err(|(key, m)| entry.err(&key, m))?;
+
         Ok(Specialist {
             id: SpecialistId(id),
             name,
@@ -867,8 +889,84 @@ impl Parser<'_> {
             max_calls,
             wrap_up,
             require_srtp,
+            limits,
         })
     }
+}
+
+/// The most calls a day a cap may allow.
+pub const MAX_DAILY_CALLS: u32 = 500;
+/// The most crisis or long calls in a row a cap may allow.
+pub const MAX_CRISIS_IN_A_ROW: u32 = 50;
+
+/// A duration key of the limits: up to `max`.
+fn limit_duration(v: &Value, max: Duration) -> Result<Duration, String> {
+    let d = duration_value(v)?;
+    if d > max {
+        return Err(format!(
+            "{}s is longer than the limit of {}s",
+            d.as_secs(),
+            max.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
+/// A count key of the limits: 0 (off) to `max`.
+fn limit_count(v: &Value, max: u32) -> Result<u32, String> {
+    match v {
+        Value::Integer(n) if (0..=i64::from(max)).contains(n) => Ok(u32::try_from(*n).unwrap_or(0)),
+        Value::Integer(n) => Err(format!("{n}: write a number from 0 (no cap) to {max}")),
+        other => Err(format!(
+            "expected a whole number, found {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// The keys of a specialist's own limits; the error names the key.
+fn parse_limits(t: &Table) -> Result<SpecialistLimits, (String, String)> {
+    let mut out = SpecialistLimits::default();
+    let day = Duration::from_secs(24 * 3600);
+    if let Some(v) = t.get("wrap_up_by_kind") {
+        let Value::Table(kinds) = v else {
+            return Err((
+                "wrap_up_by_kind".into(),
+                format!(
+                    "expected a table such as {{ crisis-intervention = \"15m\" }}, found {}",
+                    type_name(v)
+                ),
+            ));
+        };
+        for (kind, d) in kinds {
+            if !is_valid_id(kind) {
+                return Err((
+                    format!("wrap_up_by_kind.{kind}"),
+                    "a kind id is lower-case letters, digits and `-`".into(),
+                ));
+            }
+            let d = parse_wrap_up(d).map_err(|m| (format!("wrap_up_by_kind.{kind}"), m))?;
+            out.wrap_up_by_kind.insert(kind.clone(), d);
+        }
+    }
+    if let Some(v) = t.get("crisis_in_a_row") {
+        out.crisis_in_a_row =
+            Some(limit_count(v, MAX_CRISIS_IN_A_ROW).map_err(|m| ("crisis_in_a_row".into(), m))?);
+    }
+    if let Some(v) = t.get("break") {
+        out.break_for = Some(limit_duration(v, day).map_err(|m| ("break".into(), m))?);
+    }
+    if let Some(v) = t.get("daily_calls") {
+        out.daily_calls =
+            Some(limit_count(v, MAX_DAILY_CALLS).map_err(|m| ("daily_calls".into(), m))?);
+    }
+    if let Some(v) = t.get("long_call") {
+        out.long_call = Some(limit_duration(v, day).map_err(|m| ("long_call".into(), m))?);
+    }
+    if let Some(v) = t.get("alert_after") {
+        out.alert_after = Some(limit_duration(v, day).map_err(|m| ("alert_after".into(), m))?);
+    }
+    Ok(out)
 }
 
 fn parse_skills(v: Option<&Value>) -> Result<BTreeSet<Skill>, String> {
@@ -1094,6 +1192,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 fn parse_wrap_up(v: &Value) -> Result<Duration, String> {
+    let d = duration_value(v)?;
+    if d > MAX_WRAP_UP {
+        return Err(format!(
+            "{}s is longer than the limit of one hour (pause the specialist instead)",
+            d.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration written as text (`"30s"`) or whole seconds.
+fn duration_value(v: &Value) -> Result<Duration, String> {
     let d = match v {
         Value::String(s) => parse_duration(s).ok_or_else(|| {
             format!("`{s}` is not a duration: write e.g. \"30s\", \"2m\" or \"1m30s\"")
@@ -1108,12 +1218,6 @@ fn parse_wrap_up(v: &Value) -> Result<Duration, String> {
             ))
         }
     };
-    if d > MAX_WRAP_UP {
-        return Err(format!(
-            "{}s is longer than the limit of one hour (pause the specialist instead)",
-            d.as_secs()
-        ));
-    }
     Ok(d)
 }
 

@@ -849,9 +849,13 @@ fn max_wait_overflows_with_announcements_and_offers_on_the_way() {
     );
     assert_eq!((waited, queued), (150_000, Some(150_000)));
     assert!(!h.r.is_active(&CallId::from("c2")));
-    // c1 is still connected; nothing else is waiting, so only its own timers remain.
+    // c1 is still connected; nothing else is waiting, so only the long-call
+    // alert of its specialist (45 minutes into the call) remains.
     assert!(h.r.is_active(&CallId::from("c1")));
-    assert_eq!(h.r.poll_timeout(), None);
+    assert_eq!(
+        h.r.poll_timeout(),
+        Some(h.t0 + Duration::from_secs(45 * 60))
+    );
 }
 
 #[test]
@@ -1401,4 +1405,314 @@ fn an_unavailable_preferred_specialist_is_not_waited_for() {
     );
     assert!(rings(&out, "c3").is_empty(), "{out:#?}");
     assert!(acts(&out, "c3").contains(&Action::EnterQueue));
+}
+
+// ---------------------------------------------------------------------------
+// Wrap-up codes and the limits that protect specialists
+// ---------------------------------------------------------------------------
+
+mod limits {
+    use super::*;
+    use senim_routing::limits::{AlertKind, Limits, WrapUpPolicy};
+
+    fn policy(limits: Limits) -> RouterSettings {
+        RouterSettings {
+            wrap_up: WrapUpPolicy {
+                limits,
+                ..WrapUpPolicy::default()
+            },
+            ..RouterSettings::default()
+        }
+    }
+
+    fn code(h: &mut H, who: &str, kind: &str) -> bool {
+        let n = h.now();
+        let ok = h.r.wrap_up_coded(&SpecialistId::from(who), Some(kind), n);
+        h.r.drain_outputs();
+        ok
+    }
+
+    fn alerts(h: &mut H) -> Vec<(String, AlertKind)> {
+        std::iter::from_fn(|| h.r.poll_alert())
+            .map(|a| (a.specialist.as_str().to_string(), a.kind))
+            .collect()
+    }
+
+    fn at(h: &mut H, secs: u64) {
+        h.run_to(secs as f64);
+    }
+
+    /// One call of `who` from `start` to `end` seconds, coded `kind`.
+    fn call(h: &mut H, name: &str, who: &str, start: u64, end: u64, kind: Option<&str>) {
+        at(h, start);
+        h.connect(name, psych("kk"), who);
+        at(h, end);
+        h.ended(name);
+        if let Some(k) = kind {
+            assert!(code(h, who, k));
+        }
+    }
+
+    #[test]
+    fn a_crisis_code_keeps_the_specialist_from_rings_for_the_kinds_wrap_up() {
+        let mut h = H::new(vec![wrap(spec("aru", &[Psychology], &["kk"]), 30)]);
+        call(&mut h, "c1", "aru", 0, 100, Some("crisis-intervention"));
+        // Ten minutes from the end of the call, not the specialist's 30 s.
+        at(&mut h, 131);
+        assert!(matches!(h.avail("aru"), Availability::WrapUp { .. }));
+        let out = h.start("c2", psych("kk").max_wait(Duration::from_secs(900)));
+        assert!(rings(&out, "c2").is_empty(), "{out:#?}");
+        // The waiting caller gets aru when the ten minutes are over.
+        let out = h.run_to(699.0);
+        assert!(rings(&out, "c2").is_empty(), "{out:#?}");
+        let out = h.run_to(700.0);
+        assert_eq!(rings(&out, "c2"), vec![ids(&["aru"])], "{out:#?}");
+    }
+
+    #[test]
+    fn an_ordinary_code_keeps_the_specialists_own_wrap_up_and_an_unknown_one_is_refused() {
+        let mut h = H::new(vec![wrap(spec("aru", &[Psychology], &["kk"]), 30)]);
+        call(&mut h, "c1", "aru", 0, 100, Some("consultation"));
+        at(&mut h, 129);
+        assert!(matches!(h.avail("aru"), Availability::WrapUp { .. }));
+        at(&mut h, 130);
+        assert_eq!(h.avail("aru"), Availability::Available);
+        assert!(!code(&mut h, "aru", "tea-break"));
+        assert!(!code(&mut h, "nobody", "consultation"));
+    }
+
+    #[test]
+    fn a_specialists_own_wrap_up_for_a_kind_wins_over_the_kinds() {
+        let mut s = spec("aru", &[Psychology], &["kk"]);
+        s.limits
+            .wrap_up_by_kind
+            .insert("crisis-intervention".into(), Duration::from_secs(120));
+        let mut h = H::new(vec![s]);
+        call(&mut h, "c1", "aru", 0, 10, Some("crisis-intervention"));
+        at(&mut h, 129);
+        assert!(matches!(h.avail("aru"), Availability::WrapUp { .. }));
+        at(&mut h, 130);
+        assert_eq!(h.avail("aru"), Availability::Available);
+    }
+
+    #[test]
+    fn three_crisis_calls_in_a_row_start_a_break_that_ends_by_itself() {
+        let limits = Limits {
+            wrap_up_by_kind: [("crisis-intervention".to_string(), Duration::ZERO)].into(),
+            ..Limits::default()
+        };
+        let mut h = H::with(
+            vec![
+                spec("aru", &[Psychology], &["kk"]),
+                spec("bota", &[Legal], &["kk"]),
+            ],
+            policy(limits),
+        );
+        call(&mut h, "c1", "aru", 10, 20, Some("crisis-intervention"));
+        call(&mut h, "c2", "aru", 30, 40, Some("crisis-intervention"));
+        assert!(alerts(&mut h).is_empty());
+        call(&mut h, "c3", "aru", 50, 60, Some("crisis-intervention"));
+        assert_eq!(alerts(&mut h), vec![("aru".into(), AlertKind::CrisisCap)]);
+        at(&mut h, 61);
+        assert!(matches!(h.avail("aru"), Availability::Break { .. }));
+        let snap = h.r.snapshot(h.now());
+        let aru = &snap.specialists.specialists[0];
+        assert_eq!(aru.state, "break");
+        assert_eq!(aru.break_left_secs, Some(20 * 60 - 1));
+        assert_eq!(aru.alerts, vec![AlertKind::CrisisCap]);
+        // A caller now finds nobody to wait for: the break is no short
+        // absence, so the route's overflow takes them at once.
+        let out = h.start("c4", psych("kk"));
+        assert!(rings(&out, "c4").is_empty(), "{out:#?}");
+        assert!(
+            acts(&out, "c4").contains(&overflow(OverflowReason::NobodyAvailable))
+                || acts(&out, "c4")
+                    .iter()
+                    .any(|a| matches!(a, Action::Overflow { .. })),
+            "{out:#?}"
+        );
+        // The break ends twenty minutes after the third call.
+        at(&mut h, 60 + 20 * 60 - 1);
+        assert!(matches!(h.avail("aru"), Availability::Break { .. }));
+        at(&mut h, 60 + 20 * 60);
+        assert_eq!(h.avail("aru"), Availability::Available);
+        let out = h.start("c5", psych("kk"));
+        assert_eq!(rings(&out, "c5"), vec![ids(&["aru"])], "{out:#?}");
+    }
+
+    #[test]
+    fn a_queued_caller_is_not_given_a_specialist_on_a_break_and_overflows_at_the_max_wait() {
+        let limits = Limits {
+            crisis_in_a_row: 1,
+            wrap_up_by_kind: [("crisis-intervention".to_string(), Duration::ZERO)].into(),
+            ..Limits::default()
+        };
+        let mut settings = policy(limits);
+        settings.wrap_up.menu_hold = Duration::from_secs(60);
+        let mut h = H::with(
+            vec![
+                spec("aru", &[Psychology], &["kk"]),
+                spec("bota", &[Psychology], &["kk"]),
+            ],
+            settings,
+        );
+        h.connect("b", psych("kk").strategy(Strategy::Sequential), "aru");
+        h.connect("a", psych("kk"), "bota");
+        // A caller waits: both busy.
+        let out = h.start("q", psych("kk").max_wait(Duration::from_secs(300)));
+        assert!(acts(&out, "q").contains(&Action::EnterQueue), "{out:#?}");
+        // aru ends a crisis call: break at once, not rung for the queue.
+        at(&mut h, 10);
+        let out = h.ended("b");
+        assert!(rings(&out, "q").is_empty(), "{out:#?}");
+        assert!(code(&mut h, "aru", "crisis-intervention"));
+        let out = h.run_to(299.0);
+        assert!(rings(&out, "q").is_empty(), "{out:#?}");
+        let out = h.run_to(301.0);
+        assert!(
+            acts(&out, "q").contains(&overflow(OverflowReason::MaxWait)),
+            "{out:#?}"
+        );
+    }
+
+    #[test]
+    fn an_ordinary_call_between_crisis_calls_starts_the_count_again() {
+        let limits = Limits {
+            wrap_up_by_kind: [("crisis-intervention".to_string(), Duration::ZERO)].into(),
+            ..Limits::default()
+        };
+        let mut h = H::with(vec![spec("aru", &[Psychology], &["kk"])], policy(limits));
+        call(&mut h, "c1", "aru", 0, 10, Some("crisis-intervention"));
+        call(&mut h, "c2", "aru", 20, 30, Some("crisis-intervention"));
+        call(&mut h, "c3", "aru", 40, 50, Some("information"));
+        call(&mut h, "c4", "aru", 60, 70, Some("crisis-intervention"));
+        call(&mut h, "c5", "aru", 80, 90, Some("crisis-intervention"));
+        assert_eq!(h.avail("aru"), Availability::Available);
+        assert!(alerts(&mut h).is_empty());
+    }
+
+    #[test]
+    fn long_calls_count_towards_the_break_and_raise_the_long_call_alert() {
+        let limits = Limits {
+            long_call: Duration::from_secs(600),
+            alert_after: Duration::from_secs(900),
+            break_for: Duration::from_secs(300),
+            ..Limits::default()
+        };
+        let mut h = H::with(vec![spec("aru", &[Psychology], &["kk"])], policy(limits));
+        // Two long calls without a code, and a third one that runs past the alert.
+        call(&mut h, "c1", "aru", 0, 600, None);
+        call(&mut h, "c2", "aru", 700, 1300, Some("consultation"));
+        at(&mut h, 1400);
+        h.connect("c3", psych("kk"), "aru");
+        assert!(alerts(&mut h).is_empty());
+        h.run_to(1400.0 + 899.0);
+        assert!(alerts(&mut h).is_empty());
+        h.run_to(1400.0 + 900.0);
+        assert_eq!(alerts(&mut h), vec![("aru".into(), AlertKind::LongCall)]);
+        let snap = h.r.snapshot(h.now());
+        assert_eq!(
+            snap.specialists.specialists[0].alerts,
+            vec![AlertKind::LongCall]
+        );
+        // Raised once per call.
+        h.run_to(1400.0 + 2000.0);
+        assert!(alerts(&mut h).is_empty());
+        h.ended("c3");
+        assert_eq!(alerts(&mut h), vec![("aru".into(), AlertKind::CrisisCap)]);
+        assert!(matches!(h.avail("aru"), Availability::Break { .. }));
+        h.run_to(3400.0 + 300.0);
+        assert_eq!(h.avail("aru"), Availability::Available);
+    }
+
+    #[test]
+    fn the_daily_cap_stops_rings_until_the_next_day_in_almaty() {
+        let limits = Limits {
+            daily_calls: 2,
+            ..Limits::default()
+        };
+        let mut h = H::with(vec![spec("aru", &[Psychology], &["kk"])], policy(limits));
+        call(&mut h, "c1", "aru", 0, 10, Some("consultation"));
+        assert!(alerts(&mut h).is_empty());
+        call(&mut h, "c2", "aru", 20, 30, Some("consultation"));
+        assert_eq!(alerts(&mut h), vec![("aru".into(), AlertKind::DailyCap)]);
+        assert_eq!(h.avail("aru"), Availability::DailyCap);
+        let out = h.start("c3", psych("kk"));
+        assert!(rings(&out, "c3").is_empty(), "{out:#?}");
+        assert!(
+            acts(&out, "c3")
+                .iter()
+                .any(|a| matches!(a, Action::Overflow { .. })),
+            "{out:#?}"
+        );
+        let snap = h.r.snapshot(h.now());
+        assert_eq!(snap.specialists.specialists[0].calls_today, 2);
+        // 11:00 + 12 h 59 min is 23:59 in Oskemen: still today.
+        at(&mut h, 12 * 3600 + 59 * 60);
+        assert_eq!(h.avail("aru"), Availability::DailyCap);
+        // Midnight in Asia/Almaty: a new day.
+        at(&mut h, 13 * 3600);
+        assert_eq!(h.avail("aru"), Availability::Available);
+        let out = h.start("c4", psych("kk"));
+        assert_eq!(rings(&out, "c4"), vec![ids(&["aru"])], "{out:#?}");
+    }
+
+    #[test]
+    fn zero_turns_the_caps_off() {
+        let limits = Limits {
+            daily_calls: 0,
+            crisis_in_a_row: 0,
+            wrap_up_by_kind: [("crisis-intervention".to_string(), Duration::ZERO)].into(),
+            ..Limits::default()
+        };
+        let mut h = H::with(vec![spec("aru", &[Psychology], &["kk"])], policy(limits));
+        for i in 0..30u64 {
+            call(
+                &mut h,
+                &format!("c{i}"),
+                "aru",
+                i * 20,
+                i * 20 + 10,
+                Some("crisis-intervention"),
+            );
+        }
+        assert_eq!(h.avail("aru"), Availability::Available);
+        assert!(alerts(&mut h).is_empty());
+    }
+
+    #[test]
+    fn the_wrap_up_menu_holds_the_specialist_until_the_code_or_its_end() {
+        let mut settings = RouterSettings::default();
+        settings.wrap_up.menu_hold = Duration::from_secs(40);
+        let mut h = H::with(vec![spec("aru", &[Psychology], &["kk"])], settings);
+        call(&mut h, "c1", "aru", 0, 10, None);
+        at(&mut h, 49);
+        assert!(matches!(h.avail("aru"), Availability::WrapUp { .. }));
+        at(&mut h, 50);
+        assert_eq!(h.avail("aru"), Availability::Available);
+        // The menu ends without a code: free at once (wrap_up is zero here).
+        call(&mut h, "c2", "aru", 60, 70, None);
+        assert!(matches!(h.avail("aru"), Availability::WrapUp { .. }));
+        let n = h.now();
+        assert!(h.r.wrap_up_coded(&SpecialistId::from("aru"), None, n));
+        assert_eq!(h.avail("aru"), Availability::Available);
+        // A code ends the hold too.
+        call(&mut h, "c3", "aru", 80, 90, Some("information"));
+        assert_eq!(h.avail("aru"), Availability::Available);
+    }
+
+    #[test]
+    fn a_resume_by_the_coordinator_ends_a_break_early() {
+        let limits = Limits {
+            crisis_in_a_row: 1,
+            ..Limits::default()
+        };
+        let mut h = H::with(vec![spec("aru", &[Psychology], &["kk"])], policy(limits));
+        call(&mut h, "c1", "aru", 0, 10, Some("crisis-intervention"));
+        assert!(matches!(h.avail("aru"), Availability::Break { .. }));
+        let n = h.now();
+        assert!(h.r.set_paused("aru", false, "", n));
+        // The crisis kind's wrap-up still applies.
+        assert!(matches!(h.avail("aru"), Availability::WrapUp { .. }));
+    }
 }

@@ -332,3 +332,39 @@ fn schedules_named_by_specialists_must_exist() {
         Some(ScheduleRef::Inline(w)) if w.is_always()
     ));
 }
+
+#[test]
+fn a_specialists_own_limits_are_read_and_bad_ones_refused_with_the_key() {
+    let text = format!(
+        "{OK}wrap_up_by_kind = {{ crisis-intervention = \"15m\" }}\ncrisis_in_a_row = 2\n\
+         break = \"30m\"\ndaily_calls = 0\nlong_call = \"20m\"\nalert_after = \"40m\"\n"
+    );
+    let list = Specialists::from_toml_str(&text, Path::new("specialists.toml")).unwrap();
+    let l = &list.get("aigerim").unwrap().limits;
+    assert_eq!(
+        l.wrap_up_by_kind.get("crisis-intervention"),
+        Some(&Duration::from_secs(900))
+    );
+    assert_eq!(l.crisis_in_a_row, Some(2));
+    assert_eq!(l.break_for, Some(Duration::from_secs(1800)));
+    assert_eq!(l.daily_calls, Some(0));
+    assert_eq!(l.long_call, Some(Duration::from_secs(1200)));
+    assert_eq!(l.alert_after, Some(Duration::from_secs(2400)));
+
+    let e = err(&with("daily_calls = -1"));
+    assert!(
+        e.contains("key `daily_calls`") && e.contains("0 (no cap)"),
+        "{e}"
+    );
+    let e = err(&with("break = \"soon\""));
+    assert!(
+        e.contains("key `break`") && e.contains("not a duration"),
+        "{e}"
+    );
+    let e = err(&with("wrap_up_by_kind = { Crisis = \"1m\" }"));
+    assert!(e.contains("key `wrap_up_by_kind.Crisis`"), "{e}");
+    let e = err(&with("calls_per_day = 3"));
+    assert!(e.contains("write `daily_calls`"), "{e}");
+    let e = err(&with("alert_after = \"2d\""));
+    assert!(e.contains("key `alert_after`"), "{e}");
+}

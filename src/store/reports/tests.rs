@@ -547,8 +547,8 @@ fn days_are_in_asia_almaty() {
         .single()
         .expect("time")
         .timestamp_millis();
-    assert_eq!(key(Grouping::Day, t, None, None), "2024-03-05");
-    assert_eq!(key(Grouping::Hour, t, None, None), "00");
+    assert_eq!(key(Grouping::Day, t, None, None, None), "2024-03-05");
+    assert_eq!(key(Grouping::Hour, t, None, None, None), "00");
     // Before, East Kazakhstan was UTC+6: 18:30 UTC on 15 January 2024 was
     // already 00:30 on the 16th.
     let t = chrono::Utc
@@ -556,7 +556,7 @@ fn days_are_in_asia_almaty() {
         .single()
         .expect("time")
         .timestamp_millis();
-    assert_eq!(key(Grouping::Day, t, None, None), "2024-01-16");
+    assert_eq!(key(Grouping::Day, t, None, None, None), "2024-01-16");
     // ISO weeks: 29 December 2025 (a Monday) starts 2026-W01; 3 January
     // 2027 (a Sunday) ends 2026-W53.
     let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("date");
@@ -595,6 +595,7 @@ fn an_unknown_service_gets_its_own_row_after_the_known_ones() {
         arrived_at: from(),
         language: Some("ru".into()),
         service: service.map(str::to_string),
+        wrap_up: None,
         hangup_by_caller: false,
         survey_score: None,
         any_routing: false,
@@ -629,4 +630,43 @@ fn an_unknown_service_gets_its_own_row_after_the_known_ones() {
             ("none", 2)
         ]
     );
+}
+
+#[tokio::test]
+async fn by_the_kind_of_help_from_the_wrap_up_codes() {
+    let db = Db::open().await;
+    fill(&db).await;
+    for (call, kind) in [
+        ("c1", "crisis-intervention"),
+        ("c2", "consultation"),
+        ("c7", "legal-aid"),
+    ] {
+        sqlx::query("UPDATE calls SET wrap_up = $2 WHERE id = $1")
+            .bind(call)
+            .bind(kind)
+            .execute(db.pool())
+            .await
+            .expect("wrap-up");
+    }
+    let r = made(&db, Grouping::Kind).await;
+    let rows: Vec<(&str, u64, u64)> = r
+        .rows
+        .iter()
+        .map(|row| (row.key.as_str(), row.metrics.offered, row.metrics.answered))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("consultation", 1, 1),
+            ("referral", 0, 0),
+            ("crisis-intervention", 1, 1),
+            ("information", 0, 0),
+            ("legal-aid", 1, 1),
+            ("none", 7, 0),
+        ]
+    );
+    let csv = to_csv(&r);
+    assert!(csv.starts_with("kind,"), "{csv}");
+    assert!(csv.contains("\r\ncrisis-intervention,1,1,"), "{csv}");
+    assert!(csv.contains("\r\nnone,7,0,"), "{csv}");
 }

@@ -349,7 +349,30 @@ impl Call {
                 let node = self.leg_node();
                 self.record_step(&node, step);
             }
+            LegEvent::WrapUpCode { purpose, kind, .. } => {
+                if let LegPurpose::Specialist(specialist) = purpose {
+                    self.wrap_up_code(specialist, kind);
+                }
+            }
         }
+    }
+
+    /// The wrap-up menu's answer: stored on the call, and told to the
+    /// router (the kind's rest and the crisis count, or the end of the hold).
+    fn wrap_up_code(&mut self, specialist: SpecialistId, kind: Option<String>) {
+        tracing::info!(specialist = %specialist, kind = kind.as_deref().unwrap_or("none"), "wrap-up");
+        if let Some(k) = &kind {
+            self.record(RecordOp::WrapUp {
+                call: self.id.clone(),
+                kind: k.clone(),
+            });
+        }
+        let call = self.router_call();
+        self.tell_router(RouterRequest::WrapUp {
+            call,
+            specialist,
+            kind,
+        });
     }
 
     fn leg_ended(&mut self, id: LegId, purpose: LegPurpose, end: LegEnd) {
@@ -357,9 +380,16 @@ impl Call {
             self.bridge = None;
             self.bridge_ended();
             match purpose {
-                LegPurpose::Specialist(_) => {
+                LegPurpose::Specialist(specialist) => {
                     let call = self.router_call();
                     self.tell_router(RouterRequest::CallEnded { call });
+                    // The specialist hung up: no menu on their phone. The
+                    // kind may still be given from their page.
+                    self.tell_router(RouterRequest::WrapUp {
+                        call: self.router_call(),
+                        specialist,
+                        kind: None,
+                    });
                     self.routing = None;
                     if self.phase != Phase::Ended {
                         tracing::info!("the specialist hung up; the caller stays");
@@ -401,6 +431,17 @@ impl Call {
         }
     }
 
+    /// The bridged specialist's leg stays up for the wrap-up menu, when one
+    /// is configured; its id.
+    fn start_wrap_up(&mut self) -> Option<LegId> {
+        let menu = self.cfg.outbound.wrap_up.clone()?;
+        let id = self.bridge?;
+        self.legs.get(id)?.specialist()?;
+        self.legs
+            .wrap_up(self.now, id, menu, &mut self.out)
+            .then_some(id)
+    }
+
     /// Relay starts: the caller's prompts and the whisper stop.
     pub(crate) fn bridge_to(&mut self, id: LegId) {
         if self.bridge.is_none() {
@@ -419,14 +460,16 @@ impl Call {
         self.out.push_back(Output::Metric(Metric::Disconnected));
     }
 
-    /// The caller's call ends: stop ringing, hang up the bridge, tell the router.
+    /// The caller's call ends: stop ringing, hang up the bridge (or keep a
+    /// specialist's leg for the wrap-up menu), tell the router.
     pub(crate) fn end_legs(&mut self) {
         if self.routing.is_some() || self.bridge.is_some() {
             let call = self.router_call();
             self.tell_router(RouterRequest::CallerHungUp { call });
         }
         self.routing = None;
-        self.legs.hang_up_all(self.now, &mut self.out);
+        let keep = self.start_wrap_up();
+        self.legs.hang_up_all_but(self.now, keep, &mut self.out);
         self.leg_events();
         if self.bridge.take().is_some() {
             self.bridge_ended();

@@ -1131,6 +1131,7 @@ mod counts {
                 share_caller_number: false,
                 accept_timeout: Duration::from_secs(15),
                 trunks,
+                wrap_up: None,
             },
             lines: Vec::new(),
             sip_address: "192.0.2.1:5060".parse().unwrap(),

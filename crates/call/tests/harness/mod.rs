@@ -180,6 +180,7 @@ fn config_parts(
             share_caller_number: false,
             accept_timeout: Duration::from_secs(15),
             trunks: vec![t],
+            wrap_up: None,
         },
         lines,
         sip_address: SENIM.parse().expect("address"),

@@ -14,7 +14,7 @@ use super::record::{Record, Step};
 use super::ring_result::{LegResult, RingResult};
 use super::settings::RouterSettings;
 use super::snapshot::{CallStatus, RouterSnapshot};
-use crate::availability::{later, Now, RingEffect, Roster};
+use crate::availability::{later, Alert, Now, RingEffect, Roster};
 use crate::hours::{Calendar, Schedules};
 use crate::specialists::{Skill, SpecialistContact, SpecialistId, Specialists};
 use crate::strategy::{candidates, survey, Facts, RouteRequest, Tier};
@@ -30,6 +30,7 @@ pub struct Router {
     /// The specialist rung last per service (round-robin).
     rotation: BTreeMap<Skill, SpecialistId>,
     out: VecDeque<Output>,
+    alerts: VecDeque<Alert>,
     seq: u64,
     last: Instant,
     recheck_at: Option<Instant>,
@@ -44,14 +45,17 @@ impl Router {
         settings: RouterSettings,
         now: Instant,
     ) -> Router {
+        let mut roster = Roster::new(specialists, now);
+        roster.set_policy(settings.wrap_up.clone());
         Router {
-            roster: Roster::new(specialists, now),
+            roster,
             calendar,
             schedules,
             settings,
             calls: BTreeMap::new(),
             rotation: BTreeMap::new(),
             out: VecDeque::new(),
+            alerts: VecDeque::new(),
             seq: 0,
             last: now,
             recheck_at: None,
@@ -89,6 +93,7 @@ impl Router {
     ) {
         self.touch(now);
         self.roster.replace(specialists, now.instant);
+        self.roster.set_policy(settings.wrap_up.clone());
         self.schedules = schedules;
         self.calendar = calendar;
         self.settings = settings;
@@ -259,6 +264,29 @@ impl Router {
         self.settle(now);
     }
 
+    /// The specialist gave a wrap-up code for their last call (after the
+    /// caller hung up, from the wrap-up menu on their phone, or later from
+    /// their page): the kind's rest applies from the end of that call, and
+    /// a crisis kind counts towards the automatic break. False for an
+    /// unknown specialist or kind. `None`: the menu ended without a code
+    /// (the specialist's own `wrap_up` applies).
+    pub fn wrap_up_coded(
+        &mut self,
+        specialist: &SpecialistId,
+        kind: Option<&str>,
+        now: Now,
+    ) -> bool {
+        self.touch(now);
+        let ok = match kind {
+            Some(kind) => self
+                .roster
+                .wrap_up_coded(specialist.as_str(), kind, now.instant),
+            None => self.roster.wrap_up_menu_over(specialist.as_str()),
+        };
+        self.settle(now);
+        ok
+    }
+
     /// A softphone's registrations changed (from the registrar). Returns
     /// false for an unknown specialist.
     pub fn registered(&mut self, id: &str, bindings: u32, now: Now) -> bool {
@@ -312,6 +340,12 @@ impl Router {
         self.out.pop_front()
     }
 
+    /// The next alert about a specialist (a long call, a cap reached), in
+    /// order. The driver logs it, counts it and shows it on the board.
+    pub fn poll_alert(&mut self) -> Option<Alert> {
+        self.alerts.pop_front()
+    }
+
     /// All pending actions, in order.
     pub fn drain_outputs(&mut self) -> Vec<Output> {
         self.out.drain(..).collect()
@@ -325,6 +359,9 @@ impl Router {
                 best = Some(t);
             }
         };
+        for t in self.roster.alert_times(self.last) {
+            take(t);
+        }
         let mut queued = false;
         for c in self.calls.values() {
             for l in &c.legs {
@@ -551,6 +588,10 @@ impl Router {
         let effect = self
             .roster
             .ring_ended(specialist.as_str(), result.into(), now.instant);
+        if result == RingResult::Answered {
+            let day = self.calendar.local_time(now.utc).date_naive();
+            self.roster.answered_on(specialist.as_str(), day);
+        }
         self.record(
             call,
             now,
@@ -675,6 +716,8 @@ impl Router {
     fn settle(&mut self, now: Now) {
         self.fire_due(now);
         self.dispatch(now);
+        self.roster.fire_alerts(now.instant);
+        self.alerts.extend(self.roster.take_alerts());
     }
 
     fn fire_due(&mut self, now: Now) {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::limits::WrapUpPolicy;
+
 /// Tunables of the queue and rings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterSettings {
@@ -24,6 +26,8 @@ pub struct RouterSettings {
     pub callback_digit: char,
     /// The key that leaves the queue for the emergency branch at any time.
     pub emergency_digit: Option<char>,
+    /// The wrap-up kinds and the limits that protect specialists.
+    pub wrap_up: WrapUpPolicy,
 }
 
 impl Default for RouterSettings {
@@ -37,6 +41,7 @@ impl Default for RouterSettings {
             recheck_every: Duration::from_secs(30),
             callback_digit: '1',
             emergency_digit: Some('0'),
+            wrap_up: WrapUpPolicy::default(),
         }
     }
 }
