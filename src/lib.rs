@@ -24,3 +24,4 @@ pub mod store;
 pub mod test_call;
 pub mod util;
 pub mod web;
+pub mod wrap_up;

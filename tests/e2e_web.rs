@@ -616,3 +616,193 @@ async fn the_centre_s_setup_and_the_reload_of_the_configuration() {
     assert_eq!(by("aliya").await.expect("audit"), 2);
     assert_eq!(by("dana").await.expect("audit"), 0);
 }
+
+/// What the test caller offers (PCMU, PCMA and RFC 4733 events).
+const OFFER: &str = "0 8 101";
+const RTPMAPS: &str = "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
+
+/// The kind of help of `specialist`'s last answered call: `None` while
+/// there is no such call, `Some(None)` while it has no kind.
+async fn last_kind(senim: &Senim, specialist: &str) -> Option<Option<String>> {
+    let pool = senim.db().await;
+    sqlx::query_scalar(
+        "SELECT c.wrap_up FROM call_routing r JOIN calls c ON c.id = r.call_id
+          WHERE r.step = 'ring-ended' AND r.result = 'answered' AND r.specialist = $1
+          ORDER BY r.at DESC LIMIT 1",
+    )
+    .bind(specialist)
+    .fetch_optional(&pool)
+    .await
+    .expect("the last call")
+}
+
+/// A specialist whose last call ended without a wrap-up code (she hung up
+/// first, so her phone had no menu) gives its kind on her page, in the
+/// page's language; the page confirms it and offers the form no more, a
+/// second kind is refused, the change is audited and the report by kind
+/// counts the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_specialist_gives_the_kind_of_her_last_call_on_her_page() {
+    let port = common::port_block();
+    let work = tempfile::tempdir().expect("tempdir");
+    let plan = work.path().join("plan.xml");
+    std::fs::copy(common::repo_root().join("dialplans/centre.xml"), &plan).expect("plan");
+    let config = format!(
+        "[hours.centre]\nalways = true\nholidays = \"open\"\n\n\
+         [dialplan]\nfile = \"{}\"\nwatch = false\n\n[routing]\naccept_timeout = \"4s\"\n\n\
+         [[specialist]]\nid = \"dana\"\nname = \"Dana\"\nskills = [\"legal\"]\nlanguages = [\"kk\"]\n\
+         uri = \"sip:dana@127.0.0.1:{port}\"\nwrap_up = \"1s\"\n\n{}\n{}\n",
+        plan.display(),
+        user("dana", "specialist", Some("dana")),
+        user("aida", "coordinator", None),
+    );
+    let senim = std::sync::Arc::new(Senim::start_with(Some(&config), &[]));
+    let base = format!("http://{}", senim.http);
+
+    // A routed call: Kazakh (1), legal help (1); Dana's SIPp phone accepts
+    // and hangs up first, so no wrap-up menu is played to her.
+    tokio::task::spawn_blocking({
+        let senim = senim.clone();
+        let dir = work.path().to_path_buf();
+        move || {
+            let mut phone = common::phone::Phone::start(
+                &dir,
+                "specialist_accept_then_hangup.xml",
+                port,
+                senim.sip,
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            let mut caller = common::caller::Caller::new(senim.sip);
+            let offer = caller.offer(OFFER, RTPMAPS);
+            caller.call(Some(&offer), None);
+            std::thread::sleep(Duration::from_millis(800));
+            assert_eq!(caller.press_info('1'), Some(200), "INFO 1");
+            std::thread::sleep(Duration::from_millis(800));
+            assert_eq!(caller.press_info('1'), Some(200), "INFO 1");
+            phone.assert_ok(Duration::from_secs(40), &senim);
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = caller.bye();
+        }
+    })
+    .await
+    .expect("the routed call");
+    let mut recorded = false;
+    for _ in 0..50 {
+        if last_kind(&senim, "dana").await == Some(None) {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recorded, "no uncoded call of Dana's: {}", senim.log());
+
+    // Dana's page asks for the kind, with the kinds' names in Russian.
+    let driver = Driver::start();
+    let d = driver.browser("ru").await;
+    sign_in(&d, &base, "dana").await;
+    assert!(
+        wait_for(&d, "#wrap-up", Duration::from_secs(5)).await,
+        "no wrap-up form: {}",
+        page_text(&d).await
+    );
+    assert_eq!(
+        text_of(&d, "#wrap-up-kind option[value='crisis-intervention']").await,
+        "Кризисное вмешательство"
+    );
+    assert!(page_text(&d)
+        .await
+        .contains("Вид помощи в последнем звонке"));
+    screenshot(&d, "specialist-wrap-up").await;
+    d.find(Locator::Css("#wrap-up-kind option[value='information']"))
+        .await
+        .expect("the kind")
+        .click()
+        .await
+        .expect("choose it");
+    d.find(Locator::Id("wrap-up-save"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("save");
+    assert!(
+        wait_for(&d, "p.notice", Duration::from_secs(5)).await,
+        "no confirmation: {}",
+        page_text(&d).await
+    );
+    assert!(text_of(&d, "p.notice").await.starts_with("Сохранено"));
+    assert!(
+        d.find(Locator::Id("wrap-up")).await.is_err(),
+        "the form is gone once the kind is given"
+    );
+    assert_eq!(
+        last_kind(&senim, "dana").await,
+        Some(Some("information".into()))
+    );
+
+    // A second kind is refused and the page says why; a form without its
+    // CSRF token is refused.
+    let csrf = d
+        .find(Locator::Css("form[action='/me/pause'] input[name='csrf']"))
+        .await
+        .expect("a form's token")
+        .attr("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    let cookie = format!("senim_session={}", session_cookie(&d).await);
+    let form = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let (code, _, body) = http_with(
+        senim.http,
+        "POST",
+        "/me/wrap-up",
+        &form,
+        &format!("csrf={csrf}&kind=referral"),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("вид помощи уже указан"), "{body}");
+    let (code, _, _) = http_with(senim.http, "POST", "/me/wrap-up", &form, "kind=referral");
+    assert_eq!(code, 403);
+    assert_eq!(
+        last_kind(&senim, "dana").await,
+        Some(Some("information".into()))
+    );
+    d.close().await.expect("close");
+
+    // Audited as the API's change is.
+    let pool = senim.db().await;
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE token_name = 'dana' AND action = 'wrap-up-call' AND target = 'dana'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("audit");
+    assert_eq!(audited, 1);
+
+    // The coordinator's report by kind counts the call.
+    let c = driver.browser("en").await;
+    sign_in(&c, &base, "aida").await;
+    c.goto(&format!("{base}/reports?by=kind"))
+        .await
+        .expect("reports");
+    assert!(wait_for(&c, "#report", Duration::from_secs(5)).await);
+    assert!(
+        page_text(&c).await.contains("information"),
+        "{}",
+        page_text(&c).await
+    );
+    let cookie = format!("senim_session={}", session_cookie(&c).await);
+    let (code, _, csv) = http_with(
+        senim.http,
+        "GET",
+        "/reports.csv?by=kind",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(code, 200, "{csv}");
+    assert!(csv.contains("\r\ninformation,1,"), "{csv}");
+    c.close().await.expect("close");
+}

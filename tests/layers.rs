@@ -72,6 +72,11 @@ const RULES: &[Rule] = &[
         why: "the follow-ups service is below HTTP and knows no transport",
     },
     Rule {
+        from: "src/wrap_up.rs",
+        to: &["src/http/", "src/web/", "src/driver/", "src/config.rs", "src/server.rs"],
+        why: "the wrap-up use-case is below the API and the pages and knows no transport",
+    },
+    Rule {
         from: "src/store/",
         to: &["src/http/", "src/call/", "src/driver/", "src/follow_ups.rs", "src/config.rs", "src/server.rs"],
         why: "the store is below everything; each module owns its config type",

@@ -42,6 +42,8 @@ pub enum ToRouter {
         kind: String,
         reply: oneshot::Sender<bool>,
     },
+    /// The ids of the wrap-up kinds in service, in menu order.
+    WrapUpKinds { reply: oneshot::Sender<Vec<String>> },
     /// The live status of every specialist.
     Snapshot {
         reply: oneshot::Sender<RosterSnapshot>,
@@ -142,6 +144,14 @@ impl RouterHandle {
             kind: kind.to_string(),
             reply,
         });
+        rx.await.ok()
+    }
+
+    /// The ids of the wrap-up kinds in service, in menu order (None while
+    /// stopping).
+    pub async fn wrap_up_kinds(&self) -> Option<Vec<String>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(ToRouter::WrapUpKinds { reply });
         rx.await.ok()
     }
 
@@ -304,6 +314,10 @@ fn handle(
                 now,
             );
             let _ = reply.send(ok);
+        }
+        ToRouter::WrapUpKinds { reply } => {
+            let kinds = router.roster().policy().kinds.iter();
+            let _ = reply.send(kinds.map(|k| k.id.clone()).collect());
         }
         ToRouter::QueueLengths { reply } => {
             let lengths = Skill::ALL

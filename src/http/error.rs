@@ -7,6 +7,7 @@ use axum::Json;
 
 use crate::follow_ups::FollowUpError;
 use crate::store::StoreError;
+use crate::wrap_up::WrapUpError;
 
 /// An error answer: a status and `{"error": "..."}`.
 #[derive(Debug, PartialEq, Eq)]
@@ -110,6 +111,27 @@ impl From<FollowUpError> for ApiError {
     }
 }
 
+impl From<WrapUpError> for ApiError {
+    fn from(e: WrapUpError) -> ApiError {
+        use WrapUpError as E;
+        let status = match &e {
+            E::NoSpecialist | E::NotTheirs => StatusCode::FORBIDDEN,
+            E::UnknownSpecialist => StatusCode::NOT_FOUND,
+            E::UnknownKind(_) => StatusCode::BAD_REQUEST,
+            E::NoCall | E::AlreadyGiven => StatusCode::CONFLICT,
+            E::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        match e {
+            E::Store(e) => ApiError::store(e),
+            e => ApiError {
+                status,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +154,27 @@ mod tests {
                 senim_call::kazakh_number::NumberRefusal::NotKazakh
             )),
             StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+
+    #[test]
+    fn wrap_up_errors_become_statuses() {
+        let status = |e: WrapUpError| ApiError::from(e).status;
+        assert_eq!(status(WrapUpError::NotTheirs), StatusCode::FORBIDDEN);
+        assert_eq!(status(WrapUpError::NoSpecialist), StatusCode::FORBIDDEN);
+        assert_eq!(
+            status(WrapUpError::UnknownSpecialist),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(WrapUpError::UnknownKind("tea".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(status(WrapUpError::NoCall), StatusCode::CONFLICT);
+        assert_eq!(status(WrapUpError::AlreadyGiven), StatusCode::CONFLICT);
+        assert_eq!(
+            status(WrapUpError::Stopping),
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 }

@@ -16,7 +16,9 @@ use serde::Serialize;
 use super::audit::write_audit;
 use super::auth::{Caller, Denied};
 use super::error::ApiError;
+use super::personal::requester;
 use super::state::HttpState;
+use crate::wrap_up::WrapUpError;
 
 #[derive(Serialize)]
 pub struct SpecialistView {
@@ -174,56 +176,22 @@ pub struct WrapUpBody {
 /// `POST /api/v1/specialists/{id}/wrap-up`: the kind of help given in the
 /// specialist's last call, when no code came from the phone (the
 /// specialist hung up first, or the menu timed out). Set once; the router
-/// applies the kind's rest and crisis count. Audited.
+/// applies the kind's rest and crisis count. Audited (`crate::wrap_up`).
 pub async fn api_wrap_up(
     State(state): State<Arc<HttpState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Json(body): Json<WrapUpBody>,
 ) -> Response {
-    if !caller.may_pause(&id) {
-        state.api.count_denied(Denied::Forbidden);
-        return ApiError::forbidden("a specialist may code only their own calls").into_response();
-    }
-    if state.calls.config().specialists.get(&id).is_none() {
-        return ApiError::not_found().into_response();
-    }
-    let kind = body.kind.trim().to_string();
-    let last = match crate::store::calls::last_call_of_specialist(&state.api.store, &id).await {
-        Ok(last) => last,
-        Err(e) => return ApiError::store(e).into_response(),
-    };
-    let call = match last {
-        None => return ApiError::conflict("no call of this specialist yet").into_response(),
-        Some((_, Some(_))) => {
-            return ApiError::conflict("the last call has its kind already").into_response()
+    let who = requester(&caller);
+    match crate::wrap_up::give(&state.calls, &state.api.store, &who, &id, &body.kind).await {
+        Ok(given) => Json(serde_json::json!({ "id": id, "call": given.call, "kind": given.kind }))
+            .into_response(),
+        Err(e) => {
+            if matches!(e, WrapUpError::NoSpecialist | WrapUpError::NotTheirs) {
+                state.api.count_denied(Denied::Forbidden);
+            }
+            ApiError::from(e).into_response()
         }
-        Some((call, None)) => call,
-    };
-    match state.calls.router.wrap_up(&id, &kind).await {
-        None => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "error": "stopping" })),
-            )
-                .into_response()
-        }
-        Some(false) => {
-            return ApiError::bad(format!("`{kind}` is not a wrap-up kind")).into_response()
-        }
-        Some(true) => {}
     }
-    match crate::store::calls::set_wrap_up(&state.api.store, &call, &kind).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return ApiError::conflict("the last call has its kind already").into_response()
-        }
-        Err(e) => return ApiError::store(e).into_response(),
-    }
-    let detail = serde_json::json!({ "call": call, "kind": kind });
-    if let Err(e) = write_audit(&state.api.store, &caller, "wrap-up-call", Some(&id), detail).await
-    {
-        tracing::error!(error = %e, "API: cannot write the audit log");
-    }
-    Json(serde_json::json!({ "id": id, "call": call, "kind": kind })).into_response()
 }

@@ -14,6 +14,7 @@ pub enum Handler {
     Me,
     MePause,
     MeResume,
+    MeWrapUp,
     FollowUp,
     Recording,
     Claim,
@@ -123,6 +124,13 @@ pub const PAGES: &[Page] = &[
         roles: SPECIALIST,
         nav: None,
         handler: Handler::MeResume,
+    },
+    Page {
+        method: "POST",
+        path: "/me/wrap-up",
+        roles: SPECIALIST,
+        nav: None,
+        handler: Handler::MeWrapUp,
     },
     Page {
         method: "GET",

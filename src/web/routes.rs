@@ -28,6 +28,7 @@ pub fn router(state: Arc<HttpState>) -> Router<Arc<HttpState>> {
             Handler::Me => on(filter, specialist::page),
             Handler::MePause => on(filter, specialist::pause),
             Handler::MeResume => on(filter, specialist::resume),
+            Handler::MeWrapUp => on(filter, specialist::wrap_up),
             Handler::FollowUp => on(filter, specialist::follow_up),
             Handler::Recording => on(filter, specialist::recording),
             Handler::Claim => on(filter, specialist::claim),

@@ -22,6 +22,8 @@ use crate::http::personal::requester;
 use crate::http::state::HttpState;
 use crate::store::follow_ups::{FollowUp, FollowUpFilter, RESULTS};
 use crate::util::time::now_ms;
+use crate::web::i18n::{catalogue, Catalogue};
+use crate::wrap_up::WrapUpError;
 
 /// A follow-up in a list, as the page shows it.
 pub struct Row {
@@ -65,6 +67,9 @@ struct MePage {
     state: String,
     open: Vec<Row>,
     mine: Vec<Row>,
+    /// The kinds of help to choose from (id, label) when the last call
+    /// has no kind yet.
+    wrap_up: Option<Vec<(String, String)>>,
     error: Option<&'static str>,
 }
 
@@ -121,6 +126,67 @@ pub async fn page(
 }
 
 async fn me_page(state: &HttpState, me: &SignedIn, error: Option<&'static str>) -> Response {
+    me_page_with(state, me, None, error).await
+}
+
+/// The catalogue key of a wrap-up error, as the page says it.
+fn wrap_up_error_key(e: &WrapUpError) -> &'static str {
+    match e {
+        WrapUpError::NoSpecialist | WrapUpError::NotTheirs | WrapUpError::UnknownSpecialist => {
+            "error.not_found"
+        }
+        WrapUpError::UnknownKind(_) => "error.bad_kind",
+        WrapUpError::NoCall => "error.no_call",
+        WrapUpError::AlreadyGiven => "error.kind_given",
+        WrapUpError::Stopping | WrapUpError::Store(_) => "error.general",
+    }
+}
+
+/// The label of a wrap-up kind in the page's language: its text under
+/// `help_kind`, else the id itself (a kind configured without a text).
+fn kind_label(t: &Catalogue, id: &str) -> String {
+    let key = format!("help_kind.{id}");
+    let text = t.get(&key);
+    if text == key {
+        id.to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The kinds to choose from, when the specialist's last call has none.
+async fn wrap_up_choices(
+    state: &HttpState,
+    me: &SignedIn,
+    own: &str,
+) -> Option<Vec<(String, String)>> {
+    match crate::wrap_up::uncoded_last_call(&state.api.store, own).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "the specialist's last call could not be read");
+            return None;
+        }
+    }
+    let kinds = crate::wrap_up::kinds(&state.calls).await.ok()?;
+    let t = catalogue(me.session.lang);
+    Some(
+        kinds
+            .into_iter()
+            .map(|id| {
+                let label = kind_label(t, &id);
+                (id, label)
+            })
+            .collect(),
+    )
+}
+
+async fn me_page_with(
+    state: &HttpState,
+    me: &SignedIn,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+) -> Response {
     let who = requester(&me.session.caller);
     let own = me.session.caller.specialist.clone().unwrap_or_default();
     let list = |status: &str| FollowUpFilter {
@@ -183,8 +249,9 @@ async fn me_page(state: &HttpState, me: &SignedIn, error: Option<&'static str>) 
             }
         }
     }
+    let wrap_up = wrap_up_choices(state, me, &own).await;
     let mut f = Frame::signed_in(me, "/me");
-    f.notice = None;
+    f.notice = notice;
     render(&MePage {
         f,
         today,
@@ -192,6 +259,7 @@ async fn me_page(state: &HttpState, me: &SignedIn, error: Option<&'static str>) 
         state: format!("state.{}", status.map_or("offline", |s| s.state)),
         open: open.iter().map(row).collect(),
         mine,
+        wrap_up,
         error,
     })
 }
@@ -224,6 +292,28 @@ async fn set_paused(state: &HttpState, me: &SignedIn, paused: bool) -> Response 
     match state.calls.router.set_paused(id, paused, reason).await {
         Some(true) => Redirect::to("/me").into_response(),
         _ => me_page(state, me, Some("error.general")).await,
+    }
+}
+
+/// The wrap-up form.
+#[derive(Deserialize)]
+pub struct WrapUpForm {
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// `POST /me/wrap-up`: the kind of help in the specialist's last call,
+/// when their phone gave none; the page again, with a confirmation.
+pub async fn wrap_up(
+    State(state): State<Arc<HttpState>>,
+    Extension(me): Extension<SignedIn>,
+    Form(form): Form<WrapUpForm>,
+) -> Response {
+    let who = requester(&me.session.caller);
+    let own = me.session.caller.specialist.clone().unwrap_or_default();
+    match crate::wrap_up::give(&state.calls, &state.api.store, &who, &own, &form.kind).await {
+        Ok(_) => me_page_with(&state, &me, Some("me.wrap_up_saved"), None).await,
+        Err(e) => me_page(&state, &me, Some(wrap_up_error_key(&e))).await,
     }
 }
 
@@ -435,7 +525,17 @@ pub async fn call_back(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::i18n::{catalogue, Lang};
+    use crate::web::i18n::Lang;
+
+    #[test]
+    fn a_kind_without_a_text_is_named_by_its_id() {
+        let t = catalogue(Lang::Ru);
+        assert_eq!(
+            kind_label(t, "crisis-intervention"),
+            "Кризисное вмешательство"
+        );
+        assert_eq!(kind_label(t, "legal-aid"), "legal-aid");
+    }
 
     /// The keys made from the domain's words have a text in every language.
     #[test]
@@ -487,6 +587,23 @@ mod tests {
         ];
         keys.extend(errors.iter().map(|e| error_key(e).to_string()));
         keys.push("error.general".into());
+        let wrap_up_errors = [
+            WrapUpError::UnknownKind("tea".into()),
+            WrapUpError::NoCall,
+            WrapUpError::AlreadyGiven,
+            WrapUpError::Stopping,
+        ];
+        keys.extend(
+            wrap_up_errors
+                .iter()
+                .map(|e| wrap_up_error_key(e).to_string()),
+        );
+        keys.push("me.wrap_up_saved".into());
+        keys.extend(
+            senim_routing::limits::default_kinds()
+                .iter()
+                .map(|k| format!("help_kind.{}", k.id)),
+        );
         for lang in Lang::ALL {
             let t = catalogue(lang);
             for k in &keys {
