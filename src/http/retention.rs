@@ -40,11 +40,12 @@ pub fn plausible_number(number: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
 }
 
-pub async fn erase_caller(
-    State(state): State<Arc<HttpState>>,
-    Extension(caller): Extension<Caller>,
+/// The keyed hash of the number in an erase or forget request, once the
+/// body reads and the number looks like a phone number.
+fn caller_hash(
+    state: &HttpState,
     body: Result<Json<EraseBody>, JsonRejection>,
-) -> Result<Json<EraseCounts>, ApiError> {
+) -> Result<String, ApiError> {
     let Json(body) =
         body.map_err(|e| ApiError::bad(format!("bad request body: {}", e.body_text())))?;
     if !plausible_number(&body.number) {
@@ -52,7 +53,15 @@ pub async fn erase_caller(
             "`number` must be a phone number (digits, optionally with +, spaces, dashes or brackets)",
         ));
     }
-    let hash = state.calls.hasher.hash(&body.number);
+    Ok(state.calls.hasher.hash(&body.number))
+}
+
+pub async fn erase_caller(
+    State(state): State<Arc<HttpState>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<EraseBody>, JsonRejection>,
+) -> Result<Json<EraseCounts>, ApiError> {
+    let hash = caller_hash(&state, body)?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let store = &state.api.store;
     let counts = retention::erase_caller(store, &hash, now_ms, &state.calls.voicemail_dir)
@@ -75,14 +84,7 @@ pub async fn forget_caller(
     Extension(caller): Extension<Caller>,
     body: Result<Json<EraseBody>, JsonRejection>,
 ) -> Result<Json<Forgotten>, ApiError> {
-    let Json(body) =
-        body.map_err(|e| ApiError::bad(format!("bad request body: {}", e.body_text())))?;
-    if !plausible_number(&body.number) {
-        return Err(ApiError::bad(
-            "`number` must be a phone number (digits, optionally with +, spaces, dashes or brackets)",
-        ));
-    }
-    let hash = state.calls.hasher.hash(&body.number);
+    let hash = caller_hash(&state, body)?;
     let forgotten = crate::store::memory::forget(&state.api.store, &hash)
         .await
         .map_err(unavailable)?;
