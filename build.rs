@@ -46,4 +46,5 @@ fn main() {
     println!("cargo:rerun-if-changed=dialplans/centre.xml");
     // sqlx::migrate! embeds the migrations: a new file must rebuild.
     println!("cargo:rerun-if-changed=migrations/sqlite");
+    println!("cargo:rerun-if-changed=migrations/postgres");
 }

@@ -1130,12 +1130,15 @@ impl Config {
                 ),
             );
         }
-        if !self.database.url.starts_with("sqlite:") {
+        let url = &self.database.url;
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !url.starts_with("sqlite:") && !postgres {
             bad(
                 "database.url",
                 format!(
-                    "{:?}: only sqlite: URLs are supported in this version",
-                    self.database.url
+                    "{:?}: give a sqlite: URL (one instance, the default) or a postgres:// URL \
+                     (several instances sharing one database)",
+                    crate::store::redact(url)
                 ),
             );
         }

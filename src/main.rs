@@ -423,7 +423,7 @@ fn keys_rotate(config: Option<&Path>) -> anyhow::Result<()> {
         let store = senim::store::Store::open(&cfg.database.url).await?;
         // Call record changes waiting in the spool may carry numbers sealed
         // with the old key: they are written first, or the rotation waits.
-        if let Some(path) = senim::store::spool::path_for(&cfg.database.url) {
+        if let Some(path) = senim::store::spool::path_for(&cfg.database.url, &settings.data_dir) {
             let max = cfg.database.spool_max_mb.saturating_mul(1024 * 1024);
             let mut spool = senim::store::spool::Spool::open(&path, max)?;
             if !spool.is_empty() {

@@ -202,9 +202,10 @@ fn warn_of_files_left_in_working_dir(settings: &Settings) {
 async fn recover_after_crash(
     store: &Store,
     database: &crate::config::DatabaseConfig,
+    data_dir: &std::path::Path,
     voicemail_dir: &std::path::Path,
 ) -> Result<Option<Spool>, StartError> {
-    let mut spool = match spool::path_for(&database.url) {
+    let mut spool = match spool::path_for(&database.url, data_dir) {
         Some(path) => Some(
             Spool::open(&path, database.spool_max_mb.saturating_mul(1024 * 1024))
                 .map_err(StoreError::from)?,
@@ -303,7 +304,8 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         crate::call::epoch_ms(),
     )
     .await?;
-    let spool = recover_after_crash(&store, &cfg.database, &voicemail_dir).await?;
+    let spool =
+        recover_after_crash(&store, &cfg.database, &settings.data_dir, &voicemail_dir).await?;
     let api_store = store.clone();
     // Personal data past its retention period goes at start and every `retention.every`.
     let retention = tokio::spawn(crate::store::retention::run(

@@ -282,7 +282,7 @@ async fn sigterm_after_a_finished_call_stops_without_waiting_for_old_transaction
 #[tokio::test(flavor = "multi_thread")]
 async fn database_locked_mid_call_loses_nothing() {
     use sqlx::Connection;
-    let senim = Senim::start(&[]);
+    let senim = Senim::start(&[common::ON_SQLITE]);
     let mut lock =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}", senim.db_path.display()))
             .await

@@ -205,11 +205,7 @@ async fn insert_request(senim: &Senim, id: &str, number: &str) {
     let sealed = senim::privacy::NumberSealer::new(&key)
         .expect("key")
         .seal(number);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", senim.db_path.display()))
-        .await
-        .expect("open db");
+    let pool = senim.db_rw().await;
     // Made now: a request from long ago would have its number purged by the
     // retention run that starts with Senim, racing this test.
     let now_ms = std::time::SystemTime::now()

@@ -110,7 +110,7 @@ fn a_message_cut_by_a_kill_is_there_after_the_restart_and_shows_as_cut() {
     let call_id: String = row[0].get("call_id");
     let path: String = row[0].get("path");
     let duration_ms: i64 = row[0].get("duration_ms");
-    assert!(row[0].get::<bool, _>("cut"));
+    assert_eq!(row[0].get::<i64, _>("cut"), 1);
     assert_eq!(row[0].get::<String, _>("ended_by"), "restart");
     assert!(
         (9_000..=10_600).contains(&duration_ms),

@@ -125,11 +125,7 @@ fn add_voicemail_of(senim: &Senim, call: &str, file: bool) -> String {
     let now = chrono::Utc::now().timestamp_millis();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("sqlite://{}", senim.db_path.display()))
-            .await
-            .unwrap();
+        let pool = senim.db_rw().await;
         sqlx::query(
             "INSERT INTO calls (id, sip_call_id, arrived_at, ended_at, transport, language, outcome)
              VALUES ($1, $1 || '@test', $2, $2, 'udp', 'ru', 'completed')",
@@ -380,11 +376,7 @@ fn add_callback_without_number(senim: &Senim, id: &str) {
     let now = chrono::Utc::now().timestamp_millis();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("sqlite://{}", senim.db_path.display()))
-            .await
-            .unwrap();
+        let pool = senim.db_rw().await;
         sqlx::query(
             "INSERT INTO follow_ups (id, kind, created_at, language, service, call_window,
                                      leave_message, say_centre_name)

@@ -40,7 +40,7 @@ fn call(senim: &Senim, from_user: &str, keys: &str) -> Caller {
     c
 }
 
-fn query<T>(senim: &Senim, f: impl AsyncFnOnce(sqlx::SqlitePool) -> T) -> T {
+fn query<T>(senim: &Senim, f: impl AsyncFnOnce(sqlx::AnyPool) -> T) -> T {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let pool = senim.db().await;

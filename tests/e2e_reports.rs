@@ -64,7 +64,7 @@ fn now_ms() -> i64 {
 }
 
 /// Run a query on Senim's database (read-only).
-fn query<T>(senim: &Senim, f: impl AsyncFnOnce(sqlx::SqlitePool) -> T) -> T {
+fn query<T>(senim: &Senim, f: impl AsyncFnOnce(sqlx::AnyPool) -> T) -> T {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let pool = senim.db().await;
@@ -371,11 +371,10 @@ fn the_report_counts_a_known_mix_of_calls() {
     assert_eq!(body, csv_text("service", &expected));
 
     // By language, after the callback is done 90 minutes after it was asked for.
-    let rw = format!("sqlite://{}", senim.db_path.display());
     tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(async {
-            let pool = sqlx::SqlitePool::connect(&rw).await.expect("open db");
+            let pool = senim.db_rw().await;
             sqlx::query("UPDATE follow_ups SET status = 'done', completed_at = $2 WHERE id = $1")
                 .bind(&follow_up.0)
                 .bind(follow_up.1 + 90 * 60_000)

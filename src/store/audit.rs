@@ -21,9 +21,9 @@ pub struct AuditEntry<'a> {
 /// Write an audit entry; returns its id.
 pub async fn write(store: &Store, e: &AuditEntry<'_>) -> Result<i64, StoreError> {
     let pool = store.pool();
-    let r = sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO audit_log (at, token_name, role, action, target, detail)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(e.at_ms)
     .bind(e.token_name)
@@ -31,9 +31,9 @@ pub async fn write(store: &Store, e: &AuditEntry<'_>) -> Result<i64, StoreError>
     .bind(e.action)
     .bind(e.target)
     .bind(e.detail.as_deref())
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(r.last_insert_rowid())
+    Ok(id)
 }
 
 /// Which audit entries to read (newest first).
@@ -82,8 +82,7 @@ mod tests {
     #[tokio::test]
     async fn entries_round_trip_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let s = crate::store::Store::open(&url).await.unwrap();
+        let s = crate::store::open_for_test(dir.path()).await;
         let db = &s;
         let id = write(
             db,

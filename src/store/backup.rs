@@ -17,6 +17,13 @@ pub struct Contents {
 
 /// Write a copy of the database to `to` (which must not exist).
 pub async fn copy_into(store: &Store, to: &Path) -> Result<(), StoreError> {
+    if store.dialect() != super::Dialect::Sqlite {
+        return Err(StoreError::Unsupported(
+            "senim backup copies a SQLite database; back up PostgreSQL with pg_dump \
+             (docs/scaling.md), and the keys and voice messages with senim backup's \
+             folder copy or your own",
+        ));
+    }
     let target = to.to_string_lossy().to_string();
     sqlx::query("VACUUM INTO $1")
         .bind(target)

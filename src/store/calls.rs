@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{sql, Dialect, Store, StoreError};
 
 /// Which calls to list. Times are epoch milliseconds; `from` is inclusive,
 /// `to` exclusive, both on the arrival time.
@@ -55,50 +55,50 @@ pub struct CallRow {
 
 /// The columns of a listed call, derived per call. Service: `calls.service`
 /// (set when the call is routed), else the first routing request's `service`, else the first step `enter route <service>`.
-/// (A macro, so that queries stay literal strings.)
-macro_rules! call_columns {
-    () => {
+fn call_columns(d: Dialect) -> String {
+    format!(
         "
     c.id, c.arrived_at, c.answered_at, c.ended_at, c.language, c.outcome, c.hangup_by,
     c.transport, c.codec, c.dtmf_mode, c.caller_hash, c.trunk, c.line,
     COALESCE(
         c.service,
-        (SELECT json_extract(r.detail, '$.service') FROM call_routing r
+        (SELECT {service} FROM call_routing r
           WHERE r.call_id = c.id AND r.step = 'requested' ORDER BY r.seq LIMIT 1),
         (SELECT substr(s.what, 13) FROM call_steps s
           WHERE s.call_id = c.id AND s.what LIKE 'enter route %' ORDER BY s.seq LIMIT 1)
     ) AS service,
     COALESCE(c.kept_wait_ms, (SELECT r.wait_ms FROM call_routing r
       WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1)) AS wait_ms,
-    COALESCE(c.kept_queue_wait_ms, (SELECT json_extract(r.detail, '$.queue_wait_ms') FROM call_routing r
+    COALESCE(c.kept_queue_wait_ms, (SELECT {queue_wait} FROM call_routing r
       WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1)) AS queue_wait_ms,
     COALESCE(c.kept_routing_result, (SELECT r.result FROM call_routing r
-      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1)) AS routing_result"
-    };
+      WHERE r.call_id = c.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1)) AS routing_result",
+        service = d.json_text("r.detail", "service"),
+        queue_wait = d.json_int("r.detail", "queue_wait_ms"),
+    )
 }
 
 /// Calls matching `filter`, newest first.
 pub async fn list_calls(store: &Store, filter: &CallFilter) -> Result<Vec<CallRow>, StoreError> {
     let pool = store.pool();
-    let sql = concat!(
-        "SELECT * FROM (SELECT ",
-        call_columns!(),
-        " FROM calls c
+    let text = format!(
+        "SELECT * FROM (SELECT {} FROM calls c
             WHERE ($1 IS NULL OR c.arrived_at >= $1)
               AND ($2 IS NULL OR c.arrived_at < $2)
               AND ($3 IS NULL OR c.language = $3)
               AND ($4 IS NULL OR c.outcome = $4)
               AND ($5 IS NULL OR c.arrived_at < $5 OR (c.arrived_at = $5 AND c.id < $6))
-         )
+         ) AS listed
          WHERE ($7 IS NULL OR service = $7)
          ORDER BY arrived_at DESC, id DESC
-         LIMIT $8"
+         LIMIT $8",
+        call_columns(store.dialect())
     );
     let (before_ms, before_id) = match &filter.before {
         Some((ms, id)) => (Some(*ms), Some(id.as_str())),
         None => (None, None),
     };
-    sqlx::query_as::<_, CallRow>(sql)
+    sqlx::query_as::<_, CallRow>(sql(text))
         .bind(filter.from_ms)
         .bind(filter.to_ms)
         .bind(filter.language.as_deref())
@@ -121,18 +121,17 @@ pub async fn calls_of_specialist(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<CallRow>, StoreError> {
-    let sql = concat!(
-        "SELECT ",
-        call_columns!(),
-        " FROM calls c
+    let text = format!(
+        "SELECT {} FROM calls c
             WHERE c.arrived_at >= $1 AND c.arrived_at < $2
               AND EXISTS (SELECT 1 FROM call_routing r
                           WHERE r.call_id = c.id AND r.step = 'ring-ended'
                             AND r.result = 'answered' AND r.specialist = $3)
          ORDER BY c.arrived_at DESC, c.id DESC
-         LIMIT 200"
+         LIMIT 200",
+        call_columns(store.dialect())
     );
-    sqlx::query_as::<_, CallRow>(sql)
+    sqlx::query_as::<_, CallRow>(sql(text))
         .bind(from_ms)
         .bind(to_ms)
         .bind(specialist)
@@ -172,8 +171,11 @@ pub async fn set_wrap_up(store: &Store, call: &str, kind: &str) -> Result<bool, 
 /// One call by its id.
 pub async fn call(store: &Store, id: &str) -> Result<Option<CallRow>, StoreError> {
     let pool = store.pool();
-    let sql = concat!("SELECT ", call_columns!(), " FROM calls c WHERE c.id = $1");
-    sqlx::query_as::<_, CallRow>(sql)
+    let text = format!(
+        "SELECT {} FROM calls c WHERE c.id = $1",
+        call_columns(store.dialect())
+    );
+    sqlx::query_as::<_, CallRow>(sql(text))
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -184,11 +186,11 @@ pub async fn call(store: &Store, id: &str) -> Result<Option<CallRow>, StoreError
 /// (Senim stopped while it was recorded; the audio up to then was kept);
 /// `None` without one.
 pub async fn voicemail_state(store: &Store, id: &str) -> Result<Option<String>, StoreError> {
-    let cut: Option<(bool,)> = sqlx::query_as("SELECT cut FROM voicemails WHERE call_id = $1")
+    let cut: Option<(i64,)> = sqlx::query_as("SELECT cut FROM voicemails WHERE call_id = $1")
         .bind(id)
         .fetch_optional(store.pool())
         .await?;
-    Ok(cut.map(|(cut,)| if cut { "cut" } else { "saved" }.to_string()))
+    Ok(cut.map(|(cut,)| if cut != 0 { "cut" } else { "saved" }.to_string()))
 }
 
 /// One entry of a call's timeline.
@@ -314,16 +316,15 @@ pub async fn timeline(store: &Store, id: &str) -> Result<Vec<TimelineEntry>, Sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::SqlitePool;
+    use sqlx::AnyPool;
 
     async fn store() -> (tempfile::TempDir, crate::store::Store) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let s = crate::store::Store::open(&url).await.unwrap();
+        let s = crate::store::open_for_test(dir.path()).await;
         (dir, s)
     }
 
-    async fn add_call(pool: &SqlitePool, id: &str, at: i64, language: &str, outcome: &str) {
+    async fn add_call(pool: &AnyPool, id: &str, at: i64, language: &str, outcome: &str) {
         sqlx::query(
             "INSERT INTO calls (id, sip_call_id, arrived_at, ended_at, caller_hash, language, transport, outcome)
              VALUES ($1, 'sip', $2, $2 + 1000, 'hash', $3, 'udp', $4)",
@@ -337,22 +338,25 @@ mod tests {
         .unwrap();
     }
 
-    async fn add_routing(pool: &SqlitePool, id: &str, seq: i64, at: i64, step: &str, detail: &str) {
+    async fn add_routing(pool: &AnyPool, id: &str, seq: i64, at: i64, step: &str, detail: &str) {
+        let json: serde_json::Value = serde_json::from_str(detail).unwrap();
         sqlx::query(
             "INSERT INTO call_routing (call_id, seq, at, step, result, wait_ms, detail)
-             VALUES ($1, $2, $3, $4, json_extract($5, '$.outcome'), json_extract($5, '$.waited_ms'), $5)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(seq)
         .bind(at)
         .bind(step)
+        .bind(json["outcome"].as_str())
+        .bind(json["waited_ms"].as_i64())
         .bind(detail)
         .execute(pool)
         .await
         .unwrap();
     }
 
-    async fn add_step(pool: &SqlitePool, id: &str, seq: i64, at: i64, node: &str, what: &str) {
+    async fn add_step(pool: &AnyPool, id: &str, seq: i64, at: i64, node: &str, what: &str) {
         sqlx::query(
             "INSERT INTO call_steps (call_id, seq, at, menu, what) VALUES ($1, $2, $3, $4, $5)",
         )

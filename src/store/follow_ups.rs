@@ -80,7 +80,7 @@ pub struct FollowUpFilter {
 
 /// A follow-up as the API shows it: never the number, never the path of
 /// the recording.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FollowUp {
     pub id: String,
     pub kind: String,
@@ -103,6 +103,31 @@ pub struct FollowUp {
     /// For a voicemail: cut short (Senim stopped while it was recorded; the
     /// audio up to then was kept).
     pub cut: Option<bool>,
+}
+
+impl sqlx::FromRow<'_, sqlx::any::AnyRow> for FollowUp {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(FollowUp {
+            id: row.try_get("id")?,
+            kind: row.try_get("kind")?,
+            created_at: row.try_get("created_at")?,
+            language: row.try_get("language")?,
+            service: row.try_get("service")?,
+            call_window: row.try_get("call_window")?,
+            leave_message: super::flag(row, "leave_message")?,
+            say_centre_name: super::flag(row, "say_centre_name")?,
+            status: row.try_get("status")?,
+            claimed_by: row.try_get("claimed_by")?,
+            claimed_at: row.try_get("claimed_at")?,
+            completed_at: row.try_get("completed_at")?,
+            result: row.try_get("result")?,
+            notes: row.try_get("notes")?,
+            call_id: row.try_get("call_id")?,
+            duration_ms: row.try_get("duration_ms")?,
+            cut: super::flag(row, "cut")?,
+        })
+    }
 }
 
 /// The personal data of a follow-up, read only for the detail view.
@@ -210,7 +235,8 @@ async fn update_if_unchanged(
 ) -> Result<Change, StoreError> {
     let sql = format!(
         "UPDATE follow_ups SET {set}
-          WHERE id = $1 AND status = $2 AND claimed_by IS $3 AND notes IS $4"
+          WHERE id = $1 AND status = $2 AND claimed_by IS NOT DISTINCT FROM $3
+            AND notes IS NOT DISTINCT FROM $4"
     );
     // `set` is one of the constant assignments of this module.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -472,16 +498,15 @@ pub async fn recent_callback_keys(
 mod tests {
     use super::*;
     use crate::store::Store;
-    use sqlx::SqlitePool;
+    use sqlx::AnyPool;
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("f.db").display());
-        let s = Store::open(&url).await.unwrap();
+        let s = crate::store::open_for_test(dir.path()).await;
         (dir, s)
     }
 
-    async fn add_callback(pool: &SqlitePool, id: &str, at: i64) {
+    async fn add_callback(pool: &AnyPool, id: &str, at: i64) {
         sqlx::query(
             "INSERT INTO follow_ups (id, kind, created_at, number_sealed, call_window,
                                      leave_message, say_centre_name, language, service)
@@ -494,7 +519,7 @@ mod tests {
         .unwrap();
     }
 
-    async fn add_voicemail(pool: &SqlitePool, call: &str, at: i64) {
+    async fn add_voicemail(pool: &AnyPool, call: &str, at: i64) {
         sqlx::query(
             "INSERT INTO calls (id, sip_call_id, arrived_at, transport, language)
              VALUES ($1, 'sip', $2, 'udp', 'ru')",

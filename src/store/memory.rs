@@ -51,8 +51,7 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("m.db").display());
-        let store = Store::open(&url).await.unwrap();
+        let store = crate::store::open_for_test(dir.path()).await;
         (dir, store)
     }
 

@@ -22,7 +22,8 @@ pub struct Interrupted {
 pub async fn close_interrupted(store: &Store, at: i64) -> Result<Interrupted, StoreError> {
     let pool = store.pool();
     let calls = sqlx::query(
-        "UPDATE calls SET ended_at = MAX($1, arrived_at), outcome = $2
+        "UPDATE calls SET ended_at = CASE WHEN arrived_at > $1 THEN arrived_at ELSE $1 END,
+                          outcome = $2
           WHERE ended_at IS NULL",
     )
     .bind(at)
@@ -31,7 +32,8 @@ pub async fn close_interrupted(store: &Store, at: i64) -> Result<Interrupted, St
     .await?
     .rows_affected();
     let callbacks = sqlx::query(
-        "UPDATE follow_up_calls SET ended_at = MAX($1, started_at), outcome = $2
+        "UPDATE follow_up_calls SET ended_at = CASE WHEN started_at > $1 THEN started_at ELSE $1 END,
+                                    outcome = $2
           WHERE outcome IS NULL",
     )
     .bind(at)
@@ -106,8 +108,7 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let tmp = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", tmp.path().join("t.db").display());
-        let store = Store::open(&url).await.unwrap();
+        let store = crate::store::open_for_test(tmp.path()).await;
         (tmp, store)
     }
 
@@ -184,13 +185,13 @@ mod tests {
                 .unwrap();
         }
         let pool = store.pool();
-        let v: (i64, bool, String) =
+        let v: (i64, i64, String) =
             sqlx::query_as("SELECT duration_ms, cut, ended_by FROM voicemails WHERE call_id = $1")
                 .bind(id)
                 .fetch_one(pool)
                 .await
                 .unwrap();
-        assert_eq!(v, (10_020, true, "restart".into()));
+        assert_eq!(v, (10_020, 1, "restart".into()));
         let f: (String,) = sqlx::query_as("SELECT kind FROM follow_ups WHERE call_id = $1")
             .bind(id)
             .fetch_one(pool)

@@ -16,7 +16,7 @@ use chrono_tz::Asia::Almaty;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{flag, sql, Dialect, Store, StoreError};
 
 /// Answered within this wait counts for the service level.
 pub const SERVICE_LEVEL_MS: i64 = 20_000;
@@ -204,29 +204,59 @@ struct CallbackFacts {
 /// one recorded on the call, else that of its first routing request. Once
 /// a call's timeline is removed (retention or erasure, see
 /// `store::retention`), the same facts come from its `kept_*` columns.
-const CALLS_SQL: &str = "
+fn calls_sql(d: Dialect) -> String {
+    // A fact kept on the call after its timeline went, else found in it.
+    let kept = |column: &str, exists: &str| {
+        format!("COALESCE(c.{column}, CASE WHEN EXISTS ({exists}) THEN 1 ELSE 0 END)")
+    };
+    format!(
+        "
 SELECT c.arrived_at, c.language, c.hangup_by, c.survey_score, c.wrap_up,
   COALESCE(c.service,
-    (SELECT json_extract(r.detail, '$.service') FROM call_routing r
+    (SELECT {service} FROM call_routing r
       WHERE r.call_id = c.id AND r.step = 'requested' ORDER BY r.seq LIMIT 1)) AS service,
-  COALESCE(c.kept_any_routing,
-    EXISTS (SELECT 1 FROM call_routing r WHERE r.call_id = c.id)) AS any_routing,
-  COALESCE(c.kept_routed, EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'requested')) AS routed,
-  COALESCE(c.kept_connected, EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'connected')) AS connected,
+  {any_routing} AS any_routing,
+  {routed} AS routed,
+  {connected} AS connected,
   COALESCE(c.kept_connected_wait_ms, (SELECT r.wait_ms FROM call_routing r
     WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'connected'
     ORDER BY r.seq LIMIT 1)) AS connected_wait_ms,
-  COALESCE(c.kept_abandoned_queue, EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'abandoned')) AS abandoned_queue,
-  COALESCE(c.kept_transferred, EXISTS (SELECT 1 FROM call_routing r
-           WHERE r.call_id = c.id AND r.step = 'transfer-ended'
-             AND r.result IN ('answered', 'handed-over'))) AS transferred,
-  COALESCE(c.kept_follow_up,
-    EXISTS (SELECT 1 FROM follow_ups f WHERE f.call_id = c.id)) AS follow_up
+  {abandoned} AS abandoned_queue,
+  {transferred} AS transferred,
+  {follow_up} AS follow_up
 FROM calls c
-WHERE c.arrived_at >= $1 AND c.arrived_at < $2";
+WHERE c.arrived_at >= $1 AND c.arrived_at < $2",
+        service = d.json_text("r.detail", "service"),
+        any_routing = kept(
+            "kept_any_routing",
+            "SELECT 1 FROM call_routing r WHERE r.call_id = c.id"
+        ),
+        routed = kept(
+            "kept_routed",
+            "SELECT 1 FROM call_routing r WHERE r.call_id = c.id AND r.step = 'requested'"
+        ),
+        connected = kept(
+            "kept_connected",
+            "SELECT 1 FROM call_routing r
+              WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'connected'"
+        ),
+        abandoned = kept(
+            "kept_abandoned_queue",
+            "SELECT 1 FROM call_routing r
+              WHERE r.call_id = c.id AND r.step = 'finished' AND r.result = 'abandoned'"
+        ),
+        transferred = kept(
+            "kept_transferred",
+            "SELECT 1 FROM call_routing r
+              WHERE r.call_id = c.id AND r.step = 'transfer-ended'
+                AND r.result IN ('answered', 'handed-over')"
+        ),
+        follow_up = kept(
+            "kept_follow_up",
+            "SELECT 1 FROM follow_ups f WHERE f.call_id = c.id"
+        ),
+    )
+}
 
 /// One line per callback request made in [from, to); language and service
 /// from the request, else from its call.
@@ -246,7 +276,7 @@ pub async fn report(
 ) -> Result<Report, ReportError> {
     let pool = store.pool();
     check_range(from_ms, to_ms)?;
-    let calls = sqlx::query(CALLS_SQL)
+    let calls = sqlx::query(sql(calls_sql(store.dialect())))
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(pool)
@@ -262,13 +292,13 @@ pub async fn report(
                 hangup_by_caller: r.try_get::<Option<String>, _>("hangup_by")?.as_deref()
                     == Some("caller"),
                 survey_score: r.try_get("survey_score")?,
-                any_routing: r.try_get("any_routing")?,
-                routed: r.try_get("routed")?,
-                connected: r.try_get("connected")?,
+                any_routing: flag(&r, "any_routing")?.unwrap_or(false),
+                routed: flag(&r, "routed")?.unwrap_or(false),
+                connected: flag(&r, "connected")?.unwrap_or(false),
                 connected_wait_ms: r.try_get("connected_wait_ms")?,
-                abandoned_queue: r.try_get("abandoned_queue")?,
-                transferred: r.try_get("transferred")?,
-                follow_up: r.try_get("follow_up")?,
+                abandoned_queue: flag(&r, "abandoned_queue")?.unwrap_or(false),
+                transferred: flag(&r, "transferred")?.unwrap_or(false),
+                follow_up: flag(&r, "follow_up")?.unwrap_or(false),
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()

@@ -36,9 +36,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{sql, Store, StoreError};
 
 use crate::util::duration::parse_duration;
 
@@ -276,12 +276,12 @@ pub async fn purge(
             .iter()
             .map(|r| Ok((r.try_get("call_id")?, r.try_get("path")?)))
             .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
-        let gone = delete_voicemails(pool, &found).await?;
+        let gone = delete_voicemails(store, &found).await?;
         counts.recordings += gone.deleted;
         counts.recording_files_missing += gone.missing;
         counts.recording_files_failed += gone.failed.len() as u64;
     }
-    let swept = sweep_voicemail_dir(pool, voicemail_dir, now_ms).await?;
+    let swept = sweep_voicemail_dir(store, voicemail_dir, now_ms).await?;
     counts.orphan_files = swept.orphans;
     counts.partial_files = swept.partials;
     counts.orphan_files_failed = swept.failed;
@@ -304,7 +304,7 @@ pub async fn purge(
             tracing::info!("retention: more call timelines to remove at the next run");
             break;
         }
-        let (calls, rows) = remove_timelines(pool, &ids, now_ms).await?;
+        let (calls, rows) = remove_timelines(store, &ids, now_ms).await?;
         counts.timelines += calls;
         counts.timeline_rows += rows;
     }
@@ -391,11 +391,7 @@ fn voicemail_file(name: &str) -> Option<VoicemailFile<'_>> {
 
 /// Delete the voicemail folder's files older than [`FILE_GRACE`] that no
 /// `voicemails` row names, and its partial files that old.
-async fn sweep_voicemail_dir(
-    pool: &SqlitePool,
-    dir: &Path,
-    now_ms: i64,
-) -> Result<Swept, sqlx::Error> {
+async fn sweep_voicemail_dir(store: &Store, dir: &Path, now_ms: i64) -> Result<Swept, sqlx::Error> {
     let mut swept = Swept::default();
     let mut entries = match tokio::fs::read_dir(dir).await {
         Ok(e) => e,
@@ -440,11 +436,12 @@ async fn sweep_voicemail_dir(
     for chunk in messages.chunks(BATCH) {
         let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
         let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        let known: HashSet<String> = sqlx::query_scalar(
-            "SELECT call_id FROM voicemails WHERE call_id IN (SELECT value FROM json_each($1))",
-        )
+        let known: HashSet<String> = sqlx::query_scalar(sql(format!(
+            "SELECT call_id FROM voicemails WHERE call_id IN ({})",
+            store.dialect().json_list("$1")
+        )))
         .bind(ids)
-        .fetch_all(pool)
+        .fetch_all(store.pool())
         .await?
         .into_iter()
         .collect();
@@ -505,68 +502,73 @@ where
 /// Call-ID, in one transaction. Returns (calls changed, timeline rows
 /// deleted).
 async fn remove_timelines(
-    pool: &SqlitePool,
+    store: &Store,
     ids: &[String],
     now_ms: i64,
 ) -> Result<(u64, u64), sqlx::Error> {
     let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    let mut tx = pool.begin().await?;
+    let d = store.dialect();
+    let mut tx = store.pool().begin().await?;
+    let list = d.json_list("$1");
     // The same definitions as `store::reports` (CALLS_SQL) and
     // `store::calls` (call_columns!), which read these columns once set.
-    let calls = sqlx::query(
+    let calls = sqlx::query(sql(format!(
         "UPDATE calls SET
            service = COALESCE(service,
-             (SELECT json_extract(r.detail, '$.service') FROM call_routing r
+             (SELECT {service} FROM call_routing r
                WHERE r.call_id = calls.id AND r.step = 'requested' ORDER BY r.seq LIMIT 1)),
-           kept_any_routing = EXISTS (SELECT 1 FROM call_routing r WHERE r.call_id = calls.id),
-           kept_routed = EXISTS (SELECT 1 FROM call_routing r
-             WHERE r.call_id = calls.id AND r.step = 'requested'),
-           kept_connected = EXISTS (SELECT 1 FROM call_routing r
-             WHERE r.call_id = calls.id AND r.step = 'finished' AND r.result = 'connected'),
+           kept_any_routing = CASE WHEN EXISTS (SELECT 1 FROM call_routing r
+             WHERE r.call_id = calls.id) THEN 1 ELSE 0 END,
+           kept_routed = CASE WHEN EXISTS (SELECT 1 FROM call_routing r
+             WHERE r.call_id = calls.id AND r.step = 'requested') THEN 1 ELSE 0 END,
+           kept_connected = CASE WHEN EXISTS (SELECT 1 FROM call_routing r
+             WHERE r.call_id = calls.id AND r.step = 'finished' AND r.result = 'connected')
+             THEN 1 ELSE 0 END,
            kept_connected_wait_ms = (SELECT r.wait_ms FROM call_routing r
              WHERE r.call_id = calls.id AND r.step = 'finished' AND r.result = 'connected'
              ORDER BY r.seq LIMIT 1),
-           kept_abandoned_queue = EXISTS (SELECT 1 FROM call_routing r
-             WHERE r.call_id = calls.id AND r.step = 'finished' AND r.result = 'abandoned'),
-           kept_transferred = EXISTS (SELECT 1 FROM call_routing r
+           kept_abandoned_queue = CASE WHEN EXISTS (SELECT 1 FROM call_routing r
+             WHERE r.call_id = calls.id AND r.step = 'finished' AND r.result = 'abandoned')
+             THEN 1 ELSE 0 END,
+           kept_transferred = CASE WHEN EXISTS (SELECT 1 FROM call_routing r
              WHERE r.call_id = calls.id AND r.step = 'transfer-ended'
-               AND r.result IN ('answered', 'handed-over')),
-           kept_follow_up = EXISTS (SELECT 1 FROM follow_ups f WHERE f.call_id = calls.id),
+               AND r.result IN ('answered', 'handed-over')) THEN 1 ELSE 0 END,
+           kept_follow_up = CASE WHEN EXISTS (SELECT 1 FROM follow_ups f
+             WHERE f.call_id = calls.id) THEN 1 ELSE 0 END,
            kept_wait_ms = (SELECT r.wait_ms FROM call_routing r
              WHERE r.call_id = calls.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1),
-           kept_queue_wait_ms = (SELECT json_extract(r.detail, '$.queue_wait_ms') FROM call_routing r
+           kept_queue_wait_ms = (SELECT {queue_wait} FROM call_routing r
              WHERE r.call_id = calls.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1),
            kept_routing_result = (SELECT r.result FROM call_routing r
              WHERE r.call_id = calls.id AND r.step = 'finished' ORDER BY r.seq DESC LIMIT 1),
            timeline_removed_at = $2
-         WHERE id IN (SELECT value FROM json_each($1)) AND timeline_removed_at IS NULL",
-    )
+         WHERE id IN ({list}) AND timeline_removed_at IS NULL",
+        service = d.json_text("r.detail", "service"),
+        queue_wait = d.json_int("r.detail", "queue_wait_ms"),
+    )))
     .bind(&ids)
     .bind(now_ms)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query(
-        // The SIP Call-ID is emptied, not hashed: with the provider's records
-        // it would name the caller again, and nothing reads it once the
-        // timeline is gone (the column is NOT NULL, hence '').
-        "UPDATE calls SET caller_hash = NULL, sip_call_id = ''
-          WHERE id IN (SELECT value FROM json_each($1))",
-    )
+    // The SIP Call-ID is emptied, not hashed: with the provider's records
+    // it would name the caller again, and nothing reads it once the
+    // timeline is gone (the column is NOT NULL, hence '').
+    sqlx::query(sql(format!(
+        "UPDATE calls SET caller_hash = NULL, sip_call_id = '' WHERE id IN ({list})"
+    )))
     .bind(&ids)
     .execute(&mut *tx)
     .await?;
     let mut rows = 0;
-    for sql in [
-        "DELETE FROM call_digits WHERE call_id IN (SELECT value FROM json_each($1))",
-        "DELETE FROM call_steps WHERE call_id IN (SELECT value FROM json_each($1))",
-        "DELETE FROM call_routing WHERE call_id IN (SELECT value FROM json_each($1))",
-    ] {
-        rows += sqlx::query(sql)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    for table in ["call_digits", "call_steps", "call_routing"] {
+        rows += sqlx::query(sql(format!(
+            "DELETE FROM {table} WHERE call_id IN ({list})"
+        )))
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     }
     tx.commit().await?;
     Ok((calls, rows))
@@ -583,10 +585,7 @@ struct Gone {
 /// Delete the WAV files of `(call id, path)`, then the rows of those whose
 /// file is gone (deleted now or already missing). A file that cannot be
 /// deleted is logged and its row kept, to be tried again.
-async fn delete_voicemails(
-    pool: &SqlitePool,
-    found: &[(String, String)],
-) -> Result<Gone, sqlx::Error> {
+async fn delete_voicemails(store: &Store, found: &[(String, String)]) -> Result<Gone, sqlx::Error> {
     let mut gone = Gone::default();
     let mut ids = Vec::with_capacity(found.len());
     for (call, path) in found {
@@ -609,11 +608,12 @@ async fn delete_voicemails(
     }
     if !ids.is_empty() {
         let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        gone.deleted = sqlx::query(
-            "DELETE FROM voicemails WHERE call_id IN (SELECT value FROM json_each($1))",
-        )
+        gone.deleted = sqlx::query(sql(format!(
+            "DELETE FROM voicemails WHERE call_id IN ({})",
+            store.dialect().json_list("$1")
+        )))
         .bind(ids)
-        .execute(pool)
+        .execute(store.pool())
         .await?
         .rows_affected();
     }
@@ -647,29 +647,31 @@ pub async fn erase_caller(
     .bind(caller_hash)
     .fetch_all(pool)
     .await?;
-    let mut counts = erase_calls(pool, &calls, now_ms, voicemail_dir).await?;
+    let mut counts = erase_calls(store, &calls, now_ms, voicemail_dir).await?;
     let kept = kept_calls(&counts);
-    counts.follow_ups = sqlx::query(
+    counts.follow_ups = sqlx::query(sql(format!(
         "DELETE FROM follow_ups WHERE caller_hash = $1
-           AND (call_id IS NULL OR call_id NOT IN (SELECT value FROM json_each($2)))",
-    )
+           AND (call_id IS NULL OR call_id NOT IN ({}))",
+        store.dialect().json_list("$2")
+    )))
     .bind(caller_hash)
     .bind(kept)
     .execute(pool)
     .await?
     .rows_affected();
-    counts.remembered = forget_callers(pool, &[caller_hash.to_string()]).await?;
+    counts.remembered = forget_callers(store, &[caller_hash.to_string()]).await?;
     finish_erasure(store, counts).await
 }
 
 /// Forget these callers (by keyed hash) if they were remembered.
-async fn forget_callers(pool: &SqlitePool, hashes: &[String]) -> Result<u64, sqlx::Error> {
+async fn forget_callers(store: &Store, hashes: &[String]) -> Result<u64, sqlx::Error> {
     let hashes = serde_json::to_string(hashes).unwrap_or_else(|_| "[]".into());
-    Ok(sqlx::query(
-        "DELETE FROM remembered_callers WHERE caller_hash IN (SELECT value FROM json_each($1))",
-    )
+    Ok(sqlx::query(sql(format!(
+        "DELETE FROM remembered_callers WHERE caller_hash IN ({})",
+        store.dialect().json_list("$1")
+    )))
     .bind(hashes)
-    .execute(pool)
+    .execute(store.pool())
     .await?
     .rows_affected())
 }
@@ -705,8 +707,8 @@ pub async fn erase_follow_up(
     .bind(&call)
     .fetch_all(pool)
     .await?;
-    let mut counts = erase_calls(pool, &calls, now_ms, voicemail_dir).await?;
-    counts.remembered = forget_callers(pool, &hashes).await?;
+    let mut counts = erase_calls(store, &calls, now_ms, voicemail_dir).await?;
+    counts.remembered = forget_callers(store, &hashes).await?;
     if counts.not_deleted.is_empty() {
         counts.follow_ups = sqlx::query(
             "DELETE FROM follow_ups WHERE id = $1 OR (call_id IS NOT NULL AND call_id = $2)",
@@ -744,7 +746,7 @@ async fn finish_erasure(store: &Store, mut counts: EraseCounts) -> Result<EraseC
 /// `calls`, leaving out (and listing) the calls whose files could not all
 /// be deleted. The follow-ups are the caller's business.
 async fn erase_calls(
-    pool: &SqlitePool,
+    store: &Store,
     calls: &[String],
     now_ms: i64,
     voicemail_dir: &Path,
@@ -752,17 +754,18 @@ async fn erase_calls(
     let mut counts = EraseCounts::default();
     for chunk in calls.chunks(BATCH) {
         let ids = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
-        let rows = sqlx::query(
-            "SELECT call_id, path FROM voicemails WHERE call_id IN (SELECT value FROM json_each($1))",
-        )
+        let rows = sqlx::query(sql(format!(
+            "SELECT call_id, path FROM voicemails WHERE call_id IN ({})",
+            store.dialect().json_list("$1")
+        )))
         .bind(&ids)
-        .fetch_all(pool)
+        .fetch_all(store.pool())
         .await?;
         let found = rows
             .iter()
             .map(|r| Ok((r.try_get("call_id")?, r.try_get("path")?)))
             .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
-        let gone = delete_voicemails(pool, &found).await?;
+        let gone = delete_voicemails(store, &found).await?;
         counts.voicemails += gone.deleted;
         counts.voicemail_files_failed += gone.failed.len() as u64;
         counts.not_deleted.extend(gone.failed);
@@ -794,7 +797,7 @@ async fn erase_calls(
             .filter(|c| !counts.not_deleted.iter().any(|n| &n.call_id == *c))
             .cloned()
             .collect();
-        let (_, rows) = remove_timelines(pool, &done, now_ms).await?;
+        let (_, rows) = remove_timelines(store, &done, now_ms).await?;
         counts.calls += done.len() as u64;
         counts.timeline_rows += rows;
     }

@@ -277,8 +277,13 @@ impl Spool {
 }
 
 /// The spool's path for a database URL (`sqlite://path?opts`): the database
-/// file's path with `.spool` added. `None` for an in-memory database.
-pub fn path_for(url: &str) -> Option<PathBuf> {
+/// file's path with `.spool` added. `None` for an in-memory database. For
+/// PostgreSQL, which is on another machine or may be, the spool is
+/// `records.spool` in this instance's data folder.
+pub fn path_for(url: &str, data_dir: &std::path::Path) -> Option<PathBuf> {
+    if super::Dialect::of(url) == super::Dialect::Postgres {
+        return Some(data_dir.join("records.spool"));
+    }
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -401,13 +406,17 @@ mod tests {
     #[test]
     fn the_spool_lies_next_to_the_database() {
         assert_eq!(
-            path_for("sqlite:///var/lib/senim/senim.db?mode=rwc"),
+            path_for("sqlite:///var/lib/senim/senim.db?mode=rwc", Path::new("/d")),
             Some(PathBuf::from("/var/lib/senim/senim.db.spool"))
         );
         assert_eq!(
-            path_for("sqlite://senim.db"),
+            path_for("sqlite://senim.db", Path::new("/d")),
             Some(PathBuf::from("senim.db.spool"))
         );
-        assert_eq!(path_for("sqlite::memory:"), None);
+        assert_eq!(path_for("sqlite::memory:", Path::new("/d")), None);
+        assert_eq!(
+            path_for("postgres://senim@db.example/senim", Path::new("/d")),
+            Some(PathBuf::from("/d/records.spool"))
+        );
     }
 }

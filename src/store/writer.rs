@@ -477,7 +477,7 @@ impl Store {
                 .bind(path)
                 .bind(duration_ms)
                 .bind(ended_by)
-                .bind(cut)
+                .bind(i64::from(*cut))
                 .execute(self.pool())
                 .await?;
                 // A message is a follow-up for the specialists too (idempotent:
@@ -551,8 +551,8 @@ impl Store {
                 .bind(number_sealed)
                 .bind(number_source)
                 .bind(window)
-                .bind(leave_message)
-                .bind(say_centre_name)
+                .bind(i64::from(*leave_message))
+                .bind(i64::from(*say_centre_name))
                 .bind(language)
                 .bind(service)
                 .execute(self.pool())
@@ -634,7 +634,8 @@ impl Store {
             } => {
                 // Only a caller who is remembered (consent given, not forgotten).
                 sqlx::query(
-                    "UPDATE remembered_callers SET last_seen_at = MAX(last_seen_at, $2),
+                    "UPDATE remembered_callers
+                       SET last_seen_at = CASE WHEN last_seen_at > $2 THEN last_seen_at ELSE $2 END,
                        specialist = COALESCE($3, specialist),
                        service = CASE WHEN $3 IS NULL THEN service ELSE $4 END
                      WHERE caller_hash = $1",

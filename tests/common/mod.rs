@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::SqlitePoolOptions;
-use sqlx::{Row, SqlitePool};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
 
 /// Blocks of ports handed to each test so parallel tests never collide.
 static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
@@ -131,6 +131,10 @@ pub struct Senim {
     pub tls: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub db_path: PathBuf,
+    /// The database Senim writes: `sqlite://<db_path>`, or a PostgreSQL
+    /// database of its own when the suite runs on PostgreSQL
+    /// (`SENIM_TEST_POSTGRES`, see [`test_database_url`]).
+    pub db_url: String,
     pub rtp_base: u16,
     log: PathBuf,
     /// How it was started, for `restart`.
@@ -167,7 +171,11 @@ impl Senim {
         let _ = self.child.wait();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
         let config = self.config.take();
-        let env = std::mem::take(&mut self.env);
+        let mut env = std::mem::take(&mut self.env);
+        // The same database again.
+        if !env.iter().any(|(k, _)| k == "SENIM_DATABASE_URL") {
+            env.push(("SENIM_DATABASE_URL".into(), self.db_url.clone()));
+        }
         Self::start_in(Some(dir), config.as_deref(), env)
     }
 
@@ -200,6 +208,14 @@ impl Senim {
     ) -> Result<Senim, (tempfile::TempDir, String)> {
         let base = port_block();
         let db_path = dir.path().join("senim.db");
+        // A test of SQLite's own behaviour asks for it with `ON_SQLITE`.
+        let db_url = match extra_env.iter().find(|(k, _)| k == "SENIM_DATABASE_URL") {
+            Some((_, url)) => url.clone(),
+            None if extra_env.iter().any(|(k, _)| k == ON_SQLITE.0) => {
+                format!("sqlite://{}", db_path.display())
+            }
+            None => test_database_url(&db_path),
+        };
         let log = new_log_path();
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
@@ -215,10 +231,7 @@ impl Senim {
         cmd.current_dir(dir.path())
             .env("SENIM_SIP_LISTEN", format!("127.0.0.1:{}", base))
             .env("SENIM_HTTP_LISTEN", "127.0.0.1:0")
-            .env(
-                "SENIM_DATABASE_URL",
-                format!("sqlite://{}", db_path.display()),
-            )
+            .env("SENIM_DATABASE_URL", &db_url)
             .env("SENIM_DATA_DIR", dir.path())
             .env("SENIM_RTP_PORTS", format!("{}-{}", base + 50, base + 99))
             .env("RUST_LOG", "senim=debug,info")
@@ -267,6 +280,7 @@ impl Senim {
             tls,
             dir,
             db_path,
+            db_url,
             rtp_base: base,
             log,
             config: config.map(str::to_string),
@@ -301,12 +315,19 @@ impl Senim {
         }
     }
 
-    pub async fn db(&self) -> SqlitePool {
-        SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("sqlite://{}?mode=ro", self.db_path.display()))
-            .await
-            .expect("open db")
+    /// Senim's database, to read (SQLite: read-only).
+    pub async fn db(&self) -> AnyPool {
+        let url = if self.db_url.starts_with("sqlite:") {
+            format!("{}?mode=ro", self.db_url)
+        } else {
+            self.db_url.clone()
+        };
+        connect_any(&url).await
+    }
+
+    /// Senim's database, to write (a test that prepares rows).
+    pub async fn db_rw(&self) -> AnyPool {
+        connect_any(&self.db_url).await
     }
 
     /// Wait until `n` calls have ended and return their records, oldest first.
@@ -679,4 +700,54 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let _ = s.read_to_string(&mut out);
     let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, out)
+}
+
+/// A pool on a database URL of either engine.
+pub async fn connect_any(url: &str) -> AnyPool {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+/// Give this in a test's environment to run its Senim on SQLite even when
+/// the suite runs on PostgreSQL (a test of SQLite's own locks or files).
+pub const ON_SQLITE: (&str, &str) = ("SENIM_TEST_ON_SQLITE", "1");
+
+/// Whether the suite runs on PostgreSQL: `SENIM_TEST_POSTGRES` names a
+/// server (scripts/test starts a throwaway one with scripts/postgres).
+pub fn on_postgres() -> bool {
+    std::env::var("SENIM_TEST_POSTGRES").is_ok_and(|s| !s.is_empty())
+}
+
+/// The database for a new Senim: SQLite at `db_path`, or a new database
+/// of its own on the PostgreSQL server `SENIM_TEST_POSTGRES` names.
+pub fn test_database_url(db_path: &Path) -> String {
+    match std::env::var("SENIM_TEST_POSTGRES") {
+        Ok(server) if !server.is_empty() => new_postgres_database(&server),
+        _ => format!("sqlite://{}", db_path.display()),
+    }
+}
+
+/// Create an empty database on a PostgreSQL server (with `psql`) and
+/// return its URL.
+pub fn new_postgres_database(server: &str) -> String {
+    let name = format!("senim_e2e_{}", uuid::Uuid::new_v4().simple());
+    let out = Command::new("psql")
+        .arg(server)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "create a test database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match server.rfind('/') {
+        Some(i) => format!("{}/{name}", &server[..i]),
+        None => panic!("SENIM_TEST_POSTGRES {server:?} names no database"),
+    }
 }

@@ -3,7 +3,7 @@
 //! follow-ups; every metric and the CSV checked exactly.
 
 use chrono::{FixedOffset, TimeZone};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::*;
 use crate::store::Store;
@@ -30,12 +30,11 @@ struct Db {
 impl Db {
     async fn open() -> Db {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("reports.db").display());
-        let store = Store::open(&url).await.expect("open and migrate");
+        let store = crate::store::open_for_test(dir.path()).await;
         Db { _dir: dir, store }
     }
 
-    fn pool(&self) -> &SqlitePool {
+    fn pool(&self) -> &AnyPool {
         self.store.pool()
     }
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use super::*;
 use crate::privacy::CallerHasher;
@@ -24,12 +24,11 @@ struct Db {
 impl Db {
     async fn open() -> Db {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("retention.db").display());
-        let store = Store::open(&url).await.expect("open and migrate");
+        let store = crate::store::open_for_test(dir.path()).await;
         Db { dir, store }
     }
 
-    fn pool(&self) -> &SqlitePool {
+    fn pool(&self) -> &AnyPool {
         self.store.pool()
     }
 
