@@ -462,6 +462,10 @@ pub struct DatabaseConfig {
     /// Size limit of the spool of call record changes kept while the
     /// database refuses writes (`<database file>.spool`), in MiB.
     pub spool_max_mb: u64,
+    /// This instance's name among the instances that share one PostgreSQL
+    /// database (letters, digits, `.`, `_`, `-`; at most 63). Empty: the
+    /// machine's host name.
+    pub instance: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -534,6 +538,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: String::new(),
             spool_max_mb: 64,
+            instance: String::new(),
         }
     }
 }
@@ -983,6 +988,7 @@ impl Config {
                 "SENIM_HTTP_TLS_CERT" => self.http.tls_cert = Some(PathBuf::from(value)),
                 "SENIM_HTTP_TLS_KEY" => self.http.tls_key = Some(PathBuf::from(value)),
                 "SENIM_DATABASE_URL" => self.database.url = value,
+                "SENIM_DATABASE_INSTANCE" => self.database.instance = value,
                 "SENIM_RTP_PORTS" => self.media.rtp_ports = value,
                 "SENIM_MEDIA_PUBLIC_IP" => {
                     self.media.public_ip = Some(
@@ -1139,6 +1145,20 @@ impl Config {
                     "{:?}: give a sqlite: URL (one instance, the default) or a postgres:// URL \
                      (several instances sharing one database)",
                     crate::store::redact(url)
+                ),
+            );
+        }
+        let instance = &self.database.instance;
+        if instance.len() > 63
+            || !instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            bad(
+                "database.instance",
+                format!(
+                    "{instance:?}: an instance name is letters, digits, '.', '_' and '-', \
+                     at most 63 of them"
                 ),
             );
         }
@@ -1419,6 +1439,7 @@ fn env_key(var: &str) -> Option<&'static str> {
         "SENIM_HTTP_TLS_CERT" => "http.tls_cert",
         "SENIM_HTTP_TLS_KEY" => "http.tls_key",
         "SENIM_DATABASE_URL" => "database.url",
+        "SENIM_DATABASE_INSTANCE" => "database.instance",
         "SENIM_RTP_PORTS" => "media.rtp_ports",
         "SENIM_MEDIA_PUBLIC_IP" => "media.public_ip",
         "SENIM_MEDIA_IP" => "media.ip",

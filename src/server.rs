@@ -194,6 +194,24 @@ fn warn_of_files_left_in_working_dir(settings: &Settings) {
     }
 }
 
+/// This instance's name: `[database] instance`, else the machine's host
+/// name, else `senim`.
+fn instance_name(database: &crate::config::DatabaseConfig) -> String {
+    if !database.instance.is_empty() {
+        return database.instance.clone();
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 63
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+        .unwrap_or_else(|| crate::store::DEFAULT_INSTANCE.to_string())
+}
+
 /// What a crash, kill or power loss left, put right before calls are taken:
 /// the spool's call record changes are replayed (those the database still
 /// refuses wait for the writer), partial voice messages are completed and
@@ -253,6 +271,8 @@ async fn recover_after_crash(
             tracing::error!(error = %e, "voicemail: partial messages could not be looked for")
         }
     }
+    // Claims this instance held before it stopped are no longer true.
+    crate::store::instances::leave(store).await?;
     let closed = recovery::close_interrupted(store, crate::call::epoch_ms()).await?;
     if closed.calls > 0 || closed.callbacks > 0 {
         tracing::warn!(
@@ -296,7 +316,10 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     // the database file's mode).
     crate::util::private_files::make_private(&private_paths(&settings))
         .map_err(StartError::Private)?;
-    let store = Store::open(&cfg.database.url).await?;
+    let store = Store::open(&cfg.database.url)
+        .await?
+        .for_instance(&instance_name(&cfg.database));
+    let shared = (store.dialect() == crate::store::Dialect::Postgres).then(|| store.clone());
     let crate::keys::Keys { hasher, sealer } = crate::keys::open(
         &store,
         &cfg.privacy,
@@ -381,7 +404,15 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         cfg.hours.clone(),
         data.calendar.clone(),
         router_settings,
+        shared.clone(),
     );
+    let cluster = shared.map(|store| {
+        tracing::info!(
+            instance = store.instance(),
+            "sharing the database with other instances"
+        );
+        crate::driver::cluster::join(store, cfg.database.url.clone(), router.clone())
+    });
     let outbound = senim_call::config::Outbound {
         display: cfg.centre.name.clone(),
         user: cfg
@@ -638,6 +669,9 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         .is_err()
     {
         tracing::warn!("call record writer did not finish in time");
+    }
+    if let Some(c) = cluster {
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.leave()).await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -1,6 +1,7 @@
 //! The thin I/O layer: sockets, threads and timers around the sans-IO cores.
 
 pub mod admission;
+pub mod cluster;
 pub mod media;
 pub mod messages;
 pub mod refusal_log;

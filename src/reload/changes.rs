@@ -86,6 +86,10 @@ fn restart(old: &Settings, new: &Settings) -> Vec<String> {
             a.database.spool_max_mb != b.database.spool_max_mb,
         ),
         (
+            "database.instance",
+            a.database.instance != b.database.instance,
+        ),
+        (
             "privacy.caller_hash_key",
             a.privacy.caller_hash_key != b.privacy.caller_hash_key,
         ),

@@ -432,8 +432,8 @@ pub async fn begin_call(
 ) -> Result<bool, StoreError> {
     let pool = store.pool();
     let done = sqlx::query(
-        "INSERT INTO follow_up_calls (id, follow_up_id, specialist, started_at)
-         SELECT $1, $2, $3, $4
+        "INSERT INTO follow_up_calls (id, follow_up_id, specialist, started_at, instance)
+         SELECT $1, $2, $3, $4, $6
           WHERE NOT EXISTS (SELECT 1 FROM follow_up_calls
                              WHERE follow_up_id = $2 AND outcome IS NULL AND started_at >= $5)",
     )
@@ -442,6 +442,7 @@ pub async fn begin_call(
     .bind(specialist)
     .bind(at)
     .bind(since)
+    .bind(store.instance())
     .execute(pool)
     .await?
     .rows_affected();

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod calls;
 mod change;
 pub mod follow_ups;
+pub mod instances;
 pub mod keys;
 pub mod memory;
 pub mod recovery;
@@ -58,6 +59,10 @@ pub enum StoreError {
     #[error("{0}")]
     Unsupported(&'static str),
 }
+
+/// The instance name of a store opened without one (commands such as
+/// `senim backup`, tests).
+pub const DEFAULT_INSTANCE: &str = "senim";
 
 /// Which database engine a store talks to, for the few statements whose
 /// SQL differs between them.
@@ -115,6 +120,9 @@ pub(in crate::store) fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// This instance's name among those sharing the database
+    /// (`[database] instance`), written on the calls it carries.
+    instance: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -187,7 +195,22 @@ impl Store {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, dialect })
+        Ok(Store {
+            pool,
+            dialect,
+            instance: DEFAULT_INSTANCE.into(),
+        })
+    }
+
+    /// The same store, for the instance named `instance`.
+    pub fn for_instance(mut self, instance: &str) -> Store {
+        self.instance = instance.into();
+        self
+    }
+
+    /// This instance's name.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// The engine this store talks to.

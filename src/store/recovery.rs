@@ -9,6 +9,11 @@ use super::{Store, StoreError};
 /// The outcome given to calls and callbacks a restart found without an end.
 pub const INTERRUPTED: &str = "interrupted";
 
+/// An instance sharing the database that has not said it is alive for this
+/// long (ms) is taken for stopped: its calls are closed as interrupted and
+/// its claims on specialists may be taken over (`store::instances`).
+pub const GONE_AFTER_MS: i64 = 20_000;
+
 /// What [`close_interrupted`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Interrupted {
@@ -16,28 +21,41 @@ pub struct Interrupted {
     pub callbacks: u64,
 }
 
-/// Close every call and callback attempt left without an end. `at` is the
-/// start's time (epoch ms); a call keeps its last known time when later.
-/// Run at start, before calls are taken: none is in progress then.
+/// Close every call and callback attempt left without an end by this
+/// instance (or by an instance that is no longer alive, or from before
+/// instances were named). `at` is the start's time (epoch ms); a call keeps
+/// its last known time when later. Run at start, before calls are taken:
+/// none of this instance's is in progress then. The calls of other
+/// instances that are alive are theirs.
 pub async fn close_interrupted(store: &Store, at: i64) -> Result<Interrupted, StoreError> {
     let pool = store.pool();
     let calls = sqlx::query(
         "UPDATE calls SET ended_at = CASE WHEN arrived_at > $1 THEN arrived_at ELSE $1 END,
                           outcome = $2
-          WHERE ended_at IS NULL",
+          WHERE ended_at IS NULL
+            AND (instance IS NULL OR instance = $3
+                 OR NOT EXISTS (SELECT 1 FROM instances i
+                                 WHERE i.id = calls.instance AND i.seen_at >= $1 - $4))",
     )
     .bind(at)
     .bind(INTERRUPTED)
+    .bind(store.instance())
+    .bind(GONE_AFTER_MS)
     .execute(pool)
     .await?
     .rows_affected();
     let callbacks = sqlx::query(
         "UPDATE follow_up_calls SET ended_at = CASE WHEN started_at > $1 THEN started_at ELSE $1 END,
                                     outcome = $2
-          WHERE outcome IS NULL",
+          WHERE outcome IS NULL
+            AND (instance IS NULL OR instance = $3
+                 OR NOT EXISTS (SELECT 1 FROM instances i
+                                 WHERE i.id = follow_up_calls.instance AND i.seen_at >= $1 - $4))",
     )
     .bind(at)
     .bind(INTERRUPTED)
+    .bind(store.instance())
+    .bind(GONE_AFTER_MS)
     .execute(pool)
     .await?
     .rows_affected();

@@ -377,8 +377,9 @@ impl Store {
                 line,
             } => {
                 sqlx::query(
-                    "INSERT INTO calls (id, sip_call_id, arrived_at, caller_hash, transport, trunk, line)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO calls (id, sip_call_id, arrived_at, caller_hash, transport, trunk, line,
+                                        instance)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(call)
                 .bind(sip_call_id)
@@ -387,6 +388,7 @@ impl Store {
                 .bind(transport)
                 .bind(trunk)
                 .bind(line)
+                .bind(self.instance())
                 .execute(self.pool())
                 .await?;
             }

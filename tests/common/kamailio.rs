@@ -52,20 +52,44 @@ impl Kamailio {
             ),
         )
         .expect("subscriber table");
-        let template = std::fs::read_to_string(repo_root().join("tests/kamailio/provider.cfg"))
-            .expect("provider.cfg");
-        let cfg_text = template
-            .replace("@PORT@", &port.to_string())
-            .replace("@ALGORITHM@", algorithm)
-            .replace("@DBDIR@", &db.display().to_string())
-            .replace("@CENTRE@", centre)
-            .replace("@PHONE_PORT@", &phone_port.to_string())
-            .replace("@USER@", USER);
-        let cfg = dir.join("provider.cfg");
-        std::fs::write(&cfg, cfg_text).expect("write provider.cfg");
+        Kamailio::start_with(
+            &dir,
+            port,
+            "provider.cfg",
+            &[
+                ("@ALGORITHM@", algorithm.to_string()),
+                ("@DBDIR@", db.display().to_string()),
+                ("@CENTRE@", centre.to_string()),
+                ("@PHONE_PORT@", phone_port.to_string()),
+                ("@USER@", USER.to_string()),
+            ],
+        )
+    }
+
+    /// Start Kamailio on 127.0.0.1:`port` with `tests/kamailio/<config>`,
+    /// its `@PORT@` and the other placeholders filled in, in `dir`.
+    pub fn start_with(
+        dir: &Path,
+        port: u16,
+        config: &str,
+        placeholders: &[(&str, String)],
+    ) -> Kamailio {
+        assert!(
+            have("kamailio"),
+            "kamailio is not installed: run scripts/test"
+        );
+        std::fs::create_dir_all(dir).expect("kamailio dir");
+        let template = std::fs::read_to_string(repo_root().join("tests/kamailio").join(config))
+            .unwrap_or_else(|e| panic!("tests/kamailio/{config}: {e}"));
+        let mut cfg_text = template.replace("@PORT@", &port.to_string());
+        for (name, value) in placeholders {
+            cfg_text = cfg_text.replace(name, value);
+        }
+        let cfg = dir.join(config);
+        std::fs::write(&cfg, cfg_text).expect("write the kamailio configuration");
         let mut k = Kamailio {
             child: None,
-            dir,
+            dir: dir.to_path_buf(),
             cfg,
             port,
             runs: 0,

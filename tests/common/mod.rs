@@ -8,6 +8,7 @@ pub mod browser;
 pub mod caller;
 pub mod kamailio;
 pub mod phone;
+pub mod postgres;
 pub mod walks;
 
 use std::io::{BufRead, BufReader};
@@ -294,6 +295,12 @@ impl Senim {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kill the process (SIGKILL) and wait for it to end.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Send SIGTERM and wait for the process to end.

@@ -19,6 +19,17 @@ pub struct Phone {
 impl Phone {
     /// Start `scenario` on a fixed SIP port (the configuration names it).
     pub fn start(dir: &std::path::Path, scenario: &str, port: u16, remote: SocketAddr) -> Phone {
+        Phone::start_calls(dir, scenario, port, remote, 1)
+    }
+
+    /// The same, for `calls` calls one after the other.
+    pub fn start_calls(
+        dir: &std::path::Path,
+        scenario: &str,
+        port: u16,
+        remote: SocketAddr,
+        calls: u32,
+    ) -> Phone {
         assert!(have("sipp"), "sipp is not installed: run scripts/test");
         let name = format!("{scenario}-{port}");
         let dir = dir.join(&name);
@@ -27,7 +38,7 @@ impl Phone {
             .arg(remote.to_string())
             .arg("-sf")
             .arg(repo_root().join("tests/scenarios").join(scenario))
-            .args(["-m", "1", "-l", "1", "-i", "127.0.0.1"])
+            .args(["-m", &calls.to_string(), "-l", "1", "-i", "127.0.0.1"])
             .args(["-p", &port.to_string()])
             .args(["-mp", &(port + 10).to_string()])
             .args(["-timeout", "120s", "-timeout_error"])

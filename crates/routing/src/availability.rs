@@ -512,6 +512,35 @@ impl Roster {
         }
     }
 
+    /// Another instance sharing the database let `id` go: the busy
+    /// back-off (which a claim refused by that instance started) ends.
+    /// Returns false for an unknown id.
+    pub fn freed_elsewhere(&mut self, id: &str) -> bool {
+        match self.live.get_mut(id) {
+            Some(l) => {
+                l.busy_until = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Is `id` engaged by this router: rung, on a call, or in the wrap-up
+    /// after one (the time or the menu)? Another instance sharing the
+    /// database must not ring them meanwhile.
+    pub fn engaged(&self, id: &str, now: Instant) -> bool {
+        let (Some(s), Some(l)) = (self.specialists.get(id), self.live.get(id)) else {
+            return false;
+        };
+        if l.ringing > 0 || l.calls > 0 {
+            return true;
+        }
+        l.last_call_end.is_some_and(|end| {
+            let until = later(end, self.wrap_up_of(s, l));
+            now < l.menu_until.map_or(until, |m| m.max(until))
+        })
+    }
+
     /// A call of `id` started outside the router (e.g. a callback the
     /// specialist makes through the centre).
     pub fn call_started(&mut self, id: &str, now: Instant) -> bool {

@@ -551,6 +551,30 @@ fn a_phone_that_says_busy_is_left_alone_for_a_while() {
 }
 
 #[test]
+fn a_specialist_another_instance_holds_is_tried_again_as_soon_as_it_lets_them_go() {
+    // Another instance sharing the database has `a`: the claim is refused,
+    // which the driver reports as busy.
+    let mut h = H::new(vec![spec("a", &[Psychology], &["kk"])]);
+    let out = h.start("c1", psych("kk"));
+    assert_eq!(rings(&out, "c1"), vec![ids(&["a"])]);
+    let out = h.result("c1", "a", LegResult::Busy);
+    assert!(acts(&out, "c1").contains(&Action::EnterQueue));
+    assert_eq!(h.avail("a"), Availability::Busy);
+    assert!(!h.r.roster().engaged("a", h.now().instant));
+    // It lets them go after 5 s: rung at once, not after the back-off.
+    h.el = Duration::from_secs(5);
+    let n = h.now();
+    h.r.freed_elsewhere("a", n);
+    let out = h.r.drain_outputs();
+    assert_eq!(rings(&out, "c1"), vec![ids(&["a"])]);
+    // Rung here now: engaged, so this instance holds them.
+    assert!(h.r.roster().engaged("a", h.now().instant));
+    // An unknown id changes nothing.
+    h.r.freed_elsewhere("nobody", n);
+    assert!(h.r.drain_outputs().is_empty());
+}
+
+#[test]
 fn a_picked_up_phone_gets_the_accept_timeout_for_the_whisper() {
     let mut h = H::new(vec![spec("a", &[Psychology], &["kk"])]);
     h.start("c1", psych("kk"));

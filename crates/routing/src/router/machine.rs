@@ -319,6 +319,19 @@ impl Router {
         ok
     }
 
+    /// Another instance sharing the database let `id` go (see
+    /// [`Roster::freed_elsewhere`]): look at the queue again.
+    /// The calls that found them held ("busy") may ring them again at once.
+    pub fn freed_elsewhere(&mut self, id: &str, now: Now) {
+        self.touch(now);
+        if self.roster.freed_elsewhere(id) {
+            for c in self.calls.values_mut() {
+                c.tried.remove(id);
+            }
+            self.settle(now);
+        }
+    }
+
     /// Something about a specialist may have changed (or `id` is empty):
     /// look at the queue again.
     pub fn specialist_available(&mut self, _id: &str, now: Now) {
