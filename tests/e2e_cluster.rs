@@ -13,6 +13,9 @@
 //!   the records of the calls that had finished are all there, and the
 //!   killed instance's call is closed as interrupted by the instance that
 //!   lives on.
+//! - PostgreSQL stopped for 30 s while calls go on: the calls are answered
+//!   and end as usual, their records wait in the instance's spool and are
+//!   all written once the database is back.
 
 mod common;
 
@@ -318,4 +321,54 @@ fn behind_kamailio_a_killed_instance_leaves_its_calls_interrupted_and_new_calls_
         .any(|c| c.1.as_deref() == Some("senim-b") && c.2.is_none()));
     // The long callers end (the one whose instance was killed fails).
     let _ = finish(long, Duration::from_secs(90));
+}
+
+#[test]
+fn postgresql_stopped_for_30_seconds_loses_no_call_record() {
+    // A cluster of the test's own: it is stopped mid-test.
+    let pg = Postgres::own();
+    let db = pg.database();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = repo_root().join("tests/dialplans/menu.xml");
+    let config = format!(
+        "{OPEN}\n[dialplan]\nfile = \"{}\"\nwatch = false\n",
+        plan.display()
+    );
+    let senim = instance("senim-a", &db, &config);
+    let done = finish(
+        callers_through(senim.sip, dir.path(), 2, 500),
+        Duration::from_secs(60),
+    );
+    assert_eq!(done, Some(0), "{}", senim.log());
+    assert!(common::wait_until(Duration::from_secs(10), || {
+        calls(&db).iter().filter(|c| c.2.is_some()).count() == 2
+    }));
+
+    pg.stop();
+    let stopped = std::time::Instant::now();
+    // Calls while the database is away: answered, held, ended as usual.
+    let during = finish(
+        callers_through(senim.sip, dir.path(), 6, 2_000),
+        Duration::from_secs(60),
+    );
+    assert_eq!(during, Some(0), "{}", senim.log());
+    if let Some(rest) = Duration::from_secs(30).checked_sub(stopped.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    assert!(
+        senim.log().contains("changes go to the spool"),
+        "the records waited in the spool: {}",
+        senim.log()
+    );
+    pg.start();
+
+    // Every call's record arrives, ended.
+    let all = common::wait_until(Duration::from_secs(60), || {
+        let c = calls(&db);
+        c.len() == 8 && c.iter().all(|c| c.2.is_some())
+    });
+    assert!(all, "{:?}\n{}", calls(&db), senim.log());
+    assert!(calls(&db)
+        .iter()
+        .all(|c| c.1.as_deref() == Some("senim-a") && c.2.as_deref() != Some("interrupted")));
 }

@@ -21,6 +21,11 @@ impl Postgres {
                 return Postgres { url, own: None };
             }
         }
+        Postgres::own()
+    }
+
+    /// A throwaway cluster of the test's own (one it may stop and start).
+    pub fn own() -> Postgres {
         // Under /tmp, reachable by the user the cluster runs as.
         let dir = tempfile::Builder::new()
             .prefix("senim-postgres-")
@@ -47,6 +52,36 @@ impl Postgres {
             url,
             own: Some((dir, cluster)),
         }
+    }
+
+    /// Stop the test's own cluster (a fast shutdown: clients are cut off).
+    pub fn stop(&self) {
+        let (_, cluster) = self.own.as_ref().expect("a cluster of the test's own");
+        let out = Command::new(repo_root().join("scripts/postgres"))
+            .arg("stop")
+            .arg(cluster)
+            .output()
+            .expect("run scripts/postgres");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Start the test's own cluster again, on its port.
+    pub fn start(&self) {
+        let (_, cluster) = self.own.as_ref().expect("a cluster of the test's own");
+        let out = Command::new(repo_root().join("scripts/postgres"))
+            .arg("start")
+            .arg(cluster)
+            .output()
+            .expect("run scripts/postgres");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A new empty database on it.
