@@ -137,7 +137,7 @@ fn walk_scenario(dir: &Path) -> PathBuf {
 /// Start Senim in `netns` with the test plan, run `calls` SIPp callers
 /// (at most 5 at once) walking [`KEYS`] while the caller's side of the
 /// namespace's loopback is captured, and check every call's record.
-/// Returns the capture and Senim's RTP ports' first.
+/// Returns the capture and the first of Senim's RTP ports.
 async fn calls_walk_the_menu(netns: &Netns, calls: usize) -> (Vec<Packet>, u16) {
     let plan = repo_root().join("tests/dialplans/menu.xml");
     let plan = plan.display().to_string();
