@@ -1,9 +1,12 @@
 //! Calls over a bad network: Senim and SIPp callers in a network namespace
 //! of the test's own (`common::netns`), whose loopback loses, delays and
-//! reorders packets with `tc netem`. Every call must complete through the
-//! SIP retransmissions of RFC 3261, each RFC 4733 key must be acted on
-//! once (never twice, never missed while part of its event arrives), and
-//! the prompts must keep their pacing as the caller receives them.
+//! reorders packets: with `tc netem` where the kernel has it, otherwise with
+//! iptables sending the UDP packets to a netfilter queue served by a thread
+//! of the test, which drops, holds and reorders them. Every call must
+//! complete through the SIP retransmissions of RFC 3261, each RFC 4733 key
+//! must be acted on once (never twice, never missed while part of its
+//! event arrives), and the prompts must keep their pacing as the caller
+//! receives them.
 //!
 //! The keys are the bundled SIPp pcaps (`dtmf_2833_N.pcap`: 7 packets
 //! while the key is down, then the 3 end packets of RFC 4733 §2.5.1.4),
@@ -15,7 +18,8 @@
 //! about 1 in 3,900 runs); a key that vanished would show as a missing
 //! digit.
 //!
-//! Needs root, iproute2 (`ip`, `tc`) and the kernel's `sch_netem`; fails
+//! Needs root, iproute2 (`ip`, `tc`), and either the kernel's `sch_netem`
+//! or iptables with the kernel's xt_NFQUEUE and nfnetlink_queue; fails
 //! saying so otherwise. Nothing leaves the namespace: its loopback carries
 //! SIP, RTP and nothing else the test needs (the harness reads Senim's
 //! readiness from its output and the call records from the database file).
@@ -26,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::capture::{Capture, Packet};
-use common::netns::Netns;
+use common::netns::{Impairment, Netns};
 use common::{repo_root, sipp_file, Senim};
 
 /// How one key's RFC 4733 event leaves the caller, before the network.
@@ -321,17 +325,21 @@ fn assert_paced(streams: &[Stream], calls: usize) {
 /// callers, five at a time, each walk the menu and are hung up on by Senim.
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_percent_loss_every_call_completes_each_key_once() {
-    let netns = Netns::new();
-    netns.netem("loss 20%");
+    let mut netns = Netns::new();
+    netns.impair(Impairment {
+        loss: 0.2,
+        ..Impairment::default()
+    });
     let (packets, first_port) = calls_walk_the_menu(&netns, 10).await;
     let streams = streams(&packets, first_port);
     assert_paced(&streams, 10);
     let received: usize = streams.iter().map(|s| s.received).sum();
     let sent: u32 = streams.iter().map(|s| s.span).sum();
     let lost = 1.0 - received as f64 / f64::from(sent);
+    eprintln!("prompts' packets lost on arrival: {lost:.3} ({received} of {sent} received)");
     assert!(
         (0.1..=0.3).contains(&lost),
-        "netem lost about 20% of the prompts' packets: {lost:.3} ({received} of {sent})"
+        "the network lost about 20% of the prompts' packets: {lost:.3} ({received} of {sent})"
     );
 }
 
@@ -340,14 +348,20 @@ async fn twenty_percent_loss_every_call_completes_each_key_once() {
 /// paced as sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn delay_jitter_and_reordering_every_call_completes_each_key_once() {
-    let netns = Netns::new();
-    netns.netem("delay 100ms 20ms reorder 25% 50%");
+    let mut netns = Netns::new();
+    netns.impair(Impairment {
+        delay_ms: 100,
+        jitter_ms: 20,
+        reorder: 0.25,
+        ..Impairment::default()
+    });
     let (packets, first_port) = calls_walk_the_menu(&netns, 5).await;
     let streams = streams(&packets, first_port);
     assert_paced(&streams, 5);
     let reordered: usize = streams.iter().map(|s| s.out_of_order).sum();
+    eprintln!("prompts' packets out of order on arrival: {reordered}");
     assert!(
         reordered > 0,
-        "netem reordered some of the prompts' packets: {streams:#?}"
+        "the network reordered some of the prompts' packets: {streams:#?}"
     );
 }

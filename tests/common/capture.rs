@@ -32,8 +32,10 @@ impl Capture {
 
     /// Capture UDP on the loopback seen through `prefix` (for example a
     /// network namespace's: [`super::netns::Netns::prefix`]). Packets lost
-    /// by a `tc netem` on that loopback are not captured, and each packet
-    /// is stamped when it leaves the qdisc: what the receiver gets, when.
+    /// on that loopback ([`super::netns::Netns::impair`]: by `tc netem`, or
+    /// by iptables in the OUTPUT chain, which a packet passes before the
+    /// capture sees it) are not captured, and each delayed packet is stamped
+    /// when it is let go: what the receiver gets, when.
     pub fn start_inside(prefix: &[String], dir: &Path) -> Capture {
         assert!(
             have("tcpdump"),

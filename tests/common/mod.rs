@@ -9,6 +9,7 @@ pub mod caller;
 pub mod capture;
 pub mod kamailio;
 pub mod netns;
+pub mod nfqueue;
 pub mod phone;
 pub mod walks;
 
