@@ -6,11 +6,15 @@
 pub mod baresip;
 pub mod browser;
 pub mod caller;
+pub mod capture;
 pub mod kamailio;
+pub mod netns;
+pub mod nfqueue;
 pub mod phone;
 pub mod postgres;
 pub mod walks;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -123,6 +127,19 @@ fn new_log_path() -> PathBuf {
     dir.join(format!("{binary}.{test}.{}.{n}.log", std::process::id()))
 }
 
+/// A command for `program`, run through `prefix` when it is not empty
+/// (for example `ip netns exec NAME`, [`netns::Netns::prefix`]).
+pub fn command_in(prefix: &[String], program: impl AsRef<OsStr>) -> Command {
+    match prefix.split_first() {
+        None => Command::new(program),
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(program);
+            cmd
+        }
+    }
+}
+
 /// A running Senim; killed on drop.
 pub struct Senim {
     child: Child,
@@ -141,6 +158,9 @@ pub struct Senim {
     /// How it was started, for `restart`.
     config: Option<String>,
     env: Vec<(String, String)>,
+    /// The command prefix it runs under (empty: none); the SIPp callers
+    /// of [`sipp`] run under the same one, to reach it.
+    pub prefix: Vec<String>,
 }
 
 impl Senim {
@@ -162,7 +182,22 @@ impl Senim {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::start_in(None, config, env)
+        Self::start_in(None, config, env, Vec::new())
+    }
+
+    /// As [`Senim::start_with`], run through `prefix` (for example inside a
+    /// network namespace: [`netns::Netns::prefix`]). Its process is Senim's
+    /// own once the prefix execs it, as `ip netns exec` does.
+    pub fn start_inside(
+        prefix: &[String],
+        config: Option<&str>,
+        extra_env: &[(&str, &str)],
+    ) -> Senim {
+        let env: Vec<(String, String)> = extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_in(None, config, env, prefix.to_vec())
     }
 
     /// Start again in the same folder (database, keys, voice messages) with
@@ -177,20 +212,22 @@ impl Senim {
         if !env.iter().any(|(k, _)| k == "SENIM_DATABASE_URL") {
             env.push(("SENIM_DATABASE_URL".into(), self.db_url.clone()));
         }
-        Self::start_in(Some(dir), config.as_deref(), env)
+        let prefix = std::mem::take(&mut self.prefix);
+        Self::start_in(Some(dir), config.as_deref(), env, prefix)
     }
 
     fn start_in(
         mut dir: Option<tempfile::TempDir>,
         config: Option<&str>,
         env: Vec<(String, String)>,
+        prefix: Vec<String>,
     ) -> Senim {
         let mut last = String::new();
         for _ in 0..5 {
             let folder = dir
                 .take()
                 .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
-            match Self::try_start(folder, config, &env) {
+            match Self::try_start(folder, config, &env, &prefix) {
                 Ok(s) => return s,
                 Err((folder, log)) if log.contains("Address already in use") => {
                     dir = Some(folder);
@@ -206,6 +243,7 @@ impl Senim {
         dir: tempfile::TempDir,
         config: Option<&str>,
         extra_env: &[(String, String)],
+        prefix: &[String],
     ) -> Result<Senim, (tempfile::TempDir, String)> {
         let base = port_block();
         let db_path = dir.path().join("senim.db");
@@ -219,7 +257,7 @@ impl Senim {
         };
         let log = new_log_path();
         let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_senim"));
+        let mut cmd = command_in(prefix, env!("CARGO_BIN_EXE_senim"));
         cmd.arg("serve");
         if let Some(text) = config {
             let path = dir.path().join("senim.toml");
@@ -286,6 +324,7 @@ impl Senim {
             log,
             config: config.map(str::to_string),
             env: extra_env.to_vec(),
+            prefix: prefix.to_vec(),
         })
     }
 
@@ -495,6 +534,7 @@ pub struct SippRun {
 
 /// Run a SIPp scenario from tests/scenarios against Senim, one call, and wait
 /// for it (at most `limit`). `local` is a port block for SIPp's own ports.
+/// SIPp runs under Senim's command prefix (in its network namespace, if any).
 pub fn sipp(senim: &Senim, scenario: &str, extra: &[&str], limit: Duration) -> SippRun {
     sipp_file(
         senim,
@@ -529,7 +569,7 @@ fn sipp_once(senim: &Senim, scenario_path: &Path, extra: &[&str], limit: Duratio
     );
     let dir = senim.dir.path().join(format!("sipp-{scenario}-{local}"));
     std::fs::create_dir_all(&dir).expect("sipp dir");
-    let mut cmd = Command::new("sipp");
+    let mut cmd = command_in(&senim.prefix, "sipp");
     cmd.arg(senim.sip.to_string())
         .arg("-sf")
         .arg(scenario_path)

@@ -4,10 +4,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{have, repo_root, Senim, SippRun};
+use super::{command_in, have, repo_root, Senim, SippRun};
 
 /// A SIPp phone (UAS or UAC) running in the background; killed on drop.
 pub struct Phone {
@@ -19,7 +19,7 @@ pub struct Phone {
 impl Phone {
     /// Start `scenario` on a fixed SIP port (the configuration names it).
     pub fn start(dir: &std::path::Path, scenario: &str, port: u16, remote: SocketAddr) -> Phone {
-        Phone::start_calls(dir, scenario, port, remote, 1)
+        Self::start_inside(&[], dir, scenario, port, remote)
     }
 
     /// The same, for `calls` calls one after the other.
@@ -30,11 +30,34 @@ impl Phone {
         remote: SocketAddr,
         calls: u32,
     ) -> Phone {
+        Self::run(&[], dir, scenario, port, remote, calls)
+    }
+
+    /// As [`Phone::start`], run through `prefix`: pass its Senim's
+    /// ([`Senim::prefix`]) to put the phone in the same network namespace.
+    pub fn start_inside(
+        prefix: &[String],
+        dir: &std::path::Path,
+        scenario: &str,
+        port: u16,
+        remote: SocketAddr,
+    ) -> Phone {
+        Self::run(prefix, dir, scenario, port, remote, 1)
+    }
+
+    fn run(
+        prefix: &[String],
+        dir: &std::path::Path,
+        scenario: &str,
+        port: u16,
+        remote: SocketAddr,
+        calls: u32,
+    ) -> Phone {
         assert!(have("sipp"), "sipp is not installed: run scripts/test");
         let name = format!("{scenario}-{port}");
         let dir = dir.join(&name);
         std::fs::create_dir_all(&dir).expect("phone dir");
-        let child = Command::new("sipp")
+        let child = command_in(prefix, "sipp")
             .arg(remote.to_string())
             .arg("-sf")
             .arg(repo_root().join("tests/scenarios").join(scenario))

@@ -128,6 +128,36 @@ mod tests {
     }
 
     #[test]
+    fn any_packets_of_an_event_report_it_once() {
+        // 7 packets while the key is down, then the 3 end packets (RFC 4733
+        // §2.5.1.4), as SIPp's pcaps send them; a bad network delivers any
+        // of them (all end packets lost, the start lost...), in either order.
+        let pk = event('7', 7);
+        for mask in 1u32..(1 << pk.len()) {
+            let arrived: Vec<[u8; 4]> = (0..pk.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| pk[i])
+                .collect();
+            let mut r = Rfc4733Receiver::new();
+            assert_eq!(feed(&mut r, 4000, &arrived), vec!['7'], "{mask:#012b}");
+            let reversed: Vec<[u8; 4]> = arrived.iter().rev().copied().collect();
+            let mut r = Rfc4733Receiver::new();
+            assert_eq!(
+                feed(&mut r, 4000, &reversed),
+                vec!['7'],
+                "{mask:#012b} reversed"
+            );
+            // The next press of the same key, seen only by its end packets
+            // and overtaking the rest of the first: two presses.
+            let mut r = Rfc4733Receiver::new();
+            let mut got = feed(&mut r, 4000, &arrived[..1]);
+            got.extend(feed(&mut r, 5600, &pk[7..]));
+            got.extend(feed(&mut r, 4000, &arrived[1..]));
+            assert_eq!(got, vec!['7', '7'], "{mask:#012b} then a second press");
+        }
+    }
+
+    #[test]
     fn same_digit_twice() {
         let mut r = Rfc4733Receiver::new();
         let mut got = feed(&mut r, 1000, &event('1', 3));
