@@ -13,6 +13,8 @@
 //!   the records of the calls that had finished are all there, and the
 //!   killed instance's call is closed as interrupted by the instance that
 //!   lives on.
+//! - A specialist's softphone registered to Kamailio (the registrar in
+//!   front of the instances) is rung by whichever instance routes a call.
 //! - PostgreSQL stopped for 30 s while calls go on: the calls are answered
 //!   and end as usual, their records wait in the instance's spool and are
 //!   all written once the database is back.
@@ -25,6 +27,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::baresip::Baresip;
 use common::caller::Caller;
 use common::kamailio::Kamailio;
 use common::phone::Phone;
@@ -371,4 +374,70 @@ fn postgresql_stopped_for_30_seconds_loses_no_call_record() {
     assert!(calls(&db)
         .iter()
         .all(|c| c.1.as_deref() == Some("senim-a") && c.2.as_deref() != Some("interrupted")));
+}
+
+#[test]
+fn a_softphone_registered_to_kamailio_is_rung_by_either_instance() {
+    let pg = Postgres::get();
+    let db = pg.database();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k_port = port_block();
+    // asel's uri names Kamailio, where her softphone registers.
+    let config = format!(
+        "{OPEN}\n[dialplan]\nfile = \"{}\"\nwatch = false\n\n[wrap_up]\nmenu = false\n\n\
+         [[specialist]]\nid = \"asel\"\nname = \"Asel\"\nskills = [\"psychology\"]\n\
+         languages = [\"kk\"]\nuri = \"sip:asel@127.0.0.1:{k_port}\"\nwrap_up = \"0s\"\n",
+        repo_root().join("tests/dialplans/route_now.xml").display()
+    );
+    let a = instance("senim-a", &db, &config);
+    let b = instance("senim-b", &db, &config);
+    let list = dir.path().join("dispatcher.list");
+    std::fs::write(&list, format!("1 sip:{}\n1 sip:{}\n", a.sip, b.sip)).expect("list");
+    let kamailio = Kamailio::start_with(
+        &dir.path().join("kamailio"),
+        k_port,
+        "dispatcher.cfg",
+        &[("@LIST@", list.display().to_string())],
+    );
+    let phone_dir = dir.path().join("asel");
+    std::fs::create_dir_all(&phone_dir).expect("phone dir");
+    let mut phone = Baresip::start_with_account(
+        &phone_dir,
+        Some(&format!(
+            "<sip:asel@127.0.0.1:{k_port}>;regint=60;answermode=manual;audio_codecs=PCMU,PCMA"
+        )),
+    );
+    // baresip prints the registrar's answer (its event may come before the
+    // control connection is up).
+    let registered = common::wait_until(Duration::from_secs(10), || {
+        phone.log().contains("200 OK") && phone.log().contains("1 binding")
+    });
+    assert!(registered, "{}\n{}", phone.log(), kamailio.log());
+    // A caller on each instance in turn: the softphone rings each time.
+    for senim in [&a, &b] {
+        phone.events.clear();
+        let mut caller = Caller::new(senim.sip);
+        let offer = caller.offer("0 101", RTPMAPS);
+        caller.call(Some(&offer), None);
+        assert!(
+            phone.wait_event("CALL_INCOMING", Duration::from_secs(10)),
+            "{}\n{}\n{}",
+            phone.log(),
+            kamailio.log(),
+            senim.log()
+        );
+        let _ = caller.bye();
+        assert!(
+            phone.wait_event("CALL_CLOSED", Duration::from_secs(10)),
+            "{}",
+            phone.log()
+        );
+    }
+    let log = kamailio.log();
+    for senim in [&a, &b] {
+        assert!(
+            log.contains(&format!("instance {} rings asel", senim.sip)),
+            "{log}"
+        );
+    }
 }
