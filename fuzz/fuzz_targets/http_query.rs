@@ -1,6 +1,7 @@
 //! Fuzz the HTTP API's query strings: any bytes as the query of
-//! `GET /api/v1/reports`, `/calls` (each role), `/follow-ups` and `/audit`,
-//! decoded as axum's `Query` decodes them, then read by each parser. A
+//! `GET /api/v1/reports`, `/calls` (each role), `/follow-ups` and `/audit`
+//! and of the web pages `/reports` and `/calls`, decoded as axum's `Query`
+//! decodes them, then read by each parser. A
 //! query gives a filter or a 400, never a panic; a report query that reads
 //! well is run on no calls (the range checked, every group listed) and
 //! written as CSV.
@@ -13,6 +14,7 @@ use senim::http::query::{self, Pairs, MAX_LIMIT};
 use senim::http::{audit_log, calls, follow_ups, reports};
 use senim::store::reports as report_store;
 use senim::util::time::rfc3339;
+use senim::web::{calls as call_page, local_time, reports as report_page};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
@@ -21,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = reports::file_stamp(ms);
         }
     }
+    web_pages(data);
     // What axum's `Query<Vec<(String, String)>>` does with the URI's query.
     let Ok(pairs) = serde_urlencoded::from_bytes::<Pairs>(data) else {
         return;
@@ -60,3 +63,22 @@ fuzz_target!(|data: &[u8]| {
         assert!((1..=MAX_LIMIT).contains(&filter.limit));
     }
 });
+
+/// The web pages' queries: the reports page's range (today's date when a
+/// date is left out) and the calls page's day.
+fn web_pages(data: &[u8]) {
+    if let Ok(form) = serde_urlencoded::from_bytes::<report_page::ReportForm>(data) {
+        if let Some((_, _, by, from_ms, to_ms)) = report_page::range(&form) {
+            if let Ok(report) = report_store::report_of_nothing(from_ms, to_ms, by) {
+                let _ = report_store::to_csv(&report);
+            }
+        }
+        let _ = local_time::days_before(&form.to, 6);
+    }
+    if let Ok(q) = serde_urlencoded::from_bytes::<call_page::CallsQuery>(data) {
+        if let Some((from_ms, to_ms)) = local_time::day_bounds(&q.day) {
+            assert!(from_ms < to_ms);
+            let _ = local_time::clock(from_ms);
+        }
+    }
+}
