@@ -396,6 +396,11 @@ pub struct SipConfig {
     /// call beyond gets 503 with Retry-After. Each takes an RTP port and a
     /// little CPU: see BENCHMARKS.md for what a machine holds.
     pub max_calls: u32,
+    /// On SIGTERM, how long the calls in progress may go on (new calls and
+    /// OPTIONS get 503 meanwhile) before Senim ends them; "0s" (the
+    /// default) ends them at once. Behind a dispatcher, e.g. "10m". A
+    /// second SIGTERM ends them at once.
+    pub drain: String,
     /// What requests from strangers (neither a trunk, nor a registered
     /// softphone, nor part of a call) get: "drop" (no answer, the default)
     /// or "403".
@@ -503,6 +508,7 @@ impl Default for SipConfig {
             rate_limit: 50,
             rate_burst: 100,
             max_calls: 1000,
+            drain: "0s".into(),
             unknown_sources: UnknownSources::default(),
             tls_listen: None,
             tls_cert: None,
@@ -1108,6 +1114,12 @@ impl Config {
             bad(
                 "sip.t1",
                 format!("{:?} is not a duration between 50ms and 5s", self.sip.t1),
+            );
+        }
+        if parse_duration(&self.sip.drain).is_none_or(|d| d > Duration::from_secs(24 * 3600)) {
+            bad(
+                "sip.drain",
+                format!("{:?} is not a duration of at most 24h", self.sip.drain),
             );
         }
         match (&self.http.tls_cert, &self.http.tls_key) {

@@ -643,7 +643,10 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     }
 
     wait_for_signal().await;
-    tracing::info!("stopping: ending calls in progress");
+    let drain = crate::util::duration::parse_duration(&cfg.sip.drain).unwrap_or_default();
+    if drain.is_zero() {
+        tracing::info!("stopping: ending calls in progress");
+    }
     reload_task.abort();
     retention.abort();
     if let Some(w) = cert_watch {
@@ -653,12 +656,20 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
         w.abort();
     }
     http_state.ready.store(false, Ordering::Relaxed);
-    let _ = ep_tx.send(ToEndpoint::Shutdown);
+    let _ = ep_tx.send(ToEndpoint::Shutdown { drain });
+    // A second signal ends the calls at once.
+    let again = ep_tx.clone();
+    let second = tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: a second signal; ending calls in progress now");
+        let _ = again.send(ToEndpoint::Shutdown {
+            drain: Duration::ZERO,
+        });
+    });
     drop(ep_tx);
-    if tokio::time::timeout(Duration::from_secs(8), endpoint)
-        .await
-        .is_err()
-    {
+    let stopped = tokio::time::timeout(drain + Duration::from_secs(8), endpoint).await;
+    second.abort();
+    if stopped.is_err() {
         tracing::warn!("SIP endpoint did not stop in time");
     }
     let _ = http_stop_tx.send(());

@@ -15,6 +15,8 @@
 //!   lives on.
 //! - A specialist's softphone registered to Kamailio (the registrar in
 //!   front of the instances) is rung by whichever instance routes a call.
+//! - SIGTERM drains: OPTIONS and new INVITEs get 503 (the dispatcher moves
+//!   on), the call in progress goes on to its end, then the process exits.
 //! - PostgreSQL stopped for 30 s while calls go on: the calls are answered
 //!   and end as usual, their records wait in the instance's spool and are
 //!   all written once the database is back.
@@ -440,4 +442,57 @@ fn a_softphone_registered_to_kamailio_is_rung_by_either_instance() {
             "{log}"
         );
     }
+}
+
+#[test]
+fn sigterm_answers_probes_and_new_calls_with_503_while_the_call_in_progress_ends() {
+    let plan = repo_root().join("tests/dialplans/menu.xml");
+    let config = format!(
+        "[dialplan]\nfile = \"{}\"\nwatch = false\n\n[sip]\ndrain = \"1m\"\n",
+        plan.display()
+    );
+    let mut senim = Senim::start_with(Some(&config), &[]);
+    let mut talking = Caller::new(senim.sip);
+    let offer = talking.offer("0 101", RTPMAPS);
+    talking.call(Some(&offer), None);
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(senim.pid().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+
+    // A dispatcher's probe and a new call are turned away.
+    let probe = Caller::new(senim.sip);
+    let options = probe.request("OPTIONS", 1, &common::caller::rand_hex(), "", None, "");
+    probe.send_raw(&options);
+    let answer = probe.recv(Duration::from_secs(5)).unwrap_or_default();
+    assert_eq!(common::caller::status(&answer), Some(503), "{answer}");
+    let late = Caller::new(senim.sip);
+    let offer = late.offer("0 101", RTPMAPS);
+    let invite = late.request(
+        "INVITE",
+        1,
+        &common::caller::rand_hex(),
+        "",
+        Some("application/sdp"),
+        &offer,
+    );
+    late.send_raw(&invite);
+    let mut answer = String::new();
+    for _ in 0..5 {
+        answer = late.recv(Duration::from_secs(5)).unwrap_or_default();
+        if common::caller::status(&answer).is_none_or(|c| c >= 200) {
+            break;
+        }
+    }
+    assert_eq!(common::caller::status(&answer), Some(503), "{answer}");
+
+    // The call in progress goes on: the caller hangs up when done.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(talking.bye(), Some(200), "{}", senim.log());
+    // Then Senim ends by itself.
+    let status = senim.stop();
+    assert!(status.success(), "{}", senim.log());
 }

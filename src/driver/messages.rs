@@ -81,5 +81,7 @@ pub enum ToEndpoint {
         registrar: crate::driver::registrar::RegistrarSettings,
     },
     /// Stop taking calls, end the ones in progress, then stop.
-    Shutdown,
+    /// Stop: new calls and OPTIONS get 503; the calls in progress may go
+    /// on for `drain`, then they are ended.
+    Shutdown { drain: std::time::Duration },
 }

@@ -3,7 +3,7 @@
 //! what it asks (transmit, wake me at) and hands its events to calls.
 //!
 //! Requests outside any call are answered here: OPTIONS (200 with Allow,
-//! Accept, Supported), unknown dialogs (481), methods Senim does not take
+//! Accept, Supported; 503 while stopping), unknown dialogs (481), methods Senim does not take
 //! (405 or 501), merged INVITEs (482), new calls while stopping (503). The
 //! requests Senim takes are first checked for their Request-URI scheme (416)
 //! and what they Require (420), RFC 3261 §8.2.2.
@@ -149,6 +149,7 @@ pub async fn run(
         ctx,
         tx: tx.clone(),
         stopping: None,
+        draining_until: None,
         calls_gone: None,
     };
     let acceptor = tokio::spawn(super::tcp::accept(
@@ -208,6 +209,10 @@ pub async fn run(
         ep.trunks.notice_calls(Instant::now());
         ep.flush().await;
         ep.publish_counters();
+        if ep.draining_until.is_some_and(|t| Instant::now() >= t) {
+            tracing::info!(calls = ep.calls.len(), "stopping: the drain is over; the calls left are ended");
+            ep.end_calls(Instant::now());
+        }
         if let Some(deadline) = ep.stopping {
             // Once the calls are gone, give their last BYEs a moment to be
             // answered (or retransmitted), then stop.
@@ -282,6 +287,8 @@ struct Endpoint {
     tx: mpsc::UnboundedSender<ToEndpoint>,
     /// Set when shutting down: the time by which to stop regardless.
     stopping: Option<Instant>,
+    /// When stopping with calls in progress: until then they may go on.
+    draining_until: Option<Instant>,
     /// When stopping: the moment the last call ended.
     calls_gone: Option<Instant>,
 }
@@ -324,8 +331,20 @@ impl Endpoint {
             .store(self.tcp_limits.refused.load(Relaxed), Relaxed);
     }
 
+    /// End every call (a goodbye and BYE), then stop within 5 s.
+    fn end_calls(&mut self, now: Instant) {
+        self.draining_until = None;
+        self.stopping = Some(now + std::time::Duration::from_secs(5));
+        for call in self.calls.values() {
+            let _ = call.send(ToCall::Shutdown);
+        }
+    }
+
     /// When stopping, the next moment to check whether to stop.
     fn stop_at(&self) -> Option<Instant> {
+        if let Some(until) = self.draining_until {
+            return Some(until);
+        }
         let deadline = self.stopping?;
         Some(
             self.calls_gone
@@ -417,11 +436,18 @@ impl Endpoint {
                 let ended = self.layer.transport_failed(peer);
                 tracing::debug!(%peer, requests = ended, "requests ended: no connection");
             }
-            ToEndpoint::Shutdown => {
-                self.stopping = Some(now + std::time::Duration::from_secs(5));
-                self.trunks.unregister_all(now);
-                for call in self.calls.values() {
-                    let _ = call.send(ToCall::Shutdown);
+            ToEndpoint::Shutdown { drain } => {
+                if self.stopping.is_none() {
+                    self.trunks.unregister_all(now);
+                }
+                if drain.is_zero() || self.calls.is_empty() {
+                    self.end_calls(now);
+                } else {
+                    let until = now + drain;
+                    tracing::info!(calls = self.calls.len(), drain = ?drain,
+                        "stopping: new calls are refused; the calls in progress may go on");
+                    self.draining_until = Some(self.draining_until.map_or(until, |d| d.min(until)));
+                    self.stopping = Some(self.stopping.map_or(until, |s| s.max(until)));
                 }
             }
         }
@@ -822,6 +848,11 @@ impl Endpoint {
             return;
         }
         match method {
+            // Stopping: 503, so that a dispatcher's probe (Kamailio) sends
+            // new calls elsewhere while the calls in progress end.
+            Method::Options if self.stopping.is_some() => {
+                self.respond(key, &request, 503, "Service Unavailable")
+            }
             Method::Options => {
                 let mut response =
                     message::response(&request, 200, "OK", Some(&message::new_tag()));

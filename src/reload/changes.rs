@@ -59,6 +59,7 @@ fn restart(old: &Settings, new: &Settings) -> Vec<String> {
         ("sip.rate_limit", a.sip.rate_limit != b.sip.rate_limit),
         ("sip.rate_burst", a.sip.rate_burst != b.sip.rate_burst),
         ("sip.max_calls", a.sip.max_calls != b.sip.max_calls),
+        ("sip.drain", a.sip.drain != b.sip.drain),
         (
             "sip.unknown_sources",
             a.sip.unknown_sources != b.sip.unknown_sources,

@@ -79,8 +79,9 @@ fn row(key: String, m: &reports::Metrics) -> Row {
 }
 
 /// The checked range and grouping of a form: the `from` day's start to the
-/// end of the `to` day, in Almaty.
-fn range(form: &ReportForm) -> Option<(String, String, Grouping, i64, i64)> {
+/// end of the `to` day, in Almaty. Public for the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub fn range(form: &ReportForm) -> Option<(String, String, Grouping, i64, i64)> {
     let to = if form.to.trim().is_empty() {
         today()
     } else {

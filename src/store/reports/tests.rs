@@ -669,3 +669,21 @@ async fn by_the_kind_of_help_from_the_wrap_up_codes() {
     assert!(csv.contains("\r\ncrisis-intervention,1,1,"), "{csv}");
     assert!(csv.contains("\r\nnone,7,0,"), "{csv}");
 }
+
+#[test]
+fn a_report_of_nothing_checks_the_range_and_lists_every_day() {
+    // 2026-03-01 to 2026-03-04, midnight to midnight in Almaty (+05:00).
+    let from = 1_772_305_200_000;
+    let r = report_of_nothing(from, from + 3 * 86_400_000, Grouping::Day).unwrap();
+    let keys: Vec<&str> = r.rows.iter().map(|row| row.key.as_str()).collect();
+    assert_eq!(keys, ["2026-03-01", "2026-03-02", "2026-03-03"]);
+    assert_eq!(r.total.offered, 0);
+    assert!(matches!(
+        report_of_nothing(from, from, Grouping::Day),
+        Err(ReportError::EmptyRange)
+    ));
+    assert!(matches!(
+        report_of_nothing(i64::MIN, from, Grouping::Week),
+        Err(ReportError::OutOfRange)
+    ));
+}
