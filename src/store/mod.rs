@@ -154,7 +154,11 @@ impl Store {
                 }
                 // Every pooled connection must open the same database: an
                 // in-memory one is named and shared.
-                let url = if options.get_filename().starts_with("file:sqlx-in-memory") {
+                let in_memory = options
+                    .get_filename()
+                    .to_str()
+                    .is_some_and(|f| f.starts_with("file:sqlx-in-memory"));
+                let url = if in_memory {
                     format!(
                         "sqlite:file:senim-{}?mode=memory&cache=shared",
                         uuid::Uuid::new_v4()
@@ -372,5 +376,22 @@ mod tests {
             0
         );
         assert_eq!(Store::file_of("sqlite::memory:"), None);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_one_database_for_every_pooled_connection() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let mut first = store.pool().acquire().await.unwrap();
+        let mut second = store.pool().acquire().await.unwrap();
+        sqlx::query("INSERT INTO instances (id, started_at, seen_at) VALUES ('x', 1, 1)")
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances")
+            .fetch_one(&mut *second)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(!std::path::Path::new("file:sqlx-in-memory-0").exists());
     }
 }
