@@ -80,8 +80,9 @@ pub enum ToEndpoint {
         specialists: senim_routing::specialists::Specialists,
         registrar: crate::driver::registrar::RegistrarSettings,
     },
-    /// Stop taking calls, end the ones in progress, then stop.
-    /// Stop: new calls and OPTIONS get 503; the calls in progress may go
-    /// on for `drain`, then they are ended.
-    Shutdown { drain: std::time::Duration },
+    /// Stop taking calls (new calls and OPTIONS get 503); the calls in
+    /// progress may go on for `drain`, then they are ended; then stop.
+    Shutdown {
+        drain: std::time::Duration,
+    },
 }

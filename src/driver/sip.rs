@@ -210,7 +210,10 @@ pub async fn run(
         ep.flush().await;
         ep.publish_counters();
         if ep.draining_until.is_some_and(|t| Instant::now() >= t) {
-            tracing::info!(calls = ep.calls.len(), "stopping: the drain is over; the calls left are ended");
+            tracing::info!(
+                calls = ep.calls.len(),
+                "stopping: the drain is over; the calls left are ended"
+            );
             ep.end_calls(Instant::now());
         }
         if let Some(deadline) = ep.stopping {
