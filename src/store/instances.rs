@@ -6,7 +6,7 @@
 //! can be taken over.
 
 pub use super::recovery::GONE_AFTER_MS;
-use super::recovery::{Interrupted, INTERRUPTED};
+use super::recovery::{close_open, Interrupted, Whose};
 use super::{Store, StoreError};
 
 /// Say that this instance is alive (`started_at` and now, epoch ms).
@@ -37,6 +37,12 @@ pub async fn leave(store: &Store) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Close the calls and callback attempts of other instances that are no
+/// longer alive, as interrupted (`now_ms`: now, epoch ms).
+pub async fn close_calls_of_gone(store: &Store, now_ms: i64) -> Result<Interrupted, StoreError> {
+    close_open(store, now_ms, Whose::GoneOthers).await
+}
+
 /// The condition "the instance named by column `column` is not alive at
 /// `$1`" (a heartbeat no older than [`GONE_AFTER_MS`] before it).
 fn gone(column: &str) -> String {
@@ -44,38 +50,6 @@ fn gone(column: &str) -> String {
         "NOT EXISTS (SELECT 1 FROM instances i
                       WHERE i.id = {column} AND i.seen_at >= $1 - {GONE_AFTER_MS})"
     )
-}
-
-/// Close the calls and callback attempts of other instances that are no
-/// longer alive, as interrupted (`now_ms`: now, epoch ms).
-pub async fn close_calls_of_gone(store: &Store, now_ms: i64) -> Result<Interrupted, StoreError> {
-    let calls = sqlx::query(super::sql(format!(
-        "UPDATE calls SET ended_at = CASE WHEN arrived_at > $1 THEN arrived_at ELSE $1 END,
-                          outcome = $2
-          WHERE ended_at IS NULL AND instance IS NOT NULL AND instance <> $3
-            AND {}",
-        gone("calls.instance")
-    )))
-    .bind(now_ms)
-    .bind(INTERRUPTED)
-    .bind(store.instance())
-    .execute(store.pool())
-    .await?
-    .rows_affected();
-    let callbacks = sqlx::query(super::sql(format!(
-        "UPDATE follow_up_calls
-            SET ended_at = CASE WHEN started_at > $1 THEN started_at ELSE $1 END, outcome = $2
-          WHERE outcome IS NULL AND instance IS NOT NULL AND instance <> $3
-            AND {}",
-        gone("follow_up_calls.instance")
-    )))
-    .bind(now_ms)
-    .bind(INTERRUPTED)
-    .bind(store.instance())
-    .execute(store.pool())
-    .await?
-    .rows_affected();
-    Ok(Interrupted { calls, callbacks })
 }
 
 /// Claim `specialist` for a ring of `call` on this instance. True when the

@@ -28,38 +28,63 @@ pub struct Interrupted {
 /// none of this instance's is in progress then. The calls of other
 /// instances that are alive are theirs.
 pub async fn close_interrupted(store: &Store, at: i64) -> Result<Interrupted, StoreError> {
-    let pool = store.pool();
-    let calls = sqlx::query(
-        "UPDATE calls SET ended_at = CASE WHEN arrived_at > $1 THEN arrived_at ELSE $1 END,
-                          outcome = $2
-          WHERE ended_at IS NULL
-            AND (instance IS NULL OR instance = $3
-                 OR NOT EXISTS (SELECT 1 FROM instances i
-                                 WHERE i.id = calls.instance AND i.seen_at >= $1 - $4))",
-    )
-    .bind(at)
-    .bind(INTERRUPTED)
-    .bind(store.instance())
-    .bind(GONE_AFTER_MS)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    let callbacks = sqlx::query(
-        "UPDATE follow_up_calls SET ended_at = CASE WHEN started_at > $1 THEN started_at ELSE $1 END,
-                                    outcome = $2
-          WHERE outcome IS NULL
-            AND (instance IS NULL OR instance = $3
-                 OR NOT EXISTS (SELECT 1 FROM instances i
-                                 WHERE i.id = follow_up_calls.instance AND i.seen_at >= $1 - $4))",
-    )
-    .bind(at)
-    .bind(INTERRUPTED)
-    .bind(store.instance())
-    .bind(GONE_AFTER_MS)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(Interrupted { calls, callbacks })
+    close_open(store, at, Whose::OwnAndGone).await
+}
+
+/// Whose open calls [`close_open`] closes.
+pub(in crate::store) enum Whose {
+    /// This instance's, those of instances gone silent, and those from
+    /// before instances were named (at start).
+    OwnAndGone,
+    /// Only those of other instances gone silent (while running).
+    GoneOthers,
+}
+
+/// Close the calls and callback attempts without an end that are `whose`,
+/// as interrupted at `at` (epoch ms; a call keeps its last known time when
+/// later). An instance is gone when its heartbeat is older than
+/// [`GONE_AFTER_MS`] at `at`.
+pub(in crate::store) async fn close_open(
+    store: &Store,
+    at: i64,
+    whose: Whose,
+) -> Result<Interrupted, StoreError> {
+    let owner = |table: &str| {
+        let gone = format!(
+            "NOT EXISTS (SELECT 1 FROM instances i
+                          WHERE i.id = {table}.instance AND i.seen_at >= $1 - $4)"
+        );
+        match whose {
+            Whose::OwnAndGone => format!("(instance IS NULL OR instance = $3 OR {gone})"),
+            Whose::GoneOthers => format!("(instance IS NOT NULL AND instance <> $3 AND {gone})"),
+        }
+    };
+    let mut closed = [0; 2];
+    for (n, (table, start, open)) in [
+        ("calls", "arrived_at", "ended_at IS NULL"),
+        ("follow_up_calls", "started_at", "outcome IS NULL"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        closed[n] = sqlx::query(super::sql(format!(
+            "UPDATE {table} SET ended_at = CASE WHEN {start} > $1 THEN {start} ELSE $1 END,
+                                outcome = $2
+              WHERE {open} AND {}",
+            owner(table)
+        )))
+        .bind(at)
+        .bind(INTERRUPTED)
+        .bind(store.instance())
+        .bind(GONE_AFTER_MS)
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+    }
+    Ok(Interrupted {
+        calls: closed[0],
+        callbacks: closed[1],
+    })
 }
 
 /// A recovered message: its call (created when the crash came before the

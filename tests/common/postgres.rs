@@ -56,24 +56,19 @@ impl Postgres {
 
     /// Stop the test's own cluster (a fast shutdown: clients are cut off).
     pub fn stop(&self) {
-        let (_, cluster) = self.own.as_ref().expect("a cluster of the test's own");
-        let out = Command::new(repo_root().join("scripts/postgres"))
-            .arg("stop")
-            .arg(cluster)
-            .output()
-            .expect("run scripts/postgres");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.own_cluster("stop");
     }
 
     /// Start the test's own cluster again, on its port.
     pub fn start(&self) {
+        self.own_cluster("start");
+    }
+
+    /// `scripts/postgres ACTION` on the test's own cluster.
+    fn own_cluster(&self, action: &str) {
         let (_, cluster) = self.own.as_ref().expect("a cluster of the test's own");
         let out = Command::new(repo_root().join("scripts/postgres"))
-            .arg("start")
+            .arg(action)
             .arg(cluster)
             .output()
             .expect("run scripts/postgres");
