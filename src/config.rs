@@ -429,6 +429,10 @@ pub struct MediaConfig {
     pub rtp_ports: String,
     /// Pacing threads; 0 means one per core.
     pub pacing_threads: usize,
+    /// Hand each millisecond's packets to the kernel together with io_uring
+    /// (Linux); false, or where io_uring is not allowed: a system call a
+    /// packet.
+    pub io_uring: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -524,6 +528,7 @@ impl Default for MediaConfig {
             rtp_ports: "10000-20000".into(),
             public_ip: None,
             pacing_threads: 0,
+            io_uring: true,
         }
     }
 }

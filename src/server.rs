@@ -302,6 +302,16 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     let _data_lock = hold_data_dir(&settings, "senim serve")?;
     tracing::info!(dir = %settings.data_dir.display(), "data folder");
     warn_of_files_left_in_working_dir(&settings);
+    if let Some((limit, need)) = crate::util::open_files::raise(u64::from(cfg.sip.max_calls)) {
+        if limit < need {
+            tracing::warn!(
+                limit,
+                need,
+                max_calls = cfg.sip.max_calls,
+                "the open files limit is below what [sip] max_calls may need: raise it (systemd: LimitNOFILE)"
+            );
+        }
+    }
     for warning in trunk_warnings(&cfg.specialists, !settings.trunks.is_empty()) {
         tracing::warn!("{warning}");
     }
@@ -344,7 +354,8 @@ pub async fn serve(settings: Settings, options: ServeOptions) -> Result<(), Star
     )
     .await?;
     let (recorder, writer) = spawn_writer(store, spool);
-    let media = MediaEngine::start(cfg.media.pacing_threads).map_err(StartError::Media)?;
+    let media = MediaEngine::start(cfg.media.pacing_threads, cfg.media.io_uring)
+        .map_err(StartError::Media)?;
     let (udp, tcp) = sip::bind(cfg.sip.listen)
         .await
         .map_err(|source| StartError::Bind {

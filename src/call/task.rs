@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::voicemail_file::PartialMessage;
 use super::CallContext;
-use crate::driver::media::{MediaEvent, StreamHandle};
+use crate::driver::media::{MediaEvent, RtpSocket, StreamHandle};
 use crate::driver::messages::{ToCall, ToEndpoint};
 use crate::driver::router::ToRouter;
 
@@ -31,9 +31,9 @@ use crate::driver::router::ToRouter;
 const MAX_OUTPUTS: usize = 100_000;
 
 /// One RTP port of the call: its socket (registered for reading only: the
-/// pacing thread sends on a duplicate, and a registration for writing too
-/// would wake the runtime after every packet sent), its stream, and where
-/// the stream reports the end of a prompt.
+/// pacing thread sends on it too, and a registration for writing would wake
+/// the runtime after every packet sent), its stream, and where the stream
+/// reports the end of a prompt.
 pub struct Port {
     socket: Arc<AsyncFd<std::net::UdpSocket>>,
     stream: Option<StreamHandle>,
@@ -70,12 +70,6 @@ impl Port {
             },
             port,
         ))
-    }
-
-    fn send_clone(&self) -> Option<std::net::UdpSocket> {
-        use std::os::fd::{AsFd, OwnedFd};
-        let fd: OwnedFd = self.socket.get_ref().as_fd().try_clone_to_owned().ok()?;
-        Some(std::net::UdpSocket::from(fd))
     }
 }
 
@@ -470,10 +464,7 @@ impl Shell {
                 codec,
                 srtp,
             } => {
-                let Some(send) = port.send_clone() else {
-                    tracing::error!("cannot clone the RTP socket");
-                    return;
-                };
+                let send: Arc<dyn RtpSocket> = port.socket.clone();
                 let events = port.events.clone();
                 let srtp = srtp.map(|s| SrtpContext::new(s.suite, &s.key));
                 port.stream = Some(ctx.media.add_stream(send, remote, codec, srtp, events));

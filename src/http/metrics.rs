@@ -277,6 +277,26 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "Pacing ticks that ran late.",
         load(&media.late_ticks),
     );
+    // What a leak would show as growth at the same number of calls.
+    m.single(
+        "senim_tasks",
+        "gauge",
+        "Tasks alive in Senim's runtime (calls, their legs' readers, servers).",
+        u64::try_from(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+        )
+        .unwrap_or(0),
+    );
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        m.single(
+            "process_open_fds",
+            "gauge",
+            "File descriptors open (sockets included: one per RTP port).",
+            u64::try_from(fds.count()).unwrap_or(0),
+        );
+    }
     let config = ctx.config();
     let trunks = &config.outbound.trunks;
     let reports: Vec<_> = trunks.iter().map(|t| (t, t.load.report())).collect();

@@ -74,6 +74,7 @@ fn restart(old: &Settings, new: &Settings) -> Vec<String> {
             "media.pacing_threads",
             a.media.pacing_threads != b.media.pacing_threads,
         ),
+        ("media.io_uring", a.media.io_uring != b.media.io_uring),
         ("http.listen", a.http.listen != b.http.listen),
         ("http.tls_cert", a.http.tls_cert != b.http.tls_cert),
         ("http.tls_key", a.http.tls_key != b.http.tls_key),

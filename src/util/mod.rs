@@ -3,6 +3,7 @@
 
 pub mod current;
 pub mod duration;
+pub mod open_files;
 pub mod private_files;
 pub mod recent_warnings;
 pub mod time;
