@@ -3,11 +3,25 @@
 //! deviation of each packet's arrival interval from 20 ms. Used by
 //! `scripts/bench`.
 //!
-//! rtpmon ADDR SECONDS [SKIP_SECONDS] [--echo] [--outliers]
+//! rtpmon ADDR SECONDS [SKIP_SECONDS] [--echo | --source] [--outliers]
 //!
 //! Prints one JSON object when done. Packets are counted from SKIP_SECONDS
 //! (after call set-up) until SECONDS. With `--echo`, every packet is sent back
 //! to where it came from, so the sender also receives a caller's stream.
+//!
+//! With `--source`, rtpmon is both ends of bridged calls: for every new source
+//! address it hears from (one of the sender's RTP sockets), it starts a stream
+//! of its own to that address: 50 packets a second, 172-byte PCMU packets
+//! (silence), its own SSRC and sequence per destination, all sent from one
+//! thread on absolute 20 ms deadlines in `sendmmsg` batches. A destination
+//! that has sent nothing for 2 s is dropped. A bridge relays each of these
+//! streams out of its other leg, back to rtpmon, where it is measured: only
+//! packets carrying one of rtpmon's own SSRCs are measured then; the sender's
+//! own streams (before a bridge, or a leg never bridged) are only counted
+//! (`unrelayed_packets`, `unrelayed_ports`), and a source port seen with both
+//! in the window is counted in `mixed_ports` (with a warning on stderr). The
+//! bridge must send first: rtpmon sends only to sockets it has heard from.
+//!
 //! With `--outliers`, every interval more than 2 ms off is written to stderr
 //! as `ms_since_start stream_port ssrc seq deviation_us` (for finding patterns).
 //!
@@ -19,9 +33,10 @@
 //! SO_RCVBUFFORCE when permitted), so that this program keeps up with hundreds
 //! of thousands of packets a second on a small machine. Linux only.
 
-use std::collections::HashMap;
-use std::net::UdpSocket;
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 // The few Linux socket calls needed, declared here (std already links libc).
@@ -129,9 +144,166 @@ struct Stream {
     lost: u64,
 }
 
+/// `--source`: a destination stops being sent to after this much silence.
+const SOURCE_SILENCE: Duration = Duration::from_secs(2);
+/// `--source`: packet interval and size (RTP header and 160 bytes of PCMU).
+const SOURCE_TICK: Duration = Duration::from_millis(20);
+const SOURCE_PACKET: usize = 172;
+/// `--source`: destinations per `sendmmsg` call (the kernel's UIO_MAXIOV).
+const SOURCE_BATCH: usize = 1024;
+/// `--source`: most destinations at once (a bound on memory and work).
+const SOURCE_MAX: usize = 65_536;
+
+/// `--source`: what the receiving thread tells the sending thread.
+enum SourceCmd {
+    /// Start a stream to this address with this SSRC.
+    Add(SocketAddrV4, u32),
+    /// Stop sending to this address.
+    Remove(SocketAddrV4),
+}
+
+/// `--source`: the sending thread, which returns its counts when done.
+type SourceThread = std::thread::JoinHandle<(u64, u64, u64)>;
+
+/// `--source`: the sending thread. Every 20 ms (absolute deadlines from the
+/// start, so lateness does not accumulate) one packet to every destination,
+/// in `sendmmsg` batches, from one socket. Returns (packets sent, send errors,
+/// ticks more than 100 ms late that restarted the schedule).
+fn source_sender(
+    socket: UdpSocket,
+    cmds: mpsc::Receiver<SourceCmd>,
+    end: Instant,
+) -> (u64, u64, u64) {
+    struct Dest {
+        addr: SocketAddrV4,
+        packet: [u8; SOURCE_PACKET],
+        seq: u16,
+        ts: u32,
+    }
+    let fd = socket.as_raw_fd();
+    let mut dests: Vec<Dest> = Vec::new();
+    let mut index: HashMap<SocketAddrV4, usize> = HashMap::new();
+    let mut names = vec![sys::sockaddr_in::default(); SOURCE_BATCH];
+    let mut iovs: Vec<sys::iovec> = (0..SOURCE_BATCH)
+        .map(|_| sys::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        })
+        .collect();
+    let mut msgs: Vec<sys::mmsghdr> = (0..SOURCE_BATCH)
+        .map(|_| sys::mmsghdr {
+            msg_hdr: sys::msghdr {
+                msg_name: std::ptr::null_mut(),
+                msg_namelen: 0,
+                msg_iov: std::ptr::null_mut(),
+                msg_iovlen: 1,
+                msg_control: std::ptr::null_mut(),
+                msg_controllen: 0,
+                msg_flags: 0,
+            },
+            msg_len: 0,
+        })
+        .collect();
+    let (mut sent_total, mut errors, mut restarts) = (0u64, 0u64, 0u64);
+    let mut epoch = Instant::now();
+    let mut tick: u32 = 0;
+    loop {
+        let deadline = epoch + SOURCE_TICK * tick;
+        if deadline >= end {
+            break;
+        }
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        } else if now - deadline > Duration::from_millis(100) {
+            // Far behind: start the schedule again from now.
+            restarts += 1;
+            epoch = now;
+            tick = 0;
+        }
+        tick += 1;
+        // New and gone destinations (bounded: what arrived since the last tick).
+        while let Ok(cmd) = cmds.try_recv() {
+            match cmd {
+                SourceCmd::Add(addr, ssrc) => {
+                    if index.contains_key(&addr) || dests.len() >= SOURCE_MAX {
+                        continue;
+                    }
+                    let mut packet = [0xffu8; SOURCE_PACKET]; // PCMU silence
+                    packet[0] = 0x80;
+                    packet[1] = 0; // PCMU
+                    packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+                    index.insert(addr, dests.len());
+                    dests.push(Dest {
+                        addr,
+                        packet,
+                        seq: (ssrc as u16).wrapping_mul(7),
+                        ts: ssrc.wrapping_mul(13),
+                    });
+                }
+                SourceCmd::Remove(addr) => {
+                    if let Some(i) = index.remove(&addr) {
+                        dests.swap_remove(i);
+                        if let Some(moved) = dests.get(i) {
+                            index.insert(moved.addr, i);
+                        }
+                    }
+                }
+            }
+        }
+        for d in dests.iter_mut() {
+            d.seq = d.seq.wrapping_add(1);
+            d.ts = d.ts.wrapping_add(160);
+            d.packet[2..4].copy_from_slice(&d.seq.to_be_bytes());
+            d.packet[4..8].copy_from_slice(&d.ts.to_be_bytes());
+        }
+        for chunk in dests.chunks_mut(SOURCE_BATCH) {
+            let n = chunk.len();
+            for (i, d) in chunk.iter_mut().enumerate() {
+                names[i] = sys::sockaddr_in {
+                    sin_family: 2, // AF_INET
+                    sin_port: d.addr.port().to_be(),
+                    sin_addr: u32::from(*d.addr.ip()).to_be(),
+                    sin_zero: [0; 8],
+                };
+                iovs[i] = sys::iovec {
+                    iov_base: d.packet.as_mut_ptr().cast(),
+                    iov_len: SOURCE_PACKET,
+                };
+                let h = &mut msgs[i].msg_hdr;
+                h.msg_name = (&mut names[i] as *mut sys::sockaddr_in).cast();
+                h.msg_namelen = std::mem::size_of::<sys::sockaddr_in>() as u32;
+                h.msg_iov = &mut iovs[i];
+                h.msg_iovlen = 1;
+            }
+            let mut sent = 0usize;
+            // Bounded: each round sends at least one message or gives up.
+            while sent < n {
+                // SAFETY: the first n headers point at live names and packets.
+                let r =
+                    unsafe { sys::sendmmsg(fd, msgs.as_mut_ptr().add(sent), (n - sent) as u32, 0) };
+                if r <= 0 {
+                    // Skip the message that failed (e.g. a port gone away).
+                    errors += 1;
+                    sent += 1;
+                    continue;
+                }
+                sent += r as usize;
+                sent_total += r as u64;
+            }
+        }
+    }
+    (sent_total, errors, restarts)
+}
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let echo = args.iter().any(|a| a == "--echo");
+    let source = args.iter().any(|a| a == "--source");
+    if echo && source {
+        eprintln!("rtpmon: --echo and --source exclude each other");
+        std::process::exit(2);
+    }
     let outliers = args.iter().any(|a| a == "--outliers");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let addr = pos.first().map_or("127.0.0.1:39000", |s| s.as_str());
@@ -145,7 +317,7 @@ fn main() -> std::io::Result<()> {
     if !sys::set_int(fd, sys::SOL_SOCKET, sys::SO_RCVBUFFORCE, big) {
         sys::set_int(fd, sys::SOL_SOCKET, sys::SO_RCVBUF, big);
     }
-    if echo && !sys::set_int(fd, sys::SOL_SOCKET, sys::SO_SNDBUFFORCE, big) {
+    if (echo || source) && !sys::set_int(fd, sys::SOL_SOCKET, sys::SO_SNDBUFFORCE, big) {
         sys::set_int(fd, sys::SOL_SOCKET, sys::SO_SNDBUF, big);
     }
     if !sys::set_int(fd, sys::SOL_SOCKET, sys::SO_TIMESTAMPNS, 1) {
@@ -188,6 +360,25 @@ fn main() -> std::io::Result<()> {
     let mut no_timestamp = 0u64;
     let mut echo_errors = 0u64;
     let mut cpu_from: Option<u64> = None;
+    // --source: the sending thread, and per source address the last time it
+    // was heard from; rtpmon's own SSRCs; ports seen in the window with
+    // rtpmon's SSRCs and with others.
+    let mut sender: Option<(mpsc::Sender<SourceCmd>, SourceThread)> = None;
+    if source {
+        let (tx, rx) = mpsc::channel();
+        let s = socket.try_clone()?;
+        let handle = std::thread::Builder::new()
+            .name("rtpmon-source".into())
+            .spawn(move || source_sender(s, rx, end))?;
+        sender = Some((tx, handle));
+    }
+    let mut heard: HashMap<SocketAddrV4, Instant> = HashMap::new();
+    let mut own_ssrcs: HashSet<u32> = HashSet::new();
+    let mut next_ssrc: u32 = 0x5e00_0000 ^ (std::process::id() << 8);
+    let mut relayed_ports: HashSet<u16> = HashSet::new();
+    let mut unrelayed_ports: HashSet<u16> = HashSet::new();
+    let mut unrelayed_packets = 0u64;
+    let mut last_sweep = Instant::now();
     while Instant::now() < end {
         for (i, m) in msgs.iter_mut().enumerate() {
             m.msg_hdr.msg_namelen = std::mem::size_of::<sys::sockaddr_in>() as u32;
@@ -225,7 +416,38 @@ fn main() -> std::io::Result<()> {
             };
             let seq = u16::from_be_bytes([buf[2], buf[3]]);
             let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-            let key = (u64::from(u16::from_be(names[i].sin_port)) << 32) | u64::from(ssrc);
+            let port = u16::from_be(names[i].sin_port);
+            if let Some((tx, _)) = sender.as_ref() {
+                let from = SocketAddrV4::new(Ipv4Addr::from(u32::from_be(names[i].sin_addr)), port);
+                let now = Instant::now();
+                let known = heard.len();
+                match heard.get_mut(&from) {
+                    Some(t) => *t = now,
+                    None if known < SOURCE_MAX => {
+                        // A new source: a stream of rtpmon's own goes to it.
+                        heard.insert(from, now);
+                        next_ssrc = next_ssrc.wrapping_add(1);
+                        while own_ssrcs.contains(&next_ssrc) {
+                            next_ssrc = next_ssrc.wrapping_add(1);
+                        }
+                        own_ssrcs.insert(next_ssrc);
+                        let _ = tx.send(SourceCmd::Add(from, next_ssrc));
+                    }
+                    None => {}
+                }
+                if !own_ssrcs.contains(&ssrc) {
+                    // The sender's own stream, not a relayed one: not measured.
+                    if measuring {
+                        unrelayed_packets += 1;
+                        unrelayed_ports.insert(port);
+                    }
+                    continue;
+                }
+                if measuring {
+                    relayed_ports.insert(port);
+                }
+            }
+            let key = (u64::from(port) << 32) | u64::from(ssrc);
             match streams.get_mut(&key) {
                 None => {
                     streams.insert(
@@ -274,6 +496,19 @@ fn main() -> std::io::Result<()> {
                 }
             }
         }
+        if let Some((tx, _)) = sender.as_ref() {
+            // Sources silent for 2 s are no longer sent to (at most 4 sweeps a second).
+            if last_sweep.elapsed() >= Duration::from_millis(250) {
+                last_sweep = Instant::now();
+                heard.retain(|addr, t| {
+                    let alive = last_sweep.duration_since(*t) < SOURCE_SILENCE;
+                    if !alive {
+                        let _ = tx.send(SourceCmd::Remove(*addr));
+                    }
+                    alive
+                });
+            }
+        }
         if echo {
             for m in msgs.iter_mut().take(got) {
                 m.msg_hdr.msg_control = std::ptr::null_mut();
@@ -300,6 +535,19 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    let (source_sent, source_errors, source_restarts) = match sender {
+        Some((tx, handle)) => {
+            drop(tx);
+            handle.join().unwrap_or((0, 0, 0))
+        }
+        None => (0, 0, 0),
+    };
+    let mixed_ports = relayed_ports.intersection(&unrelayed_ports).count();
+    if mixed_ports > 0 {
+        eprintln!(
+            "rtpmon: warning: {mixed_ports} source ports sent both relayed packets and streams of their own in the window"
+        );
+    }
     let window = end.saturating_duration_since(measure_from).as_secs_f64();
     let cpu_pct = match cpu_from {
         // Clock ticks are 10 ms on Linux (USER_HZ = 100).
@@ -325,7 +573,7 @@ fn main() -> std::io::Result<()> {
     let lossy = streams.values().filter(|s| s.lost > 0).count();
     let measured = streams.values().filter(|s| s.received > 0).count();
     println!(
-        "{{\"streams\":{},\"packets\":{},\"lost\":{},\"lossy_streams\":{},\"intervals\":{},\"over_2ms\":{},\"dev_ms_p50\":{:.2},\"dev_ms_p99\":{:.2},\"dev_ms_p999\":{:.2},\"dev_ms_max\":{:.3},\"no_timestamp\":{},\"echo\":{},\"echo_errors\":{},\"cpu_pct\":{:.0}}}",
+        "{{\"streams\":{},\"packets\":{},\"lost\":{},\"lossy_streams\":{},\"intervals\":{},\"over_2ms\":{},\"dev_ms_p50\":{:.2},\"dev_ms_p99\":{:.2},\"dev_ms_p999\":{:.2},\"dev_ms_max\":{:.3},\"no_timestamp\":{},\"echo\":{},\"echo_errors\":{},\"source\":{},\"source_destinations\":{},\"source_sent\":{},\"source_errors\":{},\"source_restarts\":{},\"unrelayed_packets\":{},\"unrelayed_ports\":{},\"mixed_ports\":{},\"cpu_pct\":{:.0}}}",
         measured,
         total,
         lost,
@@ -339,6 +587,14 @@ fn main() -> std::io::Result<()> {
         no_timestamp,
         echo,
         echo_errors,
+        source,
+        own_ssrcs.len(),
+        source_sent,
+        source_errors,
+        source_restarts,
+        unrelayed_packets,
+        unrelayed_ports.len(),
+        mixed_ports,
         cpu_pct
     );
     Ok(())
