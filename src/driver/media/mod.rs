@@ -12,7 +12,7 @@
 //! ([`send`]). Nothing is allocated per packet.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::sync::Arc;
@@ -28,15 +28,14 @@ use tokio::sync::mpsc::UnboundedSender;
 mod schedule;
 mod send;
 
+pub use schedule::PTIME;
 use schedule::{least_loaded, Schedule, SLOT, SLOTS};
-use send::{socket_fd, Fd, Packets};
+pub use send::RtpSocket;
+use send::{socket_fd, Fd, Packets, FRAME_BYTES};
 
-/// One RTP packet time.
-pub const PTIME: Duration = Duration::from_millis(20);
 const SAMPLES_PER_FRAME: u32 = 160;
 /// Commands applied before a slot is sent; more wait for the next slot.
 const MAX_COMMANDS_A_SLOT: usize = 100_000;
-pub(crate) const FRAME_BYTES: usize = 160;
 
 /// Something a stream tells its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,26 +75,6 @@ enum Command {
     Remove {
         id: u64,
     },
-}
-
-/// A call's RTP socket, shared by the call (which reads it) and its stream
-/// (which sends on it): it closes when both are done with it, so a pacing
-/// thread never sends on a descriptor that was closed and given to another
-/// socket, and a port costs one descriptor, not a duplicate as well.
-pub trait RtpSocket: Send + Sync {
-    fn udp(&self) -> &UdpSocket;
-}
-
-impl RtpSocket for UdpSocket {
-    fn udp(&self) -> &UdpSocket {
-        self
-    }
-}
-
-impl RtpSocket for tokio::io::unix::AsyncFd<UdpSocket> {
-    fn udp(&self) -> &UdpSocket {
-        self.get_ref()
-    }
 }
 
 struct Stream {
@@ -456,6 +435,7 @@ mod tests {
     use super::*;
     use senim_media::prompts::beep;
     use senim_media::srtp::{MasterKey, Suite};
+    use std::net::UdpSocket;
 
     fn stream(id: u64) -> Stream {
         let socket: Arc<dyn RtpSocket> =

@@ -9,7 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::PTIME;
+/// One RTP packet time.
+pub const PTIME: Duration = Duration::from_millis(20);
 
 /// Slots in one packet time.
 pub const SLOTS: usize = 20;

@@ -8,7 +8,28 @@ use std::net::{SocketAddr, UdpSocket};
 
 use senim_media::srtp::MAX_TAG_LEN;
 
-use super::{RtpSocket, FRAME_BYTES};
+/// One G.711 frame: 20 ms at 8 kHz.
+pub const FRAME_BYTES: usize = 160;
+
+/// A call's RTP socket, shared by the call (which reads it) and its stream
+/// (which sends on it): it closes when both are done with it, so a pacing
+/// thread never sends on a descriptor that was closed and given to another
+/// socket, and a port costs one descriptor, not a duplicate as well.
+pub trait RtpSocket: Send + Sync {
+    fn udp(&self) -> &UdpSocket;
+}
+
+impl RtpSocket for UdpSocket {
+    fn udp(&self) -> &UdpSocket {
+        self
+    }
+}
+
+impl RtpSocket for tokio::io::unix::AsyncFd<UdpSocket> {
+    fn udp(&self) -> &UdpSocket {
+        self.get_ref()
+    }
+}
 
 /// A socket's descriptor where io_uring needs it.
 #[cfg(target_os = "linux")]
@@ -167,7 +188,7 @@ mod ring {
     use io_uring::{opcode, types, IoUring};
     use socket2::SockAddr;
 
-    use super::PACKET_ROOM;
+    use crate::driver::media::send::PACKET_ROOM;
 
     /// Packets queued before they are submitted: a slot's worth at a few
     /// thousand calls, and a bound on the buffers.
