@@ -274,7 +274,7 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
     m.single(
         "senim_rtp_late_ticks_total",
         "counter",
-        "Pacing ticks that ran late.",
+        "Pacing slots (1 ms of streams) sent more than 2 ms after their deadline.",
         load(&media.late_ticks),
     );
     // What a leak would show as growth at the same number of calls.
