@@ -11,18 +11,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use senim_call::core::CallCore;
-use senim_call::io::{LegId, MediaCommand, MediaId, Metric, Output, PreparedLeg, RouterRequest};
-use senim_media::dtmf::DtmfSource;
+use senim_call::io::{
+    LegId, MediaCommand, MediaId, Metric, Output, PreparedLeg, ReceiveRule, RouterRequest,
+};
+use senim_media::dtmf::{Digit, DtmfSource, InbandDetector};
 use senim_media::srtp::SrtpContext;
 use senim_routing::router::Action as RouterAction;
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::voicemail_file::PartialMessage;
 use super::CallContext;
-use crate::driver::media::{MediaEvent, RtpSocket, StreamHandle};
+use crate::driver::media::{
+    ListenHandle, MediaEngine, MediaEvent, Relay, RtpSocket, Rule, StreamHandle,
+};
 use crate::driver::messages::{ToCall, ToEndpoint};
 use crate::driver::router::ToRouter;
 
@@ -30,15 +32,18 @@ use crate::driver::router::ToRouter;
 /// again (a handful in practice; a bound against a runaway core).
 const MAX_OUTPUTS: usize = 100_000;
 
-/// One RTP port of the call: its socket (registered for reading only: the
-/// pacing thread sends on it too, and a registration for writing would wake
-/// the runtime after every packet sent), its stream, and where the stream
-/// reports the end of a prompt.
+/// One RTP port of the call: its socket (the pacing engine reads it and
+/// sends on it; the call sends what the core relays), its stream, what the
+/// engine reads from it, and where the engine reports packets, digits and
+/// the end of a prompt.
 pub struct Port {
-    socket: Arc<AsyncFd<std::net::UdpSocket>>,
+    socket: Arc<std::net::UdpSocket>,
     stream: Option<StreamHandle>,
     events: mpsc::UnboundedSender<MediaEvent>,
-    /// A leg's reader task (the caller's socket is read by the call's task).
+    /// The engine reads the port while this is held.
+    listen: ListenHandle,
+    /// A leg's forwarder of its events to the call's task (the caller's
+    /// events are read by the call's task itself).
     reader: Option<JoinHandle<()>>,
 }
 
@@ -54,18 +59,18 @@ impl Port {
     fn open(
         socket: std::net::UdpSocket,
         events: mpsc::UnboundedSender<MediaEvent>,
+        media: &MediaEngine,
     ) -> std::io::Result<(Port, u16)> {
         let port = socket.local_addr()?.port();
         socket.set_nonblocking(true)?;
-        // SAFETY: a std UdpSocket owns its descriptor, keeps it open until it
-        // is dropped, and `as_raw_fd` always returns that same descriptor; the
-        // AsyncFd owns the socket for its whole life.
-        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }?;
+        let socket = Arc::new(socket);
+        let listen = media.listen(socket.clone(), events.clone());
         Ok((
             Port {
-                socket: Arc::new(socket),
+                socket,
                 stream: None,
                 events,
+                listen,
                 reader: None,
             },
             port,
@@ -93,7 +98,7 @@ pub(super) fn bind_caller(ctx: &CallContext) -> (CallerPort, Result<u16, String>
     let bound = ctx
         .rtp_ports
         .bind(ctx.rtp_ip)
-        .and_then(|s| Port::open(s, tx));
+        .and_then(|s| Port::open(s, tx, &ctx.media));
     match bound {
         Ok((p, port)) => (
             CallerPort {
@@ -136,6 +141,10 @@ enum LegInput {
     PromptFinished {
         leg: LegId,
         token: u64,
+    },
+    Digit {
+        leg: LegId,
+        digit: Digit,
     },
 }
 
@@ -261,7 +270,6 @@ impl Shell {
         mut rx: mpsc::UnboundedReceiver<ToCall>,
     ) {
         self.flush(core);
-        let mut buf = [0u8; 2048];
         loop {
             if core.is_finished(Instant::now()) {
                 break;
@@ -277,19 +285,18 @@ impl Shell {
                     }
                 },
                 // Open while the caller's port is: it holds the sender.
-                ev = self.caller_events.recv(), if self.caller.is_some() => {
-                    if let Some(MediaEvent::PromptFinished { token }) = ev {
+                ev = self.caller_events.recv(), if self.caller.is_some() => match ev {
+                    Some(MediaEvent::Rtp { data, from }) => {
+                        core.handle_rtp(Instant::now(), MediaId::Caller, &data, from);
+                    }
+                    Some(MediaEvent::PromptFinished { token }) => {
                         core.handle_prompt_finished(Instant::now(), MediaId::Caller, token);
                     }
-                }
-                r = recv_from_opt(self.caller.as_ref().map(|p| &*p.socket), &mut buf) => {
-                    if let Ok((n, from)) = r {
-                        if let Some(data) = buf.get(..n) {
-                            self.ctx.sip_stats.rtp_packets_in.fetch_add(1, Ordering::Relaxed);
-                            core.handle_rtp(Instant::now(), MediaId::Caller, data, from);
-                        }
+                    Some(MediaEvent::Digit(digit)) => {
+                        core.handle_digit(Instant::now(), MediaId::Caller, digit);
                     }
-                }
+                    None => {}
+                },
                 a = recv_opt(self.router.as_mut()) => match a {
                     Some(a) => core.handle_router(Instant::now(), a),
                     None => {
@@ -300,8 +307,10 @@ impl Shell {
                 },
                 input = self.leg_rx.recv() => match input {
                     Some(LegInput::Rtp { leg, data, from }) => {
-                        self.ctx.sip_stats.rtp_packets_in.fetch_add(1, Ordering::Relaxed);
                         core.handle_rtp(Instant::now(), MediaId::Leg(leg), &data, from);
+                    }
+                    Some(LegInput::Digit { leg, digit }) => {
+                        core.handle_digit(Instant::now(), MediaId::Leg(leg), digit);
                     }
                     Some(LegInput::PromptFinished { leg, token }) => {
                         core.handle_prompt_finished(Instant::now(), MediaId::Leg(leg), token);
@@ -366,7 +375,7 @@ impl Shell {
             Output::Media { id, command } => self.media(id, command),
             Output::SendRtp { from, to, data } => {
                 if let Some(p) = self.port(from) {
-                    let _ = p.socket.get_ref().send_to(&data, to);
+                    let _ = p.socket.send_to(&data, to);
                 }
             }
             Output::Record(op) => {
@@ -445,6 +454,13 @@ impl Shell {
     }
 
     fn media(&mut self, id: MediaId, command: MediaCommand) {
+        if let MediaCommand::Receive(rule) = command {
+            let rule = rule.and_then(|r| self.engine_rule(r));
+            if let Some(p) = self.port(id) {
+                p.listen.set_rule(rule);
+            }
+            return;
+        }
         if let MediaCommand::Close = command {
             match id {
                 MediaId::Caller => self.caller = None,
@@ -490,8 +506,33 @@ impl Shell {
                 }
             }
             MediaCommand::StopStream => port.stream = None,
-            MediaCommand::Close => {}
+            MediaCommand::Receive(_) | MediaCommand::Close => {}
         }
+    }
+
+    /// The engine's form of the core's rule: the relay's port as its
+    /// socket. None (every packet to the core) if that port is gone.
+    fn engine_rule(&self, rule: ReceiveRule) -> Option<Rule> {
+        let relay = match rule.relay {
+            Some(r) => {
+                let to = self.port(r.to)?;
+                let socket: Arc<dyn RtpSocket> = to.socket.clone();
+                Some(Relay {
+                    socket,
+                    remote: r.remote,
+                    from_telephone_event: r.from_telephone_event,
+                    to_codec: r.to_codec,
+                    to_telephone_event: r.to_telephone_event,
+                })
+            }
+            None => None,
+        };
+        Some(Rule {
+            source: rule.source,
+            codec: rule.codec,
+            inband: rule.inband.then(InbandDetector::new),
+            relay,
+        })
     }
 
     /// Bind a leg's RTP port and start its reader; find a softphone's contact.
@@ -511,14 +552,9 @@ impl Shell {
             .bind(self.ctx.rtp_ip)
             .map_err(|e| format!("no RTP port: {e}"))?;
         let (events_tx, events) = mpsc::unbounded_channel();
-        let (mut p, port) =
-            Port::open(socket, events_tx).map_err(|e| format!("RTP socket: {e}"))?;
-        p.reader = Some(tokio::spawn(read_leg(
-            leg,
-            p.socket.clone(),
-            events,
-            self.leg_tx.clone(),
-        )));
+        let (mut p, port) = Port::open(socket, events_tx, &self.ctx.media)
+            .map_err(|e| format!("RTP socket: {e}"))?;
+        p.reader = Some(tokio::spawn(read_leg(leg, events, self.leg_tx.clone())));
         self.legs.insert(leg, p);
         Ok(PreparedLeg { port, softphone })
     }
@@ -538,55 +574,21 @@ impl Shell {
     }
 }
 
-/// A leg's RTP and its stream's prompt events, handed to the call's task.
+/// A leg's packets, digits and prompt events, handed to the call's task.
 async fn read_leg(
     leg: LegId,
-    socket: Arc<AsyncFd<std::net::UdpSocket>>,
     mut events: mpsc::UnboundedReceiver<MediaEvent>,
     inputs: mpsc::UnboundedSender<LegInput>,
 ) {
-    let mut buf = [0u8; 2048];
-    loop {
-        let input = tokio::select! {
-            r = recv_from(&socket, &mut buf) => match r {
-                Ok((n, from)) => match buf.get(..n) {
-                    Some(data) => LegInput::Rtp { leg, data: data.to_vec(), from },
-                    None => continue,
-                },
-                Err(_) => continue,
-            },
-            ev = events.recv() => match ev {
-                Some(MediaEvent::PromptFinished { token }) => LegInput::PromptFinished { leg, token },
-                None => return,
-            },
+    while let Some(ev) = events.recv().await {
+        let input = match ev {
+            MediaEvent::Rtp { data, from } => LegInput::Rtp { leg, data, from },
+            MediaEvent::PromptFinished { token } => LegInput::PromptFinished { leg, token },
+            MediaEvent::Digit(digit) => LegInput::Digit { leg, digit },
         };
         if inputs.send(input).is_err() {
             return;
         }
-    }
-}
-
-/// Receive one datagram from a read-only registered socket.
-async fn recv_from(
-    socket: &AsyncFd<std::net::UdpSocket>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
-    loop {
-        let mut guard = socket.readable().await?;
-        match guard.try_io(|s| s.get_ref().recv_from(buf)) {
-            Ok(result) => return result,
-            Err(_would_block) => continue,
-        }
-    }
-}
-
-async fn recv_from_opt(
-    socket: Option<&AsyncFd<std::net::UdpSocket>>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
-    match socket {
-        Some(s) => recv_from(s, buf).await,
-        None => std::future::pending().await,
     }
 }
 

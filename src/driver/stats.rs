@@ -6,9 +6,6 @@ pub struct SipStats {
     pub calls_active: std::sync::atomic::AtomicU64,
     pub calls_total: std::sync::atomic::AtomicU64,
     pub messages_in: std::sync::atomic::AtomicU64,
-    /// RTP datagrams received on the calls' ports (callers' and outbound
-    /// legs'), those dropped included.
-    pub rtp_packets_in: std::sync::atomic::AtomicU64,
     /// RTP datagrams dropped because they did not come from the port's far
     /// end (strict RTP: a stranger, or a source still on probation).
     pub rtp_packets_dropped: std::sync::atomic::AtomicU64,

@@ -183,7 +183,7 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         "senim_rtp_packets_received_total",
         "counter",
         "RTP packets received on the ports of callers and outbound legs since start, those dropped included.",
-        load(&sip.rtp_packets_in),
+        load(&media.packets_received),
     );
     m.single(
         "senim_rtp_packets_dropped_total",
@@ -262,8 +262,20 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
     m.single(
         "senim_rtp_packets_sent_total",
         "counter",
-        "RTP packets sent since start.",
+        "RTP packets sent since start (streams; relayed packets are counted apart).",
         load(&media.packets_sent),
+    );
+    m.single(
+        "senim_rtp_packets_handled_total",
+        "counter",
+        "RTP packets the media engine handled itself since start (a call's audio run through the in-band detector or relayed across a bridge), not handed to the call.",
+        load(&media.packets_handled),
+    );
+    m.single(
+        "senim_rtp_packets_relayed_total",
+        "counter",
+        "RTP packets the media engine relayed across bridges since start.",
+        load(&media.packets_relayed),
     );
     m.single(
         "senim_rtp_send_errors_total",

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use senim_media::dtmf::Digit;
 use senim_routing::router::Action as RouterAction;
 
 use crate::io::{LegId, MediaId, Output, PreparedLeg, SipInput};
@@ -18,6 +19,9 @@ pub trait CallCore {
     fn handle_sip(&mut self, now: Instant, input: SipInput);
     /// An RTP datagram on one of the call's ports.
     fn handle_rtp(&mut self, now: Instant, media: MediaId, data: &[u8], from: SocketAddr);
+    /// A digit the media engine detected in-band in a port's audio (under
+    /// a [`crate::io::ReceiveRule`] with `inband`).
+    fn handle_digit(&mut self, _now: Instant, _media: MediaId, _digit: Digit) {}
     /// A prompt on one of the call's streams played to its end.
     fn handle_prompt_finished(&mut self, now: Instant, media: MediaId, token: u64);
     /// The driver's answer to [`Output::PrepareLeg`].

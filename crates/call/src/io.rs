@@ -113,8 +113,41 @@ pub enum MediaCommand {
     SetSrtp(Option<SrtpSend>),
     /// Stop the stream; the port stays open (its RTP is relayed).
     StopStream,
+    /// What the media engine may do with the port's incoming RTP itself
+    /// (None: hand every packet to the core).
+    Receive(Option<ReceiveRule>),
     /// Close the port: the leg is gone.
     Close,
+}
+
+/// Incoming RTP the media engine handles without the core: the audio
+/// packets of the port's locked source in the agreed codec, which the core
+/// would only run through the in-band detector or relay to the other side
+/// of a bridge. Everything else (another source, another payload type such
+/// as telephone-event, anything that is not RTP) still goes to the core.
+/// The core gives a rule only for plain RTP (no SRTP on either side) and
+/// while no message is being recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveRule {
+    /// The far end's locked source (strict RTP).
+    pub source: SocketAddr,
+    pub codec: Codec,
+    /// Run the in-band DTMF detector and report each digit.
+    pub inband: bool,
+    /// Relay each packet to another port's far end.
+    pub relay: Option<RelayRule>,
+}
+
+/// Where a bridged port's audio goes, and in what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayRule {
+    /// The port whose socket sends it.
+    pub to: MediaId,
+    pub remote: SocketAddr,
+    /// The receiving port's telephone-event payload type.
+    pub from_telephone_event: Option<u8>,
+    pub to_codec: Codec,
+    pub to_telephone_event: Option<u8>,
 }
 
 /// How a stream protects what it sends: SRTP under Senim's own key for

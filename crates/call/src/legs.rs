@@ -324,6 +324,24 @@ impl Legs {
         self.slots.iter().find(|l| l.id == id)
     }
 
+    /// Every leg, in the order they were added.
+    pub fn slots(&self) -> impl Iterator<Item = &LegSlot> {
+        self.slots.iter()
+    }
+
+    /// Give a leg's port a new rule for its incoming RTP (see
+    /// [`crate::media::MediaPort::set_receive_rule`]).
+    pub fn set_receive_rule(
+        &mut self,
+        id: LegId,
+        rule: Option<crate::io::ReceiveRule>,
+        out: &mut VecDeque<Output>,
+    ) {
+        if let Some(slot) = self.get_mut(id) {
+            slot.media.set_receive_rule(rule, out);
+        }
+    }
+
     fn get_mut(&mut self, id: LegId) -> Option<&mut LegSlot> {
         self.slots.iter_mut().find(|l| l.id == id)
     }

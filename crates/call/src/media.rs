@@ -21,7 +21,7 @@ use senim_media::rtp::{self, RtpHeader};
 use senim_media::sdp::{self, SrtpAgreed};
 use senim_media::srtp::{SrtpContext, SrtpError};
 
-use crate::io::{MediaCommand, MediaId, Metric, Output, SrtpSend};
+use crate::io::{MediaCommand, MediaId, Metric, Output, ReceiveRule, RelayRule, SrtpSend};
 use crate::trunk::DtmfMode;
 
 /// What became of a prompt's end.
@@ -84,6 +84,8 @@ pub struct MediaPort {
     looping: Option<Arc<Prompt>>,
     /// SRTP, when agreed.
     srtp: Option<PortSrtp>,
+    /// The rule last given to the media engine for incoming RTP.
+    rule: Option<ReceiveRule>,
 }
 
 impl MediaPort {
@@ -104,7 +106,59 @@ impl MediaPort {
             queue: VecDeque::new(),
             looping: None,
             srtp: None,
+            rule: None,
         }
+    }
+
+    /// What the media engine may do with this port's incoming audio
+    /// itself (see [`ReceiveRule`]): detect in-band digits when `inband`,
+    /// relay as `relay` says. None while the source is not locked, before
+    /// an SDP is agreed, or with SRTP (the core unprotects).
+    pub fn receive_rule(&self, inband: bool, relay: Option<RelayRule>) -> Option<ReceiveRule> {
+        if !self.agreed || self.srtp.is_some() {
+            return None;
+        }
+        Some(ReceiveRule {
+            source: self.peer.locked()?,
+            codec: self.codec,
+            inband,
+            relay,
+        })
+    }
+
+    /// Give the media engine this rule, unless it has it already.
+    pub fn set_receive_rule(&mut self, rule: Option<ReceiveRule>, out: &mut VecDeque<Output>) {
+        if rule != self.rule {
+            self.rule = rule.clone();
+            self.command(out, MediaCommand::Receive(rule));
+        }
+    }
+
+    /// The in-band detector runs on this port's audio (its stream runs and
+    /// the DTMF mode takes in-band keys).
+    pub fn detects_inband(&self) -> bool {
+        self.inband.is_some()
+    }
+
+    /// A relay into this port (`to`) from a port of `from_telephone_event`:
+    /// `Some(None)` while there is nowhere to send (the packets are
+    /// dropped, as the core would), None when the engine cannot relay here
+    /// (SRTP: the core protects what it relays).
+    pub fn relay_rule(
+        &self,
+        to: MediaId,
+        from_telephone_event: Option<u8>,
+    ) -> Option<Option<RelayRule>> {
+        if self.srtp.is_some() {
+            return None;
+        }
+        Some(self.remote().map(|remote| RelayRule {
+            to,
+            remote,
+            from_telephone_event,
+            to_codec: self.codec,
+            to_telephone_event: self.telephone_event,
+        }))
     }
 
     fn command(&self, out: &mut VecDeque<Output>, command: MediaCommand) {

@@ -10,7 +10,7 @@ use rsip::Method;
 use senim_call::call::Phase;
 use senim_call::config::DtmfMode;
 use senim_call::core::CallCore;
-use senim_call::io::{MediaCommand, MediaId, Metric, Output, RouterRequest, SipInput};
+use senim_call::io::{MediaCommand, MediaId, Metric, Output, ReceiveRule, RouterRequest, SipInput};
 use senim_call::record::RecordOp;
 use senim_routing::router::{Action as RouterAction, LegResult};
 use senim_routing::specialists::{SpecialistContact, SpecialistId};
@@ -938,6 +938,76 @@ fn accept_bridges_and_media_flows_both_ways() {
     assert_eq!(h.digits().len(), before);
 }
 
+/// The last receive rule a port was given (None: none given, or the
+/// rule was taken back).
+fn receive_rule(h: &Harness, media: MediaId) -> Option<ReceiveRule> {
+    h.commands(media).iter().rev().find_map(|c| match c {
+        MediaCommand::Receive(rule) => Some(rule.clone()),
+        _ => None,
+    })?
+}
+
+/// Once the caller's source is locked, the media engine gets a rule: run
+/// the in-band detector on the audio (no telephone-event was agreed); a
+/// digit it reports is a key like any other.
+#[test]
+fn the_engine_detects_tones_once_the_callers_source_is_locked() {
+    let mut h = Harness::start(config(false), MENU, &sdp(40000, "0"), 10);
+    h.ack();
+    assert_eq!(
+        receive_rule(&h, MediaId::Caller),
+        None,
+        "source not seen yet"
+    );
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(0, 1, 160, &[0xff; 160]),
+        CALLER_RTP,
+    );
+    assert_eq!(
+        receive_rule(&h, MediaId::Caller),
+        Some(ReceiveRule {
+            source: addr(CALLER_RTP),
+            codec: senim_media::g711::Codec::Pcmu,
+            inband: true,
+            relay: None,
+        })
+    );
+    let one = senim_media::dtmf::Digit::from_char('1').expect("digit");
+    h.call.handle_digit(h.now, MediaId::Caller, one);
+    h.drain();
+    assert_eq!(h.digits(), [("1".to_string(), "inband")]);
+}
+
+/// In a bridge each side's audio is relayed by the engine to the other
+/// side's far end, from the other side's port; nothing is detected.
+#[test]
+fn the_engine_relays_a_bridge_both_ways() {
+    let (mut h, _) = bridged();
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(0, 1, 160, &[0xff; 160]),
+        CALLER_RTP,
+    );
+    h.rtp(
+        MediaId::Leg(1),
+        &rtp_packet(0, 1, 160, &[0x7f; 160]),
+        PHONE_RTP,
+    );
+    let caller = receive_rule(&h, MediaId::Caller).expect("the caller's rule");
+    assert_eq!(caller.source, addr(CALLER_RTP));
+    assert!(!caller.inband);
+    let relay = caller.relay.expect("relayed");
+    assert_eq!((relay.to, relay.remote), (MediaId::Leg(1), addr(PHONE_RTP)));
+    let leg = receive_rule(&h, MediaId::Leg(1)).expect("the leg's rule");
+    assert_eq!(leg.source, addr(PHONE_RTP));
+    let relay = leg.relay.expect("relayed");
+    assert_eq!(
+        (relay.to, relay.remote),
+        (MediaId::Caller, addr(CALLER_RTP))
+    );
+}
+
 #[test]
 fn the_specialist_hanging_up_leaves_the_caller_for_the_survey() {
     let (mut h, inv) = bridged();
@@ -1528,7 +1598,21 @@ fn voicemail_records_after_the_beep_and_a_key_ends_it() {
         h.played(MediaId::Caller).last().map(String::as_str),
         Some("beep")
     );
+    h.rtp(
+        MediaId::Caller,
+        &rtp_packet(0, 900, 0, &[0xff; 160]),
+        CALLER_RTP,
+    );
+    assert!(
+        receive_rule(&h, MediaId::Caller).is_some(),
+        "the source is locked"
+    );
     h.prompt_finished(MediaId::Caller);
+    assert_eq!(
+        receive_rule(&h, MediaId::Caller),
+        None,
+        "while the message is recorded, every packet goes to the core"
+    );
     // Two seconds of speech, then a key.
     let speech: Vec<i16> = (0..16000)
         .map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16)

@@ -9,7 +9,8 @@
 //! start, never from the time a slot happened to be sent, so drift does not
 //! accumulate; a late slot is caught up, not skipped, unless the thread is
 //! more than 100 ms behind. A slot's packets go to the kernel together
-//! ([`send`]). Nothing is allocated per packet.
+//! ([`send`]). Nothing is allocated per packet sent. Between slots the
+//! thread reads its ports' incoming RTP ([`receive`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,8 +26,17 @@ use senim_media::rtp::RtpSender;
 use senim_media::srtp::SrtpContext;
 use tokio::sync::mpsc::UnboundedSender;
 
+mod event;
+mod receive;
 mod schedule;
 mod send;
+mod stats;
+
+pub use event::MediaEvent;
+pub use stats::MediaStats;
+
+use receive::{Listener, Receiver};
+pub use receive::{Relay, Rule};
 
 pub use schedule::PTIME;
 use schedule::{least_loaded, Schedule, SLOT, SLOTS};
@@ -36,23 +46,6 @@ use send::{socket_fd, Fd, Packets, FRAME_BYTES};
 const SAMPLES_PER_FRAME: u32 = 160;
 /// Commands applied before a slot is sent; more wait for the next slot.
 const MAX_COMMANDS_A_SLOT: usize = 100_000;
-
-/// Something a stream tells its call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaEvent {
-    /// The prompt started with this token has been sent to its last frame.
-    PromptFinished { token: u64 },
-}
-
-/// Counters shared by all pacing threads.
-#[derive(Debug, Default)]
-pub struct MediaStats {
-    pub packets_sent: AtomicU64,
-    pub send_errors: AtomicU64,
-    /// Slots (1 ms of streams) sent more than 2 ms after their deadline.
-    pub late_ticks: AtomicU64,
-    pub streams: AtomicU64,
-}
 
 enum Command {
     Add(Box<Stream>),
@@ -73,6 +66,14 @@ enum Command {
         srtp: Option<Box<SrtpContext>>,
     },
     Remove {
+        id: u64,
+    },
+    Listen(Box<Listener>),
+    SetRule {
+        id: u64,
+        rule: Option<Box<Rule>>,
+    },
+    Unlisten {
         id: u64,
     },
 }
@@ -118,11 +119,12 @@ impl MediaEngine {
         for i in 0..n {
             let (tx, rx) = mpsc::channel();
             let stats = stats.clone();
+            let receiver = Receiver::new()?;
             // Threads send their slots in turn, not at the same instant.
             let offset = SLOT * u32::try_from(i).unwrap_or(0) / u32::try_from(n).unwrap_or(1);
             let handle = std::thread::Builder::new()
                 .name(format!("senim-media-{i}"))
-                .spawn(move || pace(rx, stats, offset, io_uring))?;
+                .spawn(move || pace(rx, stats, offset, io_uring, receiver))?;
             shards.push(tx);
             handles.push(handle);
         }
@@ -166,6 +168,25 @@ impl MediaEngine {
         };
         let _ = shard.send(Command::Add(Box::new(stream)));
         StreamHandle { id, shard }
+    }
+
+    /// Read `socket`'s incoming RTP: each packet goes to `events` until a
+    /// rule says otherwise. The socket must be non-blocking.
+    pub fn listen(
+        &self,
+        socket: Arc<dyn RtpSocket>,
+        events: UnboundedSender<MediaEvent>,
+    ) -> ListenHandle {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let shard = self.shards[(id as usize) % self.shards.len()].clone();
+        let listener = Listener {
+            id,
+            socket,
+            events,
+            rule: None,
+        };
+        let _ = shard.send(Command::Listen(Box::new(listener)));
+        ListenHandle { id, shard }
     }
 
     /// Stop the pacing threads (streams are dropped).
@@ -220,6 +241,30 @@ impl StreamHandle {
 impl Drop for StreamHandle {
     fn drop(&mut self) {
         let _ = self.shard.send(Command::Remove { id: self.id });
+    }
+}
+
+/// A call's handle on a port the engine reads; dropping it stops the
+/// reading (the socket closes when the call and the engine both let go).
+pub struct ListenHandle {
+    id: u64,
+    shard: mpsc::Sender<Command>,
+}
+
+impl ListenHandle {
+    /// Handle the port's audio under this rule from the next tick (None:
+    /// every packet to the call).
+    pub fn set_rule(&self, rule: Option<Rule>) {
+        let _ = self.shard.send(Command::SetRule {
+            id: self.id,
+            rule: rule.map(Box::new),
+        });
+    }
+}
+
+impl Drop for ListenHandle {
+    fn drop(&mut self) {
+        let _ = self.shard.send(Command::Unlisten { id: self.id });
     }
 }
 
@@ -295,7 +340,13 @@ impl Shard {
     }
 }
 
-fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>, offset: Duration, io_uring: bool) {
+fn pace(
+    rx: mpsc::Receiver<Command>,
+    stats: Arc<MediaStats>,
+    offset: Duration,
+    io_uring: bool,
+    mut receiver: Receiver,
+) {
     raise_priority();
     let mut shard = Shard::new();
     let mut out = Packets::new(io_uring);
@@ -317,7 +368,7 @@ fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>, offset: Duration, i
         }
         for _ in 0..MAX_COMMANDS_A_SLOT {
             match rx.try_recv() {
-                Ok(cmd) => apply(&mut shard, cmd, &stats),
+                Ok(cmd) => apply(&mut shard, &mut receiver, cmd, &stats),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }
@@ -333,6 +384,7 @@ fn pace(rx: mpsc::Receiver<Command>, stats: Arc<MediaStats>, offset: Duration, i
                 send_slot(streams, &mut out, &stats);
             }
         }
+        receiver.poll(&stats, &mut out);
     }
 }
 
@@ -394,8 +446,15 @@ fn send_slot(streams: &mut [Stream], out: &mut Packets, stats: &MediaStats) {
     stats.send_errors.fetch_add(errors, Ordering::Relaxed);
 }
 
-fn apply(shard: &mut Shard, cmd: Command, stats: &MediaStats) {
+fn apply(shard: &mut Shard, receiver: &mut Receiver, cmd: Command, stats: &MediaStats) {
     match cmd {
+        Command::Listen(l) => {
+            if let Err(e) = receiver.add(*l) {
+                tracing::error!(error = %e, "an RTP port cannot be read; its packets are lost");
+            }
+        }
+        Command::SetRule { id, rule } => receiver.set_rule(id, rule.map(|r| *r)),
+        Command::Unlisten { id } => receiver.remove(id),
         Command::Add(s) => {
             if shard.add(*s) {
                 stats.streams.fetch_add(1, Ordering::Relaxed);
@@ -534,6 +593,144 @@ mod tests {
                 "frame {i}"
             );
         }
+        drop(handle);
+        engine.shutdown();
+    }
+
+    fn socket() -> Arc<UdpSocket> {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        s.set_nonblocking(true).expect("non-blocking");
+        Arc::new(s)
+    }
+
+    fn packets(codec: Codec, frames: &[[i16; 160]], first_sequence: u16) -> Vec<Vec<u8>> {
+        let mut rtp = RtpSender::new(7, first_sequence, 0);
+        frames
+            .iter()
+            .map(|pcm| {
+                let mut payload = [0u8; 160];
+                codec.encode(pcm, &mut payload);
+                let mut out = [0u8; 200];
+                let n = rtp.write_packet(codec.payload_type(), &payload, 160, &mut out);
+                out[..n].to_vec()
+            })
+            .collect()
+    }
+
+    /// Wait (at most 2 s) for the next event of a port.
+    fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>) -> Option<MediaEvent> {
+        for _ in 0..200 {
+            if let Ok(ev) = rx.try_recv() {
+                return Some(ev);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Without a rule every packet goes to the call. Under a rule the
+    /// locked source's audio stays in the engine: with `inband`, a key's
+    /// tone comes to the call as one digit; with a relay, each packet goes
+    /// out of the other port to its far end in that side's law. A stranger's
+    /// packet and a telephone-event still go to the call.
+    #[test]
+    fn the_engine_reads_ports_and_keeps_what_a_rule_lets_it_handle() {
+        let engine = MediaEngine::start(1, true).expect("a pacing thread");
+        let caller = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let stranger = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let far = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        far.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("a timeout");
+        let near = socket();
+        let other = socket();
+        let near_addr = near.local_addr().expect("address");
+        let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = engine.listen(near.clone(), events);
+
+        let silence = [[0i16; 160]; 1];
+        let p = packets(Codec::Pcmu, &silence, 1);
+        caller.send_to(&p[0], near_addr).expect("sent");
+        assert_eq!(
+            next_event(&mut rx),
+            Some(MediaEvent::Rtp {
+                data: p[0].clone(),
+                from: caller.local_addr().expect("address")
+            }),
+            "no rule: to the call"
+        );
+
+        // In-band detection: 60 ms of the tone of 5, then silence.
+        let five = senim_media::dtmf::Digit::from_char('5').expect("a key");
+        let (row, col) = senim_media::dtmf::tone_frequencies(five);
+        let mut frames = Vec::new();
+        for f in 0..8 {
+            let mut pcm = [0i16; 160];
+            if f < 4 {
+                for (i, x) in pcm.iter_mut().enumerate() {
+                    let t = (f * 160 + i) as f32 / 8000.0;
+                    let v = (2.0 * std::f32::consts::PI * row * t).sin()
+                        + (2.0 * std::f32::consts::PI * col * t).sin();
+                    *x = (v * 6000.0) as i16;
+                }
+            }
+            frames.push(pcm);
+        }
+        handle.set_rule(Some(Rule {
+            source: caller.local_addr().expect("address"),
+            codec: Codec::Pcmu,
+            inband: Some(senim_media::dtmf::InbandDetector::new()),
+            relay: None,
+        }));
+        std::thread::sleep(Duration::from_millis(20));
+        for p in packets(Codec::Pcmu, &frames, 10) {
+            caller.send_to(&p, near_addr).expect("sent");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(next_event(&mut rx), Some(MediaEvent::Digit(five)));
+
+        // Relay into the other port's far end, μ-law to A-law.
+        handle.set_rule(Some(Rule {
+            source: caller.local_addr().expect("address"),
+            codec: Codec::Pcmu,
+            inband: None,
+            relay: Some(Relay {
+                socket: other.clone(),
+                remote: far.local_addr().expect("address"),
+                from_telephone_event: Some(101),
+                to_codec: Codec::Pcma,
+                to_telephone_event: Some(96),
+            }),
+        }));
+        std::thread::sleep(Duration::from_millis(20));
+        let p = packets(Codec::Pcmu, &silence, 30);
+        caller.send_to(&p[0], near_addr).expect("sent");
+        let mut buf = [0u8; 2048];
+        let (n, from) = far.recv_from(&mut buf).expect("relayed");
+        assert_eq!(
+            from,
+            other.local_addr().expect("address"),
+            "from the other port"
+        );
+        assert_eq!(n, p[0].len());
+        assert_eq!(buf[1] & 0x7f, Codec::Pcma.payload_type());
+        assert!(buf[12..n].iter().all(|b| *b == Codec::Pcma.silence_byte()));
+
+        stranger.send_to(&p[0], near_addr).expect("sent");
+        assert!(
+            matches!(next_event(&mut rx), Some(MediaEvent::Rtp { from, .. }) if from == stranger.local_addr().expect("address")),
+            "a stranger's packet goes to the call"
+        );
+        let mut te = p[0].clone();
+        te[1] = 101;
+        caller.send_to(&te, near_addr).expect("sent");
+        assert!(
+            matches!(next_event(&mut rx), Some(MediaEvent::Rtp { data, .. }) if data == te),
+            "a telephone-event goes to the call"
+        );
+        assert!(rx.try_recv().is_err(), "nothing else came to the call");
+        let stats = engine.stats();
+        assert!(stats.packets_handled.load(Ordering::Relaxed) >= 9);
+        assert_eq!(stats.packets_relayed.load(Ordering::Relaxed), 1);
         drop(handle);
         engine.shutdown();
     }

@@ -25,12 +25,6 @@ impl RtpSocket for UdpSocket {
     }
 }
 
-impl RtpSocket for tokio::io::unix::AsyncFd<UdpSocket> {
-    fn udp(&self) -> &UdpSocket {
-        self.get_ref()
-    }
-}
-
 /// A socket's descriptor where io_uring needs it.
 #[cfg(target_os = "linux")]
 pub type Fd = std::os::fd::RawFd;

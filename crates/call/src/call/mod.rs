@@ -11,6 +11,7 @@ mod callback;
 mod dialog;
 mod memory;
 mod menu;
+mod receive;
 mod routing;
 mod state;
 mod transfer;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use senim_dialplan::{Event as PlanEvent, Interpreter, Plan};
-use senim_media::dtmf::DigitDeduplicator;
+use senim_media::dtmf::{Digit, DigitDeduplicator, DtmfSource};
 use senim_media::sdp::SrtpPolicy;
 use senim_routing::router::Action as RouterAction;
 use senim_sip::message::Peer;
@@ -178,6 +179,7 @@ impl Call {
     /// Settle after an input: what the legs did, and the end of the call.
     fn settle(&mut self) {
         self.leg_events();
+        self.receive_rules();
     }
 }
 
@@ -199,6 +201,14 @@ impl CallCore for Call {
                     }
                 }
             }
+        }
+        self.settle();
+    }
+
+    fn handle_digit(&mut self, now: Instant, media: MediaId, digit: Digit) {
+        self.now = now;
+        if media == MediaId::Caller {
+            self.digit(digit, DtmfSource::Inband);
         }
         self.settle();
     }
