@@ -17,7 +17,9 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::browser::{page_text, screenshot, text_of, wait_for, wait_text_ends, Driver};
+use common::browser::{
+    page_text, screenshot, text_of, wait_for, wait_page_contains, wait_text_ends, Driver,
+};
 use common::walks::leave_callback_request;
 use common::{http_with, Senim};
 use fantoccini::{Client, Locator};
@@ -77,6 +79,15 @@ async fn sign_in(c: &Client, base: &str, name: &str) {
         .click()
         .await
         .expect("sign in");
+    // The next page comes once the password is checked, which takes a
+    // while in a debug build on a busy machine.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        match c.current_url().await {
+            Ok(url) if url.path() != "/login" => return,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }
 
 async fn choose_language(c: &Client, code: &str) {
@@ -146,7 +157,11 @@ async fn the_pages_of_the_coordinator_and_the_specialists() {
         .click()
         .await
         .expect("click");
-    assert!(page_text(&c).await.contains("Неверное имя или пароль"));
+    assert!(
+        wait_page_contains(&c, "Неверное имя или пароль", Duration::from_secs(20)).await,
+        "a wrong password is refused with a message: {}",
+        page_text(&c).await
+    );
 
     // The coordinator: a call placed by SIPp shows on the live board while
     // it is in the menu, and leaves it when it ends.

@@ -114,6 +114,20 @@ pub async fn wait_for(c: &Client, css: &str, limit: Duration) -> bool {
     false
 }
 
+/// Wait (at most `limit`) until the page's text contains `text`: after a
+/// click that posts a form, the next page comes when the server has
+/// answered (a password check takes a while), not when the click returns.
+pub async fn wait_page_contains(c: &Client, text: &str, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if page_text(c).await.contains(text) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
 /// Wait (at most `limit`) until the text of `css` ends with `end`.
 pub async fn wait_text_ends(c: &Client, css: &str, end: &str, limit: Duration) -> bool {
     let start = std::time::Instant::now();
