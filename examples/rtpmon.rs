@@ -13,7 +13,9 @@
 //! address it hears from (one of the sender's RTP sockets), it starts a stream
 //! of its own to that address: 50 packets a second, 172-byte PCMU packets
 //! (silence), its own SSRC and sequence per destination, all sent from one
-//! thread on absolute 20 ms deadlines in `sendmmsg` batches. A destination
+//! thread on absolute deadlines in `sendmmsg` batches, the destinations spread
+//! over the twenty milliseconds of the packet time (as phones' streams are,
+//! and as Senim sends its own), not all at once. A destination
 //! that has sent nothing for 2 s is dropped. A bridge relays each of these
 //! streams out of its other leg, back to rtpmon, where it is measured: only
 //! packets carrying one of rtpmon's own SSRCs are measured then; the sender's
@@ -147,7 +149,9 @@ struct Stream {
 /// `--source`: a destination stops being sent to after this much silence.
 const SOURCE_SILENCE: Duration = Duration::from_secs(2);
 /// `--source`: packet interval and size (RTP header and 160 bytes of PCMU).
-const SOURCE_TICK: Duration = Duration::from_millis(20);
+/// The interval is cut into slots of 1 ms; each destination has one.
+const SOURCE_SLOT: Duration = Duration::from_millis(1);
+const SOURCE_SLOTS: u32 = 20;
 const SOURCE_PACKET: usize = 172;
 /// `--source`: destinations per `sendmmsg` call (the kernel's UIO_MAXIOV).
 const SOURCE_BATCH: usize = 1024;
@@ -165,9 +169,10 @@ enum SourceCmd {
 /// `--source`: the sending thread, which returns its counts when done.
 type SourceThread = std::thread::JoinHandle<(u64, u64, u64)>;
 
-/// `--source`: the sending thread. Every 20 ms (absolute deadlines from the
-/// start, so lateness does not accumulate) one packet to every destination,
-/// in `sendmmsg` batches, from one socket. Returns (packets sent, send errors,
+/// `--source`: the sending thread. Every millisecond (absolute deadlines from
+/// the start, so lateness does not accumulate) one packet to each destination
+/// of that slot, so one every 20 ms to each, in `sendmmsg` batches, from one
+/// socket. Returns (packets sent, send errors,
 /// ticks more than 100 ms late that restarted the schedule).
 fn source_sender(
     socket: UdpSocket,
@@ -179,7 +184,11 @@ fn source_sender(
         packet: [u8; SOURCE_PACKET],
         seq: u16,
         ts: u32,
+        /// Which millisecond of the 20 it is sent in.
+        slot: u32,
     }
+    let mut added: u32 = 0;
+    let mut due: Vec<usize> = Vec::new();
     let fd = socket.as_raw_fd();
     let mut dests: Vec<Dest> = Vec::new();
     let mut index: HashMap<SocketAddrV4, usize> = HashMap::new();
@@ -208,7 +217,7 @@ fn source_sender(
     let mut epoch = Instant::now();
     let mut tick: u32 = 0;
     loop {
-        let deadline = epoch + SOURCE_TICK * tick;
+        let deadline = epoch + SOURCE_SLOT * tick;
         if deadline >= end {
             break;
         }
@@ -221,6 +230,7 @@ fn source_sender(
             epoch = now;
             tick = 0;
         }
+        let slot = tick % SOURCE_SLOTS;
         tick += 1;
         // New and gone destinations (bounded: what arrived since the last tick).
         while let Ok(cmd) = cmds.try_recv() {
@@ -239,7 +249,9 @@ fn source_sender(
                         packet,
                         seq: (ssrc as u16).wrapping_mul(7),
                         ts: ssrc.wrapping_mul(13),
+                        slot: added % SOURCE_SLOTS,
                     });
+                    added = added.wrapping_add(1);
                 }
                 SourceCmd::Remove(addr) => {
                     if let Some(i) = index.remove(&addr) {
@@ -251,15 +263,21 @@ fn source_sender(
                 }
             }
         }
-        for d in dests.iter_mut() {
+        due.clear();
+        for (i, d) in dests.iter_mut().enumerate() {
+            if d.slot != slot {
+                continue;
+            }
             d.seq = d.seq.wrapping_add(1);
             d.ts = d.ts.wrapping_add(160);
             d.packet[2..4].copy_from_slice(&d.seq.to_be_bytes());
             d.packet[4..8].copy_from_slice(&d.ts.to_be_bytes());
+            due.push(i);
         }
-        for chunk in dests.chunks_mut(SOURCE_BATCH) {
+        for chunk in due.chunks(SOURCE_BATCH) {
             let n = chunk.len();
-            for (i, d) in chunk.iter_mut().enumerate() {
+            for (i, &at) in chunk.iter().enumerate() {
+                let d = &mut dests[at];
                 names[i] = sys::sockaddr_in {
                     sin_family: 2, // AF_INET
                     sin_port: d.addr.port().to_be(),
