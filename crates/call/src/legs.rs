@@ -324,21 +324,16 @@ impl Legs {
         self.slots.iter().find(|l| l.id == id)
     }
 
-    /// Every leg, in the order they were added.
-    pub fn slots(&self) -> impl Iterator<Item = &LegSlot> {
-        self.slots.iter()
-    }
-
-    /// Give a leg's port a new rule for its incoming RTP (see
+    /// Give each leg's port the rule `rule` computes for it (see
     /// [`crate::media::MediaPort::set_receive_rule`]).
-    pub fn set_receive_rule(
+    pub fn update_receive_rules(
         &mut self,
-        id: LegId,
-        rule: Option<crate::io::ReceiveRule>,
         out: &mut VecDeque<Output>,
+        rule: impl Fn(&LegSlot) -> Option<crate::io::ReceiveRule>,
     ) {
-        if let Some(slot) = self.get_mut(id) {
-            slot.media.set_receive_rule(rule, out);
+        for slot in &mut self.slots {
+            let r = rule(slot);
+            slot.media.set_receive_rule(r, out);
         }
     }
 

@@ -17,22 +17,50 @@ pub fn relay_packet(
     to_codec: Codec,
     to_te: Option<u8>,
 ) -> Option<Vec<u8>> {
-    let (header, payload) = rtp::parse(data).ok()?;
-    let header_len = (payload.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
-    let payload_len = payload.len();
     let mut out = data.to_vec();
-    let marker = out.get(1).copied()? & 0x80;
-    if Some(header.payload_type) == from_te {
-        let te = to_te?;
-        *out.get_mut(1)? = marker | (te & 0x7f);
-        return Some(out);
+    relay_in_place(&mut out, from_codec, from_te, to_codec, to_te).then_some(out)
+}
+
+/// [`relay_packet`] on a packet already where it is to be sent from (the
+/// media engine's send buffer): rewritten in place, the same length; false
+/// to drop it.
+pub fn relay_in_place(
+    packet: &mut [u8],
+    from_codec: Codec,
+    from_te: Option<u8>,
+    to_codec: Codec,
+    to_te: Option<u8>,
+) -> bool {
+    let Ok((header, payload)) = rtp::parse(packet) else {
+        return false;
+    };
+    let Some(header_len) = (payload.as_ptr() as usize).checked_sub(packet.as_ptr() as usize) else {
+        return false;
+    };
+    let payload_len = payload.len();
+    let payload_type = header.payload_type;
+    let Some(second) = packet.get_mut(1) else {
+        return false;
+    };
+    let marker = *second & 0x80;
+    if Some(payload_type) == from_te {
+        let Some(te) = to_te else {
+            return false;
+        };
+        *second = marker | (te & 0x7f);
+        return true;
     }
-    if Codec::from_payload_type(header.payload_type) != Some(from_codec) {
-        return None;
+    if Codec::from_payload_type(payload_type) != Some(from_codec) {
+        return false;
     }
-    *out.get_mut(1)? = marker | (to_codec.payload_type() & 0x7f);
+    *second = marker | (to_codec.payload_type() & 0x7f);
     if from_codec != to_codec {
-        let body = out.get_mut(header_len..header_len.checked_add(payload_len)?)?;
+        let Some(body) = header_len
+            .checked_add(payload_len)
+            .and_then(|end| packet.get_mut(header_len..end))
+        else {
+            return false;
+        };
         let mut pcm = [0i16; 1];
         for byte in body.iter_mut() {
             from_codec.decode(std::slice::from_ref(byte), &mut pcm);
@@ -41,7 +69,7 @@ pub fn relay_packet(
             *byte = enc[0];
         }
     }
-    Some(out)
+    true
 }
 
 /// Where to send a leg's INVITE for a URI: its host must be an IP literal

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use senim_call::relay::relay_packet;
+use senim_call::relay::relay_in_place;
 use senim_media::dtmf::InbandDetector;
 use senim_media::g711::Codec;
 use senim_media::rtp;
@@ -183,15 +183,7 @@ fn take(
                         }
                     }
                     if let Some(r) = &rule.relay {
-                        if let Some(packet) = relay_packet(
-                            data,
-                            rule.codec,
-                            r.from_telephone_event,
-                            r.to_codec,
-                            r.to_telephone_event,
-                        ) {
-                            relay(r, &packet, stats, out);
-                        }
+                        relay(r, data, rule.codec, stats, out);
                     }
                     return true;
                 }
@@ -205,29 +197,36 @@ fn take(
     false
 }
 
-/// Queue a relayed packet with the others of the tick; one larger than a
-/// queued packet's room (a long packet time) goes at once.
-fn relay(r: &Relay, packet: &[u8], stats: &MediaStats, out: &mut Packets) {
-    let buf = out.next_buffer();
-    match buf.get_mut(..packet.len()) {
-        Some(room) => {
-            room.copy_from_slice(packet);
-            out.send(
-                &*r.socket,
-                socket_fd(r.socket.udp()),
-                packet.len(),
-                r.remote,
-            );
+/// Queue a relayed packet with the others of the tick, rewritten where it
+/// is to be sent from; one larger than a queued packet's room (a long
+/// packet time) goes at once.
+fn relay(r: &Relay, data: &[u8], codec: Codec, stats: &MediaStats, out: &mut Packets) {
+    let rewrite = |packet: &mut [u8]| {
+        relay_in_place(
+            packet,
+            codec,
+            r.from_telephone_event,
+            r.to_codec,
+            r.to_telephone_event,
+        )
+    };
+    if let Some(room) = out.next_buffer().get_mut(..data.len()) {
+        room.copy_from_slice(data);
+        if rewrite(room) {
+            out.send(&*r.socket, socket_fd(r.socket.udp()), data.len(), r.remote);
         }
-        None => {
-            let counter = if r.socket.udp().send_to(packet, r.remote).is_ok() {
-                &stats.packets_relayed
-            } else {
-                &stats.send_errors
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        return;
     }
+    let mut packet = data.to_vec();
+    if !rewrite(&mut packet) {
+        return;
+    }
+    let counter = if r.socket.udp().send_to(&packet, r.remote).is_ok() {
+        &stats.packets_relayed
+    } else {
+        &stats.send_errors
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Which ports have packets: `epoll` on Linux; elsewhere every port is

@@ -1,9 +1,9 @@
 //! What the media engine may do with the call's incoming audio by itself
-//! ([`ReceiveRule`]), so that the packets the core would only pass through
-//! the in-band detector or relay to the other side of a bridge do not come
-//! to it one by one.
+//! ([`ReceiveRule`](crate::io::ReceiveRule)), so that the packets the core
+//! would only pass through the in-band detector or relay to the other side
+//! of a bridge do not come to it one by one.
 
-use crate::io::{MediaId, ReceiveRule};
+use crate::io::MediaId;
 
 use super::Call;
 
@@ -34,29 +34,21 @@ impl Call {
             }
         }
         let caller = self.media.as_ref();
-        let rules: Vec<(crate::io::LegId, Option<ReceiveRule>)> = self
-            .legs
-            .slots()
-            .map(|slot| {
-                let m = &slot.media;
-                let rule = if slot.bridged {
-                    if bridge == Some(slot.id) {
-                        caller
-                            .and_then(|c| c.relay_rule(MediaId::Caller, m.telephone_event))
-                            .and_then(|relay| m.receive_rule(false, relay))
-                    } else {
-                        m.receive_rule(false, None)
-                    }
-                } else if m.detects_inband() {
-                    None
+        self.legs.update_receive_rules(&mut self.out, |slot| {
+            let m = &slot.media;
+            if slot.bridged {
+                if bridge == Some(slot.id) {
+                    caller
+                        .and_then(|c| c.relay_rule(MediaId::Caller, m.telephone_event))
+                        .and_then(|relay| m.receive_rule(false, relay))
                 } else {
                     m.receive_rule(false, None)
-                };
-                (slot.id, rule)
-            })
-            .collect();
-        for (id, rule) in rules {
-            self.legs.set_receive_rule(id, rule, &mut self.out);
-        }
+                }
+            } else if m.detects_inband() {
+                None
+            } else {
+                m.receive_rule(false, None)
+            }
+        });
     }
 }
