@@ -16,13 +16,21 @@
 //! thread on absolute deadlines in `sendmmsg` batches, the destinations spread
 //! over the twenty milliseconds of the packet time (as phones' streams are,
 //! and as Senim sends its own), not all at once. A destination
-//! that has sent nothing for 2 s is dropped. A bridge relays each of these
+//! that has sent nothing for 2 s is dropped. The sending thread runs at
+//! real-time priority (SCHED_FIFO 10, as Senim's pacing threads) when allowed. A bridge relays each of these
 //! streams out of its other leg, back to rtpmon, where it is measured: only
 //! packets carrying one of rtpmon's own SSRCs are measured then; the sender's
 //! own streams (before a bridge, or a leg never bridged) are only counted
 //! (`unrelayed_packets`, `unrelayed_ports`), and a source port seen with both
 //! in the window is counted in `mixed_ports` (with a warning on stderr). The
 //! bridge must send first: rtpmon sends only to sockets it has heard from.
+//! Each packet carries its send time (the wall clock, read once per
+//! `sendmmsg` batch) in its payload's first 8 bytes, which a relay passes
+//! through, so the relayed streams get a second figure beside the arrival
+//! spacing: `relay_dev_ms_*`, each arrival interval against the interval the
+//! two packets were sent at, which is the jitter the relay added, free of
+//! this program's own send schedule (whose deviation from 20 ms is
+//! `source_dev_ms_*`).
 //!
 //! With `--outliers`, every interval more than 2 ms off is written to stderr
 //! as `ms_since_start stream_port ssrc seq deviation_us` (for finding patterns).
@@ -101,7 +109,16 @@ mod sys {
         pub sin_zero: [u8; 8],
     }
 
+    pub const SCHED_FIFO: c_int = 1;
+
+    /// struct sched_param
+    #[repr(C)]
+    pub struct sched_param {
+        pub sched_priority: c_int,
+    }
+
     extern "C" {
+        pub fn sched_setscheduler(pid: c_int, policy: c_int, param: *const sched_param) -> c_int;
         pub fn setsockopt(
             fd: c_int,
             level: c_int,
@@ -142,8 +159,63 @@ const BUCKETS: usize = 10_001;
 struct Stream {
     last_seq: u16,
     last_ns: i64,
+    /// `--source`: when rtpmon sent the last packet (0: not known).
+    last_sent_ns: i64,
     received: u64,
     lost: u64,
+}
+
+/// Deviations in 10 µs buckets, with the count over 2 ms and the largest.
+struct Deviations {
+    hist: Vec<u64>,
+    over_2ms: u64,
+    max_us: u64,
+}
+
+impl Deviations {
+    fn new() -> Self {
+        Deviations {
+            hist: vec![0; BUCKETS],
+            over_2ms: 0,
+            max_us: 0,
+        }
+    }
+
+    fn add(&mut self, dev_us: u64) {
+        self.max_us = self.max_us.max(dev_us);
+        if dev_us > 2000 {
+            self.over_2ms += 1;
+        }
+        self.hist[((dev_us / 10) as usize).min(BUCKETS - 1)] += 1;
+    }
+
+    fn samples(&self) -> u64 {
+        self.hist.iter().sum()
+    }
+
+    /// The p-quantile in milliseconds (10 µs resolution).
+    fn quantile_ms(&self, p: f64) -> f64 {
+        let samples = self.samples();
+        if samples == 0 {
+            return 0.0;
+        }
+        let target = ((samples as f64 * p).ceil() as u64).max(1);
+        let mut acc = 0;
+        for (i, c) in self.hist.iter().enumerate() {
+            acc += c;
+            if acc >= target {
+                return i as f64 * 0.01;
+            }
+        }
+        100.0
+    }
+}
+
+/// The wall clock (CLOCK_REALTIME, the clock of SO_TIMESTAMPNS) in ns.
+fn realtime_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// `--source`: a destination stops being sent to after this much silence.
@@ -213,6 +285,14 @@ fn source_sender(
             msg_len: 0,
         })
         .collect();
+    // The same real-time priority as Senim's pacing threads (when allowed),
+    // so that this thread, standing in for phones on other machines, is not
+    // the one kept waiting while they run.
+    let param = sys::sched_param { sched_priority: 10 };
+    // SAFETY: a plain system call on the calling thread with a valid pointer.
+    if unsafe { sys::sched_setscheduler(0, sys::SCHED_FIFO, &param) } != 0 {
+        eprintln!("rtpmon: the source thread keeps normal priority (no permission for SCHED_FIFO)");
+    }
     let (mut sent_total, mut errors, mut restarts) = (0u64, 0u64, 0u64);
     let mut epoch = Instant::now();
     let mut tick: u32 = 0;
@@ -276,8 +356,12 @@ fn source_sender(
         }
         for chunk in due.chunks(SOURCE_BATCH) {
             let n = chunk.len();
+            // The send time goes in the payload's first 8 bytes, so the
+            // receiving side can tell the relay's timing from this thread's.
+            let sent_ns = realtime_ns();
             for (i, &at) in chunk.iter().enumerate() {
                 let d = &mut dests[at];
+                d.packet[12..20].copy_from_slice(&sent_ns.to_be_bytes());
                 names[i] = sys::sockaddr_in {
                     sin_family: 2, // AF_INET
                     sin_port: d.addr.port().to_be(),
@@ -371,9 +455,11 @@ fn main() -> std::io::Result<()> {
     let measure_from = start + Duration::from_secs(skip);
     let end = start + Duration::from_secs(seconds);
     let mut streams: HashMap<u64, Stream> = HashMap::with_capacity(16_384);
-    let mut hist = vec![0u64; BUCKETS];
-    let mut max_dev_us = 0u64;
-    let mut over_2ms = 0u64;
+    // Arrival spacing; with --source also the spacing the relay added (the
+    // arrival spacing against the send spacing) and rtpmon's own sending.
+    let mut arrival = Deviations::new();
+    let mut relay = Deviations::new();
+    let mut sending = Deviations::new();
     let mut total = 0u64;
     let mut no_timestamp = 0u64;
     let mut echo_errors = 0u64;
@@ -465,6 +551,15 @@ fn main() -> std::io::Result<()> {
                     relayed_ports.insert(port);
                 }
             }
+            // --source: rtpmon's send time, carried through the relay in the
+            // payload (0 when not known).
+            let sent_ns = if sender.is_some() && n >= 20 {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[12..20]);
+                i64::from_be_bytes(b)
+            } else {
+                0
+            };
             let key = (u64::from(port) << 32) | u64::from(ssrc);
             match streams.get_mut(&key) {
                 None => {
@@ -473,6 +568,7 @@ fn main() -> std::io::Result<()> {
                         Stream {
                             last_seq: seq,
                             last_ns: at_ns,
+                            last_sent_ns: sent_ns,
                             received: u64::from(measuring),
                             lost: 0,
                         },
@@ -492,25 +588,27 @@ fn main() -> std::io::Result<()> {
                         if gap == 1 {
                             let dt_us = (at_ns - s.last_ns) / 1000;
                             let dev = (dt_us - 20_000).unsigned_abs();
-                            max_dev_us = max_dev_us.max(dev);
-                            if dev > 2000 {
-                                over_2ms += 1;
-                                if outliers {
-                                    eprintln!(
-                                        "{} {} {} {} {}",
-                                        start.elapsed().as_millis(),
-                                        key >> 32,
-                                        key & 0xffff_ffff,
-                                        seq,
-                                        dt_us - 20_000
-                                    );
-                                }
+                            arrival.add(dev);
+                            if sent_ns != 0 && s.last_sent_ns != 0 {
+                                let sent_dt_us = (sent_ns - s.last_sent_ns) / 1000;
+                                relay.add((dt_us - sent_dt_us).unsigned_abs());
+                                sending.add((sent_dt_us - 20_000).unsigned_abs());
                             }
-                            hist[((dev / 10) as usize).min(BUCKETS - 1)] += 1;
+                            if dev > 2000 && outliers {
+                                eprintln!(
+                                    "{} {} {} {} {}",
+                                    start.elapsed().as_millis(),
+                                    key >> 32,
+                                    key & 0xffff_ffff,
+                                    seq,
+                                    dt_us - 20_000
+                                );
+                            }
                         }
                     }
                     s.last_seq = seq;
                     s.last_ns = at_ns;
+                    s.last_sent_ns = sent_ns;
                 }
             }
         }
@@ -572,36 +670,21 @@ fn main() -> std::io::Result<()> {
         Some(t0) if window > 0.0 => (cpu_ticks() - t0) as f64 / window,
         _ => 0.0,
     };
-    let samples: u64 = hist.iter().sum();
-    let pct = |p: f64| -> f64 {
-        if samples == 0 {
-            return 0.0;
-        }
-        let target = ((samples as f64 * p).ceil() as u64).max(1);
-        let mut acc = 0;
-        for (i, c) in hist.iter().enumerate() {
-            acc += c;
-            if acc >= target {
-                return i as f64 * 0.01;
-            }
-        }
-        100.0
-    };
     let lost: u64 = streams.values().map(|s| s.lost).sum();
     let lossy = streams.values().filter(|s| s.lost > 0).count();
     let measured = streams.values().filter(|s| s.received > 0).count();
     println!(
-        "{{\"streams\":{},\"packets\":{},\"lost\":{},\"lossy_streams\":{},\"intervals\":{},\"over_2ms\":{},\"dev_ms_p50\":{:.2},\"dev_ms_p99\":{:.2},\"dev_ms_p999\":{:.2},\"dev_ms_max\":{:.3},\"no_timestamp\":{},\"echo\":{},\"echo_errors\":{},\"source\":{},\"source_destinations\":{},\"source_sent\":{},\"source_errors\":{},\"source_restarts\":{},\"unrelayed_packets\":{},\"unrelayed_ports\":{},\"mixed_ports\":{},\"cpu_pct\":{:.0}}}",
+        "{{\"streams\":{},\"packets\":{},\"lost\":{},\"lossy_streams\":{},\"intervals\":{},\"over_2ms\":{},\"dev_ms_p50\":{:.2},\"dev_ms_p99\":{:.2},\"dev_ms_p999\":{:.2},\"dev_ms_max\":{:.3},\"no_timestamp\":{},\"echo\":{},\"echo_errors\":{},\"source\":{},\"source_destinations\":{},\"source_sent\":{},\"source_errors\":{},\"source_restarts\":{},\"unrelayed_packets\":{},\"unrelayed_ports\":{},\"mixed_ports\":{},\"cpu_pct\":{:.0},\"relay_intervals\":{},\"relay_over_2ms\":{},\"relay_dev_ms_p50\":{:.2},\"relay_dev_ms_p99\":{:.2},\"relay_dev_ms_p999\":{:.2},\"relay_dev_ms_max\":{:.3},\"source_dev_ms_p99\":{:.2},\"source_dev_ms_max\":{:.3}}}",
         measured,
         total,
         lost,
         lossy,
-        samples,
-        over_2ms,
-        pct(0.5),
-        pct(0.99),
-        pct(0.999),
-        max_dev_us as f64 / 1000.0,
+        arrival.samples(),
+        arrival.over_2ms,
+        arrival.quantile_ms(0.5),
+        arrival.quantile_ms(0.99),
+        arrival.quantile_ms(0.999),
+        arrival.max_us as f64 / 1000.0,
         no_timestamp,
         echo,
         echo_errors,
@@ -613,7 +696,15 @@ fn main() -> std::io::Result<()> {
         unrelayed_packets,
         unrelayed_ports.len(),
         mixed_ports,
-        cpu_pct
+        cpu_pct,
+        relay.samples(),
+        relay.over_2ms,
+        relay.quantile_ms(0.5),
+        relay.quantile_ms(0.99),
+        relay.quantile_ms(0.999),
+        relay.max_us as f64 / 1000.0,
+        sending.quantile_ms(0.99),
+        sending.max_us as f64 / 1000.0,
     );
     Ok(())
 }
