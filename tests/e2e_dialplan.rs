@@ -1,8 +1,10 @@
 //! SIPp callers walk every branch of the default dialplan
 //! (`dialplans/centre.xml`): both languages, every service, open and closed,
 //! the emergency key from every menu (and in the first second of a call,
-//! to a crisis partner that answers), repeat, invalid key, timeout and the
-//! silent caller. Each call record must show the path taken.
+//! to a crisis partner that answers), repeat, invalid key and timeout. Each
+//! call record must show the path taken. The silent caller, who only waits
+//! on timers, walks the same plan on a virtual clock in the call core's
+//! tests (`crates/call/tests/call.rs`).
 
 mod common;
 
@@ -192,32 +194,6 @@ async fn timeout_in_the_main_menu_replays_it() {
         &call,
         &["main: enter menu", "main: timeout (1/3)", "main: choice 3"],
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn silent_caller_is_taken_to_a_psychologist_in_russian() {
-    // Never hung up on: three greetings, the Russian main menu three times,
-    // then the psychology route (and, with nobody free, the callback).
-    let greeting = prompt_secs("ru", "greeting-short") + 6.0;
-    let main = prompt_secs("ru", "emergency-notice") + prompt_secs("ru", "main-menu") + 6.0;
-    // The callback questions go unanswered three times (no number: the
-    // voicemail, which ends on silence), then goodbye.
-    let total = 3.0 * greeting + prompt_secs("ru", "about-centre") + 3.0 * main + 150.0;
-    let call = walk(OPEN, &[], Duration::from_secs(total as u64)).await;
-    assert_eq!(call.language.as_deref(), Some("ru"));
-    assert!(call.digits.is_empty());
-    assert_path(
-        &call,
-        &[
-            "greeting: timeout (1/3)",
-            "greeting: timeout (2/3)",
-            "main: timeout (1/3)",
-            "main: timeout (2/3)",
-            "psychology: hours open",
-            "route-psychology: no specialist available for psychology",
-        ],
-    );
-    assert_eq!(call.outcome.as_deref(), Some("completed"));
 }
 
 /// How long a caller of the default plan listens before the first choice:

@@ -1987,3 +1987,99 @@ fn the_specialist_hanging_up_first_has_no_menu_and_releases_the_hold() {
     assert_eq!(wrap_ups(&h), [None]);
     assert_eq!(h.played(MediaId::Caller), ["survey"]);
 }
+
+// -- the silent caller ----------------------------------------------------------
+
+/// A caller of the default plan who never presses a key, at 10:00 with
+/// nobody free, on the virtual clock: every prompt ends as soon as it
+/// starts, the router answers that nobody is available, a voice message is
+/// written when the core asks. Three greetings (then Russian), the main menu
+/// three times (then psychology), the callback questions unanswered (then a
+/// voice message, which ends with no speech and keeps nothing), goodbye.
+/// The same walk on the real binary took four minutes of prompts and
+/// timeouts; here it takes none.
+#[test]
+fn a_silent_caller_is_taken_through_every_timeout_to_a_psychologist_in_russian() {
+    let mut h = answered(CENTRE, 10);
+    let mut finished = std::collections::HashSet::new();
+    let mut routers_answered = 0;
+    let mut written = 0;
+    for _ in 0..5_000 {
+        if h.ended().is_some() {
+            break;
+        }
+        let starts = h
+            .router()
+            .iter()
+            .filter(|r| matches!(r, RouterRequest::Start { .. }))
+            .count();
+        if starts > routers_answered {
+            routers_answered = starts;
+            h.call.handle_router(
+                h.now,
+                RouterAction::Overflow {
+                    reason: senim_routing::router::OverflowReason::NobodyAvailable,
+                },
+            );
+            h.drain();
+            continue;
+        }
+        let writes = h
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::WriteVoicemail { .. }))
+            .count();
+        if writes > written {
+            written = writes;
+            h.call
+                .handle_voicemail_written(h.now, Ok("/tmp/message.wav".into()));
+            h.drain();
+            continue;
+        }
+        if let Some(t) = h.last_token(MediaId::Caller) {
+            if finished.insert(t) {
+                h.call.handle_prompt_finished(h.now, MediaId::Caller, t);
+                h.drain();
+                continue;
+            }
+        }
+        h.advance(Duration::from_millis(500));
+    }
+    assert_eq!(
+        h.ended().map(|(outcome, _)| outcome).as_deref(),
+        Some("completed"),
+        "{:#?}",
+        h.steps()
+    );
+    assert!(h
+        .records()
+        .iter()
+        .any(|r| matches!(r, RecordOp::Language { language: "ru", .. })));
+    assert!(h.digits().is_empty(), "{:?}", h.digits());
+    let steps: Vec<String> = h
+        .records()
+        .into_iter()
+        .filter_map(|r| match r {
+            RecordOp::Step { menu, what, .. } => Some(format!("{menu}: {what}")),
+            _ => None,
+        })
+        .collect();
+    let mut at = 0;
+    for want in [
+        "greeting: timeout (1/3)",
+        "greeting: timeout (2/3)",
+        "main: timeout (1/3)",
+        "main: timeout (2/3)",
+        "psychology: hours open",
+        "route-psychology: no specialist available for psychology",
+        "offer-callback: callback: no number given",
+        "leave-message: voicemail ended by no-speech: no speech, nothing saved",
+        "goodbye: enter play",
+        "end: enter hangup completed",
+    ] {
+        match steps[at..].iter().position(|s| s == want) {
+            Some(i) => at += i + 1,
+            None => panic!("step {want:?} missing (in order) from the path:\n{steps:#?}"),
+        }
+    }
+}
