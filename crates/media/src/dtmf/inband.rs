@@ -2,7 +2,10 @@
 //!
 //! Design: the signal is cut into sub-blocks of 26 samples (3.25 ms). For each
 //! sub-block the complex DFT value at the eight DTMF frequencies is accumulated
-//! sample by sample (a table of cos/sin, 16 multiply-adds per sample). A window is
+//! sample by sample (a table of cos/sin, 16 multiply-adds per sample), unless
+//! the sub-block is quiet: below a gate 20 dB under a tone pair at the minimum
+//! level its values are taken as zero and only its energy is counted (one
+//! multiply-add per sample), so silence and the pauses of speech cost little. A window is
 //! the last four sub-blocks (104 samples, 13 ms; the row frequencies 73 Hz apart
 //! land near each other's first null), and its DFT values are the sub-block values
 //! combined with a phase rotation, so a sliding window with a 26-sample hop costs
@@ -151,6 +154,9 @@ struct Limits {
     stability: f32,
     confirm: u32,
     pause: u32,
+    /// A sub-block with less energy than this gets no DFT (its values are
+    /// taken as zero): 20 dB below a tone pair at the minimum level.
+    gate: f32,
 }
 
 impl Limits {
@@ -168,6 +174,8 @@ impl Limits {
             stability: db_to_power(c.stability_db),
             confirm: c.confirm_windows.max(1),
             pause: c.pause_windows.max(1),
+            // Two tones of amplitude a carry SUB * a^2 over a sub-block.
+            gate: SUB as f32 * a * a / 100.0,
         }
     }
 }
@@ -177,8 +185,7 @@ impl Limits {
 #[derive(Clone)]
 pub struct InbandDetector {
     limits: Limits,
-    /// DFT accumulators of the current sub-block.
-    acc: [(f32, f32); 8],
+    /// Energy of the current sub-block so far.
     acc_energy: f32,
     pos: usize,
     /// Completed sub-blocks (ring): DFT values and energies.
@@ -223,7 +230,6 @@ impl InbandDetector {
         let _ = tables();
         InbandDetector {
             limits: Limits::new(&config),
-            acc: [(0.0, 0.0); 8],
             acc_energy: 0.0,
             pos: 0,
             subs: [[(0.0, 0.0); 8]; SUBS],
@@ -272,24 +278,47 @@ impl InbandDetector {
     /// Feed audio and call `on_digit` for every digit found.
     pub fn push_each(&mut self, samples: &[i16], mut on_digit: impl FnMut(Digit)) {
         let t = tables();
-        for &s in samples {
-            let x = f32::from(s);
-            let cs = &t.sub[self.pos];
-            for (a, &(c, si)) in self.acc.iter_mut().zip(cs) {
-                a.0 += x * c;
-                a.1 -= x * si;
+        let mut rest = samples;
+        // Bounded: each round takes at least one sample.
+        while !rest.is_empty() {
+            // The rest of the current sub-block, copied into the ring in one
+            // slice: the ring holds whole sub-blocks and `ring_head` moves
+            // with `pos`, so `ring_head - pos` is a sub-block's start.
+            let take = (SUB - self.pos).min(rest.len());
+            let (now, later) = rest.split_at(take);
+            rest = later;
+            let at = self.ring_head;
+            match self.ring.get_mut(at..at + take) {
+                Some(dst) => {
+                    for (d, &s) in dst.iter_mut().zip(now) {
+                        let x = f32::from(s);
+                        *d = x;
+                        self.acc_energy += x * x;
+                    }
+                }
+                None => {
+                    for (i, &s) in now.iter().enumerate() {
+                        let x = f32::from(s);
+                        self.ring[(at + i) % WINDOW] = x;
+                        self.acc_energy += x * x;
+                    }
+                }
             }
-            self.acc_energy += x * x;
-            self.ring[self.ring_head] = x;
-            self.ring_head = (self.ring_head + 1) % WINDOW;
-            self.pos += 1;
+            self.ring_head = (at + take) % WINDOW;
+            self.pos += take;
             if self.pos == SUB {
                 self.pos = 0;
-                self.subs[self.sub_head] = self.acc;
+                // A quiet sub-block (silence, line noise, the pauses of
+                // speech) cannot be part of a window that holds a tone pair
+                // at the minimum level: its DFT is skipped.
+                self.subs[self.sub_head] = if self.acc_energy >= self.limits.gate {
+                    self.sub_dft(t)
+                } else {
+                    [(0.0, 0.0); 8]
+                };
                 self.sub_energy[self.sub_head] = self.acc_energy;
                 self.sub_head = (self.sub_head + 1) % SUBS;
                 self.sub_count = (self.sub_count + 1).min(SUBS);
-                self.acc = [(0.0, 0.0); 8];
                 self.acc_energy = 0.0;
                 if self.sub_count == SUBS {
                     let w = self.classify_window(t);
@@ -301,13 +330,46 @@ impl InbandDetector {
         }
     }
 
+    /// The DFT values at the eight frequencies of the sub-block that just
+    /// ended (the last SUB samples of the ring), in sample order.
+    fn sub_dft(&self, t: &Tables) -> [(f32, f32); 8] {
+        let mut acc = [(0f32, 0f32); 8];
+        // Sub-blocks end on multiples of SUB in the ring, so the block is
+        // one slice; the index form is kept for any other position.
+        let start = (self.ring_head + WINDOW - SUB) % WINDOW;
+        let add = |acc: &mut [(f32, f32); 8], n: usize, x: f32| {
+            for (a, &(c, si)) in acc.iter_mut().zip(&t.sub[n]) {
+                a.0 += x * c;
+                a.1 -= x * si;
+            }
+        };
+        match self.ring.get(start..start + SUB) {
+            Some(block) => {
+                for (n, &x) in block.iter().enumerate() {
+                    add(&mut acc, n, x);
+                }
+            }
+            None => {
+                for n in 0..SUB {
+                    add(&mut acc, n, self.ring[(start + n) % WINDOW]);
+                }
+            }
+        }
+        acc
+    }
+
     fn classify_window(&self, t: &Tables) -> Option<Digit> {
         let l = &self.limits;
+        let energy: f32 = self.sub_energy.iter().sum();
+        // No tone reaches the minimum level in a window with less energy
+        // than this (|X|^2 <= N * energy at any frequency).
+        if energy * (WINDOW as f32) < l.min_power {
+            return None;
+        }
         let mut power = [0f32; 8];
         for (k, p) in power.iter_mut().enumerate() {
             *p = self.window_power(t, 0, k);
         }
-        let energy: f32 = self.sub_energy.iter().sum();
         let (r, pr0) = best(&power[..4]);
         let (c, pc0) = best(&power[4..]);
         if pr0 < l.min_power * 0.25 || pc0 < l.min_power * 0.25 {
