@@ -23,7 +23,8 @@ use tokio::task::JoinHandle;
 use super::voicemail_file::PartialMessage;
 use super::CallContext;
 use crate::driver::media::{
-    ListenHandle, MediaEngine, MediaEvent, Relay, RtpSocket, Rule, StreamHandle,
+    event_channel, EventReceiver, EventSender, ListenHandle, MediaEngine, MediaEvent, Relay,
+    RtpSocket, Rule, StreamHandle,
 };
 use crate::driver::messages::{ToCall, ToEndpoint};
 use crate::driver::router::ToRouter;
@@ -39,7 +40,7 @@ const MAX_OUTPUTS: usize = 100_000;
 pub struct Port {
     socket: Arc<std::net::UdpSocket>,
     stream: Option<StreamHandle>,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    events: EventSender,
     /// The engine reads the port while this is held.
     listen: ListenHandle,
     /// A leg's forwarder of its events to the call's task (the caller's
@@ -58,7 +59,7 @@ impl Drop for Port {
 impl Port {
     fn open(
         socket: std::net::UdpSocket,
-        events: mpsc::UnboundedSender<MediaEvent>,
+        events: EventSender,
         media: &MediaEngine,
     ) -> std::io::Result<(Port, u16)> {
         let port = socket.local_addr()?.port();
@@ -81,20 +82,20 @@ impl Port {
 /// The caller's RTP port, bound: its prompt events come to the call's task.
 pub struct CallerPort {
     port: Option<Port>,
-    events: mpsc::UnboundedReceiver<MediaEvent>,
+    events: EventReceiver,
 }
 
 impl CallerPort {
     /// No caller (a call Senim places itself).
     pub fn none() -> CallerPort {
-        let (_, events) = mpsc::unbounded_channel();
+        let (_, events) = event_channel();
         CallerPort { port: None, events }
     }
 }
 
 /// Bind the caller's RTP port: the port, or why none could be bound.
 pub(super) fn bind_caller(ctx: &CallContext) -> (CallerPort, Result<u16, String>) {
-    let (tx, events) = mpsc::unbounded_channel();
+    let (tx, events) = event_channel();
     let bound = ctx
         .rtp_ports
         .bind(ctx.rtp_ip)
@@ -157,7 +158,7 @@ pub struct Shell {
     /// The call record's id (the voicemail file's name).
     record_id: String,
     caller: Option<Port>,
-    caller_events: mpsc::UnboundedReceiver<MediaEvent>,
+    caller_events: EventReceiver,
     legs: HashMap<LegId, Port>,
     leg_tx: mpsc::UnboundedSender<LegInput>,
     leg_rx: mpsc::UnboundedReceiver<LegInput>,
@@ -551,7 +552,7 @@ impl Shell {
             .rtp_ports
             .bind(self.ctx.rtp_ip)
             .map_err(|e| format!("no RTP port: {e}"))?;
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = event_channel();
         let (mut p, port) = Port::open(socket, events_tx, &self.ctx.media)
             .map_err(|e| format!("RTP socket: {e}"))?;
         p.reader = Some(tokio::spawn(read_leg(leg, events, self.leg_tx.clone())));
@@ -575,11 +576,7 @@ impl Shell {
 }
 
 /// A leg's packets, digits and prompt events, handed to the call's task.
-async fn read_leg(
-    leg: LegId,
-    mut events: mpsc::UnboundedReceiver<MediaEvent>,
-    inputs: mpsc::UnboundedSender<LegInput>,
-) {
+async fn read_leg(leg: LegId, mut events: EventReceiver, inputs: mpsc::UnboundedSender<LegInput>) {
     while let Some(ev) = events.recv().await {
         let input = match ev {
             MediaEvent::Rtp { data, from } => LegInput::Rtp { leg, data, from },

@@ -188,8 +188,8 @@ pub async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
     m.single(
         "senim_rtp_packets_dropped_total",
         "counter",
-        "RTP packets dropped since start because they did not come from the far end the call's SDP and signalling name (strict RTP), or came while its source was still being learned.",
-        load(&sip.rtp_packets_dropped),
+        "RTP packets dropped since start because they did not come from the far end the call's SDP and signalling name (strict RTP), came while its source was still being learned, or found their call with 256 packets waiting already (a call that fell behind, or a flood on its port).",
+        load(&sip.rtp_packets_dropped) + load(&media.packets_dropped),
     );
     m.family(
         "senim_dtmf_total",

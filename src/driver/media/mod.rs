@@ -24,7 +24,6 @@ use senim_media::g711::Codec;
 use senim_media::prompts::Prompt;
 use senim_media::rtp::RtpSender;
 use senim_media::srtp::SrtpContext;
-use tokio::sync::mpsc::UnboundedSender;
 
 mod event;
 mod receive;
@@ -32,7 +31,7 @@ mod schedule;
 mod send;
 mod stats;
 
-pub use event::MediaEvent;
+pub use event::{event_channel, EventReceiver, EventSender, MediaEvent, Sent, MAX_QUEUED_PACKETS};
 pub use stats::MediaStats;
 
 use receive::{Listener, Receiver};
@@ -93,7 +92,7 @@ struct Stream {
     /// SRTP: each packet is protected before it is sent (None: plain RTP).
     srtp: Option<Box<SrtpContext>>,
     playing: Option<(Arc<Prompt>, usize, u64)>,
-    events: UnboundedSender<MediaEvent>,
+    events: EventSender,
 }
 
 /// Handle on the pacing threads.
@@ -149,7 +148,7 @@ impl MediaEngine {
         remote: Option<SocketAddr>,
         codec: Codec,
         srtp: Option<SrtpContext>,
-        events: UnboundedSender<MediaEvent>,
+        events: EventSender,
     ) -> StreamHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let shard = self.shards[(id as usize) % self.shards.len()].clone();
@@ -172,11 +171,7 @@ impl MediaEngine {
 
     /// Read `socket`'s incoming RTP: each packet goes to `events` until a
     /// rule says otherwise. The socket must be non-blocking.
-    pub fn listen(
-        &self,
-        socket: Arc<dyn RtpSocket>,
-        events: UnboundedSender<MediaEvent>,
-    ) -> ListenHandle {
+    pub fn listen(&self, socket: Arc<dyn RtpSocket>, events: EventSender) -> ListenHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let shard = self.shards[(id as usize) % self.shards.len()].clone();
         let listener = Listener {
@@ -499,7 +494,7 @@ mod tests {
     fn stream(id: u64) -> Stream {
         let socket: Arc<dyn RtpSocket> =
             Arc::new(UdpSocket::bind("127.0.0.1:0").expect("a loopback socket"));
-        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events, _rx) = event_channel();
         Stream {
             id,
             fd: send::socket_fd(socket.udp()),
@@ -558,7 +553,7 @@ mod tests {
         let near = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
         let key = MasterKey::new([5; 16], [6; 14]);
         let suite = Suite::AesCm128HmacSha1_80;
-        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events, _rx) = event_channel();
         let handle = engine.add_stream(
             Arc::new(near),
             Some(far.local_addr().expect("address")),
@@ -618,9 +613,9 @@ mod tests {
     }
 
     /// Wait (at most 2 s) for the next event of a port.
-    fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>) -> Option<MediaEvent> {
+    fn next_event(rx: &mut EventReceiver) -> Option<MediaEvent> {
         for _ in 0..200 {
-            if let Ok(ev) = rx.try_recv() {
+            if let Some(ev) = rx.try_recv() {
                 return Some(ev);
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -644,7 +639,7 @@ mod tests {
         let near = socket();
         let other = socket();
         let near_addr = near.local_addr().expect("address");
-        let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events, mut rx) = event_channel();
         let handle = engine.listen(near.clone(), events);
 
         let silence = [[0i16; 160]; 1];
@@ -727,10 +722,62 @@ mod tests {
             matches!(next_event(&mut rx), Some(MediaEvent::Rtp { data, .. }) if data == te),
             "a telephone-event goes to the call"
         );
-        assert!(rx.try_recv().is_err(), "nothing else came to the call");
+        assert!(rx.try_recv().is_none(), "nothing else came to the call");
         let stats = engine.stats();
         assert!(stats.packets_handled.load(Ordering::Relaxed) >= 9);
         assert_eq!(stats.packets_relayed.load(Ordering::Relaxed), 1);
+        drop(handle);
+        engine.shutdown();
+    }
+
+    /// A call that does not read its port's packets gets the first
+    /// MAX_QUEUED_PACKETS; the rest of a flood is dropped at the port and
+    /// counted, and the call still gets the end of its prompt.
+    #[test]
+    fn a_flood_on_a_port_whose_call_does_not_read_is_bounded() {
+        let engine = MediaEngine::start(1, true).expect("a pacing thread");
+        let flood = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+        let near = socket();
+        let near_addr = near.local_addr().expect("address");
+        let (events, mut rx) = event_channel();
+        let handle = engine.listen(near.clone(), events.clone());
+        let p = packets(Codec::Pcmu, &[[0i16; 160]; 1], 1);
+        let sent = MAX_QUEUED_PACKETS + 200;
+        for i in 0..sent {
+            flood.send_to(&p[0], near_addr).expect("sent");
+            if i % 10 == 0 {
+                // Let the engine read (the socket's buffer is not the bound
+                // being tested).
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let stats = engine.stats().clone();
+        for _ in 0..200 {
+            let seen = stats.packets_received.load(Ordering::Relaxed);
+            if seen >= sent as u64 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Read by the engine (a busy machine may lose a few in the socket).
+        let received = stats.packets_received.load(Ordering::Relaxed);
+        assert!(received > MAX_QUEUED_PACKETS as u64 + 50, "{received}");
+        assert_eq!(
+            stats.packets_dropped.load(Ordering::Relaxed),
+            received - MAX_QUEUED_PACKETS as u64
+        );
+        assert!(events.send(MediaEvent::PromptFinished { token: 3 }));
+        let mut packets_seen = 0;
+        let mut finished = false;
+        while let Some(ev) = rx.try_recv() {
+            match ev {
+                MediaEvent::Rtp { .. } => packets_seen += 1,
+                MediaEvent::PromptFinished { token: 3 } => finished = true,
+                _ => {}
+            }
+        }
+        assert_eq!(packets_seen, MAX_QUEUED_PACKETS);
+        assert!(finished);
         drop(handle);
         engine.shutdown();
     }

@@ -20,9 +20,8 @@ use senim_call::relay::relay_in_place;
 use senim_media::dtmf::InbandDetector;
 use senim_media::g711::Codec;
 use senim_media::rtp;
-use tokio::sync::mpsc::UnboundedSender;
 
-use crate::driver::media::event::MediaEvent;
+use crate::driver::media::event::{EventSender, MediaEvent, Sent};
 use crate::driver::media::send::{socket_fd, Packets, RtpSocket};
 use crate::driver::media::stats::MediaStats;
 
@@ -58,7 +57,7 @@ pub struct Relay {
 pub struct Listener {
     pub id: u64,
     pub socket: Arc<dyn RtpSocket>,
-    pub events: UnboundedSender<MediaEvent>,
+    pub events: EventSender,
     pub rule: Option<Rule>,
 }
 
@@ -190,10 +189,9 @@ fn take(
             }
         }
     }
-    let _ = l.events.send(MediaEvent::Rtp {
-        data: data.to_vec(),
-        from,
-    });
+    if l.events.send_packet(data, from) == Sent::Full {
+        stats.packets_dropped.fetch_add(1, Ordering::Relaxed);
+    }
     false
 }
 

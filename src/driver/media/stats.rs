@@ -16,4 +16,8 @@ pub struct MediaStats {
     pub packets_handled: AtomicU64,
     /// Packets relayed by the engine to the other side of a bridge.
     pub packets_relayed: AtomicU64,
+    /// Packets dropped at the port because its call had
+    /// [`MAX_QUEUED_PACKETS`](crate::driver::media::MAX_QUEUED_PACKETS)
+    /// waiting already.
+    pub packets_dropped: AtomicU64,
 }
