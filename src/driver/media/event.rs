@@ -2,9 +2,9 @@
 //!
 //! The channel is unbounded for digits and the ends of prompts (few, and
 //! each must arrive), and bounded for packets: a call that falls behind in
-//! reading them (a stalled task, a flood on its port) gets the newest
-//! [`MAX_QUEUED_PACKETS`] at most; the rest are dropped at the port and
-//! counted, not kept in memory.
+//! reading them (a stalled task, a flood on its port) has
+//! [`MAX_QUEUED_PACKETS`] waiting at most; packets that arrive while it has
+//! that many are dropped at the port and counted, not kept in memory.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,6 +69,7 @@ impl EventSender {
 
     /// A packet for the call, unless too many are waiting already.
     pub fn send_packet(&self, data: &[u8], from: SocketAddr) -> Sent {
+        // Checked before the copy, so a flood costs no allocation a packet.
         if self.queued.load(Ordering::Relaxed) >= MAX_QUEUED_PACKETS {
             return Sent::Full;
         }

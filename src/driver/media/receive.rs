@@ -117,7 +117,7 @@ impl Receiver {
     /// Counted here and added to the shared counters once a tick (the
     /// pacing threads would otherwise share their cache line a packet).
     fn read(&mut self, stats: &MediaStats, out: &mut Packets) {
-        let (mut received, mut handled) = (0u64, 0u64);
+        let (mut received, mut handled, mut dropped) = (0u64, 0u64, 0u64);
         for _ in 0..ROUNDS_A_TICK {
             let mut ready = std::mem::take(&mut self.ids);
             self.ready.wait(&self.listeners, &mut ready);
@@ -134,8 +134,10 @@ impl Receiver {
                     Ok((n, from)) => {
                         received += 1;
                         if let Some(data) = self.buf.get(..n) {
-                            if take(l, data, from, stats, out) {
-                                handled += 1;
+                            match take(l, data, from, stats, out) {
+                                Taken::Handled => handled += 1,
+                                Taken::ToCall => {}
+                                Taken::Dropped => dropped += 1,
                             }
                         }
                     }
@@ -156,17 +158,30 @@ impl Receiver {
             .packets_received
             .fetch_add(received, Ordering::Relaxed);
         stats.packets_handled.fetch_add(handled, Ordering::Relaxed);
+        if dropped > 0 {
+            stats.packets_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
     }
 }
 
-/// One packet: handled under the rule (true), or handed to the call.
+/// What became of a packet read from a port.
+enum Taken {
+    /// Handled by the engine under the port's rule.
+    Handled,
+    /// Handed to the call.
+    ToCall,
+    /// Dropped: its call has too many packets waiting.
+    Dropped,
+}
+
+/// One packet: handled under the rule, or handed to the call.
 fn take(
     l: &mut Listener,
     data: &[u8],
     from: SocketAddr,
     stats: &MediaStats,
     out: &mut Packets,
-) -> bool {
+) -> Taken {
     if let Some(rule) = l.rule.as_mut() {
         if from == rule.source {
             if let Ok((header, payload)) = rtp::parse(data) {
@@ -184,15 +199,15 @@ fn take(
                     if let Some(r) = &rule.relay {
                         relay(r, data, rule.codec, stats, out);
                     }
-                    return true;
+                    return Taken::Handled;
                 }
             }
         }
     }
-    if l.events.send_packet(data, from) == Sent::Full {
-        stats.packets_dropped.fetch_add(1, Ordering::Relaxed);
+    match l.events.send_packet(data, from) {
+        Sent::Full => Taken::Dropped,
+        Sent::Queued | Sent::Closed => Taken::ToCall,
     }
-    false
 }
 
 /// Queue a relayed packet with the others of the tick, rewritten where it
